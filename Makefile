@@ -1,0 +1,44 @@
+# Two commands matter: `make demo` and `make test`. Both run `make setup` first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.setup-done
+STUBS  := .typings
+MICROPYPATH_FW := .:firmware/lib:.frozen
+# Smallest supported board's free heap (classic ESP32 without PSRAM).
+HEAP   := 96K
+
+.PHONY: setup test test-py test-mp mpy typecheck demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-user --upgrade --target $(STUBS)/esp32 micropython-esp32-stubs==1.29.0.post1
+	$(BIN)/python -m pip install -q --no-user --upgrade --target $(STUBS)/rp2 micropython-rp2-stubs==1.29.0.post1
+	touch $(STAMP)
+
+test: setup test-py test-mp mpy typecheck
+
+test-py: setup
+	$(BIN)/python -m pytest
+
+test-mp: setup
+	MICROPYPATH=$(MICROPYPATH_FW) $(BIN)/micropython -X heapsize=$(HEAP) tests/mp_runner.py tests/protocol tests/firmware
+
+mpy: setup
+	$(BIN)/python tools/check_mpy.py protocol firmware boards
+
+typecheck: setup
+	$(BIN)/mypy --config-file tools/mypy.esp32.ini
+	$(BIN)/mypy --config-file tools/mypy.rp2.ini
+
+demo: setup
+	$(BIN)/opsm demo
+
+bench: setup
+	$(BIN)/python bench/tokens.py
+
+clean:
+	rm -rf $(VENV) $(STUBS) build .pytest_cache .mypy_cache .hypothesis

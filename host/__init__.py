@@ -1,0 +1,1 @@
+"""Host-side tools: vending, harvesting, exports, the opsm CLI."""

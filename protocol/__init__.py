@@ -1,0 +1,1 @@
+"""Wire formats and codecs, sans-IO. Everything here must run on MicroPython."""

@@ -1,0 +1,38 @@
+"""Outcome of entering a recharge code, shared by every token profile.
+
+A decoder never raises on bad input: it returns a rejection whose reason is one of
+the names below, so the screen and the event log can say exactly why.
+"""
+
+# Rejection reasons (TOKENS.md "Decoder rules" plus our own).
+FORMAT = "FORMAT"            # not the right number of digits, non-digit, or value too large
+CRC = "CRC"                  # STS: CRC mismatch after decryption (wrong key or a typo)
+INVALID = "INVALID"          # OpenPAYGO: no count in the window matches the code
+USED = "USED"                # already accepted (TID in memory / count already used)
+OLD = "OLD"                  # STS: TID older than every TID in memory
+KEY_EXPIRED = "KEY_EXPIRED"  # STS: TID beyond the key expiry number
+RANGE = "RANGE"              # a field is outside what the meter accepts
+OVERFLOW = "OVERFLOW"        # the credit register would overflow
+FUNCTION = "FUNCTION"        # token type not supported by this meter
+DDTK = "DDTK"                # STS: credit sent to a meter still on its default key
+KEY_TYPE = "KEY_TYPE"        # STS: illegal key type in a key change
+LOCKED = "LOCKED"            # keypad locked out after repeated rejections
+
+REASONS = (FORMAT, CRC, INVALID, USED, OLD, KEY_EXPIRED, RANGE, OVERFLOW, FUNCTION,
+           DDTK, KEY_TYPE, LOCKED)
+
+# What the meter shows for each rejection (short enough for one line of the TFT).
+MESSAGES = {
+    FORMAT: "Code must be 20 digits",
+    CRC: "Code not for this meter",
+    INVALID: "Code not valid",
+    USED: "Code already used",
+    OLD: "Code too old",
+    KEY_EXPIRED: "Key expired",
+    RANGE: "Value out of range",
+    OVERFLOW: "Credit would overflow",
+    FUNCTION: "Code type not supported",
+    DDTK: "Meter needs key change",
+    KEY_TYPE: "Wrong key type",
+    LOCKED: "Keypad locked, wait",
+}
