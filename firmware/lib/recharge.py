@@ -1,0 +1,162 @@
+"""The recharge pipeline behind the keypad: lock-out, decode, apply, persist atomically.
+
+Decoder state (TID memory, key, pending key change sections), the credit ledger,
+token-set limits and the lock-out live in one record, written with one save: a
+token is either wholly applied or not at all, whatever fails in between.
+"""
+
+from protocol import sts_decoder as sts
+from protocol import token_result as R
+from protocol.lockout import Lockout, unpack_lockout
+
+from ledger import WH_PER_TENTH, Ledger, unpack_ledger
+
+_VERSION = 1
+_REGISTER_ELECTRICITY = 0
+_REGISTER_ALL = 0xFFFF
+
+
+class Limits:
+    """Values set by management tokens (0: not set)."""
+
+    def __init__(self, max_power_w: int = 0, phase_unbalance_w: int = 0, tariff_rate: int = 0,
+                 tamper: int = 0):
+        self.max_power_w = max_power_w
+        self.phase_unbalance_w = phase_unbalance_w
+        self.tariff_rate = tariff_rate
+        self.tamper = tamper
+
+    def pack(self) -> bytes:
+        return (self.max_power_w.to_bytes(4, "big") + self.phase_unbalance_w.to_bytes(4, "big")
+                + self.tariff_rate.to_bytes(2, "big") + bytes((self.tamper,)))
+
+
+def unpack_limits(data) -> Limits:
+    if len(data) != 11:
+        raise ValueError("limits: record must be 11 bytes")
+    return Limits(int.from_bytes(data[0:4], "big"), int.from_bytes(data[4:8], "big"),
+                  int.from_bytes(data[8:10], "big"), data[10])
+
+
+class Outcome:
+    """What the screen and the event log say about one entry."""
+
+    def __init__(self, result, credit_wh: int = 0, lock_s: int = 0):
+        self.ok = result.ok
+        self.reason = result.reason
+        self.kind = result.kind
+        self.result = result
+        self.credit_wh = credit_wh   # credit added (CREDIT) or removed (negative, CLEAR_CREDIT)
+        self.lock_s = lock_s         # lock-out this entry started
+
+    def message(self) -> str:
+        if not self.ok:
+            return R.MESSAGES[self.reason]
+        if self.kind == sts.CREDIT:
+            return "+%d.%d kWh" % (self.credit_wh // 1000, self.credit_wh % 1000 // 100)
+        if self.kind == sts.KEY_SECTION:
+            return "Key part %d of %d" % (self.result.sections, self.result.sections_needed)
+        return "Accepted: " + self.kind
+
+
+class _Refusal:
+    """A rejection decided by the meter rather than the decoder (lock-out, overflow)."""
+
+    def __init__(self, reason):
+        self.ok = False
+        self.reason = reason
+        self.kind = None
+
+
+def _field(data, pos):
+    size = int.from_bytes(data[pos:pos + 2], "big")
+    return data[pos + 2:pos + 2 + size], pos + 2 + size
+
+
+class Recharger:
+    def __init__(self, store, decoder, ledger=None, lockout=None, limits=None):
+        self.store = store
+        self.decoder = decoder
+        self.ledger = ledger if ledger is not None else Ledger()
+        self.lockout = lockout if lockout is not None else Lockout()
+        self.limits = limits if limits is not None else Limits()
+
+    @classmethod
+    def boot(cls, store, factory_state):
+        """Restore from the newest good record, or start from the factory STS state."""
+        recharger = cls(store, sts.StsDecoder(factory_state))
+        recharger.reload()
+        return recharger
+
+    def reload(self) -> bool:
+        """Take the state on flash as the truth; False if there is no record yet."""
+        data = self.store.load()
+        if data is None:
+            return False
+        self._unpack(data)
+        return True
+
+    def _unpack(self, data) -> None:
+        if data[0] != _VERSION:
+            raise ValueError("recharge record: unknown version %d" % data[0])
+        parts = []
+        pos = 1
+        for _ in range(4):
+            part, pos = _field(data, pos)
+            parts.append(part)
+        self.decoder = sts.StsDecoder(sts.unpack_state(parts[0]))
+        self.ledger = unpack_ledger(parts[1])
+        self.lockout = unpack_lockout(parts[2])
+        self.limits = unpack_limits(parts[3])
+
+    def pack(self) -> bytes:
+        out = bytearray((_VERSION,))
+        for part in (self.decoder.state.pack(), self.ledger.pack(), self.lockout.pack(), self.limits.pack()):
+            out += len(part).to_bytes(2, "big")
+            out += part
+        return bytes(out)
+
+    def enter(self, code: str, now: int) -> Outcome:
+        """One code typed on the keypad (or delivered over a port) at time `now` (s)."""
+        if self.lockout.remaining(now):
+            return Outcome(_Refusal(R.LOCKED))
+        result = self.decoder.decode(code)
+        credit_wh = 0
+        if result.ok and result.kind == sts.CREDIT:
+            credit_wh = result.amount * WH_PER_TENTH
+            if not self.ledger.room_for(credit_wh):
+                result = _Refusal(R.OVERFLOW)
+        lock_s = 0
+        snapshot = self.pack()
+        try:
+            if result.ok:
+                credit_wh = self._apply(result, credit_wh)
+                self.lockout.success()
+            else:
+                lock_s = self.lockout.failure(now)
+            self.store.save(self.pack())
+        except Exception:
+            # Whatever reached flash is what the meter has: never more, never less.
+            if not self.reload():
+                self._unpack(snapshot)
+            raise
+        return Outcome(result, credit_wh, lock_s)
+
+    def _apply(self, result, credit_wh: int) -> int:
+        self.decoder.commit(result)
+        kind = result.kind
+        if kind == sts.CREDIT:
+            self.ledger.add(credit_wh)
+        elif kind == sts.CLEAR_CREDIT:
+            if result.value in (_REGISTER_ELECTRICITY, _REGISTER_ALL):
+                credit_wh = -self.ledger.purchased_wh
+                self.ledger.clear()
+        elif kind == sts.MAX_POWER:
+            self.limits.max_power_w = result.amount
+        elif kind == sts.PHASE_UNBALANCE:
+            self.limits.phase_unbalance_w = result.amount
+        elif kind == sts.TARIFF:
+            self.limits.tariff_rate = result.value
+        elif kind == sts.CLEAR_TAMPER:
+            self.limits.tamper = 0
+        return credit_wh

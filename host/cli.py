@@ -1,0 +1,383 @@
+"""`opsm`: the command line of the OPSM-SP-230 open prepaid meter tools."""
+
+import decimal
+import functools
+import json
+import os
+import sys
+
+import click
+
+from host.keystore import KeyStore
+from host.registry import Registry
+from host.sts import keys as sts_keys
+from host.sts import tokens as sts_tokens
+from host.vending import MANAGEMENT, TEST_CONTROLS, Vendor, derive_decoder_key
+
+DEFAULT_HOME = os.path.join(os.path.expanduser("~"), ".local", "share", "opsm")
+
+
+class CliError(click.ClickException):
+    """Bad input: message on stderr, exit status 1."""
+
+    exit_code = 1
+
+
+def reports_errors(command):
+    """Turn ValueError (our validation errors name the field) into a clean exit 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+
+    return wrapper
+
+
+def emit(obj: dict, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(obj, sort_keys=True) if as_json else text)
+
+
+def hex_bytes(name: str, value: str, sizes: tuple = ()) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise ValueError("%s: must be hexadecimal, got %r" % (name, value)) from None
+    if sizes and len(raw) not in sizes:
+        raise ValueError("%s: must be %s bytes, got %d" % (name, " or ".join(map(str, sizes)), len(raw)))
+    return raw
+
+
+def kwh_to_tenths(value: str) -> int:
+    """kWh as typed -> tenths, rounded up (the customer never gets less than paid for)."""
+    try:
+        kwh = decimal.Decimal(value)
+    except decimal.InvalidOperation:
+        raise ValueError("kwh: must be a number, got %r" % value) from None
+    if not kwh.is_finite() or kwh < 0:
+        raise ValueError("kwh: must be a positive number, got %r" % value)
+    return int((kwh * 10).to_integral_value(rounding=decimal.ROUND_CEILING))
+
+
+def ea_number(value: str) -> int:
+    if value not in ("09", "9", "11"):
+        raise ValueError("ea: must be 09 (DES) or 11 (MISTY1); EA07 (STA) is not supported")
+    return int(value)
+
+
+def home_option(function):
+    function = click.option("--db", envvar="OPSM_DB", show_envvar=True,
+                            default=lambda: os.path.join(DEFAULT_HOME, "registry.sqlite"),
+                            help="SQLite meter registry.")(function)
+    function = click.option("--keyfile", envvar="OPSM_KEYFILE", show_envvar=True,
+                            default=lambda: os.path.join(DEFAULT_HOME, "vending-keys.json"),
+                            help="Encrypted vending key file.")(function)
+    return function
+
+
+def read_passphrase(confirm: bool = False) -> str:
+    value = os.environ.get("OPSM_PASSPHRASE")
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise ValueError("passphrase: set OPSM_PASSPHRASE or run from a terminal")
+    return click.prompt("Vending key passphrase", hide_input=True, confirmation_prompt=confirm)
+
+
+def open_registry(db: str) -> Registry:
+    os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
+    return Registry(db)
+
+
+def vendor(db: str, keyfile: str, operator: str) -> Vendor:
+    return Vendor(open_registry(db), KeyStore.open(keyfile, read_passphrase()), operator)
+
+
+class OpsmGroup(click.Group):
+    """Every error exits with status 1 and a message, usage errors included."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(1)
+        if standalone_mode:
+            sys.exit(code if isinstance(code, int) else 0)
+        return code
+
+
+@click.group(cls=OpsmGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="opsm")
+def cli():
+    """Tools for the OPSM-SP-230 open prepaid meter: tokens, meters, keys, demo."""
+
+
+@cli.group()
+def token():
+    """20-digit recharge codes: derive keys, build, parse, issue (STS and OpenPAYGO)."""
+
+
+@token.command("derive-key")
+@click.option("--dkga", type=click.Choice(["02", "04"]), required=True, help="Key derivation algorithm.")
+@click.option("--vending-key", required=True, help="Vending key, hex.")
+@click.option("--pan", required=True, help="18-digit meter PAN.")
+@click.option("--sgc", required=True, help="6-digit supply group code.")
+@click.option("--ti", type=int, required=True, help="Tariff index.")
+@click.option("--krn", type=int, required=True, help="Key revision number.")
+@click.option("--kt", type=int, required=True, help="Key type (0-3).")
+@click.option("--base-date", type=click.Choice(["1993", "2014", "2035"]), default="1993", show_default=True)
+@click.option("--ea", default=None, help="Encryption algorithm 11 (MISTY1) or 09 (DES); default 11 for DKGA-04, 09 for DKGA-02.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def derive_key(dkga, vending_key, pan, sgc, ti, krn, kt, base_date, ea, as_json):
+    """Print the decoder key (big-endian hex) for a meter."""
+    ea_value = ea_number(ea if ea else ("11" if dkga == "04" else "09"))
+    vk = hex_bytes("vending-key", vending_key)
+    if dkga == "02":
+        if ea_value != 9:
+            raise ValueError("ea: DKGA-02 derives DES keys, use --ea 09")
+        key = sts_keys.dkga02(vk, pan, sgc, ti, krn, kt)
+    else:
+        key = sts_keys.dkga04(vk, pan, sgc, ti, krn, kt, int(base_date), ea_value)
+    emit({"decoder_key": key.hex(), "dkga": dkga, "ea": "%02d" % ea_value}, as_json, key.hex())
+
+
+@token.command("build")
+@click.option("--ea", default="11", show_default=True, help="11 (MISTY1) or 09 (DES).")
+@click.option("--decoder-key", default="", help="Decoder key, hex (not needed for class 1).")
+@click.option("--class", "token_class", type=int, required=True, help="Token class 0, 1 or 2.")
+@click.option("--subclass", type=int, required=True, help="Token subclass 0-15.")
+@click.option("--random", "random_nibble", type=int, default=0, show_default=True, help="Random nibble 0-15.")
+@click.option("--tid", type=int, default=None, help="Token identifier, minutes since the base date.")
+@click.option("--value-field", default=None, help="Raw 16-bit value field, hex.")
+@click.option("--kwh", default=None, help="Amount in kWh (or W for power limits), encoded rounding up.")
+@click.option("--mfr", type=int, default=0, show_default=True, help="Class 1: manufacturer code.")
+@click.option("--control", default=None, help="Class 1: control field, hex.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def build(ea, decoder_key, token_class, subclass, random_nibble, tid, value_field, kwh, mfr, control, as_json):
+    """Build one token from its fields and print the 20 digits."""
+    if token_class == 1:
+        if control is None:
+            raise ValueError("control: class 1 tokens need --control")
+        code = sts_tokens.test_token(subclass, mfr, int(hex_bytes("control", control.rjust(10, "0")).hex(), 16))
+    else:
+        if token_class == 2 and subclass in (3, 4, 8, 9):
+            raise ValueError("subclass: key change tokens come in sets, use 'opsm token keychange'")
+        key = hex_bytes("decoder-key", decoder_key, (8, 16))
+        if tid is None:
+            raise ValueError("tid: class %d tokens need --tid" % token_class)
+        if (value_field is None) == (kwh is None):
+            raise ValueError("value-field/kwh: give exactly one of --value-field and --kwh")
+        if kwh is not None:
+            field = sts_tokens.encode_amount(kwh_to_tenths(kwh))
+        else:
+            raw = hex_bytes("value-field", value_field.rjust(4, "0"), (2,))
+            field = int.from_bytes(raw, "big")
+        code = sts_tokens.tid_token(token_class, subclass, tid, field, random_nibble, ea_number(ea), key)
+    emit({"token": code}, as_json, code)
+
+
+@token.command("parse")
+@click.argument("token_digits", metavar="TOKEN")
+@click.option("--ea", default="11", show_default=True, help="11 (MISTY1) or 09 (DES).")
+@click.option("--decoder-key", default="", help="Decoder key, hex (not needed for class 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def parse(token_digits, ea, decoder_key, as_json):
+    """Decrypt a token and print its fields."""
+    key = hex_bytes("decoder-key", decoder_key, (8, 16)) if decoder_key else b""
+    fields = sts_tokens.parse(token_digits, ea_number(ea), key)
+    text = "\n".join("%s: %s" % (k, fields[k]) for k in sorted(fields))
+    emit(fields, as_json, text)
+
+
+@token.command("issue")
+@home_option
+@click.option("--meter", "pan", required=True, help="Meter PAN (registered).")
+@click.option("--kwh", required=True, help="Credit per token in kWh (rounded up to what a token carries).")
+@click.option("--count", type=int, default=1, show_default=True, help="Tokens in the batch.")
+@click.option("--operator", default=lambda: os.environ.get("USER", "operator"), help="Who issues.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def issue(db, keyfile, pan, kwh, count, operator, as_json):
+    """Issue credit tokens for a registered meter (TID = UTC minutes now)."""
+    issued = vendor(db, keyfile, operator).credit(pan, kwh_to_tenths(kwh), count)
+    text = "\n".join("%s  %.1f kWh  TID %d" % (t["token"], t["amount_tenths"] / 10, t["tid"]) for t in issued)
+    emit({"meter": pan, "tokens": issued}, as_json, text)
+
+
+@token.command("keychange")
+@home_option
+@click.option("--meter", "pan", default=None, help="Registered meter: derive the new key from the registry.")
+@click.option("--krn", type=int, default=None, help="New key revision number (default: next).")
+@click.option("--kt", type=int, default=None, help="New key type 1-3 (default: unchanged).")
+@click.option("--ti", type=int, default=None, help="New tariff index (default: unchanged).")
+@click.option("--ken", type=int, default=None, help="Key expiry number 0-255 (255: never).")
+@click.option("--rollover", is_flag=True, help="Move to the next base date and clear the TID memory.")
+@click.option("--new-vending-key", default=None, help="Name of the vending key for the new key.")
+@click.option("--ea", default="11", show_default=True, help="Without --meter: 11 (MISTY1) or 09 (DES).")
+@click.option("--decoder-key", default=None, help="Without --meter: the current decoder key, hex.")
+@click.option("--new-key", default=None, help="Without --meter: the new decoder key, hex.")
+@click.option("--sgc", type=int, default=0, help="Without --meter: supply group code for 128-bit sets.")
+@click.option("--operator", default=lambda: os.environ.get("USER", "operator"), help="Who issues.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def keychange(db, keyfile, pan, krn, kt, ti, ken, rollover, new_vending_key, ea, decoder_key, new_key,
+              sgc, operator, as_json):
+    """Issue the key change token set (2 tokens for 64-bit keys, 4 for 128-bit)."""
+    if pan:
+        item = vendor(db, keyfile, operator).key_change(pan, krn, kt, ti, ken, rollover, new_vending_key)
+        tokens = item["tokens"]
+    else:
+        if not decoder_key or not new_key:
+            raise ValueError("meter: give --meter, or --decoder-key and --new-key")
+        tokens = sts_tokens.key_change_set(
+            ea_number(ea), hex_bytes("decoder-key", decoder_key, (8, 16)), hex_bytes("new-key", new_key, (8, 16)),
+            krn if krn is not None else 1, kt if kt is not None else 2, ti if ti is not None else 1,
+            ken if ken is not None else 255, rollover, sgc)
+    emit({"tokens": tokens}, as_json, "\n".join(tokens))
+
+
+@token.command("manage")
+@home_option
+@click.option("--meter", "pan", required=True, help="Meter PAN (registered).")
+@click.option("--function", type=click.Choice(sorted(MANAGEMENT) + ["test"]), required=True)
+@click.option("--value", default="0", show_default=True,
+              help="max-power/phase-unbalance: W; clear-credit: register (ffff = all, hex); tariff: rate.")
+@click.option("--control", "controls", multiple=True, type=click.Choice(sorted(TEST_CONTROLS)),
+              help="test: what the meter tests or shows (repeatable).")
+@click.option("--mfr", type=int, default=0, show_default=True, help="test: manufacturer code (0 = any).")
+@click.option("--operator", default=lambda: os.environ.get("USER", "operator"), help="Who issues.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def manage(db, keyfile, pan, function, value, controls, mfr, operator, as_json):
+    """Issue a management (class 2) or test/display (class 1) token."""
+    v = vendor(db, keyfile, operator)
+    if function == "test":
+        item = v.test(pan, list(controls), mfr)
+    else:
+        if function == "clear-credit":
+            number = int.from_bytes(hex_bytes("value", value.rjust(4, "0"), (2,)), "big")
+        else:
+            try:
+                number = int(value)
+            except ValueError:
+                raise ValueError("value: must be a whole number, got %r" % value) from None
+        item = v.management(pan, function, number)
+    emit(item, as_json, item["token"])
+
+
+def _register_openpaygo() -> None:
+    from host.cli_openpaygo import openpaygo_decode, openpaygo_issue
+
+    token.add_command(openpaygo_issue)
+    token.add_command(openpaygo_decode)
+
+
+@cli.group()
+def meter():
+    """The meter registry."""
+
+
+@meter.command("add")
+@home_option
+@click.option("--pan", required=True, help="18-digit meter PAN.")
+@click.option("--sgc", required=True, help="6-digit supply group code.")
+@click.option("--ti", type=int, default=1, show_default=True)
+@click.option("--krn", type=int, default=1, show_default=True)
+@click.option("--kt", type=int, default=2, show_default=True)
+@click.option("--ken", type=int, default=255, show_default=True, help="Key expiry number (255: never).")
+@click.option("--base-date", type=click.Choice(["1993", "2014", "2035"]), default="2014", show_default=True)
+@click.option("--dkga", type=click.Choice(["02", "04"]), default="04", show_default=True)
+@click.option("--ea", default="11", show_default=True)
+@click.option("--vending-key", "key_name", default="default", show_default=True, help="Name in the key file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def meter_add(db, keyfile, pan, sgc, ti, krn, kt, ken, base_date, dkga, ea, key_name, as_json):
+    """Register a meter and print its decoder key parameters."""
+    store = KeyStore.open(keyfile, read_passphrase())
+    vk = store.get(key_name)
+    registry = open_registry(db)
+    row = registry.add_meter(pan, sgc, ti, krn, kt, int(base_date), ea_number(ea), dkga, key_name, ken=ken)
+    derive_decoder_key(vk, row)  # proves the key derives before anyone sells for this meter
+    emit(row, as_json, "registered %s (EA%02d, DKGA-%s, base %s)" % (pan, row["ea"], dkga, base_date))
+
+
+@meter.command("list")
+@home_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def meter_list(db, keyfile, as_json):
+    """List registered meters."""
+    rows = open_registry(db).meters()
+    text = "\n".join("%s  EA%02d DKGA-%s KRN %d KT %d TI %02d base %d" % (
+        r["pan"], r["ea"], r["dkga"], r["krn"], r["kt"], r["ti"], r["base_year"]) for r in rows)
+    emit({"meters": rows}, as_json, text or "no meters")
+
+
+@cli.group()
+def keys():
+    """The encrypted vending key file."""
+
+
+@keys.command("init")
+@home_option
+@reports_errors
+def keys_init(db, keyfile):
+    """Create an empty key file (0600), encrypted under a passphrase."""
+    KeyStore.create(keyfile, read_passphrase(confirm=True))
+    click.echo("created %s" % keyfile)
+
+
+@keys.command("add")
+@home_option
+@click.argument("name")
+@click.option("--hex", "key_hex", default=None, help="The key, hex.")
+@click.option("--generate", type=int, default=None, help="Generate a random key of this many bytes.")
+@reports_errors
+def keys_add(db, keyfile, name, key_hex, generate):
+    """Add a named vending key."""
+    if (key_hex is None) == (generate is None):
+        raise ValueError("key: give exactly one of --hex and --generate")
+    key = hex_bytes("hex", key_hex) if key_hex is not None else os.urandom(generate)
+    store = KeyStore.open(keyfile, read_passphrase())
+    store.add(name, key)
+    store.save()
+    click.echo("added %s (%d bytes)" % (name, len(key)))
+
+
+@keys.command("list")
+@home_option
+@reports_errors
+def keys_list(db, keyfile):
+    """List key names and sizes (never the keys)."""
+    store = KeyStore.open(keyfile, read_passphrase())
+    for name, key in sorted(store.keys.items()):
+        click.echo("%s  %d bytes" % (name, len(key)))
+
+
+@cli.command()
+@click.option("--workdir", default=None, help="Where the demo keeps its registry and key file.")
+@reports_errors
+def demo(workdir):
+    """Register a demo meter, sell a token, and decode it with the firmware under MicroPython."""
+    from host.demo import run_demo
+
+    run_demo(workdir)
+
+
+try:
+    _register_openpaygo()
+except ImportError:  # TEMP until the OpenPAYGO CLI lands
+    pass
+
+
+def main() -> None:
+    cli.main(prog_name="opsm")

@@ -1,0 +1,142 @@
+"""Issuing tokens for registered meters: keys, TIDs, building, and the issue record."""
+
+import datetime
+
+from protocol.sts_decoder import TEST_CONTROLS
+
+from host.keystore import KeyStore
+from host.registry import Registry, RegistryError, utc_now
+from host.sts import keys as sts_keys
+from host.sts import tokens as sts_tokens
+
+TID_LIMIT = 1 << 24
+# Management functions: (class 2 subclass, whether the value is an amount in W).
+MANAGEMENT = {
+    "max-power": (0, True),
+    "clear-credit": (1, False),
+    "tariff": (2, False),
+    "clear-tamper": (5, False),
+    "phase-unbalance": (6, True),
+}
+CLEAR_ALL_REGISTERS = 0xFFFF
+
+
+def base_date(year: int) -> datetime.datetime:
+    return datetime.datetime(year, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def tid_at(when: datetime.datetime, base_year: int) -> int:
+    """Whole UTC minutes since the meter's base date; ValueError once it rolled over."""
+    minutes = int((when - base_date(base_year)).total_seconds() // 60)
+    if minutes < 0:
+        raise ValueError("tid: %s is before the base date %d-01-01" % (when.isoformat(), base_year))
+    if minutes >= TID_LIMIT:
+        raise ValueError("tid: base date %d rolled over on %s; issue a key change with --rollover first"
+                         % (base_year, (base_date(base_year) + datetime.timedelta(minutes=TID_LIMIT)).date()))
+    return minutes
+
+
+def derive_decoder_key(vending_key: bytes, meter: dict) -> bytes:
+    args = (vending_key, meter["pan"], meter["sgc"], meter["ti"], meter["krn"], meter["kt"])
+    if meter["dkga"] == "02":
+        return sts_keys.dkga02(*args)
+    return sts_keys.dkga04(*args, base_year=meter["base_year"], ea=meter["ea"])
+
+
+class Vendor:
+    """One operator issuing tokens against a registry and a key store."""
+
+    def __init__(self, registry: Registry, keystore: KeyStore, operator: str, clock=utc_now):
+        if not operator:
+            raise RegistryError("operator: must not be empty")
+        self.registry = registry
+        self.keystore = keystore
+        self.operator = operator
+        self.clock = clock
+
+    def _meter(self, pan: str) -> dict:
+        meter = self.registry.meter(pan)
+        if meter["profile"] != "sts":
+            raise RegistryError("meter: %s uses the %s profile, not STS" % (pan, meter["profile"]))
+        return meter
+
+    def _key(self, meter: dict) -> bytes:
+        return derive_decoder_key(self.keystore.get(meter["vending_key"]), meter)
+
+    def _next_tids(self, meter: dict, count: int) -> list:
+        first = max(tid_at(self.clock(), meter["base_year"]), meter["last_tid"] + 1)
+        if first + count > TID_LIMIT:
+            raise ValueError("tid: no room left before the base date rolls over")
+        return list(range(first, first + count))
+
+    def credit(self, pan: str, tenths: int, count: int = 1, random: int = 0) -> list:
+        """A batch of `count` credit tokens of `tenths` 0.1 kWh each, at rising TIDs."""
+        if tenths <= 0:
+            raise ValueError("kwh: must be more than 0")
+        if not 1 <= count <= 1000:
+            raise ValueError("count: must be 1..1000, got %d" % count)
+        meter = self._meter(pan)
+        key = self._key(meter)
+        field = sts_tokens.encode_amount(tenths)
+        issued = []
+        for tid in self._next_tids(meter, count):
+            token = sts_tokens.tid_token(0, 0, tid, field, random, meter["ea"], key)
+            issued.append(dict(kind="credit", token=token, tid=tid,
+                               amount_tenths=sts_tokens.decode_amount(field)))
+        self.registry.record(pan, issued, self.operator)
+        return issued
+
+    def management(self, pan: str, function: str, value: int, random: int = 0) -> dict:
+        if function not in MANAGEMENT:
+            raise ValueError("function: must be one of %s" % ", ".join(sorted(MANAGEMENT)))
+        subclass, is_amount = MANAGEMENT[function]
+        meter = self._meter(pan)
+        key = self._key(meter)
+        field = sts_tokens.encode_amount(value) if is_amount else value
+        tid = self._next_tids(meter, 1)[0]
+        token = sts_tokens.tid_token(2, subclass, tid, field, random, meter["ea"], key)
+        item = dict(kind=function, token=token, tid=tid, details={"value_field": "%04x" % field})
+        self.registry.record(pan, [item], self.operator)
+        return item
+
+    def test(self, pan: str, controls: list, mfr: int = 0) -> dict:
+        """Class 1 test/display token (not encrypted, no TID), recorded for the meter."""
+        self.registry.meter(pan)
+        unknown = [c for c in controls if c not in TEST_CONTROLS]
+        if unknown or not controls:
+            raise ValueError("test: choose from %s" % ", ".join(sorted(TEST_CONTROLS)))
+        control = 0
+        for name in controls:
+            control |= TEST_CONTROLS[name]
+        token = sts_tokens.test_token(0 if mfr < 256 else 1, mfr, control)
+        item = dict(kind="test", token=token, details={"controls": controls, "mfr": mfr})
+        self.registry.record(pan, [item], self.operator)
+        return item
+
+    def key_change(self, pan: str, krn: int | None = None, kt: int | None = None,
+                   ti: int | None = None, ken: int | None = None, rollover: bool = False,
+                   vending_key: str | None = None) -> dict:
+        """Key change set to new key parameters; the registry moves to them in the same transaction."""
+        meter = self._meter(pan)
+        old_key = self._key(meter)
+        new = dict(meter)
+        new["krn"] = krn if krn is not None else meter["krn"] % 9 + 1
+        for name, value in (("kt", kt), ("ti", ti), ("ken", ken), ("vending_key", vending_key)):
+            if value is not None:
+                new[name] = value
+        if rollover:
+            years = sorted(sts_keys.BASE_DATE_CODES)
+            at = years.index(meter["base_year"])
+            if at + 1 == len(years):
+                raise ValueError("rollover: base date %d is the last one" % meter["base_year"])
+            new["base_year"] = years[at + 1]
+        new_key = derive_decoder_key(self.keystore.get(new["vending_key"]), new)
+        tokens = sts_tokens.key_change_set(meter["ea"], old_key, new_key, new["krn"], new["kt"],
+                                           new["ti"], new["ken"], rollover, int(new["sgc"]))
+        update = {name: new[name] for name in ("krn", "kt", "ti", "ken", "vending_key", "base_year")}
+        if rollover:
+            update["last_tid"] = -1
+        item = dict(kind="key-change", token=" ".join(tokens), details=dict(update, rollover=rollover))
+        self.registry.record(pan, [item], self.operator, meter_update=update)
+        item["tokens"] = tokens
+        return item

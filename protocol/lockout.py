@@ -1,0 +1,44 @@
+"""Keypad lock-out after repeated rejected entries, growing with each failure.
+
+A random 20-digit string passes the STS 16-bit CRC about once in 65 536 tries:
+after FREE_FAILURES typos each further failure doubles the wait, up to a day,
+so guessing a code takes years. Times are whole seconds from the meter clock;
+the state packs to bytes so it survives a reboot.
+"""
+
+FREE_FAILURES = 3
+FIRST_LOCK_S = 60
+MAX_LOCK_S = 86400
+
+
+class Lockout:
+    def __init__(self, failures: int = 0, until: int = 0):
+        self.failures = failures
+        self.until = until
+
+    def remaining(self, now: int) -> int:
+        """Seconds the keypad stays locked (0: entries accepted)."""
+        return self.until - now if self.until > now else 0
+
+    def failure(self, now: int) -> int:
+        """Count a rejected entry; returns the lock time it starts (seconds)."""
+        self.failures = min(self.failures + 1, 0xFFFF)
+        extra = self.failures - FREE_FAILURES
+        if extra <= 0:
+            return 0
+        lock = MAX_LOCK_S if extra > 11 else min(FIRST_LOCK_S << (extra - 1), MAX_LOCK_S)
+        self.until = now + lock
+        return lock
+
+    def success(self) -> None:
+        self.failures = 0
+        self.until = 0
+
+    def pack(self) -> bytes:
+        return self.failures.to_bytes(2, "big") + self.until.to_bytes(5, "big")
+
+
+def unpack_lockout(data) -> Lockout:
+    if len(data) != 7:
+        raise ValueError("lockout: record must be 7 bytes")
+    return Lockout(int.from_bytes(data[0:2], "big"), int.from_bytes(data[2:7], "big"))

@@ -1,0 +1,35 @@
+"""Shared fixtures for host-side tests."""
+
+import json
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+VECTOR_DIRS = [ROOT / "tests" / "vectors", ROOT.parent / "shared" / "vectors"]
+
+
+def sts_vectors() -> list:
+    """Every STS token vector we have: the project's copy plus shared/ when present."""
+    seen, out = set(), []
+    for folder in VECTOR_DIRS:
+        for path in sorted(folder.glob("sts_*.json")):
+            doc = json.loads(path.read_text())
+            for vector in doc.get("vectors", []):
+                if "token" in vector and vector["token"] not in seen:
+                    seen.add(vector["token"])
+                    out.append(vector)
+    return out
+
+
+def vector_id(vector: dict) -> str:
+    return "c%d.%d-%s" % (vector["token_class"], vector["token_subclass"], vector["token"])
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh registry and key file for CLI tests, with the passphrase in the environment."""
+    monkeypatch.setenv("OPSM_DB", str(tmp_path / "registry.sqlite"))
+    monkeypatch.setenv("OPSM_KEYFILE", str(tmp_path / "keys.json"))
+    monkeypatch.setenv("OPSM_PASSPHRASE", "correct horse battery staple")
+    return tmp_path
