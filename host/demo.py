@@ -54,7 +54,7 @@ def run_demo(workdir: str | None) -> None:
     argv = [os.path.join(workdir, "meter"), key.hex(), 11, 2014, now, code, code]
     proc = run_on_micropython("token_console", argv)
     if proc.returncode:
-        raise ValueError("firmware: MicroPython decode failed:\n" + proc.stderr)
+        raise ValueError("firmware: MicroPython decode failed:\n" + proc.stdout + proc.stderr)
     lines = proc.stdout.strip().splitlines()
     report = json.loads(lines[-1])
     click.echo("3. The meter (firmware under MicroPython, 96 KB heap) took the code, then the same code again:")

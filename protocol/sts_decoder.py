@@ -61,9 +61,9 @@ class StsState:
         self.base_year = base_year
         self.sgc = sgc
         self.mfr = mfr
-        self.tids = []           # accepted TIDs, ascending, at most TID_MEMORY
+        self.tids: list = []     # accepted TIDs, ascending, at most TID_MEMORY
         self.tid_floor = -1      # highest TID ever dropped from memory: at or below is OLD
-        self.pending = {}        # key change sections received so far: subclass -> 6 bytes
+        self.pending: dict = {}  # key change sections received so far: subclass -> 6 bytes
 
     def pack(self) -> bytes:
         out = bytearray((_PACK_VERSION, self.ea, self.krn, self.kt, self.ti, self.ken, self.mfr,
@@ -119,14 +119,14 @@ class StsResult:
         self.reason = reason
         self.token_class = token_class
         self.subclass = subclass
-        self.kind = None
+        self.kind: str | None = None
         self.tid = -1
         self.value = 0            # raw 16-bit value field
         self.amount = 0           # decoded amount (tenths of kWh, or W for limits)
-        self.block = None         # plain block bytes (key sections keep their payload)
+        self.block: bytes | None = None  # plain block bytes (key sections keep their payload)
         self.sections = 0         # key change: sections received including this one
         self.sections_needed = 0
-        self.new_state = None     # key change: the state to install when committed
+        self.new_state: StsState | None = None  # key change: the state to install when committed
 
     def __repr__(self):
         if not self.ok:
@@ -238,9 +238,10 @@ class StsDecoder:
         if not result.ok:
             raise ValueError("commit: result was rejected (%s)" % result.reason)
         state = self.state
-        if result.kind == KEY_CHANGE:
-            self.state = result.new_state
-            self._cipher = _cipher(self.state)
+        new_state = result.new_state
+        if new_state is not None:  # a complete key change set
+            self.state = new_state
+            self._cipher = _cipher(new_state)
         elif result.kind == KEY_SECTION:
             state.pending[result.subclass] = result.block
         elif result.tid >= 0:
