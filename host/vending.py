@@ -2,6 +2,7 @@
 
 import datetime
 
+from protocol.sts_amount import decode_amount, encode_amount
 from protocol.sts_decoder import TEST_CONTROLS
 
 from host.keystore import KeyStore
@@ -77,12 +78,12 @@ class Vendor:
             raise ValueError("count: must be 1..1000, got %d" % count)
         meter = self._meter(pan)
         key = self._key(meter)
-        field = sts_tokens.encode_amount(tenths)
+        field = encode_amount(tenths)
         issued = []
         for tid in self._next_tids(meter, count):
             token = sts_tokens.tid_token(0, 0, tid, field, random, meter["ea"], key)
             issued.append(dict(kind="credit", token=token, tid=tid,
-                               amount_tenths=sts_tokens.decode_amount(field)))
+                               amount_tenths=decode_amount(field)))
         self.registry.record(pan, issued, self.operator)
         return issued
 
@@ -92,7 +93,7 @@ class Vendor:
         subclass, is_amount = MANAGEMENT[function]
         meter = self._meter(pan)
         key = self._key(meter)
-        field = sts_tokens.encode_amount(value) if is_amount else value
+        field = encode_amount(value) if is_amount else value
         tid = self._next_tids(meter, 1)[0]
         token = sts_tokens.tid_token(2, subclass, tid, field, random, meter["ea"], key)
         item = dict(kind=function, token=token, tid=tid, details={"value_field": "%04x" % field})

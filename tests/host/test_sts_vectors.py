@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from host.cli import cli
 from host.sts import keys, tokens
 from protocol import sts_decoder as sts
+from protocol.sts_amount import encode_amount
 from tests.host.conftest import sts_vectors, vector_id
 
 VECTORS = sts_vectors()
@@ -77,7 +78,7 @@ def test_build_parse_and_meter_decode(v):
 
 @pytest.mark.parametrize("v", AMOUNTS, ids=vector_id)
 def test_amount_from_kwh_rounds_like_the_vector(v):
-    assert tokens.encode_amount(v["amount_tenths"]) == value_field(v)
+    assert encode_amount(v["amount_tenths"]) == value_field(v)
 
 
 @pytest.mark.parametrize("v", CLASS1, ids=vector_id)
