@@ -7,8 +7,6 @@ updates the decoder state. `StsState` is a plain object that packs to bytes.
 """
 
 from protocol import token_result as R
-from protocol.des import Des
-from protocol.misty1 import Misty1
 from protocol.sts_amount import decode_amount
 from protocol.sts_token import crc_matches, digits_to_buffer, transpose
 
@@ -135,7 +133,14 @@ class StsResult:
 
 
 def _cipher(state):
-    return Misty1(state.key) if state.ea == EA_MISTY1 else Des(state.key)
+    # Imported on use: a meter loads only the cipher of its own key (RAM on the board).
+    if state.ea == EA_MISTY1:
+        from protocol.misty1 import Misty1
+
+        return Misty1(state.key)
+    from protocol.des import Des
+
+    return Des(state.key)
 
 
 class StsDecoder:

@@ -1,17 +1,19 @@
 """The recharge pipeline behind the keypad: lock-out, decode, apply, persist atomically.
 
-Decoder state (TID memory, key, pending key change sections), the credit ledger,
-token-set limits and the lock-out live in one record, written with one save: a
-token is either wholly applied or not at all, whatever fails in between.
+Decoder state (TID memory or OpenPAYGO counts, key, pending key change sections),
+the credit ledger, token-set limits and the lock-out live in one record, written
+with one save: a code is either wholly applied or not at all, whatever fails in
+between. The token family is a profile (token_profiles.py).
 """
 
 from protocol import sts_decoder as sts
 from protocol import token_result as R
 from protocol.lockout import Lockout, unpack_lockout
 
-from ledger import WH_PER_TENTH, Ledger, unpack_ledger
+from ledger import Ledger, unpack_ledger
+from token_profiles import ADD, SET
 
-_VERSION = 1
+_VERSION = 2
 _REGISTER_ELECTRICITY = 0
 _REGISTER_ALL = 0xFFFF
 
@@ -46,13 +48,13 @@ class Outcome:
         self.reason = result.reason
         self.kind = result.kind
         self.result = result
-        self.credit_wh = credit_wh   # credit added (CREDIT) or removed (negative, CLEAR_CREDIT)
+        self.credit_wh = credit_wh   # change of credit: added, or negative when cleared
         self.lock_s = lock_s         # lock-out this entry started
 
     def message(self) -> str:
         if not self.ok:
             return R.MESSAGES[self.reason]
-        if self.kind == sts.CREDIT:
+        if self.credit_wh > 0:
             return "+%d.%d kWh" % (self.credit_wh // 1000, self.credit_wh % 1000 // 100)
         if self.kind == sts.KEY_SECTION:
             return "Key part %d of %d" % (self.result.sections, self.result.sections_needed)
@@ -74,17 +76,18 @@ def _field(data, pos):
 
 
 class Recharger:
-    def __init__(self, store, decoder, ledger=None, lockout=None, limits=None):
+    def __init__(self, store, profile):
         self.store = store
-        self.decoder = decoder
-        self.ledger = ledger if ledger is not None else Ledger()
-        self.lockout = lockout if lockout is not None else Lockout()
-        self.limits = limits if limits is not None else Limits()
+        self.profile = profile
+        self.decoder = profile.decoder()
+        self.ledger = Ledger()
+        self.lockout = Lockout()
+        self.limits = Limits()
 
     @classmethod
-    def boot(cls, store, factory_state):
-        """Restore from the newest good record, or start from the factory STS state."""
-        recharger = cls(store, sts.StsDecoder(factory_state))
+    def boot(cls, store, profile):
+        """Restore from the newest good record, or start from the profile's factory state."""
+        recharger = cls(store, profile)
         recharger.reload()
         return recharger
 
@@ -99,18 +102,20 @@ class Recharger:
     def _unpack(self, data) -> None:
         if data[0] != _VERSION:
             raise ValueError("recharge record: unknown version %d" % data[0])
+        if data[1] != self.profile.tag:
+            raise ValueError("recharge record: written for another token profile")
         parts = []
-        pos = 1
+        pos = 2
         for _ in range(4):
             part, pos = _field(data, pos)
             parts.append(part)
-        self.decoder = sts.StsDecoder(sts.unpack_state(parts[0]))
+        self.decoder = self.profile.decoder(parts[0])
         self.ledger = unpack_ledger(parts[1])
         self.lockout = unpack_lockout(parts[2])
         self.limits = unpack_limits(parts[3])
 
     def pack(self) -> bytes:
-        out = bytearray((_VERSION,))
+        out = bytearray((_VERSION, self.profile.tag))
         for part in (self.decoder.state.pack(), self.ledger.pack(), self.lockout.pack(), self.limits.pack()):
             out += len(part).to_bytes(2, "big")
             out += part
@@ -121,16 +126,17 @@ class Recharger:
         if self.lockout.remaining(now):
             return Outcome(_Refusal(R.LOCKED))
         result = self.decoder.decode(code)
-        credit_wh = 0
-        if result.ok and result.kind == sts.CREDIT:
-            credit_wh = result.amount * WH_PER_TENTH
-            if not self.ledger.room_for(credit_wh):
+        credit = self.profile.credit(result) if result.ok else None
+        if credit is not None:
+            extra = credit[1] if credit[0] == ADD else credit[1] - self.ledger.purchased_wh
+            if not self.ledger.room_for(extra):
                 result = _Refusal(R.OVERFLOW)
         lock_s = 0
+        change = 0
         snapshot = self.pack()
         try:
             if result.ok:
-                credit_wh = self._apply(result, credit_wh)
+                change = self._apply(result, credit)
                 self.lockout.success()
             else:
                 lock_s = self.lockout.failure(now)
@@ -140,16 +146,22 @@ class Recharger:
             if not self.reload():
                 self._unpack(snapshot)
             raise
-        return Outcome(result, credit_wh, lock_s)
+        return Outcome(result, change, lock_s)
 
-    def _apply(self, result, credit_wh: int) -> int:
+    def _apply(self, result, credit) -> int:
+        """Apply an accepted code; returns the change of credit in Wh."""
         self.decoder.commit(result)
+        before = self.ledger.purchased_wh
         kind = result.kind
-        if kind == sts.CREDIT:
-            self.ledger.add(credit_wh)
+        if credit is not None:
+            if credit[0] == ADD:
+                self.ledger.add(credit[1])
+            elif credit[0] == SET:
+                self.ledger.set(credit[1])
+            else:
+                self.ledger.unlimited = 1
         elif kind == sts.CLEAR_CREDIT:
             if result.value in (_REGISTER_ELECTRICITY, _REGISTER_ALL):
-                credit_wh = -self.ledger.purchased_wh
                 self.ledger.clear()
         elif kind == sts.MAX_POWER:
             self.limits.max_power_w = result.amount
@@ -159,4 +171,4 @@ class Recharger:
             self.limits.tariff_rate = result.value
         elif kind == sts.CLEAR_TAMPER:
             self.limits.tamper = 0
-        return credit_wh
+        return self.ledger.purchased_wh - before

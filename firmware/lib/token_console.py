@@ -13,6 +13,7 @@ from protocol import sts_decoder as sts
 
 from recharge import Recharger
 from records import RecordStore
+from token_profiles import StsProfile
 
 
 def _kwh(wh: int) -> str:
@@ -22,7 +23,7 @@ def _kwh(wh: int) -> str:
 def main(argv) -> int:
     prefix, key_hex, ea, base_year, now = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4])
     factory = sts.StsState(binascii.unhexlify(key_hex), ea=ea, base_year=base_year)
-    meter = Recharger.boot(RecordStore(prefix), factory)
+    meter = Recharger.boot(RecordStore(prefix), StsProfile(factory))
     report = []
     for code in argv[5:]:
         out = meter.enter(code, now)

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "firmware
 from ledger import CREDIT_MAX_WH  # noqa: E402
 from recharge import Recharger  # noqa: E402
 from records import RecordStore  # noqa: E402
+from token_profiles import StsProfile  # noqa: E402
 
 from tests.firmware.fakeflash import FakeFlash, InjectedFault  # noqa: E402
 
@@ -189,7 +190,7 @@ def test_state_pack_round_trip():
 
 def new_recharger(flash):
     store = RecordStore("/state/recharge", flash.open)
-    return Recharger.boot(store, sts.StsState(KEY16, ea=11))
+    return Recharger.boot(store, StsProfile(sts.StsState(KEY16, ea=11)))
 
 
 def test_lockout_after_a_run_of_wrong_entries_survives_reboot():
