@@ -5,9 +5,7 @@ Tokens are built by the vending side (host/sts), decoded by the meter code
 MicroPython decodes the same way.
 """
 
-import os
 import random
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,13 +17,12 @@ from protocol import token_result as R
 from protocol.lockout import FREE_FAILURES, Lockout
 from protocol.sts_amount import MAX_TENTHS, decode_amount, encode_amount
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "firmware", "lib"))
-from ledger import CREDIT_MAX_WH  # noqa: E402
-from recharge import Recharger  # noqa: E402
-from records import RecordStore  # noqa: E402
-from token_profiles import StsProfile  # noqa: E402
+from ledger import CREDIT_MAX_WH  # firmware/lib, on the path through tests/conftest.py
+from recharge import Recharger
+from records import RecordStore
+from token_profiles import StsProfile
 
-from tests.firmware.fakeflash import FakeFlash, InjectedFault  # noqa: E402
+from tests.firmware.fakeflash import FakeFlash, InjectedFault
 
 KEY16 = bytes(range(16))
 KEY8 = bytes.fromhex("e653341f9d5bf36f")
