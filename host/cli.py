@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from protocol.sts_amount import encode_amount
+
 from host.keystore import KeyStore
 from host.registry import Registry
 from host.sts import keys as sts_keys
@@ -176,7 +178,7 @@ def build(ea, decoder_key, token_class, subclass, random_nibble, tid, value_fiel
         if (value_field is None) == (kwh is None):
             raise ValueError("value-field/kwh: give exactly one of --value-field and --kwh")
         if kwh is not None:
-            field = sts_tokens.encode_amount(kwh_to_tenths(kwh))
+            field = encode_amount(kwh_to_tenths(kwh))
         else:
             raw = hex_bytes("value-field", value_field.rjust(4, "0"), (2,))
             field = int.from_bytes(raw, "big")
@@ -373,10 +375,7 @@ def demo(workdir):
     run_demo(workdir)
 
 
-try:
-    _register_openpaygo()
-except ImportError:  # TEMP until the OpenPAYGO CLI lands
-    pass
+_register_openpaygo()
 
 
 def main() -> None:

@@ -6,6 +6,8 @@ extended SET_TIME refuses the values 998 and 999, which mean DISABLE_PAYG and
 COUNTER_SYNC on odd counts (the reference decoder misreads them, upstream issue #24).
 """
 
+import math
+
 from protocol.openpaygo import (ADD_TIME, COUNTER_SYNC, DISABLE_PAYG, DISABLE_VALUE, KINDS,
                                 MAX_STARTING_CODE, MAX_VALUE, MAX_VALUE_EXTENDED, SET_TIME,
                                 SYNC_VALUE, Chain)
@@ -39,12 +41,14 @@ def raw_value(kind: str, value, divider: int, extended: bool) -> int:
         if value is not None:
             raise ValueError("value: not allowed for %s" % kind)
         return _FIXED_VALUES[kind]
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError("value: a number is required for %s" % kind)
+    if (value is None or isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value)):
+        raise ValueError("value: a number is required for %s, got %r" % (kind, value))
     raw = int(round(value * divider, 0))
     limit = MAX_VALUE_EXTENDED if extended else MAX_VALUE
     if not 0 <= raw <= limit:
-        raise ValueError("value: %r x divider %d = %d is outside 0..%d" % (value, divider, raw, limit))
+        raise ValueError("value: %r x divider %d = %d is outside 0..%d"
+                         % (value, divider, raw, limit))
     if extended and kind == SET_TIME and raw in (DISABLE_VALUE, SYNC_VALUE):
         raise ValueError("value: %d is reserved in extended SET_TIME tokens (it means %s)"
                          % (raw, DISABLE_PAYG if raw == DISABLE_VALUE else COUNTER_SYNC))
@@ -68,10 +72,30 @@ def generate(key_hex, count, kind, value=None, starting_code=None, extended=Fals
     raw = raw_value(kind, value, divider, extended)
     chain = Chain(key, extended)
     start = chain.default_start() if starting_code is None else starting_code
-    base = chain.base(start, raw)
     new_count = next_count(count, kind)
+    return new_count, token_at(chain, start, raw, new_count, restricted)
+
+
+def token_at(chain: Chain, starting_code: int, value: int, count: int, restricted=False) -> str:
+    """The token carrying value at count (no checks: generate() does them)."""
+    base = chain.base(starting_code, value)
     code = [0, 0]
-    chain.start(start, base, code)
-    chain.advance(code, new_count)
-    code[1] = base
-    return new_count, chain.format(code, restricted)
+    chain.start(starting_code, base, code)
+    chain.advance(code, count)
+    number = code[0] * chain.split + base
+    if not restricted:
+        return "%0*d" % (chain.digits, number)
+    # Keys 1..4: two bits per key, most significant first (30 or 40 bits).
+    return "".join("1234"[(number >> shift) & 3]
+                   for shift in range(2 * chain.restricted_digits - 2, -1, -2))
+
+
+def bitmap_from_counts(max_count: int, counts) -> int:
+    """The decoder's used bitmap from the reference's used_counts list."""
+    return sum(1 << (max_count - 1 - c) for c in set(counts) if max_count - 16 <= c < max_count)
+
+
+def counts_from_bitmap(max_count: int, used: int) -> list:
+    """The reference's used_counts for a decoder state: the marked counts and max_count."""
+    return [c for c in range(max(0, max_count - 16), max_count)
+            if (used >> (max_count - 1 - c)) & 1] + [max_count]
