@@ -1,8 +1,9 @@
 """MicroPython side of bench/tokens.py: STS decode time and heap at a given meter age.
 
-stdin: first line JSON {"key": hex, "ea": n, "repeat": r}; then one token per line.
-All tokens but the last are entered and committed (the meter ages); the last is
-decoded `repeat` times. Prints one JSON line: us per decode, bytes per decode.
+stdin: first line JSON {"key": hex, "ea": n, "repeat": r, "measure": code}; then one
+token per line, each entered and committed (the meter ages, streamed so the heap stays
+the meter's own); then `measure` is decoded `repeat` times. Prints one JSON line:
+us per decode, bytes one decode allocates.
 """
 
 import binascii
@@ -20,13 +21,17 @@ from protocol import sts_decoder as sts  # noqa: E402
 def main():
     job = json.loads(sys.stdin.readline())
     meter = sts.StsDecoder(sts.StsState(binascii.unhexlify(job["key"]), ea=job["ea"], base_year=2014))
-    codes = [line.strip() for line in sys.stdin]
-    for code in codes[:-1]:
+    aged = 0
+    while True:
+        code = sys.stdin.readline().strip()
+        if not code:
+            break
         result = meter.decode(code)
         if not result.ok:
             raise SystemExit("aging token rejected: " + str(result.reason))
         meter.commit(result)
-    last = codes[-1]
+        aged += 1
+    last = job["measure"]
     gc.collect()
     gc.disable()
     before = gc.mem_alloc()
@@ -38,7 +43,7 @@ def main():
     for _ in range(job["repeat"]):
         meter.decode(last)
     elapsed = time.ticks_diff(time.ticks_us(), start)
-    print(json.dumps({"us": elapsed / job["repeat"], "heap": heap, "aged": len(codes) - 1}))
+    print(json.dumps({"us": elapsed / job["repeat"], "heap": heap, "aged": aged}))
 
 
 main()
