@@ -14,7 +14,7 @@ from host.keystore import KeyStore
 from host.registry import Registry
 from host.sts import keys as sts_keys
 from host.sts import tokens as sts_tokens
-from host.vending import MANAGEMENT, TEST_CONTROLS, Vendor, derive_decoder_key
+from host.vending import MANAGEMENT, OPENPAYGO_MANAGEMENT, TEST_CONTROLS, Vendor, derive_decoder_key
 
 DEFAULT_HOME = os.path.join(os.path.expanduser("~"), ".local", "share", "opsm")
 
@@ -209,9 +209,9 @@ def parse(token_digits, ea, decoder_key, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @reports_errors
 def issue(db, keyfile, pan, kwh, count, operator, as_json):
-    """Issue credit tokens for a registered meter (TID = UTC minutes now)."""
+    """Issue credit tokens for a registered meter (STS: TID = UTC minutes now; OpenPAYGO: next counts)."""
     issued = vendor(db, keyfile, operator).credit(pan, kwh_to_tenths(kwh), count)
-    text = "\n".join("%s  %.1f kWh  TID %d" % (t["token"], t["amount_tenths"] / 10, t["tid"]) for t in issued)
+    text = "\n".join("%s  %.1f kWh" % (t["token"], t["amount_tenths"] / 10) for t in issued)
     emit({"meter": pan, "tokens": issued}, as_json, text)
 
 
@@ -250,7 +250,8 @@ def keychange(db, keyfile, pan, krn, kt, ti, ken, rollover, new_vending_key, ea,
 @token.command("manage")
 @home_option
 @click.option("--meter", "pan", required=True, help="Meter PAN (registered).")
-@click.option("--function", type=click.Choice(sorted(MANAGEMENT) + ["test"]), required=True)
+@click.option("--function", type=click.Choice(sorted(MANAGEMENT) + sorted(OPENPAYGO_MANAGEMENT) + ["test"]),
+              required=True, help="disable-payg and counter-sync are for OpenPAYGO meters.")
 @click.option("--value", default="0", show_default=True,
               help="max-power/phase-unbalance: W; clear-credit: register (ffff = all, hex); tariff: rate.")
 @click.option("--control", "controls", multiple=True, type=click.Choice(sorted(TEST_CONTROLS)),
@@ -291,7 +292,9 @@ def meter():
 @meter.command("add")
 @home_option
 @click.option("--pan", required=True, help="18-digit meter PAN.")
-@click.option("--sgc", required=True, help="6-digit supply group code.")
+@click.option("--profile", type=click.Choice(["sts", "openpaygo"]), default="sts", show_default=True,
+              help="The family of codes the meter's firmware accepts.")
+@click.option("--sgc", default=None, help="STS: 6-digit supply group code.")
 @click.option("--ti", type=int, default=1, show_default=True)
 @click.option("--krn", type=int, default=1, show_default=True)
 @click.option("--kt", type=int, default=2, show_default=True)
@@ -299,16 +302,28 @@ def meter():
 @click.option("--base-date", type=click.Choice(["1993", "2014", "2035"]), default="2014", show_default=True)
 @click.option("--dkga", type=click.Choice(["02", "04"]), default="04", show_default=True)
 @click.option("--ea", default="11", show_default=True)
-@click.option("--vending-key", "key_name", default="default", show_default=True, help="Name in the key file.")
+@click.option("--vending-key", "key_name", default="default", show_default=True,
+              help="Name in the key file: the vending key (STS) or the device's secret key (OpenPAYGO).")
+@click.option("--extended", is_flag=True, help="OpenPAYGO: 12-digit extended tokens.")
+@click.option("--restricted", is_flag=True, help="OpenPAYGO: keys 1-4 only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @reports_errors
-def meter_add(db, keyfile, pan, sgc, ti, krn, kt, ken, base_date, dkga, ea, key_name, as_json):
-    """Register a meter and print its decoder key parameters."""
-    store = KeyStore.open(keyfile, read_passphrase())
-    vk = store.get(key_name)
+def meter_add(db, keyfile, pan, profile, sgc, ti, krn, kt, ken, base_date, dkga, ea, key_name, extended,
+              restricted, as_json):
+    """Register a meter."""
+    key = KeyStore.open(keyfile, read_passphrase()).get(key_name)
     registry = open_registry(db)
+    if profile == "openpaygo":
+        if len(key) != 16:
+            raise ValueError("vending-key: an OpenPAYGO secret key is 16 bytes, %r has %d" % (key_name, len(key)))
+        row = registry.add_openpaygo_meter(pan, key_name, extended, restricted)
+        emit(row, as_json, "registered %s (OpenPAYGO%s)" % (pan, " extended" if extended else ""))
+        return
+    if sgc is None:
+        raise ValueError("sgc: an STS meter needs its 6-digit supply group code")
+    candidate = dict(pan=pan, sgc=sgc, ti=ti, krn=krn, kt=kt, base_year=int(base_date), ea=ea_number(ea), dkga=dkga)
+    derive_decoder_key(key, candidate)  # the key must derive before the meter is registered
     row = registry.add_meter(pan, sgc, ti, krn, kt, int(base_date), ea_number(ea), dkga, key_name, ken=ken)
-    derive_decoder_key(vk, row)  # proves the key derives before anyone sells for this meter
     emit(row, as_json, "registered %s (EA%02d, DKGA-%s, base %s)" % (pan, row["ea"], dkga, base_date))
 
 
@@ -319,8 +334,9 @@ def meter_add(db, keyfile, pan, sgc, ti, krn, kt, ken, base_date, dkga, ea, key_
 def meter_list(db, keyfile, as_json):
     """List registered meters."""
     rows = open_registry(db).meters()
-    text = "\n".join("%s  EA%02d DKGA-%s KRN %d KT %d TI %02d base %d" % (
-        r["pan"], r["ea"], r["dkga"], r["krn"], r["kt"], r["ti"], r["base_year"]) for r in rows)
+    text = "\n".join("%s  OpenPAYGO count %d" % (r["pan"], r["opaygo_count"]) if r["profile"] == "openpaygo"
+                     else "%s  EA%02d DKGA-%s KRN %d KT %d TI %02d base %d" % (
+                         r["pan"], r["ea"], r["dkga"], r["krn"], r["kt"], r["ti"], r["base_year"]) for r in rows)
     emit({"meters": rows}, as_json, text or "no meters")
 
 

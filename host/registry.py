@@ -14,17 +14,22 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meters (
     pan          TEXT PRIMARY KEY,
     profile      TEXT NOT NULL CHECK (profile IN ('sts', 'openpaygo')),
-    dkga         TEXT NOT NULL CHECK (dkga IN ('02', '04')),
-    ea           INTEGER NOT NULL CHECK (ea IN (9, 11)),
-    sgc          TEXT NOT NULL,
-    ti           INTEGER NOT NULL,
-    krn          INTEGER NOT NULL,
-    kt           INTEGER NOT NULL,
+    dkga         TEXT CHECK (dkga IN ('02', '04')),
+    ea           INTEGER CHECK (ea IN (9, 11)),
+    sgc          TEXT,
+    ti           INTEGER,
+    krn          INTEGER,
+    kt           INTEGER,
     ken          INTEGER NOT NULL DEFAULT 255,
-    base_year    INTEGER NOT NULL,
-    vending_key  TEXT NOT NULL,
+    base_year    INTEGER,
+    vending_key  TEXT NOT NULL,   -- STS: the vending key; OpenPAYGO: the device's secret key
     last_tid     INTEGER NOT NULL DEFAULT -1,
-    created_at   TEXT NOT NULL
+    opaygo_count INTEGER NOT NULL DEFAULT 0,
+    opaygo_extended   INTEGER NOT NULL DEFAULT 0,
+    opaygo_restricted INTEGER NOT NULL DEFAULT 0,
+    created_at   TEXT NOT NULL,
+    CHECK (profile = 'openpaygo' OR (dkga IS NOT NULL AND ea IS NOT NULL AND sgc IS NOT NULL
+           AND ti IS NOT NULL AND krn IS NOT NULL AND kt IS NOT NULL AND base_year IS NOT NULL))
 );
 CREATE TABLE IF NOT EXISTS tokens (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -41,7 +46,8 @@ CREATE INDEX IF NOT EXISTS tokens_by_meter ON tokens (pan, issued_at);
 """
 
 METER_FIELDS = ("pan", "profile", "dkga", "ea", "sgc", "ti", "krn", "kt", "ken", "base_year",
-                "vending_key", "last_tid", "created_at")
+                "vending_key", "last_tid", "opaygo_count", "opaygo_extended", "opaygo_restricted",
+                "created_at")
 
 
 class RegistryError(ValueError):
@@ -64,18 +70,30 @@ class Registry:
         self.db.close()
 
     def add_meter(self, pan: str, sgc: str, ti: int, krn: int, kt: int, base_year: int,
-                  ea: int, dkga: str, vending_key: str, profile: str = "sts", ken: int = 255) -> dict:
-        check_pan(pan)
+                  ea: int, dkga: str, vending_key: str, ken: int = 255) -> dict:
+        """Register an STS meter."""
         check_key_params(sgc, ti, krn, kt)
         if not 0 <= ken <= 255:
             raise RegistryError("ken: key expiry number must be 0..255, got %d" % ken)
-        if self.find_meter(pan):
-            raise RegistryError("pan: meter %s is already registered" % pan)
         if dkga == "02" and ea != 9:
             raise RegistryError("ea: DKGA-02 keys are DES keys, use --ea 09")
-        row = dict(pan=pan, profile=profile, dkga=dkga, ea=ea, sgc=sgc, ti=ti, krn=krn, kt=kt,
-                   ken=ken, base_year=base_year, vending_key=vending_key, last_tid=-1,
+        return self._insert(dict(pan=pan, profile="sts", dkga=dkga, ea=ea, sgc=sgc, ti=ti, krn=krn,
+                                 kt=kt, ken=ken, base_year=base_year, vending_key=vending_key))
+
+    def add_openpaygo_meter(self, pan: str, secret_key: str, extended: bool = False,
+                            restricted: bool = False) -> dict:
+        """Register a meter built for OpenPAYGO tokens; secret_key names its key in the key file."""
+        return self._insert(dict(pan=pan, profile="openpaygo", vending_key=secret_key,
+                                 opaygo_extended=int(extended), opaygo_restricted=int(restricted)))
+
+    def _insert(self, fields: dict) -> dict:
+        check_pan(fields["pan"])
+        if self.find_meter(fields["pan"]):
+            raise RegistryError("pan: meter %s is already registered" % fields["pan"])
+        row = dict.fromkeys(METER_FIELDS)
+        row.update(ken=255, last_tid=-1, opaygo_count=0, opaygo_extended=0, opaygo_restricted=0,
                    created_at=utc_now().isoformat(timespec="seconds"))
+        row.update(fields)
         with self.db:
             self.db.execute("INSERT INTO meters (%s) VALUES (%s)" % (
                 ", ".join(METER_FIELDS), ", ".join("?" * len(METER_FIELDS))),

@@ -5,6 +5,9 @@ import datetime
 from protocol.sts_amount import decode_amount, encode_amount
 from protocol.sts_decoder import TEST_CONTROLS
 
+from protocol import openpaygo as opg
+
+from host import openpaygo_vend
 from host.keystore import KeyStore
 from host.registry import Registry, RegistryError, utc_now
 from host.sts import keys as sts_keys
@@ -20,6 +23,8 @@ MANAGEMENT = {
     "phase-unbalance": (6, True),
 }
 CLEAR_ALL_REGISTERS = 0xFFFF
+# OpenPAYGO meters: one token unit is 0.1 kWh (the firmware's OpenPaygoProfile default).
+OPENPAYGO_MANAGEMENT = {"disable-payg": opg.DISABLE_PAYG, "counter-sync": opg.COUNTER_SYNC}
 
 
 def base_date(year: int) -> datetime.datetime:
@@ -55,10 +60,10 @@ class Vendor:
         self.operator = operator
         self.clock = clock
 
-    def _meter(self, pan: str) -> dict:
+    def _meter(self, pan: str, profile: str = "sts") -> dict:
         meter = self.registry.meter(pan)
-        if meter["profile"] != "sts":
-            raise RegistryError("meter: %s uses the %s profile, not STS" % (pan, meter["profile"]))
+        if meter["profile"] != profile:
+            raise RegistryError("meter: %s uses the %s profile, not %s" % (pan, meter["profile"], profile))
         return meter
 
     def _key(self, meter: dict) -> bytes:
@@ -76,6 +81,8 @@ class Vendor:
             raise ValueError("kwh: must be more than 0")
         if not 1 <= count <= 1000:
             raise ValueError("count: must be 1..1000, got %d" % count)
+        if self.registry.meter(pan)["profile"] == "openpaygo":
+            return self._openpaygo(pan, [opg.ADD_TIME] * count, tenths)
         meter = self._meter(pan)
         key = self._key(meter)
         field = encode_amount(tenths)
@@ -87,9 +94,32 @@ class Vendor:
         self.registry.record(pan, issued, self.operator)
         return issued
 
+    def _openpaygo(self, pan: str, kinds: list, value=None) -> list:
+        """OpenPAYGO tokens at the next counts; the registry keeps the last count."""
+        meter = self._meter(pan, "openpaygo")
+        key_hex = self.keystore.get(meter["vending_key"]).hex()
+        count = meter["opaygo_count"]
+        issued = []
+        for kind in kinds:
+            try:
+                count, token = openpaygo_vend.generate(key_hex, count, kind, value,
+                                                       extended=bool(meter["opaygo_extended"]),
+                                                       restricted=bool(meter["opaygo_restricted"]))
+            except ValueError as exc:
+                if str(exc).startswith("value"):
+                    raise ValueError("kwh: an OpenPAYGO token carries at most %.1f kWh (%s)" % (
+                        (opg.MAX_VALUE_EXTENDED if meter["opaygo_extended"] else opg.MAX_VALUE) / 10, exc)) from None
+                raise
+            issued.append(dict(kind=kind.lower(), token=token, amount_tenths=value,
+                               details={"count": count}))
+        self.registry.record(pan, issued, self.operator, meter_update={"opaygo_count": count})
+        return issued
+
     def management(self, pan: str, function: str, value: int, random: int = 0) -> dict:
+        if function in OPENPAYGO_MANAGEMENT:
+            return self._openpaygo(pan, [OPENPAYGO_MANAGEMENT[function]])[0]
         if function not in MANAGEMENT:
-            raise ValueError("function: must be one of %s" % ", ".join(sorted(MANAGEMENT)))
+            raise ValueError("function: must be one of %s" % ", ".join(sorted(MANAGEMENT) + sorted(OPENPAYGO_MANAGEMENT)))
         subclass, is_amount = MANAGEMENT[function]
         meter = self._meter(pan)
         key = self._key(meter)

@@ -194,3 +194,29 @@ def test_stateless_commands_reject_bad_fields(args, field):
 def test_unknown_option_exits_1():
     fail("token", "build", "--no-such-option")
     assert R.MESSAGES[R.FORMAT]
+
+
+def test_openpaygo_meter_from_registry_to_firmware(home):
+    from recharge import Recharger
+    from records import RecordStore
+    from token_profiles import OpenPaygoProfile
+
+    from tests.firmware.fakeflash import FakeFlash
+
+    secret = "0123456789abcdef0123456789abcdef"
+    run("keys", "init")
+    run("keys", "add", "device-1", "--hex", secret)
+    pan = "600727111111111153"
+    run("meter", "add", "--pan", pan, "--profile", "openpaygo", "--vending-key", "device-1")
+    issued = json.loads(run("token", "issue", "--meter", pan, "--kwh", "7.5", "--count", 2, "--json"))["tokens"]
+    assert [t["details"]["count"] for t in issued] == [2, 4]  # ADD_TIME lives on even counts
+    meter = Recharger.boot(RecordStore("/m/r", FakeFlash().open), OpenPaygoProfile(bytes.fromhex(secret)))
+    for t in issued:
+        out = meter.enter(t["token"], 0)
+        assert out.ok and out.credit_wh == 7500
+    assert meter.enter(issued[0]["token"], 0).reason == R.USED
+    stop = json.loads(run("token", "manage", "--meter", pan, "--function", "disable-payg", "--json"))
+    assert meter.enter(stop["token"], 0).ok and meter.ledger.unlimited == 1
+    assert "kwh" in fail("token", "issue", "--meter", pan, "--kwh", "100")  # 1000 units > 995
+    assert "profile" in fail("token", "manage", "--meter", pan, "--function", "max-power", "--value", 5)
+    assert json.loads(run("meter", "list", "--json"))["meters"][0]["opaygo_count"] == 5
