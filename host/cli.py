@@ -63,9 +63,12 @@ def kwh_to_tenths(value: str) -> int:
     return int((kwh * 10).to_integral_value(rounding=decimal.ROUND_CEILING))
 
 
-def ea_number(value: str) -> int:
-    if value not in ("09", "9", "11"):
-        raise ValueError("ea: must be 09 (DES) or 11 (MISTY1); EA07 (STA) is not supported")
+def ea_number(value: str, derive_only: bool = False) -> int:
+    """EA code; EA07 (STA) only where nothing is encrypted (deriving keys)."""
+    allowed = ("07", "7", "09", "9", "11") if derive_only else ("09", "9", "11")
+    if value not in allowed:
+        raise ValueError("ea: must be 09 (DES) or 11 (MISTY1)%s; the STA cipher (EA07) is not shipped"
+                         % (" or 07 (key derivation only)" if derive_only else ""))
     return int(value)
 
 
@@ -134,16 +137,17 @@ def token():
 @click.option("--krn", type=int, required=True, help="Key revision number.")
 @click.option("--kt", type=int, required=True, help="Key type (0-3).")
 @click.option("--base-date", type=click.Choice(["1993", "2014", "2035"]), default="1993", show_default=True)
-@click.option("--ea", default=None, help="Encryption algorithm 11 (MISTY1) or 09 (DES); default 11 for DKGA-04, 09 for DKGA-02.")
+@click.option("--ea", default=None, help="Encryption algorithm 11 (MISTY1), 09 (DES) or 07 (STA, key only); "
+              "default 11 for DKGA-04, 09 for DKGA-02.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @reports_errors
 def derive_key(dkga, vending_key, pan, sgc, ti, krn, kt, base_date, ea, as_json):
     """Print the decoder key (big-endian hex) for a meter."""
-    ea_value = ea_number(ea if ea else ("11" if dkga == "04" else "09"))
+    ea_value = ea_number(ea if ea else ("11" if dkga == "04" else "09"), derive_only=True)
     vk = hex_bytes("vending-key", vending_key)
     if dkga == "02":
-        if ea_value != 9:
-            raise ValueError("ea: DKGA-02 derives DES keys, use --ea 09")
+        if ea_value == 11:
+            raise ValueError("ea: DKGA-02 derives 64-bit keys, not MISTY1 keys")
         key = sts_keys.dkga02(vk, pan, sgc, ti, krn, kt)
     else:
         key = sts_keys.dkga04(vk, pan, sgc, ti, krn, kt, int(base_date), ea_value)

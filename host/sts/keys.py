@@ -61,13 +61,16 @@ def _lv(text: str) -> bytes:
 
 def dkga04(vending_key: bytes, pan: str, sgc: str, ti: int, krn: int, kt: int,
            base_year: int = 1993, ea: int = 11) -> bytes:
-    """DKGA-04: one-block SP 800-108-style KDF with HMAC-SHA-256 over the key parameters."""
+    """DKGA-04: one-block SP 800-108-style KDF with HMAC-SHA-256 over the key parameters.
+
+    EA07 keys derive too (the derivation is public), though no STA cipher is shipped.
+    """
     check_pan(pan)
     check_key_params(sgc, ti, krn, kt)
     if base_year not in BASE_DATE_CODES:
         raise ValueError("base-date: must be 1993, 2014 or 2035, got %d" % base_year)
-    if ea not in (9, 11):
-        raise ValueError("ea: must be 09 (DES) or 11 (MISTY1), got %d" % ea)
+    if ea not in (7, 9, 11):
+        raise ValueError("ea: must be 07 (STA), 09 (DES) or 11 (MISTY1), got %d" % ea)
     if len(vending_key) < 16:
         raise ValueError("vending-key: DKGA-04 needs at least 16 bytes, got %d" % len(vending_key))
     bits = 128 if ea == 11 else 64

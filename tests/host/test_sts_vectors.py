@@ -93,3 +93,19 @@ def test_class1_tokens(v):
     assert fields["crc_ok"] is True
     result = sts.StsDecoder(sts.StsState(bytes(16))).decode(v["token"])
     assert result.ok and result.kind == sts.TEST and result.value == v["manufacturer_code"]
+
+
+def primitives() -> dict:
+    from tests.host.conftest import VECTOR_DIRS
+
+    return json.loads((VECTOR_DIRS[0] / "sts_primitives.json").read_text())
+
+
+@pytest.mark.parametrize("case", primitives()["dkga04"] + primitives()["dkga02"], ids=lambda c: c["decoder_key"])
+def test_primitive_key_derivations_including_sta_keys(case):
+    dkga = "04" if "base_date" in case else "02"
+    out = json.loads(run("token", "derive-key", "--dkga", dkga, "--vending-key", case["vending_key"],
+                         "--pan", case["meter_pan"], "--sgc", case["sgc"], "--ti", case["ti"], "--krn", case["krn"],
+                         "--kt", case["key_type"], "--base-date", "19" + case.get("base_date", "93"),
+                         "--ea", case.get("ea", "09"), "--json"))
+    assert out["decoder_key"] == case["decoder_key"]
