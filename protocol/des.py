@@ -13,6 +13,8 @@ Usage: ``Des(key).decrypt_into(block)`` with an 8-byte bytearray.
 
 from array import array
 
+from protocol.block_cipher import BlockCipher
+
 # FIPS 46-3 tables in hex, one printed row per line; bit numbers are 1-based
 # from the most significant bit. Bytes literals, not bytes((...)): a tuple
 # constant would stay alive beside the table, 4 bytes per entry.
@@ -205,7 +207,7 @@ def _round(s, k, o):
     s[1] = rl
 
 
-class Des:
+class Des(BlockCipher):
     """Single DES with a fixed 8-byte key (parity bits ignored); 8-byte blocks."""
 
     def __init__(self, key: bytes) -> None:
@@ -247,13 +249,3 @@ class Des:
     def decrypt_into(self, buf: bytearray) -> None:
         """Decrypt the 8-byte `buf` in place; allocates nothing."""
         self._crypt(buf, self._dec)
-
-    def encrypt(self, block: bytes) -> bytes:
-        buf = bytearray(block)
-        self.encrypt_into(buf)
-        return bytes(buf)
-
-    def decrypt(self, block: bytes) -> bytes:
-        buf = bytearray(block)
-        self.decrypt_into(buf)
-        return bytes(buf)

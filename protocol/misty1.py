@@ -13,6 +13,8 @@ Usage: ``Misty1(key).decrypt_into(block)`` with an 8-byte bytearray.
 
 from array import array
 
+from protocol.block_cipher import BlockCipher
+
 # S-boxes of RFC 2994, 16 entries per line. Bytes literals, not bytes((...)):
 # a tuple constant would stay alive beside the table, 4 bytes per entry.
 _S7 = (
@@ -164,7 +166,7 @@ def _fl_keys(ek, i):
     return [ek[h], ek[8 + (h + 6) % 8]]
 
 
-class Misty1:
+class Misty1(BlockCipher):
     """MISTY1 with a fixed 16-byte key; blocks are 8 bytes, big-endian."""
 
     def __init__(self, key: bytes) -> None:
@@ -214,13 +216,3 @@ class Misty1:
         self._load(buf)
         _crypt(self._s, self._dec, _fl_inv)
         self._store(buf)
-
-    def encrypt(self, block: bytes) -> bytes:
-        buf = bytearray(block)
-        self.encrypt_into(buf)
-        return bytes(buf)
-
-    def decrypt(self, block: bytes) -> bytes:
-        buf = bytearray(block)
-        self.decrypt_into(buf)
-        return bytes(buf)

@@ -1,8 +1,8 @@
 """DES against published known-answer vectors, plus its algebraic properties (runs on MicroPython too)."""
 
 import binascii
-import sys
 
+from tests.protocol import cipher_checks as checks
 from protocol.des import Des
 
 # (key, plaintext, ciphertext), hex.
@@ -34,14 +34,6 @@ def _complement(data):
     return bytes(b ^ 0xFF for b in data)
 
 
-def _raises_value_error(fn, arg):
-    try:
-        fn(arg)
-    except ValueError:
-        return True
-    return False
-
-
 def test_known_answer_encrypt():
     for key, plaintext, ciphertext in _vectors():
         assert Des(key).encrypt(plaintext) == ciphertext
@@ -50,33 +42,6 @@ def test_known_answer_encrypt():
 def test_known_answer_decrypt():
     for key, plaintext, ciphertext in _vectors():
         assert Des(key).decrypt(ciphertext) == plaintext
-
-
-def test_in_place_calls_match_the_copying_ones():
-    for key, plaintext, ciphertext in _vectors():
-        cipher = Des(key)
-        buf = bytearray(plaintext)
-        cipher.encrypt_into(buf)
-        assert buf == ciphertext
-        cipher.decrypt_into(buf)
-        assert buf == plaintext
-
-
-def test_decrypt_into_does_not_allocate():
-    key, plaintext, ciphertext = _vectors()[0]
-    cipher = Des(key)
-    buf = bytearray(ciphertext)
-    if sys.implementation.name == "micropython":
-        import micropython
-
-        micropython.heap_lock()
-        try:
-            cipher.decrypt_into(buf)
-        finally:
-            micropython.heap_unlock()
-    else:
-        cipher.decrypt_into(buf)
-    assert buf == plaintext
 
 
 def test_parity_bits_are_ignored():
@@ -99,26 +64,17 @@ def test_weak_keys_encrypt_twice_to_identity():
         assert cipher.decrypt(block) == cipher.encrypt(block)
 
 
+def test_in_place_calls_match_the_copying_ones():
+    checks.in_place_calls_match_the_copying_ones(Des, _vectors())
+
+
+def test_decrypt_into_does_not_allocate():
+    checks.decrypt_into_does_not_allocate(Des, _vectors()[0])
+
+
 def test_round_trip_over_a_chain_of_keys_and_blocks():
-    # The cipher's own output serves as varied keys and blocks, no PRNG needed.
-    key, block, _ = _vectors()[0]
-    for _ in range(8):
-        cipher = Des(key)
-        chain = [block]
-        for _ in range(16):
-            chain.append(cipher.encrypt(chain[-1]))
-        for i in range(16, 0, -1):
-            assert cipher.decrypt(chain[i]) == chain[i - 1]
-        key = chain[-1]
-        block = chain[-2]
+    checks.round_trip_over_a_chain(Des, _vectors()[0][0], _vectors()[0][1])
 
 
-def test_rejects_wrong_key_length():
-    assert _raises_value_error(Des, bytes(7))
-    assert _raises_value_error(Des, bytes(16))
-
-
-def test_rejects_wrong_block_length():
-    cipher = Des(bytes(8))
-    assert _raises_value_error(cipher.decrypt_into, bytearray(7))
-    assert _raises_value_error(cipher.encrypt, bytes(9))
+def test_rejects_wrong_key_and_block_lengths():
+    checks.rejects_wrong_lengths(Des, 8)
