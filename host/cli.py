@@ -52,6 +52,17 @@ def hex_bytes(name: str, value: str, sizes: tuple = ()) -> bytes:
     return raw
 
 
+def hex_int(name: str, text: str, bits: int) -> int:
+    """A hexadecimal field of at most `bits` bits."""
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise ValueError("%s: must be hexadecimal, got %r" % (name, text)) from None
+    if not 0 <= value < 1 << bits:
+        raise ValueError("%s: must fit %d bits (at most %x), got %s" % (name, bits, (1 << bits) - 1, text))
+    return value
+
+
 def kwh_to_tenths(value: str) -> int:
     """kWh as typed -> tenths, rounded up (the customer never gets less than paid for)."""
     try:
@@ -172,7 +183,7 @@ def build(ea, decoder_key, token_class, subclass, random_nibble, tid, value_fiel
     if token_class == 1:
         if control is None:
             raise ValueError("control: class 1 tokens need --control")
-        code = sts_tokens.test_token(subclass, mfr, int(hex_bytes("control", control.rjust(10, "0")).hex(), 16))
+        code = sts_tokens.test_token(subclass, mfr, hex_int("control", control, 36 if subclass == 0 else 28))
     else:
         if token_class == 2 and subclass in (3, 4, 8, 9):
             raise ValueError("subclass: key change tokens come in sets, use 'opsm token keychange'")
@@ -184,8 +195,7 @@ def build(ea, decoder_key, token_class, subclass, random_nibble, tid, value_fiel
         if kwh is not None:
             field = encode_amount(kwh_to_tenths(kwh))
         else:
-            raw = hex_bytes("value-field", value_field.rjust(4, "0"), (2,))
-            field = int.from_bytes(raw, "big")
+            field = hex_int("value-field", value_field, 16)
         code = sts_tokens.tid_token(token_class, subclass, tid, field, random_nibble, ea_number(ea), key)
     emit({"token": code}, as_json, code)
 
@@ -271,7 +281,7 @@ def manage(db, keyfile, pan, function, value, controls, mfr, operator, as_json):
         item = v.test(pan, list(controls), mfr)
     else:
         if function == "clear-credit":
-            number = int.from_bytes(hex_bytes("value", value.rjust(4, "0"), (2,)), "big")
+            number = hex_int("value", value, 16)
         else:
             try:
                 number = int(value)
