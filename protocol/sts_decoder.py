@@ -132,15 +132,22 @@ class StsResult:
         return "StsResult(%s tid=%d amount=%d)" % (self.kind, self.tid, self.amount)
 
 
-def _cipher(state):
-    # Imported on use: a meter loads only the cipher of its own key (RAM on the board).
-    if state.ea == EA_MISTY1:
+def cipher_for(ea: int, key: bytes):
+    """The block cipher of an encryption algorithm, imported on use: a meter loads only
+    the cipher of its own key (RAM on the board)."""
+    if ea == EA_MISTY1:
         from protocol.misty1 import Misty1
 
-        return Misty1(state.key)
-    from protocol.des import Des
+        return Misty1(key)
+    if ea == EA_DES:
+        from protocol.des import Des
 
-    return Des(state.key)
+        return Des(key)
+    raise ValueError("ea: must be 9 (DES) or 11 (MISTY1), got %d" % ea)
+
+
+def _cipher(state):
+    return cipher_for(state.ea, state.key)
 
 
 class StsDecoder:

@@ -11,6 +11,7 @@ except ImportError:  # pragma: no cover - older cryptography
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from protocol.misty1 import Misty1
+from protocol.sts_decoder import cipher_for
 
 EA_DES = 9
 EA_MISTY1 = 11
@@ -36,10 +37,6 @@ def encrypt_block(ea: int, key: bytes, block: bytes) -> bytes:
 
 def decrypt_block(ea: int, key: bytes, block: bytes) -> bytes:
     """Decrypt with the meter's own code path (protocol/), for parsing on the host."""
-    from protocol.des import Des
-
-    if ea == EA_MISTY1:
-        return Misty1(key).decrypt(block)
-    if ea == EA_DES:
-        return Des(key).decrypt(block)
-    raise ValueError("ea: must be 09 (DES) or 11 (MISTY1); EA07 (STA) is not supported")
+    if len(key) != (16 if ea == EA_MISTY1 else 8):
+        raise ValueError("decoder-key: EA%02d needs a %d-byte key" % (ea, 16 if ea == EA_MISTY1 else 8))
+    return cipher_for(ea, key).decrypt(block)
