@@ -183,7 +183,7 @@ def build(ea, decoder_key, token_class, subclass, random_nibble, tid, value_fiel
     if token_class == 1:
         if control is None:
             raise ValueError("control: class 1 tokens need --control")
-        code = sts_tokens.test_token(subclass, mfr, hex_int("control", control, 36 if subclass == 0 else 28))
+        code = sts_tokens.meter_test_token(subclass, mfr, hex_int("control", control, 36 if subclass == 0 else 28))
     else:
         if token_class == 2 and subclass in (3, 4, 8, 9):
             raise ValueError("subclass: key change tokens come in sets, use 'opsm token keychange'")

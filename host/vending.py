@@ -139,7 +139,7 @@ class Vendor:
         control = 0
         for name in controls:
             control |= TEST_CONTROLS[name]
-        token = sts_tokens.test_token(0 if mfr < 256 else 1, mfr, control)
+        token = sts_tokens.meter_test_token(0 if mfr < 256 else 1, mfr, control)
         item = dict(kind="test", token=token, details={"controls": controls, "mfr": mfr})
         self.registry.record(pan, [item], self.operator)
         return item

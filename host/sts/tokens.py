@@ -53,7 +53,7 @@ def amount_token(token_class: int, subclass: int, tid: int, tenths: int, random:
     return tid_token(token_class, subclass, tid, encode_amount(tenths), random, ea, key)
 
 
-def test_token(subclass: int, mfr: int, control: int) -> str:
+def meter_test_token(subclass: int, mfr: int, control: int) -> str:
     """Class 1 test/display token (not encrypted)."""
     return build(1, dict(subclass=subclass, mfr=mfr, control=control))
 

@@ -77,3 +77,14 @@ def test_lockout_survives_reboot():
     rebooted = _boot(flash)
     assert rebooted.lockout.failures == 4  # the fifth entry met the lock, not the decoder
     assert rebooted.enter(_credit_vectors()[0][0], 101).reason == R.LOCKED
+
+
+def test_a_forgeable_test_token_does_not_reset_the_lockout():
+    with open(_DIR + "/../vectors/sts_ea11_dkga04.json") as f:
+        test_code = [v["token"] for v in json.load(f)["vectors"] if v["token_class"] == 1][0]
+    meter = _boot(FakeFlash())
+    for _ in range(3):
+        meter.enter("12345678901234567890", 100)
+    assert meter.enter(test_code, 100).ok
+    assert meter.lockout.failures == 3
+    assert meter.enter("12345678901234567890", 100).lock_s == 60

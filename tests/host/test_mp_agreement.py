@@ -25,8 +25,8 @@ def jobs():
                                              rng.randrange(16), ea, key))
         for sub in (0, 1, 2, 5, 6, 7):
             codes.append(tokens.tid_token(2, sub, rng.randrange(1 << 24), rng.randrange(65536), 1, ea, key))
-        codes.append(tokens.test_token(0, 0, 0xFFFFFFFFF))
-        codes.append(tokens.test_token(1, 0, 0x1234567))
+        codes.append(tokens.meter_test_token(0, 0, 0xFFFFFFFFF))
+        codes.append(tokens.meter_test_token(1, 0, 0x1234567))
         codes.append("".join(rng.choice("0123456789") for _ in range(20)))
         codes.append(codes[0])  # replay
         codes += tokens.key_change_set(ea, key, new, 3, 2, 1, 200, False, 4095)

@@ -62,7 +62,7 @@ def test_management_round_trip(ea, key, subclass, tid, value):
 @given(subclass=st.sampled_from([0, 1]), control=st.integers(0, 2**28 - 1))
 @FAST
 def test_test_tokens_round_trip(subclass, control):
-    code = tokens.test_token(subclass, 0, control)
+    code = tokens.meter_test_token(subclass, 0, control)
     assert tokens.parse(code)["control"] == "%x" % control
     result = meter().decode(code)
     assert result.ok and result.kind == sts.TEST
@@ -105,7 +105,7 @@ def test_wrong_key_and_unsupported_types():
     assert meter(key=NEW16).decode(credit(10)).reason == R.CRC
     assert meter().decode(tokens.tid_token(2, 7, 10, 1, 0, 11, KEY16)).reason == R.FUNCTION
     assert meter().decode(tokens.tid_token(0, 3, 10, 1, 0, 11, KEY16)).reason == R.FUNCTION
-    assert meter().decode(tokens.test_token(0, 42, 1)).reason == R.RANGE  # another maker's test token
+    assert meter().decode(tokens.meter_test_token(0, 42, 1)).reason == R.RANGE  # another maker's test token
 
 
 @given(st.data())

@@ -84,7 +84,7 @@ def test_amount_from_kwh_rounds_like_the_vector(v):
 @pytest.mark.parametrize("v", CLASS1, ids=vector_id)
 def test_class1_tokens(v):
     control = int(v["control_hex"], 16)
-    assert tokens.test_token(v["token_subclass"], v["manufacturer_code"], control) == v["token"]
+    assert tokens.meter_test_token(v["token_subclass"], v["manufacturer_code"], control) == v["token"]
     cli_code = run("token", "build", "--class", 1, "--subclass", v["token_subclass"],
                    "--mfr", v["manufacturer_code"], "--control", v["control_hex"])
     assert cli_code == v["token"]
