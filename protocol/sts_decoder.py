@@ -60,7 +60,6 @@ class StsState:
         self.sgc = sgc
         self.mfr = mfr
         self.tids: list = []     # accepted TIDs, ascending, at most TID_MEMORY
-        self.tid_floor = -1      # highest TID ever dropped from memory: at or below is OLD
         self.pending: dict = {}  # key change sections received so far: subclass -> 6 bytes
 
     def pack(self) -> bytes:
@@ -69,7 +68,6 @@ class StsState:
         out += self.key
         out += (self.base_year).to_bytes(2, "big")
         out += (self.sgc).to_bytes(3, "big")
-        out += (self.tid_floor + 1).to_bytes(3, "big")
         out.append(len(self.tids))
         for tid in self.tids:
             out += tid.to_bytes(3, "big")
@@ -91,8 +89,7 @@ def unpack_state(data) -> StsState:
     state = StsState(bytes(data[8:pos]), data[1], data[2], data[3], data[4], data[5],
                      int.from_bytes(data[pos:pos + 2], "big"),
                      int.from_bytes(data[pos + 2:pos + 5], "big"), data[6])
-    state.tid_floor = int.from_bytes(data[pos + 5:pos + 8], "big") - 1
-    pos += 8
+    pos += 5
     count = data[pos]
     pos += 1
     for _ in range(count):
@@ -194,7 +191,8 @@ class StsDecoder:
             return StsResult(R.DDTK, token_class, subclass)
         if tid in state.tids:
             return StsResult(R.USED, token_class, subclass)
-        if tid <= state.tid_floor:
+        # Once the memory is full, a TID below all of it may have been forgotten.
+        if len(state.tids) == TID_MEMORY and tid < state.tids[0]:
             return StsResult(R.OLD, token_class, subclass)
         if state.ken != KEN_NEVER and tid >> 16 > state.ken:
             return StsResult(R.KEY_EXPIRED, token_class, subclass)
@@ -267,9 +265,7 @@ def _remember(state, tid) -> None:
         i -= 1
     tids.insert(i, tid)
     if len(tids) > TID_MEMORY:
-        dropped = tids.pop(0)
-        if dropped > state.tid_floor:
-            state.tid_floor = dropped
+        tids.pop(0)
 
 
 def _assemble_key(state, sections) -> StsState:
@@ -297,5 +293,4 @@ def _assemble_key(state, sections) -> StsState:
     new = StsState(key, state.ea, krn, kt, ti, ken, base_year, sgc, state.mfr)
     if not rollover:
         new.tids = list(state.tids)
-        new.tid_floor = state.tid_floor
     return new

@@ -91,9 +91,14 @@ def test_tid_rules_used_old_expired_ddtk():
     assert d.decode(credit(1000, rnd=7)).reason == R.USED  # another code, same TID
     for tid in range(2000, 2000 + sts.TID_MEMORY):
         d.commit(d.decode(credit(tid)))
-    assert d.state.tid_floor >= 1000 and len(d.state.tids) == sts.TID_MEMORY
-    assert d.decode(credit(999)).reason == R.OLD
-    assert d.decode(credit(1500)).ok  # newer than anything forgotten: still good
+    assert len(d.state.tids) == sts.TID_MEMORY and d.state.tids[0] == 2000
+    assert d.decode(credit(999)).reason == R.OLD  # older than all of a full memory
+    assert d.decode(credit(1999)).reason == R.OLD
+    assert d.decode(credit(2000 + sts.TID_MEMORY)).ok
+    young = meter()
+    for tid in (5000, 6000):
+        young.commit(young.decode(credit(tid)))
+    assert young.decode(credit(10)).ok  # memory not full: an older code bought earlier still works
     expired = meter(ken=3)
     assert expired.decode(credit((3 << 16) + 5)).ok
     assert expired.decode(credit((4 << 16) + 5)).reason == R.KEY_EXPIRED
@@ -158,7 +163,7 @@ def test_key_change_rollover_and_key_type():
     d.commit(d.decode(credit(2**24 - 10)))
     for code in tokens.key_change_set(11, KEY16, NEW16, 2, 2, 1, 255, True, 0):
         d.commit(d.decode(code))
-    assert d.state.base_year == 2014 and d.state.tids == [] and d.state.tid_floor == -1
+    assert d.state.base_year == 2014 and d.state.tids == []
     assert d.decode(credit(5, key=NEW16)).ok
     with pytest.raises(ValueError, match="kt"):
         tokens.key_change_set(11, KEY16, NEW16, 2, 0, 1)
