@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-done
 STUBS  := .typings
-MICROPYPATH_FW := .:firmware/lib:.frozen
+MICROPYPATH_FW := .:firmware/lib:firmware/drivers:.frozen
 # The unit tests keep their vector files in the heap too; the firmware's own budget
 # (96 KB, a classic ESP32 without PSRAM) is enforced where the firmware runs alone.
 TEST_HEAP := 256K

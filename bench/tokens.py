@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from bench import tokens_openpaygo  # noqa: E402
-from host.demo import micropython_command  # noqa: E402
+from host.mpunix import micropython_command, micropython_env  # noqa: E402
 from host.sts import tokens as sts_tokens  # noqa: E402
 
 COUNTS = (10, 10000)
@@ -27,11 +27,10 @@ KEY = bytes(range(16))
 def sts_at_age(count: int, repeat: int = 300) -> dict:
     """Enter `count` credit tokens, then time the decode of one more."""
     codes = [sts_tokens.amount_token(0, 0, 1000 + i, 10, i % 16, 11, KEY) for i in range(count + 1)]
-    env = dict(os.environ, MICROPYPATH=":".join([ROOT, os.path.join(ROOT, "firmware", "lib"), ".frozen"]))
     header = {"key": KEY.hex(), "ea": 11, "repeat": repeat, "measure": codes[-1]}
     stdin = json.dumps(header) + "\n" + "\n".join(codes[:-1]) + "\n"
     proc = subprocess.run(micropython_command() + ["-X", "heapsize=96K", os.path.join(ROOT, "bench", "mp_sts_age.py")],
-                          input=stdin, capture_output=True, text=True, env=env, timeout=600, check=True)
+                          input=stdin, capture_output=True, text=True, env=micropython_env(), timeout=600, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

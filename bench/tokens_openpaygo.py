@@ -17,6 +17,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from host.mpunix import micropython_command, micropython_env  # noqa: E402
 from host.openpaygo_vend import token_at  # noqa: E402
 from protocol.openpaygo import Chain  # noqa: E402
 
@@ -66,9 +67,8 @@ def measure(micropython_cmd: list, counts=(10, 10000)) -> dict:
     cmd = list(micropython_cmd)
     if not any(arg.startswith("heapsize=") for arg in cmd):
         cmd += ["-X", "heapsize=96K"]   # the smallest board's free heap
-    env = dict(os.environ, MICROPYPATH=ROOT + ":.frozen")
     snippet = SNIPPET.replace("JOBS", repr(jobs)).replace("PREFERRED", str(PREFERRED))
-    proc = subprocess.run(cmd + ["-c", snippet], capture_output=True, text=True, env=env,
+    proc = subprocess.run(cmd + ["-c", snippet], capture_output=True, text=True, env=micropython_env(),
                           timeout=600, check=True)
     rows = json.loads(proc.stdout.strip().splitlines()[-1])
     if not all(ok for row in rows for _, _, ok in row):
@@ -88,7 +88,7 @@ def measure(micropython_cmd: list, counts=(10, 10000)) -> dict:
 
 def main(micropython_cmd=None, counts=(10, 10000)) -> dict:
     if micropython_cmd is None:
-        micropython_cmd = [os.path.join(os.path.dirname(sys.executable), "micropython")]
+        micropython_cmd = micropython_command()
     r = measure(micropython_cmd, counts)
     print("OpenPAYGO standard token, time per decode (ms): ours on the MicroPython unix port,")
     print("reference openpaygo 0.6.3 on CPython")

@@ -4,33 +4,23 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import click
 
 from host.keystore import KeyStore
+from host.mpunix import ROOT, micropython_command, micropython_env
 from host.registry import Registry, utc_now
 from host.vending import Vendor, derive_decoder_key
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Demo identities only: a published test vending key and a PAN with a valid Luhn digit.
 DEMO_VENDING_KEY = bytes.fromhex("abababababababab949494949494949401234567")
 DEMO_PAN = "600727000000000009"
 DEMO_PASSPHRASE = "demo passphrase"
 
 
-def micropython_command() -> list:
-    """The MicroPython unix port installed in this environment."""
-    exe = shutil.which("micropython", path=os.path.dirname(sys.executable)) or shutil.which("micropython")
-    if not exe:
-        raise ValueError("micropython: not installed (run 'make setup')")
-    return [exe]
-
-
 def run_on_micropython(module: str, argv: list) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MICROPYPATH=":".join([ROOT, os.path.join(ROOT, "firmware", "lib"), ".frozen"]))
     snippet = "import sys, %s; sys.exit(%s.main(%r))" % (module, module, [str(a) for a in argv])
-    return subprocess.run(micropython_command() + ["-X", "heapsize=96K", "-c", snippet], env=env,
+    return subprocess.run(micropython_command() + ["-X", "heapsize=96K", "-c", snippet], env=micropython_env(),
                           capture_output=True, text=True, timeout=60)
 
 

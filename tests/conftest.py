@@ -1,6 +1,8 @@
-"""pytest sees the firmware's modules the way the board does: firmware/lib on the path."""
+"""pytest sees the firmware's modules the way the board does: lib/ and drivers/ on the path."""
 
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "lib"))
+_FIRMWARE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
+for _folder in ("drivers", "lib"):
+    sys.path.insert(0, os.path.join(_FIRMWARE, _folder))

@@ -5,7 +5,7 @@ import os
 import random
 import subprocess
 
-from host.demo import ROOT, micropython_command
+from host.mpunix import ROOT, micropython_command, micropython_env
 from host.sts import tokens
 from protocol import sts_decoder as sts
 from tests.host.conftest import sts_vectors
@@ -50,10 +50,9 @@ def cpython_results(job):
 
 def test_micropython_agrees_with_cpython_at_96k_heap():
     work = jobs()
-    env = dict(os.environ, MICROPYPATH=":".join([ROOT, os.path.join(ROOT, "firmware", "lib"), ".frozen"]))
     proc = subprocess.run(micropython_command() + ["-X", "heapsize=96K", os.path.join(ROOT, "tests", "mp_sts_decode.py")],
                           input="".join(json.dumps(j) + "\n" for j in work), capture_output=True, text=True,
-                          env=env, timeout=300)
+                          env=micropython_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr
     got = [json.loads(line) for line in proc.stdout.splitlines()]
     expected = [r for job in work for r in cpython_results(job)]
