@@ -43,19 +43,23 @@ def unpack_limits(data) -> Limits:
 class Outcome:
     """What the screen and the event log say about one entry."""
 
-    def __init__(self, result, credit_wh: int = 0, lock_s: int = 0):
+    def __init__(self, result, credit_wh: int = 0, lock_s: int = 0, repaid_wh: int = 0):
         self.ok = result.ok
         self.reason = result.reason
         self.kind = result.kind
         self.result = result
-        self.credit_wh = credit_wh   # change of credit: added, or negative when cleared
+        self.credit_wh = credit_wh   # credit the code brought, or negative when cleared
+        self.repaid_wh = repaid_wh   # part of it that repaid emergency credit
         self.lock_s = lock_s         # lock-out this entry started
 
     def message(self) -> str:
         if not self.ok:
             return R.MESSAGES[self.reason]
         if self.credit_wh > 0:
-            return "+%d.%d kWh" % (self.credit_wh // 1000, self.credit_wh % 1000 // 100)
+            text = "+%d.%d kWh" % (self.credit_wh // 1000, self.credit_wh % 1000 // 100)
+            if self.repaid_wh:
+                text += " (-%d.%d lent)" % (self.repaid_wh // 1000, self.repaid_wh % 1000 // 100)
+            return text
         if self.kind == sts.KEY_SECTION:
             return "Key part %d of %d" % (self.result.sections, self.result.sections_needed)
         return "Accepted: " + self.kind
@@ -132,11 +136,11 @@ class Recharger:
             if not self.ledger.room_for(extra):
                 result = _Refusal(R.OVERFLOW)
         lock_s = 0
-        change = 0
+        change = repaid = 0
         snapshot = self.pack()
         try:
             if result.ok:
-                change = self._apply(result, credit)
+                change, repaid = self._apply(result, credit)
                 if result.kind != sts.TEST:  # anyone can forge a test token: it proves no key
                     self.lockout.success()
             else:
@@ -147,17 +151,17 @@ class Recharger:
             if not self.reload():
                 self._unpack(snapshot)
             raise
-        return Outcome(result, change, lock_s)
+        return Outcome(result, change, lock_s, repaid)
 
-    def _apply(self, result, credit) -> int:
-        """Apply an accepted code; returns the change of credit in Wh."""
+    def _apply(self, result, credit):
+        """Apply an accepted code; returns (change of credit, emergency credit repaid) in Wh."""
         self.decoder.commit(result)
         before = self.ledger.purchased_wh
         kind = result.kind
         if credit is not None:
             if credit[0] == ADD:
-                self.ledger.add(credit[1])
-            elif credit[0] == SET:
+                return credit[1], self.ledger.add(credit[1])
+            if credit[0] == SET:
                 self.ledger.set(credit[1])
             else:
                 self.ledger.unlimited = 1
@@ -172,4 +176,4 @@ class Recharger:
             self.limits.tariff_rate = result.value
         elif kind == sts.CLEAR_TAMPER:
             self.limits.tamper = 0
-        return self.ledger.purchased_wh - before
+        return self.ledger.purchased_wh - before, 0
