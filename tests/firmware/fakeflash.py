@@ -13,8 +13,8 @@ class _Reader:
     def __init__(self, data):
         self._data = data
 
-    def read(self):
-        return self._data
+    def read(self, size=-1):
+        return self._data if size < 0 else self._data[:size]
 
     def __enter__(self):
         return self
@@ -24,18 +24,21 @@ class _Reader:
 
 
 class _Writer:
-    def __init__(self, flash, path):
+    def __init__(self, flash, path, append):
         self._flash = flash
         self._path = path
+        if not append or path not in flash.files:
+            flash.files[path] = b""  # opening for writing truncates, as on a file system
 
     def write(self, data):
         flash = self._flash
         flash.writes += 1
+        before = flash.files[self._path]
         if flash.writes == flash.fail_at:
             if flash.tear:  # power lost half way: half the bytes reached the flash
-                flash.files[self._path] = bytes(data[:len(data) // 2])
+                flash.files[self._path] = before + bytes(data[:len(data) // 2])
             raise InjectedFault("injected fault at write %d" % flash.writes)
-        flash.files[self._path] = bytes(data)
+        flash.files[self._path] = before + bytes(data)
         return len(data)
 
     def __enter__(self):
@@ -58,8 +61,8 @@ class FakeFlash:
         self.tear = tear
 
     def open(self, path, mode="rb"):
-        if "w" in mode:
-            return _Writer(self, path)
+        if "w" in mode or "a" in mode:
+            return _Writer(self, path, "a" in mode)
         if path not in self.files:
             raise OSError(2, "no such file")
         return _Reader(self.files[path])
