@@ -26,7 +26,7 @@ test-py: setup
 	$(BIN)/python -m pytest
 
 test-mp: setup
-	MICROPYPATH=$(MICROPYPATH_FW) $(BIN)/micropython -X heapsize=$(TEST_HEAP) tests/mp_runner.py tests/protocol tests/firmware
+	MICROPYPATH=$(MICROPYPATH_FW) $(BIN)/micropython -X heapsize=$(TEST_HEAP) tests/mp_runner.py tests/protocol tests/firmware tests/mp_only
 
 mpy: setup
 	$(BIN)/python tools/check_mpy.py protocol firmware boards

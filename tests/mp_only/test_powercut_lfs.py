@@ -1,0 +1,170 @@
+"""Power cut at every flash operation, on real littlefs (MicroPython's VfsLfs2).
+
+The meter's state lives on littlefs over a RAM block device that dies at the k-th
+program or erase (the half-written block stays as it is). After each cut the image
+is mounted again and the meter booted: credit and key must be the value before or
+after the operation, never anything else, and entering the code again must never
+credit twice. MicroPython only (CPython has no littlefs); the runner runs it.
+"""
+
+import binascii
+import gc
+import json
+
+import vfs
+
+from protocol import sts_decoder as sts
+from protocol.misty1 import Misty1
+from protocol.sts_token import buffer_to_digits, seal, transpose
+
+from recharge import Recharger
+from records import RecordStore
+from token_profiles import StsProfile
+
+_DIR = __file__.rsplit("/", 1)[0]
+_KEY = binascii.unhexlify("f94b6ed353c3bfdb113e2d3a7ea3c41d")
+_NEW = bytes(range(16))
+_BLOCK = 512
+_BLOCKS = 32
+
+
+class PowerCut(Exception):
+    pass
+
+
+class RamFlash:
+    """A littlefs block device whose k-th program/erase is cut half way."""
+
+    def __init__(self, image=None):
+        self.data = bytearray(image) if image else bytearray(b"\xff" * (_BLOCK * _BLOCKS))
+        self.ops = 0
+        self.cut_at = 0
+
+    def _op(self):
+        self.ops += 1
+        return self.cut_at and self.ops == self.cut_at
+
+    def readblocks(self, block, buf, offset=0):
+        start = block * _BLOCK + offset
+        for i in range(len(buf)):
+            buf[i] = self.data[start + i]
+
+    def writeblocks(self, block, buf, offset=None):
+        if offset is None:  # basic interface: erase then program whole blocks
+            offset = 0
+        start = block * _BLOCK + offset
+        cut = self._op()
+        n = len(buf) // 2 if cut else len(buf)
+        for i in range(n):
+            self.data[start + i] = buf[i]
+        if cut:
+            raise PowerCut()
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return _BLOCKS
+        if op == 5:
+            return _BLOCK
+        if op == 6:  # erase
+            cut = self._op()
+            start = arg * _BLOCK
+            end = start + (_BLOCK // 2 if cut else _BLOCK)
+            for i in range(start, end):
+                self.data[i] = 0xFF
+            if cut:
+                raise PowerCut()
+            return 0
+        return 0
+
+
+def _mount(flash):
+    try:
+        vfs.umount("/fl")
+    except OSError:
+        pass
+    vfs.mount(vfs.VfsLfs2(flash, progsize=32, readsize=32, lookahead=32), "/fl")
+
+
+def _boot():
+    return Recharger.boot(RecordStore("/fl/recharge"), StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)))
+
+
+def _credit_codes():
+    with open(_DIR + "/../vectors/sts_ea11_dkga04.json") as f:
+        return [v["token"] for v in json.load(f)["vectors"]
+                if v.get("decoder_key_hex") == "f94b6ed353c3bfdb113e2d3a7ea3c41d"
+                and v["token_class"] == 0 and v["token_subclass"] == 0 and v["amount_tenths"] < 100000]
+
+
+def _key_change_codes():
+    """Sections 1-4 installing _NEW, built with the meter's own primitives."""
+    cipher = Misty1(_KEY)
+    out = []
+    for sub, head, key_part in ((3, (0x0F, 0x22), _NEW[0:4]), (4, (0x0F, 0x01), _NEW[12:16]),
+                                (8, (0x00, 0x00), _NEW[4:8]), (9, (0x00, 0x00), _NEW[8:12])):
+        block = bytearray(8)
+        block[0] = (sub << 4) | head[0]
+        block[1] = head[1]
+        block[2:6] = key_part
+        seal(2, block)
+        cipher.encrypt_into(block)
+        buf = bytearray(1) + block
+        buf[0] = 2
+        transpose(buf)
+        out.append(buffer_to_digits(buf))
+    return out
+
+
+def _state(meter):
+    return meter.ledger.purchased_wh, meter.decoder.state.key
+
+
+def _cut_everywhere(prepare, codes):
+    """Enter `codes` one by one; for each, cut the power at every flash operation it makes."""
+    flash = RamFlash()
+    vfs.VfsLfs2.mkfs(flash, progsize=32, readsize=32, lookahead=32)
+    _mount(flash)
+    meter = _boot()
+    for code in prepare:
+        assert meter.enter(code, 0).ok
+    tried = 0
+    for code in codes:
+        before_image = bytes(flash.data)
+        before = _state(meter)
+        start = flash.ops
+        assert meter.enter(code, 0).ok
+        after = _state(meter)
+        writes = flash.ops - start
+        assert writes > 0
+        for k in range(1, writes + 1):
+            gc.collect()  # a few 16 KB images per round: keep the heap clear
+            cut = RamFlash(before_image)
+            _mount(cut)
+            victim = _boot()
+            assert _state(victim) == before
+            cut.cut_at = cut.ops + k
+            try:
+                victim.enter(code, 0)
+            except Exception:  # the cut, as littlefs reports it
+                pass
+            rebooted = RamFlash(cut.data)
+            _mount(rebooted)
+            survivor = _boot()
+            assert _state(survivor) in (before, after), (k, _state(survivor))
+            again = survivor.enter(code, 0)
+            assert _state(survivor) == after, (k, again.reason)
+            tried += 1
+            cut = rebooted = survivor = victim = None
+        _mount(flash)
+        meter = _boot()
+        assert _state(meter) == after
+    return tried
+
+
+def test_cut_at_every_flash_operation_of_a_recharge():
+    codes = _credit_codes()
+    assert _cut_everywhere(codes[:1], codes[1:3]) > 4
+
+
+def test_cut_at_every_flash_operation_of_a_key_change():
+    assert _cut_everywhere(_credit_codes()[:1], _key_change_codes()) > 8
