@@ -1,0 +1,61 @@
+"""What the entity sets in the admin menu, kept as JSON inside a power-safe record.
+
+Settings change a few times in a meter's life, so a readable JSON payload (the
+record adds the sequence number and CRC) is worth its few hundred bytes.
+"""
+
+import json
+
+# name: (default, minimum, maximum) for integers; strings are checked by the admin menu.
+_INTS = {
+    "credito_wh": (0, 0, 999900),        # CREDITO: emergency credit the entity advances
+    "subsidio_wh": (0, 0, 999900),       # SUBSIDIO: kWh granted per month
+    "fecha": (0, 0, 99991231),           # FECHA: date the meter went into service, YYYYMMDD
+    "utc_offset_min": (-300, -720, 840), # local time for months and friendly hours (Colombia: -300)
+    "friendly_start_h": (-1, -1, 23),    # -1: no friendly hours
+    "friendly_end_h": (-1, -1, 23),
+    "low_credit_wh": (2000, 0, 999900),
+    "battery_cut_mv": (22800, 18000, 30000),
+    "battery_restore_mv": (24800, 18000, 32000),
+    "min_switch_s": (60, 0, 3600),
+}
+_STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": ""}  # UID: entity NIT/CC, DID: cedula
+
+
+class Settings:
+    def __init__(self, values=None):
+        self.values = {}
+        for name, spec in _INTS.items():
+            self.values[name] = spec[0]
+        for name, default in _STRINGS.items():
+            self.values[name] = default
+        if values:
+            for name, value in values.items():
+                self.set(name, value)
+
+    def get(self, name: str):
+        return self.values[name]
+
+    def set(self, name: str, value) -> None:
+        if name in _INTS:
+            low, high = _INTS[name][1], _INTS[name][2]
+            if not isinstance(value, int) or not low <= value <= high:
+                raise ValueError("%s: must be a whole number %d..%d" % (name, low, high))
+        elif name in _STRINGS:
+            if not isinstance(value, str) or len(value) > 24:
+                raise ValueError("%s: must be text of at most 24 characters" % name)
+        else:
+            raise ValueError("%s: no such setting" % name)
+        self.values[name] = value
+
+    def pack(self) -> bytes:
+        return json.dumps(self.values).encode()
+
+
+def unpack_settings(data) -> Settings:
+    try:
+        values = json.loads(bytes(data).decode())
+    except ValueError:
+        raise ValueError("settings: record is not JSON")
+    # Unknown names from a newer firmware are dropped rather than refusing to boot.
+    return Settings({k: v for k, v in values.items() if k in _INTS or k in _STRINGS})
