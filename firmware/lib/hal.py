@@ -1,0 +1,31 @@
+"""The hardware layer the firmware sees: everything a board provides, nothing else.
+
+boards/<name>.py builds a Hal with real drivers (machine pins, SPI, ADC, WDT) or,
+for boards/sim.py, virtual ones. The firmware logic never imports machine.
+"""
+
+RESET_POWER_ON = 1
+RESET_WATCHDOG = 3  # machine.WDT_RESET on esp32 and rp2
+
+
+class Hal:
+    def __init__(self, ac, battery, relay, keypad, display, wdt, storage_root: str, clock,
+                 reset_cause: int = RESET_POWER_ON, calibration=None, keymap: str = "123A456B789C*0#D"):
+        self.ac = ac                  # .burst(vbuf, ibuf, n, period_us): raw 12-bit v and i samples
+        self.battery = battery        # .read() -> raw 12-bit count of the battery divider
+        self.relay = relay            # relay(closed: bool)
+        self.keypad = keypad          # .scan() -> key character on a press, else None
+        self.display = display        # .show(fb_bytes, palette, y0, y1)
+        self.wdt = wdt                # .feed()
+        self.storage_root = storage_root
+        self.clock = clock            # .now_s(): seconds since 2000-01-01 UTC; .ticks_ms()
+        self.reset_cause = reset_cause
+        self.calibration = calibration  # the board's default calibration record
+        self.keymap = keymap
+
+
+class NoWatchdog:
+    """Development boards: a soft reset must not end in a watchdog reset."""
+
+    def feed(self) -> None:
+        pass
