@@ -5,7 +5,7 @@ v and i are read back to back at a fixed period, paced by ticks_us busy-waiting
 e.g. 64 samples every 521 us = 2 cycles; nothing is allocated while sampling.
 """
 
-import time
+from ticks import ticks_add, ticks_diff, ticks_us
 
 
 class AdcBurst:
@@ -17,15 +17,13 @@ class AdcBurst:
     def burst(self, vbuf, ibuf, n: int, period_us: int) -> None:
         read_v = self._v
         read_i = self._i
-        ticks_us = time.ticks_us
-        ticks_diff = time.ticks_diff
         due = ticks_us()
         for k in range(n):
             while ticks_diff(ticks_us(), due) < 0:
                 pass
             vbuf[k] = read_v() >> 4
             ibuf[k] = read_i() >> 4
-            due = time.ticks_add(due, period_us)
+            due = ticks_add(due, period_us)
 
 
 class AdcReader:

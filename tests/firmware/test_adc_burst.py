@@ -1,10 +1,10 @@
 """Burst sampler on fake ADC pins: pairing, scaling, pacing, no allocation."""
 
 import sys
-import time
 from array import array
 
 from adc_burst import AdcBurst, AdcReader
+from ticks import ticks_diff, ticks_us
 
 
 class FakeAdc:
@@ -22,9 +22,9 @@ class FakeAdc:
 def test_burst_pairs_scales_and_paces():
     v, i = FakeAdc(0, 16 * 10), FakeAdc(0, 16 * 3)
     vbuf, ibuf = array("H", bytes(16)), array("H", bytes(16))
-    start = time.ticks_us()
+    start = ticks_us()
     AdcBurst(v, i).burst(vbuf, ibuf, 8, 200)
-    elapsed = time.ticks_diff(time.ticks_us(), start)
+    elapsed = ticks_diff(ticks_us(), start)
     assert list(vbuf) == [10 * (k + 1) for k in range(8)]
     assert list(ibuf) == [3 * (k + 1) for k in range(8)]
     assert v.reads == i.reads == 8
@@ -50,3 +50,4 @@ def test_burst_does_not_allocate():
 def test_reader_averages():
     adc = FakeAdc(0, 16)
     assert AdcReader(adc, 4).read() == (1 + 2 + 3 + 4) // 4
+
