@@ -24,7 +24,7 @@ _STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": ""}  # UID: entity NIT/CC
 
 class Settings:
     def __init__(self, values=None):
-        self.values = {}
+        self.values: dict = {}
         for name, spec in _INTS.items():
             self.values[name] = spec[0]
         for name, default in _STRINGS.items():

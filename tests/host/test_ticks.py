@@ -1,6 +1,6 @@
 """The CPython stand-in for MicroPython's ticks wraps like a 32-bit board."""
 
-import ticks
+import ticks_host as ticks
 
 
 def test_wraps_with_the_boards_period():
