@@ -5,6 +5,7 @@ Every module named test_*.py in the given package folders is imported and each
 top-level test_* function called. Prints `N passed, N failed`; exit 1 on failure.
 """
 
+import gc
 import os
 import sys
 
@@ -22,6 +23,18 @@ def _modules(folder):
 
 
 def _run(module_name, counts):
+    loaded = set(sys.modules)
+    try:
+        _run_tests(module_name, counts)
+    finally:
+        # Unload what the file brought in: a board-sized heap must not hold every module at once.
+        for name in list(sys.modules):
+            if name not in loaded:
+                del sys.modules[name]
+        gc.collect()
+
+
+def _run_tests(module_name, counts):
     module = __import__(module_name, None, None, ["*"])
     for name in sorted(dir(module)):
         test = getattr(module, name)

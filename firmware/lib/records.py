@@ -63,3 +63,52 @@ class RecordStore:
             f.write(data)
         self.seq += 1
         self._slot = slot
+
+
+class RingRecordStore:
+    """The same records on raw flash blocks outside any file system (rp2.Flash, esp32.Partition).
+
+    Each save erases and writes the next block of a ring, so wear spreads over
+    `count` blocks; load picks the good record with the highest sequence. This is
+    the shadow copy of credit that survives a port reformatting its file system.
+    """
+
+    def __init__(self, bdev, first_block: int, count: int):
+        if count < 2:
+            raise ValueError("count: a ring needs at least 2 blocks")
+        self._bdev = bdev
+        self._first = first_block
+        self._count = count
+        self._head = bytearray(_HEADER)
+        self.seq = -1
+        self._slot = count - 1  # the first save goes to slot 0
+
+    def _read(self, slot):
+        block = self._first + slot
+        head = self._head
+        self._bdev.readblocks(block, head, 0)
+        if head[0:2] != _MAGIC:
+            return None
+        data = bytearray(_HEADER + int.from_bytes(head[6:8], "big") + 4)
+        self._bdev.readblocks(block, data, 0)
+        return _decode(data)
+
+    def load(self):
+        best = None
+        for slot in range(self._count):
+            record = self._read(slot)
+            if record and (best is None or record[0] > best[0]):
+                best = record
+                self._slot = slot
+        if best is None:
+            return None
+        self.seq = best[0]
+        return bytes(best[1])
+
+    def save(self, payload) -> None:
+        slot = (self._slot + 1) % self._count
+        block = self._first + slot
+        self._bdev.ioctl(6, block)
+        self._bdev.writeblocks(block, _encode(self.seq + 1, payload), 0)
+        self.seq += 1
+        self._slot = slot

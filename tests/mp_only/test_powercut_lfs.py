@@ -21,60 +21,13 @@ from recharge import Recharger
 from records import RecordStore
 from token_profiles import StsProfile
 
+from tests.firmware.fakeflash import FakeBlockDevice
+
 _DIR = __file__.rsplit("/", 1)[0]
 _KEY = binascii.unhexlify("f94b6ed353c3bfdb113e2d3a7ea3c41d")
 _NEW = bytes(range(16))
 _BLOCK = 512
 _BLOCKS = 32
-
-
-class PowerCut(Exception):
-    pass
-
-
-class RamFlash:
-    """A littlefs block device whose k-th program/erase is cut half way."""
-
-    def __init__(self, image=None):
-        self.data = bytearray(image) if image else bytearray(b"\xff" * (_BLOCK * _BLOCKS))
-        self.ops = 0
-        self.cut_at = 0
-
-    def _op(self):
-        self.ops += 1
-        return self.cut_at and self.ops == self.cut_at
-
-    def readblocks(self, block, buf, offset=0):
-        start = block * _BLOCK + offset
-        for i in range(len(buf)):
-            buf[i] = self.data[start + i]
-
-    def writeblocks(self, block, buf, offset=None):
-        if offset is None:  # basic interface: erase then program whole blocks
-            offset = 0
-        start = block * _BLOCK + offset
-        cut = self._op()
-        n = len(buf) // 2 if cut else len(buf)
-        for i in range(n):
-            self.data[start + i] = buf[i]
-        if cut:
-            raise PowerCut()
-
-    def ioctl(self, op, arg):
-        if op == 4:
-            return _BLOCKS
-        if op == 5:
-            return _BLOCK
-        if op == 6:  # erase
-            cut = self._op()
-            start = arg * _BLOCK
-            end = start + (_BLOCK // 2 if cut else _BLOCK)
-            for i in range(start, end):
-                self.data[i] = 0xFF
-            if cut:
-                raise PowerCut()
-            return 0
-        return 0
 
 
 def _mount(flash):
@@ -121,7 +74,7 @@ def _state(meter):
 
 def _cut_everywhere(prepare, codes):
     """Enter `codes` one by one; for each, cut the power at every flash operation it makes."""
-    flash = RamFlash()
+    flash = FakeBlockDevice(_BLOCKS, _BLOCK)
     vfs.VfsLfs2.mkfs(flash, progsize=32, readsize=32, lookahead=32)
     _mount(flash)
     meter = _boot()
@@ -138,7 +91,7 @@ def _cut_everywhere(prepare, codes):
         assert writes > 0
         for k in range(1, writes + 1):
             gc.collect()  # a few 16 KB images per round: keep the heap clear
-            cut = RamFlash(before_image)
+            cut = FakeBlockDevice(_BLOCKS, _BLOCK, before_image)
             _mount(cut)
             victim = _boot()
             assert _state(victim) == before
@@ -147,7 +100,7 @@ def _cut_everywhere(prepare, codes):
                 victim.enter(code, 0)
             except Exception:  # the cut, as littlefs reports it
                 pass
-            rebooted = RamFlash(cut.data)
+            rebooted = FakeBlockDevice(_BLOCKS, _BLOCK, cut.data)
             _mount(rebooted)
             survivor = _boot()
             assert _state(survivor) in (before, after), (k, _state(survivor))
