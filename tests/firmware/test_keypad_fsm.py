@@ -1,0 +1,410 @@
+"""Keypad state machine: code entry, admin login with lock-out, menu fields, calibration,
+password change and timeouts, including the 2**30 tick wrap of the boards."""
+
+from protocol.lockout import Lockout, unpack_lockout
+
+import keypad_fsm as K
+import password as P
+
+_WRAP = 1 << 30
+_SALT = b"testsalt"
+
+
+class Meter:
+    """Drives the fsm the way the app does: a wrapping ms tick and a wall clock in s."""
+
+    def __init__(self, fsm, ms=0, s=1700000000):
+        self.fsm = fsm
+        self.ms = ms
+        self.s0 = s
+        self.s = s
+        self.elapsed = 0
+
+    def _advance(self, ms):
+        self.elapsed += ms
+        self.ms = (self.ms + ms) % _WRAP
+        self.s = self.s0 + self.elapsed // 1000
+
+    def wait(self, ms):
+        self._advance(ms)
+        return self.fsm.tick(self.ms)
+
+    def keys(self, seq, gap_ms=300):
+        out = []
+        for k in seq:
+            self._advance(gap_ms)
+            out += list(self.fsm.key(k, self.ms, self.s))
+        return out
+
+    def view(self):
+        return self.fsm.view()
+
+
+def _meter(pw="4711", must_change=False, lockout=None, ms=0, **kw):
+    record = P.new_record(pw, must_change, _SALT, 3)
+    return Meter(K.KeypadFsm(record, lockout or Lockout(), **kw), ms)
+
+
+def _admin(settings=None, **kw):
+    m = _meter(settings=settings, **kw)
+    assert m.keys("#4711#") == []
+    assert m.view().mode == K.MENU
+    return m
+
+
+def _select(m, item):
+    """From the menu, move to `item` with B and open it."""
+    while K.ITEMS[m.view().selected] != item:
+        m.keys("B")
+    return m.keys("#")
+
+
+# --- tick helper ----------------------------------------------------------------
+
+def test_ticks_wrap_at_2_pow_30():
+    assert K.ticks_diff(5, _WRAP - 5) == 10
+    assert K.ticks_diff(_WRAP - 5, 5) == -10
+    assert K.ticks_diff(1000, 400) == 600
+    assert K.ticks_add(_WRAP - 1, 2) == 1
+    # The unix port's 2**62 counter gives the same differences.
+    assert K.ticks_diff((1 << 40) + 7, (1 << 40) - 3) == 10
+
+
+# --- recharge code entry ----------------------------------------------------------
+
+def test_token_entry_with_deletes_and_confirm():
+    m = _meter()
+    assert m.keys("*1234567") == []
+    v = m.view()
+    assert (v.mode, v.entry, v.lines[0]) == (K.TOKEN, "12345 67", "7 of 20 digits")
+    assert m.keys("9DDD") == []
+    assert m.view().entry == "12345"
+    assert m.keys("D6") == []
+    assert m.view().entry == "12346"
+    out = m.keys("D5678901234567890*")
+    assert out == [("token", "12345678901234567890")]
+    assert m.view().mode == K.MAIN
+
+
+def test_token_digit_past_the_longest_length_refused():
+    m = _meter()
+    m.keys("*" + "1" * 20)
+    assert m.keys("2") == []
+    v = m.view()
+    assert v.entry == "11111 11111 11111 11111" and v.flag == "full"
+    assert m.keys("*") == [("token", "1" * 20)]
+
+
+def test_wrong_length_refused_and_entry_kept():
+    m = _meter()
+    assert m.keys("*" + "9" * 19 + "*") == []
+    v = m.view()
+    assert (v.mode, v.flag, v.message) == (K.TOKEN, "incomplete", "Incomplete: need 20 digits")
+    assert v.entry == "99999 99999 99999 9999"
+    assert m.keys("0*") == [("token", "9" * 19 + "0")]
+
+
+def test_profile_lengths_openpaygo():
+    m = _meter(code_lengths=(9, 12))
+    assert m.keys("*123456789*") == [("token", "123456789")]
+    assert m.keys("*1234567890*") == []
+    assert m.view().message == "Incomplete: need 9 or 12 digits"
+    assert m.view().lines[0] == "10 of 9/12 digits"
+    assert m.keys("123") == []
+    assert m.view().flag == "full"
+    assert m.keys("*") == [("token", "123456789012")]
+
+
+def test_letters_do_nothing_in_token_entry():
+    m = _meter()
+    m.keys("*12ABC3")
+    assert m.view().entry == "123"
+
+
+def test_cancel_forgets_the_code():
+    m = _meter()
+    assert m.keys("*12345#") == []
+    v = m.view()
+    assert (v.mode, v.flag) == (K.MAIN, "cancelled")
+    m.keys("*")
+    assert m.view().entry == ""
+
+
+def test_token_timeout_is_retriggered_by_each_key():
+    m = _meter()
+    m.keys("*12")
+    assert m.wait(59000) == ()
+    m.keys("3", gap_ms=0)                # the deadline moves 60 s from this key
+    assert m.wait(59999) == ()
+    assert m.wait(1) == (("timeout", "TOKEN"),)
+    v = m.view()
+    assert (v.mode, v.flag) == (K.MAIN, "timeout")
+    assert m.wait(100000) == ()
+
+
+def test_key_after_the_deadline_only_ends_the_session():
+    m = _meter()
+    m.keys("*" + "1" * 19)
+    assert m.keys("1", gap_ms=60000) == [("timeout", "TOKEN")]
+    assert m.view().mode == K.MAIN
+    assert m.keys("*") == []
+    assert m.view().entry == ""
+
+
+def test_token_timeout_across_tick_wrap():
+    m = _meter(ms=_WRAP - 20000)
+    m.keys("*1", gap_ms=0)               # started 20 s before the counter wraps
+    assert m.wait(30000) == ()           # now past the wrap: 30 s elapsed
+    assert m.ms < 20000
+    assert m.keys("2", gap_ms=0) == []
+    assert m.wait(59999) == ()
+    assert m.wait(1) == (("timeout", "TOKEN"),)
+
+
+# --- admin login and lock-out -----------------------------------------------------
+
+def test_login_digits_masked_and_cancel():
+    m = _meter()
+    m.keys("#47D1")
+    v = m.view()
+    assert (v.mode, v.entry) == (K.LOGIN, "**")
+    assert m.keys("*") == []
+    assert m.view().mode == K.MAIN
+
+
+def test_wrong_password_twice_then_right():
+    m = _meter()
+    assert m.keys("#1111#") == [("lockout", 0)]
+    v = m.view()
+    assert (v.mode, v.flag, v.entry) == (K.LOGIN, "wrong", "")
+    assert m.keys("2222#") == [("lockout", 0)]
+    assert m.fsm.lockout.failures == 2
+    assert m.keys("4711#") == [("lockout", 0)]   # the reset is to be persisted
+    assert m.view().mode == K.MENU
+    assert m.fsm.lockout.failures == 0
+    assert m.keys("B") == []
+
+
+def test_lockout_grows_blocks_and_survives_reboot():
+    m = _meter()
+    m.keys("#")                                  # protocol.lockout: 3 free failures
+    assert [m.keys("9999#") for _ in range(4)] == [[("lockout", 0)]] * 3 + [[("lockout", 60)]]
+    v = m.view()
+    assert (v.mode, v.flag, v.message) == (K.MAIN, "locked", "Admin locked: wait 60 s")
+    m.wait(30000)
+    assert m.keys("#", gap_ms=0) == [("lockout", 30)]
+    assert m.view().mode == K.MAIN                # nothing else while locked
+    assert m.keys("4711#", gap_ms=0) == [("lockout", 30)]
+    assert m.view().mode == K.MAIN
+    m.wait(31000)
+    assert m.keys("#9999#") == [("lockout", 120)]  # the next lock is twice as long
+    # Reboot: the app restores the persisted lock-out; ticks restart at 0.
+    saved = m.fsm.lockout.pack()
+    m2 = Meter(K.KeypadFsm(m.fsm.record, unpack_lockout(saved)), 0, m.s + 10)
+    assert m2.keys("#", gap_ms=0) == [("lockout", 110)]
+    m2.wait(110000)
+    assert m2.keys("#4711#") == [("lockout", 0)]
+    assert m2.view().mode == K.MENU
+    assert m2.fsm.lockout.failures == 0
+
+
+# --- menu -------------------------------------------------------------------------
+
+def test_menu_navigation_wraps_and_star_goes_to_salir():
+    m = _admin()
+    v = m.view()
+    assert v.lines[0] == "UID" and v.lines[-1] == "SALIR" and v.selected == 0
+    m.keys("A")
+    assert m.view().selected == len(K.ITEMS) - 1
+    m.keys("BB")
+    assert m.view().selected == 1
+    m.keys("*")
+    v = m.view()
+    assert v.selected == 7 and v.mode == K.MENU and "SALIR" in v.message
+    assert m.keys("#") == [("admin_exit",)]
+    assert m.view().mode == K.MAIN
+
+
+def _edit(m, item, typed):
+    _select(m, item)
+    assert m.view().mode == K.EDIT
+    return m.keys(typed)
+
+
+def test_uid_and_did_digit_rules():
+    m = _admin()
+    assert _edit(m, K.UID, "12345#") == []
+    v = m.view()
+    assert (v.mode, v.flag, v.message) == (K.EDIT, "invalid", "UID: 6-10 digits")
+    m.keys("678901")
+    assert m.view().flag == "full"               # 11th digit refused
+    assert m.keys("#") == []
+    assert m.view().lines[0] == "UID 1234567890"
+    assert _edit(m, K.DID, "12#") == []
+    assert m.view().message == "DID: 3-10 digits"
+    assert m.keys("3#") == []
+    assert m.view().mode == K.MENU
+    out = _select(m, K.SALIR)
+    assert out == [("setting", "UID", "1234567890"), ("setting", "DID", "123"), ("admin_exit",)]
+    assert m.fsm.settings[K.UID] == "1234567890"
+    assert m.view().flag == "saved"
+
+
+def test_fecha_must_be_a_real_date():
+    m = _admin()
+    _select(m, K.FECHA)
+    for typed, message in (("2024011", "FECHA: 8 digits YYYYMMDD"),
+                           ("19991231", "FECHA: year 2000-2099"),
+                           ("20241301", "FECHA: month 01-12"),
+                           ("20230229", "FECHA: day 01-28 in that month"),
+                           ("20240431", "FECHA: day 01-30 in that month"),
+                           ("20240100", "FECHA: day 01-31 in that month")):
+        m.keys("DDDDDDDD" + typed + "#")
+        v = m.view()
+        assert (v.mode, v.message) == (K.EDIT, message), typed
+    m.keys("DDDDDDDD2024022")
+    assert m.view().entry == "2024-02-2"
+    m.keys("9#")
+    assert m.view().lines[2] == "FECHA 2024-02-29"
+    assert _select(m, K.SALIR) == [("setting", "FECHA", "20240229"), ("admin_exit",)]
+
+
+def test_credit_and_subsidy_in_tenths():
+    m = _admin(settings={K.CREDITO: 50, K.SUBSIDIO: 1300})
+    assert m.view().lines[3] == "CREDITO 5.0 kWh"
+    _select(m, K.CREDITO)
+    assert m.view().entry == "5.0 kWh"           # the saved value, replaced by a digit
+    m.keys("7")
+    assert m.view().entry == "0.7 kWh"
+    m.keys("5000")
+    assert m.view().entry == "7500.0 kWh"
+    m.keys("#")
+    v = m.view()
+    assert (v.mode, v.message) == (K.EDIT, "CREDITO: 0.0-999.9 kWh")
+    m.keys("DDDDD#")
+    assert m.view().message == "CREDITO: type kWh in tenths (125 = 12.5)"
+    m.keys("9999#")
+    assert m.view().lines[3] == "CREDITO 999.9 kWh"
+    _select(m, K.SUBSIDIO)
+    m.keys("D")                                   # D edits the saved value: 130.0 -> 13.0
+    assert m.view().entry == "13.0 kWh"
+    m.keys("5#")
+    assert _select(m, K.SALIR) == [("setting", "CREDITO", 9999), ("setting", "SUBSIDIO", 1305),
+                                   ("admin_exit",)]
+
+
+def test_star_in_editor_keeps_the_old_value():
+    m = _admin(settings={K.UID: "900123456"})
+    _edit(m, K.UID, "111111*")
+    v = m.view()
+    assert (v.mode, v.lines[0], v.message) == (K.MENU, "UID 900123456", "UID unchanged")
+    assert _select(m, K.SALIR) == [("admin_exit",)]
+
+
+def test_admin_timeout_drops_unsaved_edits():
+    m = _admin(settings={K.DID: "555"}, ms=_WRAP - 60000)
+    _edit(m, K.DID, "12345678#")
+    assert m.view().lines[1] == "DID 12345678"
+    assert m.wait(119999) == ()                    # across the tick wrap
+    assert m.wait(1) == (("timeout", "ADMIN"),)
+    assert m.view().mode == K.MAIN
+    assert m.fsm.settings[K.DID] == "555"
+    m.keys("#4711#")
+    assert m.view().lines[1] == "DID 555"
+
+
+def test_calibration_two_points():
+    m = _admin()
+    assert _select(m, K.CALIBRACION) == []
+    v = m.view()
+    assert (v.mode, v.title) == (K.CALIBRATE, "CALIBRACION low (~60 V)")
+    assert m.keys("5#") == []
+    assert m.view().message == "CALIBRACION: 1.0-140.0 V"
+    m.keys("D605")
+    assert m.view().entry == "60.5 V"
+    assert m.keys("#") == [("calibrate", "low", 605)]
+    assert m.view().title == "CALIBRACION high (~120 V)"
+    assert m.keys("700#") == []
+    assert m.view().message == "CALIBRACION: high >= low + 20.0 V"
+    assert m.keys("DDD14001") == []
+    assert m.view().entry == "140.0 V"            # 4 digits at most
+    assert m.keys("DD01#") == []
+    assert m.view().message == "CALIBRACION: 1.0-140.0 V"
+    assert m.keys("DDDD1201#") == [("calibrate", "high", 1201)]
+    v = m.view()
+    assert (v.mode, v.message) == (K.MENU, "Calibration done")
+
+
+def test_calibration_cancel():
+    m = _admin()
+    _select(m, K.CALIBRACION)
+    assert m.keys("600#") == [("calibrate", "low", 600)]
+    assert m.keys("*") == []
+    v = m.view()
+    assert (v.mode, v.message) == (K.MENU, "Calibration cancelled")
+    _select(m, K.CALIBRACION)                      # starts again at the low point
+    assert m.keys("610#") == [("calibrate", "low", 610)]
+
+
+def test_password_change_rules_and_mismatch():
+    m = _admin()
+    _select(m, K.CLAVE)
+    v = m.view()
+    assert (v.mode, v.title) == (K.NEW_PASSWORD, "New password")
+    assert m.keys("123#") == []
+    assert m.view().message == "CLAVE: 4-8 digits"
+    assert m.keys("4711#") == []
+    assert m.view().message == "CLAVE: must differ from the current one"
+    m.keys("123456789")
+    assert m.view().entry == "********"            # 8 digits at most
+    assert m.keys("D#") == []
+    assert m.view().title == "Repeat new password"
+    assert m.keys("1234568#") == []
+    v = m.view()
+    assert (v.title, v.message, v.flag) == ("New password", "CLAVE: the two entries differ",
+                                            "invalid")
+    assert m.keys("1234567#") == []
+    out = m.keys("1234567#")
+    assert len(out) == 1 and out[0][0] == "password"
+    rec = P.unpack_password(out[0][1])
+    assert rec.verify("1234567") and not rec.must_change
+    assert (m.view().mode, m.view().message) == (K.MENU, "Password changed")
+    _select(m, K.SALIR)
+    assert m.keys("#4711#") == [("lockout", 0)]   # the old one no longer opens
+    assert m.keys("1234567#") == [("lockout", 0)]
+    assert m.view().mode == K.MENU
+
+
+def test_password_change_star_goes_back_to_menu():
+    m = _admin()
+    _select(m, K.CLAVE)
+    assert m.keys("2468#*") == []
+    assert m.view().mode == K.MENU
+    assert m.fsm.record.verify("4711")
+
+
+def test_factory_password_must_be_changed_first():
+    record = P.factory_record(_SALT)
+    m = Meter(K.KeypadFsm(record, Lockout()))
+    assert m.keys("#0000#") == []
+    v = m.view()
+    assert (v.mode, v.message) == (K.NEW_PASSWORD, "Change the default password")
+    assert m.keys("*") == [("admin_exit",)]        # no menu without a new password
+    assert m.view().mode == K.MAIN
+    m.keys("#0000#")
+    assert m.keys("0000#") == []
+    assert m.view().message == "CLAVE: must differ from the current one"
+    out = m.keys("2468#2468#")
+    assert out[0][0] == "password" and P.unpack_password(out[0][1]).verify("2468")
+    v = m.view()
+    assert (v.mode, v.selected) == (K.MENU, 0)
+    assert not m.fsm.record.must_change
+
+
+def test_no_code_lengths_refused():
+    try:
+        K.KeypadFsm(P.new_record("4711", False, _SALT, 3), Lockout(), ())
+        raised = False
+    except ValueError:
+        raised = True
+    assert raised
