@@ -1,0 +1,31 @@
+"""Calendar dates from the meter clock (seconds since 2000-01-01), on every runtime.
+
+The boards' time functions count from 2000, the unix port's from 1970: computing
+the civil date ourselves keeps months and hours the same everywhere.
+"""
+
+_DAY_S = 86400
+_DAYS_1970_TO_2000 = 10957
+
+
+def date(seconds: int):
+    """(year, month, day, hour) of a time in seconds since 2000-01-01."""
+    days = seconds // _DAY_S + _DAYS_1970_TO_2000
+    hour = seconds % _DAY_S // 3600
+    # Days since 1970-01-01 to a proleptic Gregorian date, in 400-year eras.
+    days += 719468
+    era = days // 146097
+    doe = days - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    return year, month, day, hour
+
+
+def month_id(seconds: int) -> int:
+    """year * 12 + month: one number per calendar month, increasing."""
+    year, month, _, _ = date(seconds)
+    return year * 12 + month
