@@ -1,0 +1,356 @@
+"""What the meter's 320x240 TFT shows: one function per screen, drawn from plain values.
+
+Why: screens are drawn into a 4-bit palette frame buffer (framebuf.FrameBuffer,
+GS4_HMSB, 38 400 B) that the ILI9341 driver expands to RGB565 line by line; any
+object with the FrameBuffer methods used here (fill, fill_rect, rect, hline, text,
+pixel) works, so the host draws the same screens into a CPython stand-in.
+Every function paints the whole screen and returns the strings it drew, top to
+bottom, so logic tests can check what a person sees without looking at pixels.
+Labels are Spanish in plain ASCII: the framebuf font is 8x8 ASCII. Values are
+integers in the firmware's units (W, mV, Wh, percent).
+"""
+
+WIDTH = 320
+HEIGHT = 240
+FB_BYTES = WIDTH * HEIGHT // 2  # GS4_HMSB: two pixels a byte
+
+
+def rgb565(r: int, g: int, b: int) -> int:
+    return (r & 0xF8) << 8 | (g & 0xFC) << 3 | b >> 3
+
+
+# The 16 colours, by palette index: the only place colours are defined.
+BLACK = 0
+WHITE = 1
+GREY = 2
+LIGHT_GREY = 3
+DARK_GREY = 4
+GREEN = 5
+DARK_GREEN = 6
+RED = 7
+DARK_RED = 8
+AMBER = 9
+YELLOW = 10
+NAVY = 11
+BLUE = 12
+CYAN = 13
+ORANGE = 14
+MAGENTA = 15
+PALETTE = tuple([rgb565(r, g, b) for r, g, b in (
+    (0, 0, 0), (255, 255, 255), (136, 136, 136), (200, 200, 200),
+    (48, 48, 56), (40, 200, 90), (0, 96, 40), (224, 40, 40),
+    (112, 0, 0), (255, 176, 0), (255, 232, 0), (16, 40, 96),
+    (48, 120, 255), (0, 200, 220), (255, 112, 0), (220, 0, 200))])
+
+# Menu items, in screen order (the keypad state machine uses the same names).
+ADMIN_ITEMS = ("UID", "DID", "FECHA", "CREDITO", "SUBSIDIO", "CALIBRACION", "CLAVE", "SALIR")
+
+# Alarms: the full screen and the main screen's alarm line.
+LOW_CREDIT = "LOW_CREDIT"
+CREDIT_OUT = "CREDIT_OUT"
+BATTERY_LOW = "BATTERY_LOW"
+ALARM_LINES = {
+    LOW_CREDIT: "Credito bajo: recargue pronto",
+    CREDIT_OUT: "Sin credito: servicio cortado",
+    BATTERY_LOW: "Bateria baja: servicio cortado",
+}
+
+# Key hints, as the keypad state machine reads the keys.
+HINT_MAIN = "* recargar      # administrar"
+HINT_TOKEN = "D borrar   * aceptar   # cancelar"
+HINT_MENU = "A/B mover   # elegir   * a SALIR"
+HINT_EDIT = "# aceptar   * volver   D borrar"
+HINT_ANY_KEY = "Pulse una tecla para volver"
+
+_TITLE_H = 24
+_FOOTER_Y = 220
+_CHAR = 8
+
+
+def draw_main(fb, entity: str, power_w: int, battery_mv: int, battery_pct: int, inverter_mv: int,
+              credit_wh: int, relay_closed: bool, alarm: str = "") -> list:
+    """Status: entity, credit (large), consumption, battery, inverter, relay, one alarm line."""
+    if not 0 <= battery_pct <= 100:
+        raise ValueError("battery_pct: must be 0..100")
+    shown: list = []
+    fb.fill(BLACK)
+    fb.fill_rect(0, 0, WIDTH, _TITLE_H, NAVY)
+    badge = "CONECTADO" if relay_closed else "CORTADO"
+    badge_w = len(badge) * _CHAR + 8
+    _put(fb, shown, _fit(entity, (WIDTH - badge_w - 16) // _CHAR), 6, 8, WHITE)
+    fb.fill_rect(WIDTH - badge_w - 4, 4, badge_w, 16, GREEN if relay_closed else RED)
+    _put(fb, shown, badge, WIDTH - badge_w, 8, BLACK if relay_closed else WHITE)
+
+    _put(fb, shown, "CREDITO DISPONIBLE", 8, 32, GREY)
+    credit = _kwh(credit_wh)
+    scale = 4 if len(credit) <= 6 else 3
+    colour = GREEN if credit_wh > 0 else RED
+    _put(fb, shown, credit, 8, 46, colour, BLACK, scale)
+    _put(fb, shown, "kWh", 16 + len(credit) * _CHAR * scale, 46 + _CHAR * scale - 16, colour, BLACK, 2)
+    fb.hline(8, 88, WIDTH - 16, DARK_GREY)
+
+    y = 96
+    for label, value in (("CONSUMO", "%d W" % power_w),
+                         ("BATERIA", _fixed(battery_mv, 1000, 1) + " V"),
+                         ("INVERSOR", _fixed(inverter_mv, 1000, 1) + " V")):
+        _put(fb, shown, label, 8, y + 4, GREY)
+        _put(fb, shown, value, 104, y, WHITE, BLACK, 2)
+        y += 28
+    _battery_gauge(fb, shown, 224, 124, battery_pct)
+
+    if alarm:
+        fb.fill_rect(0, 184, WIDTH, 24, RED)
+        _put_centred(fb, shown, _fit(alarm, 38), 192, WHITE)
+    _footer(fb, shown, HINT_MAIN, "")
+    return shown
+
+
+def draw_token_entry(fb, digits: str, length: int = 20, message: str = "") -> list:
+    """Recharge code entry: the digits so far in groups of five, blanks, a cursor, a count."""
+    if len(digits) > length:
+        raise ValueError("digits: more than length")
+    for d in digits:
+        if not "0" <= d <= "9":
+            raise ValueError("digits: only 0-9")
+    shown: list = []
+    fb.fill(BLACK)
+    _title(fb, shown, "RECARGA DE ENERGIA", NAVY)
+    _put_centred(fb, shown, "Digite el codigo de %d digitos" % length, 36, LIGHT_GREY)
+    scale = 3
+    cell = _CHAR * scale
+    y = 60
+    for start in range(0, length, 10):  # a line holds two groups: "12345 67890"
+        typed = digits[start:start + 10]
+        blanks = "-" * (min(length - start, 10) - len(typed))
+        line = _group(typed + blanks)
+        cut = len(_group(typed))
+        x0 = (WIDTH - len(line) * cell) // 2
+        _big(fb, line[:cut], x0, y, WHITE, BLACK, scale)
+        _big(fb, line[cut:], x0 + cut * cell, y, GREY, BLACK, scale)
+        shown.append(line)
+        at = len(digits) - start
+        if 0 <= at < 10 and len(digits) < length:
+            fb.fill_rect(x0 + (at + at // 5) * cell, y + cell + 2, cell, 3, AMBER)
+        y += cell + 12
+    _put_centred(fb, shown, "%d/%d" % (len(digits), length), y + 8, GREY)
+    _footer(fb, shown, HINT_TOKEN, message)
+    return shown
+
+
+def draw_token_accepted(fb, added_wh: int, credit_wh: int) -> list:
+    """Recharge accepted: the energy added (large) and the credit now available."""
+    shown: list = []
+    fb.fill(BLACK)
+    _title(fb, shown, "RECARGA ACEPTADA", DARK_GREEN)
+    added = "+" + _kwh(added_wh)
+    scale = 4 if len(added) <= 7 else 3
+    x = (WIDTH - len(added) * _CHAR * scale - 8 - 3 * 16) // 2
+    _put(fb, shown, added, x, 56, GREEN, BLACK, scale)
+    _put(fb, shown, "kWh", x + len(added) * _CHAR * scale + 8, 56 + _CHAR * scale - 16, GREEN, BLACK, 2)
+    _put_centred(fb, shown, "Credito disponible", 124, GREY)
+    _put_centred(fb, shown, _kwh(credit_wh) + " kWh", 140, WHITE, BLACK, 2)
+    _footer(fb, shown, HINT_ANY_KEY, "")
+    return shown
+
+
+def draw_token_rejected(fb, reason: str) -> list:
+    """reason: one short sentence saying why (the token decoder's message)."""
+    shown: list = []
+    fb.fill(BLACK)
+    _title(fb, shown, "CODIGO RECHAZADO", RED)
+    y = 64
+    for line in _wrap(reason, WIDTH // (2 * _CHAR) - 1)[:3]:
+        _put_centred(fb, shown, line, y, WHITE, BLACK, 2)
+        y += 24
+    _put_centred(fb, shown, "Revise el codigo e intente otra vez", 152, GREY)
+    _footer(fb, shown, HINT_ANY_KEY, "")
+    return shown
+
+
+def draw_admin_menu(fb, selected: int, values=(), edit_value=None, message: str = "") -> list:
+    """Admin menu: items with their current values, the selected one highlighted.
+
+    values: the value shown beside each item (ADMIN_ITEMS order; missing ones blank).
+    edit_value: None, or the text being typed for the selected item (edit field).
+    message: a status line (e.g. why a value was refused) shown instead of the hint.
+    """
+    if not 0 <= selected < len(ADMIN_ITEMS):
+        raise ValueError("selected: must index ADMIN_ITEMS")
+    shown: list = []
+    fb.fill(BLACK)
+    _title(fb, shown, "ADMINISTRACION", NAVY)
+    y = _TITLE_H + 2
+    for i in range(len(ADMIN_ITEMS)):
+        chosen = i == selected
+        fg, bg = (BLACK, AMBER) if chosen else (WHITE, BLACK)
+        if chosen:
+            fb.fill_rect(0, y, WIDTH, 20, AMBER)
+        _put(fb, shown, ADMIN_ITEMS[i], 8, y + 2, fg, bg, 2)
+        value = _fit(values[i], 15) if i < len(values) else ""
+        if value:
+            _put(fb, shown, value, WIDTH - 8 - len(value) * _CHAR, y + 6, fg if chosen else LIGHT_GREY)
+        y += 20
+    if edit_value is not None:
+        fb.rect(4, 190, WIDTH - 8, 26, AMBER)
+        label = ADMIN_ITEMS[selected] + ":"
+        _put(fb, shown, label, 12, 199, AMBER)
+        x = 12 + (len(label) + 1) * _CHAR
+        value = _fit(edit_value, (WIDTH - 16 - x) // 16)
+        _put(fb, shown, value, x, 195, WHITE, BLACK, 2)
+        fb.fill_rect(x + len(value) * 16, 195, 2, 16, AMBER)  # cursor
+    _footer(fb, shown, HINT_EDIT if edit_value is not None else HINT_MENU, message)
+    return shown
+
+
+def draw_prompt(fb, title: str, prompt: str, entry: str, message: str = "") -> list:
+    """One typed value on its own screen: admin password, new password, calibration volts.
+
+    entry is shown as given: the caller masks a password with '*'.
+    """
+    shown: list = []
+    fb.fill(BLACK)
+    _title(fb, shown, _fit(title, 19), NAVY)
+    y = 48
+    for line in _wrap(prompt, 38)[:2]:
+        _put_centred(fb, shown, line, y, LIGHT_GREY)
+        y += 12
+    fb.rect(24, 96, WIDTH - 48, 44, WHITE)
+    shown_entry = _fit(entry, 11)
+    x = (WIDTH - len(shown_entry) * 24) // 2
+    _put(fb, shown, shown_entry, x, 106, WHITE, BLACK, 3)
+    fb.fill_rect(x + len(shown_entry) * 24, 106, 3, 24, AMBER)  # cursor
+    _footer(fb, shown, HINT_EDIT, message)
+    return shown
+
+
+def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0) -> list:
+    """Full-screen alarm: low credit, credit exhausted (relay open), battery low (relay open)."""
+    if kind == LOW_CREDIT:
+        colour, title = AMBER, "CREDITO BAJO"
+        detail, advice = "Quedan " + _kwh(credit_wh) + " kWh", "Recargue pronto con la tecla *"
+    elif kind == CREDIT_OUT:
+        colour, title = RED, "SIN CREDITO"
+        detail, advice = "Servicio cortado", "Recargue con la tecla *"
+    elif kind == BATTERY_LOW:
+        colour, title = RED, "BATERIA BAJA"
+        detail, advice = "Bateria " + _fixed(battery_mv, 1000, 1) + " V", "Servicio cortado hasta que cargue"
+    else:
+        raise ValueError("kind: must be LOW_CREDIT, CREDIT_OUT or BATTERY_LOW")
+    shown: list = []
+    fb.fill(BLACK)
+    for i in range(4):  # a thick frame in the alarm colour
+        fb.rect(i, i, WIDTH - 2 * i, HEIGHT - 2 * i, colour)
+    for i in range(48):  # warning triangle with an exclamation mark
+        fb.hline(WIDTH // 2 - i, 18 + i, 2 * i + 1, colour)
+    _put(fb, shown, "!", WIDTH // 2 - 12, 38, BLACK, colour, 3)
+    _put_centred(fb, shown, title, 84, colour, BLACK, 3)
+    _put_centred(fb, shown, detail, 124, WHITE, BLACK, 2)
+    _put_centred(fb, shown, advice, 156, LIGHT_GREY)
+    _put_centred(fb, shown, HINT_ANY_KEY, 200, GREY)
+    return shown
+
+
+# --- helpers -------------------------------------------------------------------
+
+def _put(fb, shown: list, s: str, x: int, y: int, fg: int, bg: int = BLACK, scale: int = 1) -> None:
+    # bg only matters when scaled: big glyphs are painted on an opaque cell.
+    if scale == 1:
+        fb.text(s, x, y, fg)
+    else:
+        _big(fb, s, x, y, fg, bg, scale)
+    shown.append(s)
+
+
+def _put_centred(fb, shown: list, s: str, y: int, fg: int, bg: int = BLACK, scale: int = 1) -> None:
+    _put(fb, shown, s, (WIDTH - len(s) * _CHAR * scale) // 2, y, fg, bg, scale)
+
+
+def _big(fb, s: str, x: int, y: int, fg: int, bg: int, scale: int) -> None:
+    """Text at scale 2, 3, 4... from the frame buffer's own 8x8 font, without extra buffers.
+
+    Each glyph is drawn at its normal size on a cleared cell, read back pixel by
+    pixel, then repainted as runs of scale x scale blocks. Whole glyphs only:
+    one that would cross the right edge is not drawn.
+    """
+    size = _CHAR * scale
+    rows = bytearray(_CHAR)
+    for ch in s:
+        if x + size > WIDTH:
+            return
+        fb.fill_rect(x, y, _CHAR, _CHAR, bg)
+        fb.text(ch, x, y, fg)
+        for row in range(_CHAR):
+            bits = 0
+            for col in range(_CHAR):
+                if fb.pixel(x + col, y + row) == fg:
+                    bits |= 0x80 >> col
+            rows[row] = bits
+        fb.fill_rect(x, y, size, size, bg)
+        for row in range(_CHAR):
+            bits, col = rows[row], 0
+            while col < _CHAR:
+                start = col
+                while col < _CHAR and bits & (0x80 >> col):
+                    col += 1
+                if col > start:
+                    fb.fill_rect(x + start * scale, y + row * scale, (col - start) * scale, scale, fg)
+                else:
+                    col += 1
+        x += size
+
+
+def _title(fb, shown: list, title: str, bg: int) -> None:
+    fb.fill_rect(0, 0, WIDTH, _TITLE_H, bg)
+    _put_centred(fb, shown, title, 4, WHITE, bg, 2)
+
+
+def _footer(fb, shown: list, hint: str, message: str) -> None:
+    # A message (refusal, status) takes the hint's place, in amber.
+    fb.fill_rect(0, _FOOTER_Y, WIDTH, HEIGHT - _FOOTER_Y, DARK_GREY)
+    _put_centred(fb, shown, _fit(message or hint, 38), _FOOTER_Y + 6, AMBER if message else LIGHT_GREY)
+
+
+def _battery_gauge(fb, shown: list, x: int, y: int, pct: int) -> None:
+    fb.rect(x, y, 56, 16, LIGHT_GREY)
+    fb.fill_rect(x + 56, y + 4, 3, 8, LIGHT_GREY)
+    colour = GREEN if pct >= 40 else AMBER if pct >= 20 else RED
+    fb.fill_rect(x + 2, y + 2, 52 * pct // 100, 12, colour)
+    _put(fb, shown, "%d%%" % pct, x + 64, y + 4, WHITE)
+
+
+def _fit(s: str, n: int) -> str:
+    return s[:n] if len(s) > n else s
+
+
+def _group(digits: str) -> str:
+    """'1234567890' -> '12345 67890'."""
+    return " ".join([digits[i:i + 5] for i in range(0, len(digits), 5)])
+
+
+def _wrap(text: str, width: int) -> list:
+    """Words into lines of at most width characters (a longer word is cut)."""
+    lines: list = []
+    line = ""
+    for word in text.split():
+        word = word[:width]
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = line + " " + word if line else word
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _fixed(value: int, unit: int, decimals: int) -> str:
+    """value / unit with a fixed number of decimals, truncated: (12345, 1000, 2) -> '12.34'."""
+    sign = "-" if value < 0 else ""
+    value = -value if value < 0 else value
+    step = 10 ** decimals
+    frac = value % unit * step // unit
+    return "%s%d.%s" % (sign, value // unit, ("%d" % (step + frac))[1:])
+
+
+def _kwh(wh: int) -> str:
+    return _fixed(wh, 1000, 2)

@@ -1,0 +1,176 @@
+"""Each screen shows what the meter must show: the strings drawn and a few telling pixels.
+
+On MicroPython the screens draw into the real framebuf; under CPython into the host's
+stand-in with the same layout and font (tests/host/test_screenshots.py compares the two).
+"""
+
+import sys
+
+import screens as S
+
+
+def _fb():
+    buf = bytearray(S.FB_BYTES)
+    if sys.implementation.name == "micropython":
+        import framebuf
+        return framebuf.FrameBuffer(buf, S.WIDTH, S.HEIGHT, framebuf.GS4_HMSB)
+    from host.screenshot import GS4_HMSB, FrameBuffer
+    return FrameBuffer(buf, S.WIDTH, S.HEIGHT, GS4_HMSB)
+
+
+def _colours(fb, x, y, w, h):
+    """The set of colour indices in a rectangle."""
+    seen = set()
+    for yy in range(y, y + h):
+        for xx in range(x, x + w):
+            seen.add(fb.pixel(xx, yy))
+    return seen
+
+
+def _raises(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except ValueError:
+        return True
+    return False
+
+
+def _main(fb, **changes):
+    values = {"entity": "Cooperativa Solar", "power_w": 347, "battery_mv": 25460, "battery_pct": 78,
+              "inverter_mv": 119850, "credit_wh": 123456, "relay_closed": True, "alarm": ""}
+    for k in changes:
+        values[k] = changes[k]
+    return S.draw_main(fb, values["entity"], values["power_w"], values["battery_mv"], values["battery_pct"],
+                       values["inverter_mv"], values["credit_wh"], values["relay_closed"], values["alarm"])
+
+
+def test_palette_has_sixteen_rgb565_colours():
+    assert len(S.PALETTE) == 16
+    assert S.PALETTE[S.BLACK] == 0x0000 and S.PALETTE[S.WHITE] == 0xFFFF
+    assert S.rgb565(255, 0, 0) == 0xF800 and S.rgb565(0, 255, 0) == 0x07E0 and S.rgb565(0, 0, 255) == 0x001F
+    assert len(set(S.PALETTE)) == 16
+
+
+def test_main_shows_entity_credit_readings_and_relay():
+    fb = _fb()
+    shown = _main(fb)
+    for text in ("Cooperativa Solar", "CONECTADO", "123.45", "kWh", "347 W", "25.4 V", "78%", "119.8 V"):
+        assert text in shown, text
+    assert S.GREEN in _colours(fb, 8, 46, 192, 32)  # credit figure, large, green
+    assert S.RED not in _colours(fb, 0, 180, S.WIDTH, 30)  # no alarm bar
+
+
+def test_main_with_credit_out_shows_red_credit_open_relay_and_the_alarm_line():
+    fb = _fb()
+    shown = _main(fb, credit_wh=0, relay_closed=False, power_w=0, alarm=S.ALARM_LINES[S.CREDIT_OUT])
+    assert "0.00" in shown and "CORTADO" in shown and "CONECTADO" not in shown
+    assert S.ALARM_LINES[S.CREDIT_OUT] in shown
+    assert S.RED in _colours(fb, 8, 46, 128, 32) and S.GREEN not in _colours(fb, 8, 46, 128, 32)
+    assert fb.pixel(2, 186) == S.RED  # the alarm bar
+    assert fb.pixel(S.WIDTH - 20, 6) == S.RED  # the relay badge
+
+
+def test_main_truncates_a_long_entity_name_and_checks_the_battery_level():
+    shown = _main(_fb(), entity="Empresa de Energia Solar Comunitaria del Norte")
+    assert shown[0] == "Empresa de Energia Solar Com"  # 28 characters beside the badge
+    assert _raises(_main, _fb(), battery_pct=101)
+
+
+def test_battery_gauge_fills_with_the_level():
+    fb = _fb()
+    _main(fb, battery_pct=50)
+    assert fb.pixel(226 + 25, 130) == S.GREEN and fb.pixel(226 + 27, 130) == S.BLACK
+    fb = _fb()
+    _main(fb, battery_pct=10)
+    assert fb.pixel(227, 130) == S.RED
+
+
+def test_token_entry_groups_digits_in_fives_with_blanks_and_a_cursor():
+    fb = _fb()
+    shown = S.draw_token_entry(fb, "1234567890123")
+    assert "12345 67890" in shown and "123-- -----" in shown and "13/20" in shown
+    # Cursor under the 4th digit of the second line: x0 28, cells of 24 px, line 2 at y 96.
+    assert fb.pixel(28 + 3 * 24 + 5, 96 + 24 + 3) == S.AMBER
+    assert fb.pixel(28 + 2 * 24 + 5, 96 + 24 + 3) == S.BLACK
+    assert S.draw_token_entry(_fb(), "")[2:4] == ["----- -----", "----- -----"]
+    shown = S.draw_token_entry(_fb(), "123456789", length=9, message="Incompleto")
+    assert "12345 6789" in shown and "9/9" in shown and shown[-1] == "Incompleto"
+
+
+def test_token_entry_refuses_what_cannot_be_typed():
+    assert _raises(S.draw_token_entry, _fb(), "1" * 21)
+    assert _raises(S.draw_token_entry, _fb(), "12a4")
+
+
+def test_token_results_say_what_was_added_or_why_not():
+    shown = S.draw_token_accepted(_fb(), 12500, 135990)
+    assert "+12.50" in shown and "135.99 kWh" in shown and "RECARGA ACEPTADA" in shown
+    fb = _fb()
+    shown = S.draw_token_rejected(fb, "Code type not supported")
+    assert "CODIGO RECHAZADO" in shown and "Code type not" in shown and "supported" in shown
+    assert fb.pixel(2, 2) == S.RED
+
+
+def test_admin_menu_highlights_the_selected_item():
+    values = ("900123456", "1098765432", "2026-03-01", "5.0 kWh", "30.0 kWh")
+    for selected in range(len(S.ADMIN_ITEMS)):
+        fb = _fb()
+        shown = S.draw_admin_menu(fb, selected, values)
+        items = [s for s in shown if s in S.ADMIN_ITEMS]
+        assert items == list(S.ADMIN_ITEMS)
+        for row in range(len(S.ADMIN_ITEMS)):
+            colour = fb.pixel(2, 26 + 20 * row + 1)
+            assert colour == (S.AMBER if row == selected else S.BLACK), (selected, row)
+    assert "1098765432" in shown and S.HINT_MENU in shown
+
+
+def test_admin_edit_field_shows_the_item_and_the_typed_value():
+    shown = S.draw_admin_menu(_fb(), 2, (), "202603", "FECHA: dia 01-31")
+    assert shown[-3:] == ["FECHA:", "202603", "FECHA: dia 01-31"]
+    assert S.draw_admin_menu(_fb(), 0, (), "")[-1] == S.HINT_EDIT
+    assert _raises(S.draw_admin_menu, _fb(), len(S.ADMIN_ITEMS))
+
+
+def test_prompt_shows_title_prompt_and_entry():
+    shown = S.draw_prompt(_fb(), "CLAVE", "Digite la clave de administrador", "****")
+    assert shown == ["CLAVE", "Digite la clave de administrador", "****", S.HINT_EDIT]
+
+
+def test_alarms_name_the_problem_and_the_way_out():
+    fb = _fb()
+    shown = S.draw_alarm(fb, S.LOW_CREDIT, credit_wh=1250)
+    assert "CREDITO BAJO" in shown and "Quedan 1.25 kWh" in shown
+    assert fb.pixel(0, 0) == S.AMBER
+    fb = _fb()
+    shown = S.draw_alarm(fb, S.CREDIT_OUT)
+    assert "SIN CREDITO" in shown and "Servicio cortado" in shown
+    assert fb.pixel(0, 0) == S.RED
+    shown = S.draw_alarm(_fb(), S.BATTERY_LOW, battery_mv=21850)
+    assert "BATERIA BAJA" in shown and "Bateria 21.8 V" in shown
+    assert _raises(S.draw_alarm, _fb(), "FIRE")
+
+
+def test_every_line_fits_the_screen():
+    for shown in (_main(_fb(), alarm=S.ALARM_LINES[S.BATTERY_LOW]), S.draw_alarm(_fb(), S.BATTERY_LOW, 0, 21000),
+                  S.draw_token_rejected(_fb(), "Credit would overflow the register of this meter")):
+        for line in shown:
+            assert len(line) <= S.WIDTH // 8, line
+
+
+def test_large_text_is_the_small_glyph_scaled_up():
+    fb = _fb()
+    fb.text("8", 0, 0, S.WHITE)
+    S._big(fb, "8", 16, 0, S.WHITE, S.BLACK, 3)
+    for y in range(24):
+        for x in range(24):
+            assert fb.pixel(16 + x, y) == fb.pixel(x // 3, y // 3), (x, y)
+    assert S.WHITE in _colours(fb, 16, 0, 24, 24)
+
+
+def test_numbers_are_fixed_point_and_truncated():
+    assert S._kwh(123456) == "123.45"
+    assert S._kwh(5) == "0.00"
+    assert S._kwh(1050) == "1.05"
+    assert S._fixed(25460, 1000, 1) == "25.4"
+    assert S._fixed(-1234, 1000, 1) == "-1.2"
+    assert S._fixed(999999999, 1000, 2) == "999999.99"

@@ -1,0 +1,200 @@
+"""Screenshots of every screen: golden hashes, the real framebuf agrees, the driver sends the frame.
+
+The golden file holds the SHA-256 of each screen's GS4_HMSB frame buffer (and the palette),
+so any change to a screen's pixels shows up here. After an intended change, regenerate it:
+    .venv/bin/python -m tests.host.test_screenshots --write
+and look at the PNGs it writes (to a temporary folder it names, or --out DIR).
+"""
+
+import hashlib
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from PIL import Image
+
+import tests.conftest  # noqa: F401  (firmware/lib and drivers on sys.path, also when run as a script)
+from host import mpunix
+from host.screenshot import (GS4_HMSB, FrameBuffer, decode_spi_capture, palette_pixels, rgb565_to_rgb,
+                             save_png)
+from tests.firmware.test_ili9341 import FakeBus
+
+import screens
+from ili9341 import ILI9341
+
+GOLDEN = pathlib.Path(__file__).with_name("screens_golden.json")
+ENTITY = "Cooperativa Solar del Cauca"
+MENU_VALUES = ["900123456", "1098765432", "2026-03-01", "5.0 kWh", "30.0 kWh"]
+
+# name -> (draw function, arguments after the frame buffer): plain data, so the same
+# list runs under MicroPython with the real framebuf.
+SCREENS = {
+    "main": ("draw_main", [ENTITY, 347, 25460, 78, 119850, 123456, True, ""]),
+    "main_credit_out": ("draw_main", [ENTITY, 0, 24100, 55, 0, 0, False, "Sin credito: servicio cortado"]),
+    "main_battery_low": ("draw_main", [ENTITY, 12, 21800, 8, 118200, 9870, False,
+                                       "Bateria baja: servicio cortado"]),
+    "token_entry": ("draw_token_entry", ["1234567890123"]),
+    "token_entry_openpaygo": ("draw_token_entry", ["1234", 9, "Incompleto: faltan 5"]),
+    "token_accepted": ("draw_token_accepted", [12500, 135990]),
+    "token_rejected": ("draw_token_rejected", ["Code not for this meter"]),
+    "admin_menu": ("draw_admin_menu", [3, MENU_VALUES]),
+    "admin_edit": ("draw_admin_menu", [0, MENU_VALUES, "90012", "UID: 10 digitos"]),
+    "admin_password": ("draw_prompt", ["CLAVE", "Digite la clave de administrador", "****"]),
+    "alarm_low_credit": ("draw_alarm", ["LOW_CREDIT", 1250, 0]),
+    "alarm_credit_out": ("draw_alarm", ["CREDIT_OUT", 0, 0]),
+    "alarm_battery_low": ("draw_alarm", ["BATTERY_LOW", 0, 21800]),
+}
+
+# Raw framebuf calls that stress the font and clipping beyond what the screens do.
+RAW = [
+    ("text", ["".join(chr(c) for c in range(32, 128)), -4, 0, 1]),
+    ("text", ["\x01\x1f\x80 clip", 300, 236, 7]),
+    ("text", ["edge", -20, -3, 15]),
+    ("fill_rect", [-5, 10, 12, 3, 9]),
+    ("fill_rect", [311, 100, 20, 5, 3]),
+    ("rect", [1, 20, 7, 9, 4]),
+    ("rect", [2, 40, 5, 5, 6, True]),
+    ("hline", [-3, 60, 400, 2]),
+    ("vline", [319, -5, 300, 11]),
+    ("pixel", [7, 70, 13]),
+]
+
+_MP_SCRIPT = """
+import sys, json, hashlib, binascii, framebuf
+import screens
+jobs = json.loads(sys.stdin.read())
+for name, calls in jobs:
+    buf = bytearray(screens.FB_BYTES)
+    fb = framebuf.FrameBuffer(buf, screens.WIDTH, screens.HEIGHT, framebuf.GS4_HMSB)
+    shown = None
+    for target, args in calls:
+        if target.startswith("screens."):
+            shown = getattr(screens, target[8:])(fb, *args)
+        else:
+            getattr(fb, target)(*args)
+    print(json.dumps([name, binascii.hexlify(hashlib.sha256(buf).digest()).decode(), shown]))
+"""
+
+
+def _jobs():
+    jobs = [(name, [("screens." + fn, args)]) for name, (fn, args) in SCREENS.items()]
+    jobs.append(("raw_calls", RAW))
+    return jobs
+
+
+def _render(calls):
+    buf = bytearray(screens.FB_BYTES)
+    fb = FrameBuffer(buf, screens.WIDTH, screens.HEIGHT, GS4_HMSB)
+    shown = None
+    for target, args in calls:
+        if target.startswith("screens."):
+            shown = getattr(screens, target[len("screens."):])(fb, *args)
+        else:
+            getattr(fb, target)(*args)
+    return buf, shown
+
+
+def _digest(buf) -> str:
+    return hashlib.sha256(bytes(buf)).hexdigest()
+
+
+def _golden_doc() -> dict:
+    return {
+        "about": "SHA-256 of each screen's GS4_HMSB frame buffer (320x240, 38400 bytes); "
+                 "regenerate: .venv/bin/python -m tests.host.test_screenshots --write",
+        "palette": ["0x%04x" % c for c in screens.PALETTE],
+        "screens": {name: _digest(_render([("screens." + fn, args)])[0]) for name, (fn, args) in SCREENS.items()},
+    }
+
+
+@pytest.fixture(scope="module")
+def micropython_renders() -> dict:
+    """Every job rendered by the real framebuf on the MicroPython unix port."""
+    proc = subprocess.run(mpunix.micropython_command() + ["-X", "heapsize=256K", "-c", _MP_SCRIPT],
+                          input=json.dumps(_jobs()), capture_output=True, text=True, env=mpunix.micropython_env(),
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    return {name: (digest, shown) for name, digest, shown in rows}
+
+
+def test_golden_hashes_match_every_screen():
+    golden = json.loads(GOLDEN.read_text())
+    now = _golden_doc()
+    assert now["palette"] == golden["palette"]
+    assert sorted(golden["screens"]) == sorted(SCREENS)
+    changed = [name for name in SCREENS if now["screens"][name] != golden["screens"][name]]
+    assert not changed, "screens changed (regenerate if intended, see the module docstring): %s" % changed
+
+
+@pytest.mark.parametrize("name", [name for name, _ in _jobs()])
+def test_stand_in_draws_what_the_real_framebuf_draws(name, micropython_renders):
+    buf, shown = _render(dict(_jobs())[name])
+    assert micropython_renders[name] == (_digest(buf), shown)
+
+
+def test_png_holds_the_palette_colours_of_the_frame(tmp_path):
+    fn, args = SCREENS["main"]
+    buf, _ = _render([("screens." + fn, args)])
+    path = tmp_path / "main.png"
+    save_png(buf, screens.PALETTE, path)
+    image = Image.open(path)
+    assert image.size == (320, 240) and image.mode == "RGB"
+    expected = bytearray()
+    for colour in palette_pixels(buf, screens.PALETTE):
+        expected += bytes(rgb565_to_rgb(colour))
+    assert image.tobytes() == bytes(expected)
+    assert rgb565_to_rgb(0xFFFF) == (255, 255, 255) and rgb565_to_rgb(0xF800) == (255, 0, 0)
+
+
+def test_driver_sends_exactly_the_frame_in_strips():
+    fn, args = SCREENS["main_credit_out"]
+    buf, _ = _render([("screens." + fn, args)])
+    bus = FakeBus(keep_writes=True)
+    tft = ILI9341(bus, bus.cs, bus.dc, bus.rst, sleep_ms=bus.sleep_ms)
+    for y in range(0, 240, 48):  # the app's strip refresh: yield between bands
+        tft.show(buf, screens.PALETTE, y, y + 48)
+    width, height, pixels = decode_spi_capture(bus.writes)
+    assert (width, height) == (320, 240)
+    assert pixels == palette_pixels(buf, screens.PALETTE)
+
+
+def test_a_strip_changes_only_its_band():
+    fn, args = SCREENS["alarm_credit_out"]
+    buf, _ = _render([("screens." + fn, args)])
+    bus = FakeBus(keep_writes=True)
+    tft = ILI9341(bus, bus.cs, bus.dc, bus.rst, sleep_ms=bus.sleep_ms)
+    tft.show(buf, screens.PALETTE, 80, 120)
+    _, _, pixels = decode_spi_capture(bus.writes)
+    frame = palette_pixels(buf, screens.PALETTE)
+    assert pixels[80 * 320:120 * 320] == frame[80 * 320:120 * 320]
+    assert set(pixels[:80 * 320] + pixels[120 * 320:]) == {0}
+    assert set(frame[120 * 320:]) != {0}
+
+
+def test_decoder_refuses_a_capture_that_does_not_fit_the_panel():
+    with pytest.raises(ValueError):
+        decode_spi_capture([(0, b"\x2b"), (1, b"\x00\x00\x01\x00"), (0, b"\x2c"), (1, b"\x00\x00")])
+    with pytest.raises(ValueError):
+        decode_spi_capture([(0, b"\x2a"), (1, b"\x00\x00\x00\x00"), (0, b"\x2b"), (1, b"\x00\x00\x00\x00"),
+                            (0, b"\x2c"), (1, b"\x00\x00\x00\x00")])
+
+
+def main(argv) -> int:
+    """--write: store the golden hashes; writes every screen's PNG (--out DIR, or a temp folder)."""
+    out = pathlib.Path(argv[argv.index("--out") + 1]) if "--out" in argv else pathlib.Path(tempfile.mkdtemp())
+    out.mkdir(parents=True, exist_ok=True)
+    for name, (fn, args) in SCREENS.items():
+        save_png(_render([("screens." + fn, args)])[0], screens.PALETTE, out / (name + ".png"))
+    print("PNGs in", out)
+    if "--write" in argv:
+        GOLDEN.write_text(json.dumps(_golden_doc(), indent=1, sort_keys=True) + "\n")
+        print("wrote", GOLDEN)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
