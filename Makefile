@@ -7,7 +7,7 @@ STUBS  := .typings
 MICROPYPATH_FW := .:firmware/lib:firmware/drivers:.frozen
 # The unit tests keep their vector files in the heap too; the firmware's own budget
 # (96 KB, a classic ESP32 without PSRAM) is enforced where the firmware runs alone.
-TEST_HEAP := 256K
+TEST_HEAP := 512K
 
 .PHONY: setup test test-py test-mp mpy typecheck demo bench clean
 

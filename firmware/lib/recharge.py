@@ -1,9 +1,10 @@
 """The recharge pipeline behind the keypad: lock-out, decode, apply, persist atomically.
 
 Decoder state (TID memory or OpenPAYGO counts, key, pending key change sections),
-the credit ledger, token-set limits and the lock-out live in one record, written
-with one save: a code is either wholly applied or not at all, whatever fails in
-between. The token family is a profile (token_profiles.py).
+the credit ledger, token-set limits, the lock-out and the energy registers live in
+one record, written with one save: a code is either wholly applied or not at all,
+whatever fails in between, and consumption is never charged without its energy.
+The token family is a profile (token_profiles.py).
 """
 
 from protocol import sts_decoder as sts
@@ -13,7 +14,7 @@ from protocol.lockout import Lockout, unpack_lockout
 from ledger import Ledger, unpack_ledger
 from token_profiles import ADD, SET
 
-_VERSION = 2
+_VERSION = 3
 _REGISTER_ELECTRICITY = 0
 _REGISTER_ALL = 0xFFFF
 
@@ -80,18 +81,20 @@ def _field(data, pos):
 
 
 class Recharger:
-    def __init__(self, store, profile):
+    def __init__(self, store, profile, energy=None, unpack_energy=None):
         self.store = store
         self.profile = profile
         self.decoder = profile.decoder()
         self.ledger = Ledger()
         self.lockout = Lockout()
         self.limits = Limits()
+        self.energy = energy            # metering.EnergyRegister, saved in the same record
+        self._unpack_energy = unpack_energy
 
     @classmethod
-    def boot(cls, store, profile):
+    def boot(cls, store, profile, energy=None, unpack_energy=None):
         """Restore from the newest good record, or start from the profile's factory state."""
-        recharger = cls(store, profile)
+        recharger = cls(store, profile, energy, unpack_energy)
         recharger.reload()
         return recharger
 
@@ -110,20 +113,30 @@ class Recharger:
             raise ValueError("recharge record: written for another token profile")
         parts = []
         pos = 2
-        for _ in range(4):
+        while pos < len(data):
             part, pos = _field(data, pos)
             parts.append(part)
+        if len(parts) != 5:
+            raise ValueError("recharge record: %d parts instead of 5" % len(parts))
         self.decoder = self.profile.decoder(parts[0])
         self.ledger = unpack_ledger(parts[1])
         self.lockout = unpack_lockout(parts[2])
         self.limits = unpack_limits(parts[3])
+        if self._unpack_energy is not None:
+            self.energy = self._unpack_energy(parts[4])
 
     def pack(self) -> bytes:
         out = bytearray((_VERSION, self.profile.tag))
-        for part in (self.decoder.state.pack(), self.ledger.pack(), self.lockout.pack(), self.limits.pack()):
+        energy = self.energy.pack() if self.energy is not None else b""
+        for part in (self.decoder.state.pack(), self.ledger.pack(), self.lockout.pack(), self.limits.pack(),
+                     energy):
             out += len(part).to_bytes(2, "big")
             out += part
         return bytes(out)
+
+    def save(self) -> None:
+        """Persist after consumption (the pipeline saves recharges itself)."""
+        self.store.save(self.pack())
 
     def enter(self, code: str, now: int) -> Outcome:
         """One code typed on the keypad (or delivered over a port) at time `now` (s)."""

@@ -1,0 +1,131 @@
+"""The virtual board: the same hardware layer as a real one, made of models.
+
+AC output and load as sine waves turned into 12-bit ADC counts, a battery, a relay
+that records its switchings, a keypad fed by a key script, a display that keeps
+the last frame, a clock that only moves when told, a watchdog that counts feeds.
+Runs under MicroPython (unix port) and CPython; the simulator grows it into a
+physical model of the solar home system.
+"""
+
+import math
+
+from calibration import Calibration
+from hal import RESET_POWER_ON, Hal
+
+# Front end of the virtual board: 130 V rms (183.8 V peak) spans 1800 counts from
+# mid-scale, and 30 A peak (2.5 kW at 120 V) spans 1800 counts: the calibration that matches.
+V_GAIN_UV = 102100
+I_GAIN_UA = 16667
+BATTERY_DIVIDER_MILLI = 16000
+ADC_REF_MV = 2500
+
+
+class SimAc:
+    """Inverter output and household load as the ADC sees them."""
+
+    def __init__(self, vrms_mv: int = 120000, irms_ma: int = 0, phase_deg: int = 0, freq_mhz: int = 60000):
+        self.vrms_mv = vrms_mv
+        self.irms_ma = irms_ma
+        self.phase_deg = phase_deg   # current lags the voltage by this angle
+        self.freq_mhz = freq_mhz
+        self.supplied = True         # False while the relay is open: no current flows
+
+    def load(self, power_w: int, pf_milli: int = 1000) -> None:
+        """Set the load from its real power and power factor (lagging)."""
+        if self.vrms_mv <= 0 or power_w <= 0:
+            self.irms_ma = 0
+            return
+        self.irms_ma = power_w * 1000000000 // (self.vrms_mv * pf_milli)
+        self.phase_deg = int(round(math.degrees(math.acos(pf_milli / 1000))))
+
+    def burst(self, vbuf, ibuf, n: int, period_us: int) -> None:
+        v_peak = self.vrms_mv * 1414214 // 1000000 * 1000 // V_GAIN_UV        # counts
+        i_ma = self.irms_ma if self.supplied else 0
+        i_peak = i_ma * 1414214 // 1000000 * 1000 // I_GAIN_UA
+        w = 2 * math.pi * self.freq_mhz / 1000 * period_us / 1000000  # radians per sample
+        lag = math.radians(self.phase_deg)
+        for k in range(n):
+            vbuf[k] = _adc(v_peak * math.sin(w * k))
+            ibuf[k] = _adc(i_peak * math.sin(w * k - lag))
+
+
+def _adc(signal: float) -> int:
+    """A 12-bit converter biased at mid-scale, saturating at its ends."""
+    counts = 2048 + int(round(signal))
+    return 0 if counts < 0 else (4095 if counts > 4095 else counts)
+
+
+class SimBattery:
+    def __init__(self, mv: int = 25600):
+        self.mv = mv
+
+    def read(self) -> int:
+        counts = self.mv * 1000 * 4096 // (BATTERY_DIVIDER_MILLI * ADC_REF_MV)
+        return counts if counts < 4096 else 4095
+
+
+class SimRelay:
+    def __init__(self, ac: SimAc):
+        self.ac = ac
+        self.closed = False
+        self.switchings = []  # every command, in order
+
+    def __call__(self, closed: bool) -> None:
+        self.closed = bool(closed)
+        self.ac.supplied = self.closed
+        self.switchings.append(self.closed)
+
+
+class ScriptKeypad:
+    """Keys typed one per scan: type("*1234...*") queues them."""
+
+    def __init__(self):
+        self._queue = []
+
+    def type(self, keys: str) -> None:
+        self._queue.extend(keys)
+
+    def scan(self):
+        return self._queue.pop(0) if self._queue else None
+
+
+class SimDisplay:
+    def __init__(self):
+        self.frames = 0
+        self.last = None
+
+    def show(self, fb_bytes, palette, y0: int = 0, y1=None) -> None:
+        self.frames += 1
+        self.last = bytes(fb_bytes)
+
+
+class SimClock:
+    """Virtual time: seconds since 2000-01-01 UTC and a ticks_ms that wraps like a board's."""
+
+    def __init__(self, now_s: int = 852076800):  # 2027-01-01 00:00 UTC
+        self.start_s = now_s
+        self.ms = 0
+
+    def advance_ms(self, ms: int) -> None:
+        self.ms += ms
+
+    def now_s(self) -> int:
+        return self.start_s + self.ms // 1000
+
+    def ticks_ms(self) -> int:
+        return self.ms & ((1 << 30) - 1)
+
+
+class SimWatchdog:
+    def __init__(self):
+        self.feeds = 0
+
+    def feed(self) -> None:
+        self.feeds += 1
+
+
+def make_hal(storage_root: str = "/tmp/opsm-sim", clock=None, reset_cause: int = RESET_POWER_ON,
+             opener=open) -> Hal:
+    ac = SimAc()
+    return Hal(ac, SimBattery(), SimRelay(ac), ScriptKeypad(), SimDisplay(), SimWatchdog(), storage_root,
+               clock or SimClock(), reset_cause, Calibration(V_GAIN_UV, I_GAIN_UA), opener=opener)

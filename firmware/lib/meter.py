@@ -1,0 +1,279 @@
+"""The meter: metering, credit, relay, keypad, screen and persistence wired together.
+
+Every input is a method call that carries the time, so the same object runs on a
+board (app.py drives it from asyncio tasks) and in the simulator (virtual time).
+Times: now_s is the clock in seconds since 2000-01-01 UTC, now_ms a ticks_ms value.
+"""
+
+from array import array
+
+from protocol import token_result as R
+from protocol.lockout import Lockout, unpack_lockout
+
+import civil
+import eventlog
+import keypad_fsm as kf
+import password
+import screens
+from calibration import Calibration, two_point, unpack_calibration
+from eventlog import EventLog
+from metering import BatteryMonitor, EnergyRegister, PowerMeter, unpack_energy
+from recharge import Recharger
+from records import RecordStore
+from relay_policy import RelayPolicy, RelaySettings
+from settings import Settings, unpack_settings
+from ticks import ticks_add, ticks_diff
+
+SAVE_EVERY_WH = 50          # consumption that forces a save (bounds the loss at a power cut)
+SAVE_EVERY_MS = 15 * 60000  # and at least every 15 minutes while anything changed
+REFRESH_MS = 30 * 60000     # the screen redraws on its own every 30 minutes
+RESULT_MS = 8000            # how long a code's result stays on screen
+_FSM_SETTINGS = {kf.UID: "uid", kf.DID: "did", kf.FECHA: "fecha", kf.CREDITO: "credito_wh",
+                 kf.SUBSIDIO: "subsidio_wh"}
+
+
+class Meter:
+    def __init__(self, hal, profile, code_lengths=(20,), burst_samples: int = 64, period_us: int = 521,
+                 battery_divider_milli: int = 16000, adc_ref_mv: int = 2500):
+        self.hal = hal
+        self.profile = profile
+        self.code_lengths = code_lengths
+        self.burst_samples = burst_samples
+        self.period_us = period_us
+        self._battery_scale = (battery_divider_milli, adc_ref_mv)
+        self._vbuf = array("H", bytes(2 * burst_samples))
+        self._ibuf = array("H", bytes(2 * burst_samples))
+        self.reading = None
+        self.result = None            # Outcome of the last code, shown until _result_until
+        self._result_until = 0
+        self._calibration_low = None  # (raw, true) of the first calibration point
+        self.dirty = True             # the screen must be redrawn
+
+    # --- start-up -------------------------------------------------------------
+
+    def boot(self, now_s: int, now_ms: int) -> None:
+        root = self.hal.storage_root.rstrip("/") + "/"
+        self._settings_store = RecordStore(root + "settings", self.hal.opener)
+        self._admin_store = RecordStore(root + "admin", self.hal.opener)
+        self._calibration_store = RecordStore(root + "calibration", self.hal.opener)
+        data = self._settings_store.load()
+        self.settings = unpack_settings(data) if data is not None else Settings()
+        data = self._calibration_store.load()
+        calibration = unpack_calibration(data) if data is not None else self.hal.calibration
+        self.power = PowerMeter(calibration)
+        self.battery = BatteryMonitor(self._battery_scale[0], self._battery_scale[1],
+                                      gain_ppm=calibration.bat_gain_ppm)
+        self.battery.add_sample(self.hal.battery.read())
+        self.recharger = Recharger.boot(RecordStore(root + "state", self.hal.opener), self.profile, EnergyRegister(), unpack_energy)
+        self._billed_wh = self.recharger.energy.import_wh  # consumption charged up to the saved energy
+        self.log = EventLog(root + "events", opener=self.hal.opener)
+        self.log.load()
+        record, admin_lockout = self._load_admin()
+        fields = {}
+        for name, key in _FSM_SETTINGS.items():
+            value = self.settings.get(key)
+            if key == "fecha":
+                value = str(value) if value else ""
+            elif key.endswith("_wh"):
+                value //= 100  # the menu counts tenths of a kWh
+            fields[name] = value
+        self.fsm = kf.KeypadFsm(record, admin_lockout, self.code_lengths, fields)
+        self.log.append(now_s, eventlog.WATCHDOG_RESET if self.hal.reset_cause == 3 else eventlog.POWER_UP)
+        s = self.settings
+        self.relay = RelayPolicy(RelaySettings(s.get("battery_cut_mv"), s.get("battery_restore_mv"),
+                                               s.get("min_switch_s"), s.get("friendly_start_h"),
+                                               s.get("friendly_end_h"), s.get("low_credit_wh")))
+        self._new_month(now_s)
+        closed = self.relay.boot(now_s, self._hour(now_s), self.available_wh(), self.ledger.unlimited,
+                                 self.battery.voltage_mv())
+        self.hal.relay(closed)
+        self.log.append(now_s, eventlog.RELAY, 1 if closed else 0, 1)
+        self._low_credit = self.relay.low_credit(self.available_wh(), self.ledger.unlimited)
+        self._last_ms = now_ms
+        self._saved_ms = now_ms
+        self._unsaved_wh = 0
+        self._drawn_ms = now_ms
+
+    def _load_admin(self):
+        data = self._admin_store.load()
+        if data is None:
+            return password.factory_record(), Lockout()
+        return password.unpack_password(data[7:]), unpack_lockout(data[0:7])
+
+    def _save_admin(self) -> None:
+        self._admin_store.save(self.fsm.lockout.pack() + self.fsm.record.pack())
+
+    # --- state the screen, the ports and the tests read ---------------------------
+
+    @property
+    def ledger(self):
+        return self.recharger.ledger
+
+    @property
+    def energy(self):
+        return self.recharger.energy
+
+    def available_wh(self) -> int:
+        return self.ledger.available_wh(self.settings.get("credito_wh"))
+
+    def _hour(self, now_s: int) -> int:
+        return civil.date(now_s + self.settings.get("utc_offset_min") * 60)[3]
+
+    # --- metering -------------------------------------------------------------
+
+    def measure(self) -> None:
+        """One burst of simultaneous v and i samples (a board: ~30 a second)."""
+        self.hal.ac.burst(self._vbuf, self._ibuf, self.burst_samples, self.period_us)
+        self.power.add_burst(self._vbuf, self._ibuf, self.burst_samples, self.period_us)
+
+    def second(self, now_s: int, now_ms: int) -> None:
+        """Close a reading: energy, credit, month, relay, persistence (a board: every second)."""
+        reading = self.power.reading()
+        self.reading = reading
+        dt = ticks_diff(now_ms, self._last_ms)
+        self._last_ms = now_ms
+        self.energy.add(reading.p_mw, reading.q_mvar, dt if dt > 0 else 0)
+        self.battery.add_sample(self.hal.battery.read())
+        used = self.energy.import_wh - self._billed_wh
+        if used > 0:
+            self._billed_wh += used
+            self._unsaved_wh += used
+            self.ledger.consume(used, self.settings.get("credito_wh"))
+        self._new_month(now_s)
+        self._update_relay(now_s)
+        low = self.relay.low_credit(self.available_wh(), self.ledger.unlimited)
+        if low and not self._low_credit:
+            self.log.append(now_s, eventlog.LOW_CREDIT, self.available_wh())
+            self.dirty = True
+        self._low_credit = low
+        if self._unsaved_wh >= SAVE_EVERY_WH or (
+                self._unsaved_wh and ticks_diff(now_ms, self._saved_ms) >= SAVE_EVERY_MS):
+            self.save(now_ms)
+
+    def save(self, now_ms: int) -> None:
+        self.recharger.save()
+        self._saved_ms = now_ms
+        self._unsaved_wh = 0
+
+    def _new_month(self, now_s: int) -> None:
+        month = civil.month_id(now_s + self.settings.get("utc_offset_min") * 60)
+        if self.ledger.new_month(month, self.settings.get("subsidio_wh")):
+            self.log.append(now_s, eventlog.MONTH, self.settings.get("subsidio_wh"))
+            self.recharger.save()
+            self.dirty = True
+
+    def _update_relay(self, now_s: int) -> None:
+        cause = self.relay.update(now_s, self._hour(now_s), self.available_wh(), self.ledger.unlimited,
+                                  self.battery.voltage_mv())
+        if cause:
+            self.hal.relay(self.relay.closed)
+            self.log.append(now_s, eventlog.RELAY, 1 if self.relay.closed else 0, cause)
+            self.dirty = True
+
+    # --- keypad and codes -------------------------------------------------------
+
+    def key(self, k: str, now_s: int, now_ms: int) -> None:
+        self.dirty = True
+        if self.result is not None:  # any key clears a code's result
+            self.result = None
+        for action in self.fsm.key(k, now_ms, now_s):
+            self._act(action, now_s, now_ms)
+
+    def tick(self, now_ms: int) -> None:
+        if self.fsm.tick(now_ms):
+            self.dirty = True
+        if self.result is not None and ticks_diff(now_ms, self._result_until) >= 0:
+            self.result = None
+            self.dirty = True
+
+    def enter_code(self, code: str, now_s: int, now_ms: int):
+        """A recharge code from the keypad or a port; returns the Outcome."""
+        outcome = self.recharger.enter(code, now_s)
+        if outcome.ok:
+            self.log.append(now_s, eventlog.RECHARGE, outcome.credit_wh, outcome.repaid_wh // 100)
+        else:
+            self.log.append(now_s, eventlog.REJECTED, R.REASONS.index(outcome.reason), outcome.lock_s)
+        self._saved_ms = now_ms
+        self._unsaved_wh = 0  # the pipeline's save carried the consumption too
+        self.result = outcome
+        self._result_until = ticks_add(now_ms, RESULT_MS)
+        self.dirty = True
+        self._update_relay(now_s)
+        return outcome
+
+    def _act(self, action, now_s: int, now_ms: int) -> None:
+        name = action[0]
+        if name == "token":
+            self.enter_code(action[1], now_s, now_ms)
+        elif name == "setting":
+            key = _FSM_SETTINGS[action[1]]
+            value = action[2]
+            if key == "fecha":
+                value = int(value)
+            elif key.endswith("_wh"):
+                value = value * 100  # the menu counts tenths of a kWh
+            self.settings.set(key, value)
+            self._settings_store.save(self.settings.pack())
+            self.log.append(now_s, eventlog.ADMIN, kf.ITEMS.index(action[1]))
+        elif name == "calibrate":
+            self._calibrate(action[1], action[2], now_s)
+        elif name in ("password", "lockout"):
+            self._save_admin()
+            if name == "lockout" and action[1]:
+                self.log.append(now_s, eventlog.ADMIN_LOCKOUT, action[1])
+
+    def _calibrate(self, point: str, true_dv: int, now_s: int) -> None:
+        """Two-point voltage calibration against the technician's true-RMS meter."""
+        if self.reading is None:
+            return
+        raw = self.reading.v_mcounts
+        if point == "low":
+            self._calibration_low = (raw, true_dv * 100)
+            return
+        if self._calibration_low is None:
+            return
+        gain, offset = two_point(self._calibration_low[0], self._calibration_low[1], raw, true_dv * 100)
+        old = self.power.calibration
+        new = Calibration(gain, old.i_gain_ua, offset, old.i_offset_ma, old.phase_ns, old.bat_gain_ppm)
+        self._calibration_store.save(new.pack())
+        self.power.calibration = new
+        self._calibration_low = None
+        self.log.append(now_s, eventlog.ADMIN, len(kf.ITEMS))
+
+    # --- screen -----------------------------------------------------------------
+
+    def needs_redraw(self, now_ms: int) -> bool:
+        return self.dirty or ticks_diff(now_ms, self._drawn_ms) >= REFRESH_MS
+
+    def render(self, fb, now_ms: int) -> list:
+        """Draw the screen the meter is on into fb; returns the text drawn."""
+        self.dirty = False
+        self._drawn_ms = now_ms
+        view = self.fsm.view()
+        if self.result is not None:
+            outcome = self.result
+            if outcome.ok:
+                return screens.draw_token_accepted(fb, max(outcome.credit_wh, 0), self.available_wh())
+            return screens.draw_token_rejected(fb, R.MESSAGES[outcome.reason])
+        if view.mode == kf.TOKEN:
+            return screens.draw_token_entry(fb, view.entry.replace(" ", ""), max(self.code_lengths), view.message)
+        if view.mode in (kf.MENU, kf.EDIT):
+            values = [line[len(name):].strip() for name, line in zip(kf.ITEMS, view.lines)] if view.lines else ()
+            edit = view.entry if view.mode == kf.EDIT else None
+            return screens.draw_admin_menu(fb, view.selected, values, edit, view.message)
+        if view.mode != kf.MAIN:
+            return screens.draw_prompt(fb, view.title, view.lines[0] if view.lines else "", view.entry,
+                                       view.message)
+        return self._draw_main(fb)
+
+    def _draw_main(self, fb) -> list:
+        r = self.reading
+        battery_mv = self.battery.voltage_mv()
+        if not self.relay.closed and not self.relay.battery_ok:
+            return screens.draw_alarm(fb, screens.BATTERY_LOW, self.available_wh(), battery_mv)
+        if not self.relay.closed and self.available_wh() <= 0 and not self.ledger.unlimited:
+            return screens.draw_alarm(fb, screens.CREDIT_OUT, 0, battery_mv)
+        alarm = screens.LOW_CREDIT if self._low_credit else ""
+        return screens.draw_main(fb, self.settings.get("entity"), r.p_mw // 1000 if r else 0, battery_mv,
+                                 self.battery.soc_percent(), r.vrms_mv if r else 0, self.available_wh(),
+                                 self.relay.closed, alarm)

@@ -1,0 +1,100 @@
+"""The whole meter on the virtual board: recharge by keypad, consumption, cut, restore, reboot.
+
+Runs under MicroPython and CPython with the same code; time is virtual.
+"""
+
+import binascii
+
+from protocol import sts_decoder as sts
+
+from boards import sim
+from meter import Meter
+from token_profiles import StsProfile
+
+from tests.firmware.fakeflash import FakeFlash
+
+_KEY = binascii.unhexlify("f94b6ed353c3bfdb113e2d3a7ea3c41d")
+CODE_25_6_KWH = "63638916334124550935"
+CODE_1638_4_KWH = "45798100519745983712"
+
+
+def _meter(flash, clock=None):
+    hal = sim.make_hal("/m", clock or sim.SimClock(), opener=flash.open)
+    meter = Meter(hal, StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)),
+                  battery_divider_milli=sim.BATTERY_DIVIDER_MILLI, adc_ref_mv=sim.ADC_REF_MV)
+    meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
+    return meter
+
+
+def _run(meter, minutes):
+    """Minutes of virtual time, one burst per minute held for the minute."""
+    clock = meter.hal.clock
+    for _ in range(minutes):
+        clock.advance_ms(60000)
+        meter.measure()
+        meter.second(clock.now_s(), clock.ticks_ms())
+
+
+def _type(meter, keys):
+    clock = meter.hal.clock
+    for k in keys:
+        clock.advance_ms(300)
+        meter.key(k, clock.now_s(), clock.ticks_ms())
+
+
+def test_recharge_consume_cut_and_restore():
+    flash = FakeFlash()
+    meter = _meter(flash)
+    relay = meter.hal.relay
+    assert not relay.closed and meter.available_wh() == 0  # no credit at first boot
+    _type(meter, "*" + CODE_25_6_KWH + "*")
+    assert meter.result.ok and meter.ledger.purchased_wh == 25600
+    _run(meter, 2)  # the relay waits out the minimum time between switchings
+    assert relay.closed
+    meter.hal.ac.load(2000)
+    _run(meter, 60)
+    assert 1990 <= meter.energy.import_wh <= 2010
+    assert meter.ledger.purchased_wh == 25600 - meter.energy.import_wh
+    _run(meter, 12 * 60)  # 25.6 kWh at 2 kW lasts 12.8 h
+    assert not relay.closed and meter.available_wh() == 0
+    assert relay.switchings[-2:] == [True, False]
+    _type(meter, "*" + CODE_1638_4_KWH + "*")
+    _run(meter, 2)
+    assert relay.closed
+    kinds = [e[2] for e in meter.log.events()]
+    assert kinds.count(3) == 2  # two recharges logged
+    # A reboot finds what was saved: credit and energy together, within one save step.
+    energy = meter.energy.import_wh
+    credit = meter.available_wh()
+    again = _meter(flash, meter.hal.clock)
+    assert energy - 50 <= again.energy.import_wh <= energy
+    assert again.available_wh() - credit == energy - again.energy.import_wh
+    assert again.hal.relay.closed
+
+
+def test_wrong_codes_lock_the_keypad():
+    meter = _meter(FakeFlash())
+    for _ in range(4):
+        _type(meter, "*" + "1" * 20 + "*")
+    assert meter.result.reason == "CRC" and meter.recharger.lockout.remaining(meter.hal.clock.now_s()) > 0
+    _type(meter, "*" + CODE_25_6_KWH + "*")
+    assert meter.result.reason == "LOCKED" and meter.ledger.purchased_wh == 0
+
+
+def test_admin_sets_subsidy_and_emergency_credit():
+    flash = FakeFlash()
+    meter = _meter(flash)
+    _type(meter, "#0000#")             # factory password: must be changed first
+    _type(meter, "4321#4321#")
+    _type(meter, "BBB#")               # CREDITO
+    _type(meter, "50#")                # 5.0 kWh advanced
+    _type(meter, "B#300#")             # SUBSIDIO 30.0 kWh a month
+    _type(meter, "BBB#")               # SALIR: save and leave
+    assert meter.settings.get("credito_wh") == 5000 and meter.settings.get("subsidio_wh") == 30000
+    meter.ledger.subsidy_month = 0     # the next reading starts a month: subsidy granted
+    _run(meter, 2)
+    assert meter.ledger.subsidy_wh == 30000 and meter.available_wh() == 35000
+    assert meter.hal.relay.closed
+    rebooted = _meter(flash, meter.hal.clock)
+    assert rebooted.settings.get("subsidio_wh") == 30000
+    assert rebooted.fsm.record.verify("4321")
