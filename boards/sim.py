@@ -7,6 +7,7 @@ Runs under MicroPython (unix port) and CPython; the simulator grows it into a
 physical model of the solar home system.
 """
 
+import asyncio
 import math
 
 from calibration import Calibration
@@ -105,6 +106,20 @@ class SimClock:
     def __init__(self, now_s: int = 852076800):  # 2027-01-01 00:00 UTC
         self.start_s = now_s
         self.ms = 0
+        self._wakes = []  # wake-up times of the tasks sleeping in sleep_ms
+
+    async def sleep_ms(self, ms: int) -> None:
+        """asyncio's sleep_ms in virtual time: the clock jumps to the earliest wake-up,
+        so concurrent tasks share time and a day passes as fast as the CPU allows."""
+        wake = self.ms + ms
+        self._wakes.append(wake)
+        while True:
+            await asyncio.sleep(0)
+            if wake <= min(self._wakes):
+                break
+        self._wakes.remove(wake)
+        if wake > self.ms:
+            self.ms = wake
 
     def advance_ms(self, ms: int) -> None:
         self.ms += ms

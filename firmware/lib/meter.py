@@ -17,7 +17,7 @@ import password
 import screens
 from calibration import Calibration, two_point, unpack_calibration
 from eventlog import EventLog
-from metering import BatteryMonitor, EnergyRegister, PowerMeter, unpack_energy
+from metering import BatteryMonitor, EnergyRegister, PowerMeter, Reading, unpack_energy
 from recharge import Recharger
 from records import RecordStore
 from relay_policy import RelayPolicy, RelaySettings
@@ -43,10 +43,10 @@ class Meter:
         self._battery_scale = (battery_divider_milli, adc_ref_mv)
         self._vbuf = array("H", bytes(2 * burst_samples))
         self._ibuf = array("H", bytes(2 * burst_samples))
-        self.reading = None
+        self.reading: Reading | None = None
         self.result = None            # Outcome of the last code, shown until _result_until
         self._result_until = 0
-        self._calibration_low = None  # (raw, true) of the first calibration point
+        self._calibration_low: tuple | None = None  # (raw, true) of the first calibration point
         self.dirty = True             # the screen must be redrawn
 
     # --- start-up -------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""The firmware on asyncio: tasks that feed the meter core, a supervisor that feeds the watchdog.
+
+measure: bursts of v/i samples, a reading each second; keypad: scan and timeouts;
+ui: redraw on events and every 30 minutes, in strips that yield; supervisor: feed
+the watchdog only while every task shows a recent heartbeat, so a hung task ends
+in a watchdog reset instead of a meter that looks alive and meters nothing.
+`sleep_ms` is asyncio's on a board and the virtual clock's in the soak test.
+"""
+
+import asyncio
+import gc
+
+import screens
+from ticks import ticks_diff
+
+STRIP_LINES = 48     # a 320x48 strip is ~0.04 s on an ESP32: the keypad never waits long
+HEARTBEAT_MS = 5000  # a task silent for longer is hung
+
+
+class App:
+    def __init__(self, hal, meter, fb, fb_bytes, sleep_ms=None, bursts_per_reading: int = 30,
+                 burst_gap_ms: int = 33, scan_ms: int = 20, ui_ms: int = 100, heartbeat_ms: int = HEARTBEAT_MS):
+        self.hal = hal
+        self.meter = meter
+        self.fb = fb
+        self.fb_bytes = fb_bytes
+        self.sleep_ms = sleep_ms or asyncio.sleep_ms  # type: ignore[attr-defined]
+        self.bursts_per_reading = bursts_per_reading
+        self.burst_gap_ms = burst_gap_ms
+        self.scan_ms = scan_ms
+        self.ui_ms = ui_ms
+        self.heartbeat_ms = heartbeat_ms
+        now = hal.clock.ticks_ms()
+        self.beats = [now, now, now]  # measure, keypad, ui
+        self.running = True
+
+    async def measure_task(self):
+        hal, meter = self.hal, self.meter
+        while self.running:
+            for _ in range(self.bursts_per_reading):
+                meter.measure()
+                await self.sleep_ms(self.burst_gap_ms)
+            meter.second(hal.clock.now_s(), hal.clock.ticks_ms())
+            self.beats[0] = hal.clock.ticks_ms()
+
+    async def keypad_task(self):
+        hal, meter = self.hal, self.meter
+        while self.running:
+            k = hal.keypad.scan()
+            now_ms = hal.clock.ticks_ms()
+            if k is not None:
+                meter.key(k, hal.clock.now_s(), now_ms)
+            meter.tick(now_ms)
+            self.beats[1] = now_ms
+            await self.sleep_ms(self.scan_ms)
+
+    async def ui_task(self):
+        hal, meter = self.hal, self.meter
+        while self.running:
+            now_ms = hal.clock.ticks_ms()
+            if meter.needs_redraw(now_ms):
+                meter.render(self.fb, now_ms)
+                for y in range(0, screens.HEIGHT, STRIP_LINES):
+                    hal.display.show(self.fb_bytes, screens.PALETTE, y, y + STRIP_LINES)
+                    await self.sleep_ms(0)
+            self.beats[2] = hal.clock.ticks_ms()
+            await self.sleep_ms(self.ui_ms)
+
+    def healthy(self, now_ms: int) -> bool:
+        for beat in self.beats:
+            if ticks_diff(now_ms, beat) > self.heartbeat_ms:
+                return False
+        return True
+
+    async def supervisor_task(self):
+        hal = self.hal
+        while self.running:
+            if self.healthy(hal.clock.ticks_ms()):
+                hal.wdt.feed()
+            await self.sleep_ms(1000)
+
+    async def main(self):
+        await asyncio.gather(self.measure_task(), self.keypad_task(), self.ui_task(), self.supervisor_task())
+
+
+def frame_buffer():
+    """The 4-bit frame (38 400 B): allocate it first, while the heap is whole."""
+    import framebuf
+
+    gc.collect()
+    data = bytearray(screens.FB_BYTES)
+    return framebuf.FrameBuffer(data, screens.WIDTH, screens.HEIGHT, framebuf.GS4_HMSB), data
+
+
+def run() -> None:
+    """Entry point on a board (main.py)."""
+    fb, data = frame_buffer()
+    import board  # type: ignore[import-not-found]  # boards/<name>.py, installed as board.py
+    import provision
+    from meter import Meter
+
+    hal = board.make_hal()
+    profile, code_lengths = provision.load_profile(hal.storage_root)
+    meter = Meter(hal, profile, code_lengths)
+    meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
+    gc.collect()
+    asyncio.run(App(hal, meter, fb, data).main())
