@@ -9,7 +9,7 @@ MICROPYPATH_FW := .:firmware/lib:firmware/drivers:.frozen
 # (96 KB, a classic ESP32 without PSRAM) is enforced where the firmware runs alone.
 TEST_HEAP := 512K
 
-.PHONY: setup test test-py test-mp mpy typecheck demo bench clean
+.PHONY: setup test test-py test-mp mpy typecheck demo bench soak build flash deploy clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,25 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/tokens.py
+	$(BIN)/python bench/metering.py
+
+# 24 virtual hours of the whole firmware (asyncio app, sim board) from a compiled tree.
+SOAK_HEAP ?= 192K
+soak: setup
+	$(BIN)/python -m host.soak --heap $(SOAK_HEAP)
+
+BOARD ?= esp32
+PORT ?=
+FIRMWARE ?=
+DRY_RUN ?=
+build: setup
+	$(BIN)/opsm fw build --board $(BOARD)
+
+flash: setup
+	$(BIN)/opsm fw flash --board $(BOARD) --port "$(PORT)" --firmware "$(FIRMWARE)" $(if $(DRY_RUN),--dry-run)
+
+deploy: setup
+	$(BIN)/opsm fw deploy --board $(BOARD) --port "$(PORT)" $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) $(STUBS) build .pytest_cache .mypy_cache .hypothesis

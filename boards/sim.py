@@ -91,13 +91,15 @@ class ScriptKeypad:
 
 
 class SimDisplay:
+    """Counts refreshes and keeps a reference to the frame (no copy: the heap is a board's)."""
+
     def __init__(self):
-        self.frames = 0
-        self.last = None
+        self.frames = 0   # strips sent
+        self.frame = None
 
     def show(self, fb_bytes, palette, y0: int = 0, y1=None) -> None:
         self.frames += 1
-        self.last = bytes(fb_bytes)
+        self.frame = fb_bytes
 
 
 class SimClock:

@@ -395,6 +395,64 @@ def keys_list(db, keyfile):
         click.echo("%s  %d bytes" % (name, len(key)))
 
 
+@cli.group()
+def fw():
+    """Firmware: build the board tree, flash MicroPython, deploy, provision."""
+
+
+@fw.command("build")
+@click.option("--board", required=True, help="esp32s3, esp32 or pico.")
+@click.option("--out", default=None, help="Output folder (default build/BOARD).")
+@reports_errors
+def fw_build(board, out):
+    """Compile the deployable tree: boot.py, main.py and lib/*.mpy."""
+    from host import fwbuild
+
+    click.echo(fwbuild.build(board, out))
+
+
+@fw.command("flash")
+@click.option("--board", required=True, help="esp32s3, esp32 or pico.")
+@click.option("--port", default="", help="Serial port (ESP32) or the RPI-RP2 drive (Pico).")
+@click.option("--firmware", default="", help="MicroPython image: .bin for ESP32, .uf2 for the Pico.")
+@click.option("--dry-run", is_flag=True, help="Print the commands only.")
+@reports_errors
+def fw_flash(board, port, firmware, dry_run):
+    """Erase the board and write MicroPython (esptool, or a .uf2 copy for the Pico)."""
+    from host import fwbuild
+
+    for command in fwbuild.flash(board, port, firmware, dry_run):
+        click.echo(" ".join(command))
+
+
+@fw.command("deploy")
+@click.option("--board", required=True, help="esp32s3, esp32 or pico.")
+@click.option("--port", default="", help="Serial port of the board.")
+@click.option("--dry-run", is_flag=True, help="Print the commands only.")
+@reports_errors
+def fw_deploy(board, port, dry_run):
+    """Copy build/BOARD to the board with mpremote and reset it."""
+    from host import fwbuild
+
+    for command in fwbuild.deploy(board, port, dry_run):
+        click.echo(" ".join(command))
+
+
+@fw.command("provision")
+@home_option
+@click.option("--meter", "pan", required=True, help="Registered meter.")
+@click.option("--out", required=True, help="Where to write provision.json (copy it to the board's root).")
+@reports_errors
+def fw_provision(db, keyfile, pan, out):
+    """Write the meter's first key and profile for its first boot (keep the file secret)."""
+    from host import fwbuild
+
+    meter_row = open_registry(db).meter(pan)
+    key = KeyStore.open(keyfile, read_passphrase()).get(meter_row["vending_key"])
+    fwbuild.write_provision(meter_row, key, out)
+    click.echo("wrote %s (0600)" % out)
+
+
 @cli.command()
 @click.option("--workdir", default=None, help="Where the demo keeps its registry and key file.")
 @reports_errors

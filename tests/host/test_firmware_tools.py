@@ -1,0 +1,79 @@
+"""Firmware build, flash and deploy commands, provisioning, and the 24-hour soak."""
+
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from host import fwbuild, soak
+from host.cli import cli
+
+
+def run(*args, code=0):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("board", sorted(fwbuild.BOARDS))
+def test_build_compiles_every_module_for_the_board(board, tmp_path):
+    out = tmp_path / board
+    run("fw", "build", "--board", board, "--out", out)
+    lib = out / "lib"
+    names = {p.name for p in lib.glob("*.mpy")} | {"protocol/" + p.name for p in (lib / "protocol").glob("*.mpy")}
+    expected = {t[:-3] + ".mpy" for _, t in fwbuild.firmware_sources()} | {"board.mpy"}
+    assert names == expected
+    assert "ticks_host.mpy" not in names  # CPython only
+    for path in lib.rglob("*.mpy"):
+        assert path.read_bytes()[:2] == b"M\x06"  # .mpy version 6: any MicroPython 1.19+
+    assert (out / "main.py").read_text().strip().endswith("app.run()")
+    assert (out / "boot.py").exists()
+
+
+def test_failed_build_leaves_no_tree(tmp_path, monkeypatch):
+    bad = tmp_path / "broken.py"
+    bad.write_text("def f(:\n")
+    monkeypatch.setattr(fwbuild, "firmware_sources", lambda: [(str(bad), "broken.py")])
+    with pytest.raises(fwbuild.BuildError, match="broken"):
+        fwbuild.build("esp32", str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.tmp").exists()
+
+
+def test_flash_and_deploy_dry_runs():
+    out = run("fw", "flash", "--board", "esp32", "--port", "/dev/ttyUSB0", "--firmware", "ESP32_GENERIC.bin",
+              "--dry-run")
+    assert "esptool --chip esp32 --port /dev/ttyUSB0 erase-flash" in out
+    assert "write-flash 0x1000 ESP32_GENERIC.bin" in out
+    out = run("fw", "flash", "--board", "esp32s3", "--port", "/dev/ttyACM0", "--firmware", "S3.bin", "--dry-run")
+    assert "write-flash 0 S3.bin" in out
+    assert run("fw", "flash", "--board", "pico", "--port", "/media/RPI-RP2", "--firmware", "RPI_PICO.uf2",
+               "--dry-run").strip() == "cp RPI_PICO.uf2 /media/RPI-RP2"
+    out = run("fw", "deploy", "--board", "pico", "--port", "/dev/ttyACM0", "--dry-run")
+    assert out.startswith("mpremote connect /dev/ttyACM0 fs cp -r") and out.strip().endswith("+ reset")
+    assert "board" in run("fw", "build", "--board", "stm32", code=1)
+    assert "port" in run("fw", "deploy", "--board", "pico", code=1)
+    assert "uf2" in run("fw", "flash", "--board", "pico", "--port", "/x", "--firmware", "a.bin", "--dry-run", code=1)
+
+
+def test_provision_writes_the_first_key_privately(home):
+    run("keys", "init")
+    run("keys", "add", "default", "--hex", "abababababababab949494949494949401234567")
+    run("meter", "add", "--pan", "600727000000000009", "--sgc", "123457", "--base-date", "2014")
+    path = home / "provision.json"
+    run("fw", "provision", "--meter", "600727000000000009", "--out", path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    doc = json.loads(path.read_text())
+    assert doc["profile"] == "sts" and doc["base_year"] == 2014 and len(doc["key"]) == 32
+    expected = json.loads(run("token", "derive-key", "--dkga", "04", "--vending-key",
+                              "abababababababab949494949494949401234567", "--pan", "600727000000000009",
+                              "--sgc", "123457", "--ti", 1, "--krn", 1, "--kt", 2, "--base-date", 2014, "--json"))
+    assert doc["key"] == expected["decoder_key"]
+
+
+def test_soak_runs_a_day_of_the_whole_firmware(capfd):
+    assert soak.main(["--heap", "192K"]) == 0
+    out = capfd.readouterr().out
+    assert "peak_heap_bytes=" in out and "FAILED" not in out
+    assert "relay_switchings=4" in out
