@@ -29,7 +29,7 @@ test-mp: setup
 	MICROPYPATH=$(MICROPYPATH_FW) $(BIN)/micropython -X heapsize=$(TEST_HEAP) tests/mp_runner.py tests/protocol tests/firmware tests/mp_only
 
 mpy: setup
-	$(BIN)/python tools/check_mpy.py protocol firmware boards
+	$(BIN)/python tools/check_mpy.py protocol firmware boards simulator
 
 typecheck: setup
 	$(BIN)/mypy --config-file tools/mypy.esp32.ini

@@ -69,7 +69,7 @@ class SimRelay:
     def __init__(self, ac: SimAc):
         self.ac = ac
         self.closed = False
-        self.switchings = []  # every command, in order
+        self.switchings: list = []  # every command, in order
 
     def __call__(self, closed: bool) -> None:
         self.closed = bool(closed)
@@ -81,7 +81,7 @@ class ScriptKeypad:
     """Keys typed one per scan: type("*1234...*") queues them."""
 
     def __init__(self):
-        self._queue = []
+        self._queue: list = []
 
     def type(self, keys: str) -> None:
         self._queue.extend(keys)
@@ -108,7 +108,7 @@ class SimClock:
     def __init__(self, now_s: int = 852076800):  # 2027-01-01 00:00 UTC
         self.start_s = now_s
         self.ms = 0
-        self._wakes = []  # wake-up times of the tasks sleeping in sleep_ms
+        self._wakes: list = []  # wake-up times of the tasks sleeping in sleep_ms
 
     async def sleep_ms(self, ms: int) -> None:
         """asyncio's sleep_ms in virtual time: the clock jumps to the earliest wake-up,
