@@ -1,13 +1,14 @@
 """Raspberry Pi Pico (RP2040): pin table and hardware layer.
 
 ADC0-2 on GP26-28. The RP2040 watchdog tops out at 8.4 s. The port reformats a
-file system that fails to mount, so the app keeps a shadow copy of credit in a
-raw flash region (rp2.Flash) as well.
+file system that fails to mount, so the meter keeps a shadow copy of its credit
+record in raw flash outside the file system (SHADOW) when the firmware leaves room.
 """
 
 import machine
 
 from board_kit import build_hal
+from records import RingRecordStore
 
 PINS = {
     "adc_v": 26, "adc_i": 27, "adc_battery": 28,
@@ -16,9 +17,18 @@ PINS = {
     "rows": (2, 3, 4, 5), "cols": (6, 7, 8, 9),
 }
 WDT_MS = 8000
+# (flash offset, 4 KB blocks) for the shadow copy. Stock RPI_PICO firmware gives all
+# the flash after itself to the file system: set this when MicroPython is built with
+# a smaller MICROPY_HW_FLASH_STORAGE_BYTES, e.g. (0x1F0000, 16) for the last 64 KB.
+SHADOW = None
 
 
 def make_hal():
     spi = machine.SPI(0, baudrate=30000000, sck=machine.Pin(PINS["spi_sck"]),
                       mosi=machine.Pin(PINS["spi_mosi"]), miso=machine.Pin(PINS["spi_miso"]))
-    return build_hal(PINS, spi, WDT_MS)
+    shadow = None
+    if SHADOW:
+        import rp2
+
+        shadow = RingRecordStore(rp2.Flash(start=SHADOW[0], len=SHADOW[1] * 4096), 0, SHADOW[1])
+    return build_hal(PINS, spi, WDT_MS, shadow=shadow)

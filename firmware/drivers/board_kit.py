@@ -35,7 +35,8 @@ def _production() -> bool:
         return False
 
 
-def build_hal(pins: dict, spi, wdt_ms: int, calibration=None, keymap: str = "123A456B789C*0#D") -> Hal:
+def build_hal(pins: dict, spi, wdt_ms: int, calibration=None, keymap: str = "123A456B789C*0#D",
+              shadow=None) -> Hal:
     Pin = machine.Pin
     # A pull-down on the relay driver keeps it open through a reset; drive it open first.
     relay = Pin(pins["relay"], Pin.OUT, value=0)
@@ -48,4 +49,4 @@ def build_hal(pins: dict, spi, wdt_ms: int, calibration=None, keymap: str = "123
     wdt = machine.WDT(timeout=wdt_ms) if _production() else NoWatchdog()
     cause = machine.reset_cause() if hasattr(machine, "reset_cause") else RESET_POWER_ON
     return Hal(ac, battery, lambda closed: relay(1 if closed else 0), Keypad(rows, cols, keymap), display, wdt,
-               "/", Clock(), cause, calibration, keymap)
+               "/", Clock(), cause, calibration, keymap, shadow=shadow)

@@ -11,7 +11,7 @@ RESET_WATCHDOG = 3  # machine.WDT_RESET on esp32 and rp2
 class Hal:
     def __init__(self, ac, battery, relay, keypad, display, wdt, storage_root: str, clock,
                  reset_cause: int = RESET_POWER_ON, calibration=None, keymap: str = "123A456B789C*0#D",
-                 opener=open):
+                 opener=open, shadow=None):
         self.ac = ac                  # .burst(vbuf, ibuf, n, period_us): raw 12-bit v and i samples
         self.battery = battery        # .read() -> raw 12-bit count of the battery divider
         self.relay = relay            # relay(closed: bool)
@@ -24,6 +24,7 @@ class Hal:
         self.calibration = calibration  # the board's default calibration record
         self.keymap = keymap
         self.opener = opener          # file open for storage_root (tests pass an in-memory flash)
+        self.shadow = shadow          # records.RingRecordStore outside the file system, or None
 
 
 class NoWatchdog:

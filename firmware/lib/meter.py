@@ -19,7 +19,7 @@ from calibration import Calibration, two_point, unpack_calibration
 from eventlog import EventLog
 from metering import BatteryMonitor, EnergyRegister, PowerMeter, Reading, unpack_energy
 from recharge import Recharger
-from records import RecordStore
+from records import MirroredStore, RecordStore
 from relay_policy import RelayPolicy, RelaySettings
 from settings import Settings, unpack_settings
 from ticks import ticks_add, ticks_diff
@@ -64,7 +64,9 @@ class Meter:
         self.battery = BatteryMonitor(self._battery_scale[0], self._battery_scale[1],
                                       gain_ppm=calibration.bat_gain_ppm)
         self.battery.add_sample(self.hal.battery.read())
-        self.recharger = Recharger.boot(RecordStore(root + "state", self.hal.opener), self.profile, EnergyRegister(), unpack_energy)
+        store = RecordStore(root + "state", self.hal.opener)
+        state = store if self.hal.shadow is None else MirroredStore(store, self.hal.shadow)
+        self.recharger = Recharger.boot(state, self.profile, EnergyRegister(), unpack_energy)
         self._billed_wh = self.recharger.energy.import_wh  # consumption charged up to the saved energy
         self.log = EventLog(root + "events", opener=self.hal.opener)
         self.log.load()

@@ -112,3 +112,27 @@ class RingRecordStore:
         self._bdev.writeblocks(block, _encode(self.seq + 1, payload), 0)
         self.seq += 1
         self._slot = slot
+
+
+class MirroredStore:
+    """A file-system store with a shadow copy elsewhere (RingRecordStore on raw flash).
+
+    load() falls back to the shadow when the file system lost the record (rp2
+    reformats a file system that fails to mount); save() writes both.
+    """
+
+    def __init__(self, primary, shadow):
+        self.primary = primary
+        self.shadow = shadow
+
+    def load(self):
+        data = self.primary.load()
+        shadow = self.shadow.load()
+        if shadow is not None and (data is None or self.shadow.seq > self.primary.seq):
+            self.primary.seq = max(self.primary.seq, self.shadow.seq)
+            return shadow
+        return data
+
+    def save(self, payload) -> None:
+        self.primary.save(payload)
+        self.shadow.save(payload)

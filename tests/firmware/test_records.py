@@ -46,3 +46,18 @@ def test_ring_spreads_wear_and_survives_cuts():
         raise AssertionError("accepted a one-block ring")
     except ValueError as exc:
         assert "count" in str(exc)
+
+
+def test_mirror_survives_a_reformatted_file_system():
+    from records import MirroredStore
+
+    flash, bdev = FakeFlash(), FakeBlockDevice(8, 256)
+    store = MirroredStore(RecordStore("/m/state", flash.open), RingRecordStore(bdev, 0, 4))
+    for n in range(3):
+        store.save(b"credit %d" % n)
+    flash.files.clear()  # the port reformatted its file system
+    again = MirroredStore(RecordStore("/m/state", flash.open), RingRecordStore(bdev, 0, 4))
+    assert again.load() == b"credit 2"
+    again.save(b"credit 3")
+    third = MirroredStore(RecordStore("/m/state", flash.open), RingRecordStore(bdev, 0, 4))
+    assert third.load() == b"credit 3" and third.primary.load() == b"credit 3"
