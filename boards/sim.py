@@ -142,7 +142,7 @@ class SimWatchdog:
 
 
 def make_hal(storage_root: str = "/tmp/opsm-sim", clock=None, reset_cause: int = RESET_POWER_ON,
-             opener=open) -> Hal:
+             opener=open, shadow=None) -> Hal:
     ac = SimAc()
     return Hal(ac, SimBattery(), SimRelay(ac), ScriptKeypad(), SimDisplay(), SimWatchdog(), storage_root,
-               clock or SimClock(), reset_cause, Calibration(V_GAIN_UV, I_GAIN_UA), opener=opener)
+               clock or SimClock(), reset_cause, Calibration(V_GAIN_UV, I_GAIN_UA), opener=opener, shadow=shadow)

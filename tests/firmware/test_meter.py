@@ -11,15 +11,17 @@ from boards import sim
 from meter import Meter
 from token_profiles import StsProfile
 
-from tests.firmware.fakeflash import FakeFlash
+from records import RingRecordStore
+
+from tests.firmware.fakeflash import FakeBlockDevice, FakeFlash
 
 _KEY = binascii.unhexlify("f94b6ed353c3bfdb113e2d3a7ea3c41d")
 CODE_25_6_KWH = "63638916334124550935"
 CODE_1638_4_KWH = "45798100519745983712"
 
 
-def _meter(flash, clock=None):
-    hal = sim.make_hal("/m", clock or sim.SimClock(), opener=flash.open)
+def _meter(flash, clock=None, shadow=None):
+    hal = sim.make_hal("/m", clock or sim.SimClock(), opener=flash.open, shadow=shadow)
     meter = Meter(hal, StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)),
                   battery_divider_milli=sim.BATTERY_DIVIDER_MILLI, adc_ref_mv=sim.ADC_REF_MV)
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
@@ -98,3 +100,15 @@ def test_admin_sets_subsidy_and_emergency_credit():
     rebooted = _meter(flash, meter.hal.clock)
     assert rebooted.settings.get("subsidio_wh") == 30000
     assert rebooted.fsm.record.verify("4321")
+
+
+def test_credit_survives_a_reformatted_file_system_through_the_shadow():
+    flash, bdev = FakeFlash(), FakeBlockDevice(8, 512)
+    meter = _meter(flash, shadow=RingRecordStore(bdev, 0, 8))
+    _type(meter, "*" + CODE_25_6_KWH + "*")
+    assert meter.ledger.purchased_wh == 25600
+    flash.files.clear()  # rp2 reformats a file system that fails to mount
+    again = _meter(flash, meter.hal.clock, RingRecordStore(bdev, 0, 8))
+    assert again.ledger.purchased_wh == 25600
+    _type(again, "*" + CODE_25_6_KWH + "*")
+    assert again.result.reason == "USED"  # the TID memory came back too
