@@ -11,6 +11,7 @@ from protocol import token_result as R
 from protocol.lockout import Lockout, unpack_lockout
 
 import civil
+import hal as hal_module
 import eventlog
 import keypad_fsm as kf
 import password
@@ -80,7 +81,7 @@ class Meter:
                 value //= 100  # the menu counts tenths of a kWh
             fields[name] = value
         self.fsm = kf.KeypadFsm(record, admin_lockout, self.code_lengths, fields)
-        self.log.append(now_s, eventlog.WATCHDOG_RESET if self.hal.reset_cause == 3 else eventlog.POWER_UP)
+        self.log.append(now_s, eventlog.WATCHDOG_RESET if self.hal.reset_cause == hal_module.RESET_WATCHDOG else eventlog.POWER_UP)
         s = self.settings
         self.relay = RelayPolicy(RelaySettings(s.get("battery_cut_mv"), s.get("battery_restore_mv"),
                                                s.get("min_switch_s"), s.get("friendly_start_h"),

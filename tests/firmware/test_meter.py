@@ -112,3 +112,13 @@ def test_credit_survives_a_reformatted_file_system_through_the_shadow():
     assert again.ledger.purchased_wh == 25600
     _type(again, "*" + CODE_25_6_KWH + "*")
     assert again.result.reason == "USED"  # the TID memory came back too
+
+
+def test_a_watchdog_reset_is_logged_as_such():
+    flash = FakeFlash()
+    _meter(flash)
+    hal = sim.make_hal("/m", sim.SimClock(), reset_cause=3, opener=flash.open)
+    meter = Meter(hal, StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)))
+    meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
+    codes = [e[2] for e in meter.log.events()]
+    assert codes[0] == 1 and 2 in codes  # power up first, then the watchdog reset
