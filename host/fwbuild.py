@@ -21,7 +21,7 @@ BOARDS = {
     "esp32": ("esp32", "0x1000", "esptool"),
     "pico": (None, None, "uf2"),
 }
-_HOST_ONLY = {"ticks_host.py"}  # CPython stand-ins, never copied to a board
+_HOST_ONLY = {"ticks_host.py", "framebuf_host.py"}  # CPython stand-ins, never copied to a board
 
 
 class BuildError(ValueError):

@@ -15,7 +15,7 @@ if sys.path and sys.path[0].rstrip("/").endswith("simulator"):
 
 from app import frame_buffer  # noqa: E402
 
-FRAME = frame_buffer()  # first, while the heap is whole, as app.run() does on a board
+FRAME = frame_buffer()  # the screen strip, first, while the heap is whole, as app.run() does on a board
 
 import asyncio  # noqa: E402
 

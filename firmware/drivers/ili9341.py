@@ -1,10 +1,12 @@
 """ILI9341 TFT over SPI, fed from a 4-bit palette frame buffer one line at a time.
 
 Why: a 320x240 RGB565 frame (153 600 B) does not fit the heap of a board without
-PSRAM, so the screen is drawn into a GS4_HMSB buffer (38 400 B, 16 colours) and
-each line is expanded to big-endian RGB565 into one preallocated line buffer as
-it is sent. show() can send a band of lines only, so the app yields between bands
-(the watchdog and the keypad keep running during a refresh).
+PSRAM, so the screen is drawn into a GS4_HMSB buffer (16 colours; 38 400 B for the
+whole frame, less for a strip of it) and each line is expanded to big-endian RGB565
+into one preallocated line buffer as it is sent. show() can send a band of lines
+only, from the whole frame or from a strip buffer holding just that band, so the app
+can draw and send the screen band by band and yield between bands (the watchdog and
+the keypad keep running).
 
 The bus is duck-typed so a fake is trivial: spi has .write(buf); cs, dc and rst
 are callables taking a level 0/1 (a machine.Pin is one); rst may be None when the
@@ -95,19 +97,24 @@ class ILI9341:
     def show(self, fb, palette, y0: int = 0, y1=None) -> None:
         """Send lines y0 <= y < y1 (y1 None: to the bottom) of a GS4_HMSB buffer.
 
-        fb is the frame buffer's bytes (width * height / 2, two pixels a byte, the
-        left one in the high nibble); palette holds 16 RGB565 colours.
+        fb is the bytes of either the whole frame (width * height / 2) or a strip
+        holding just those lines ((y1 - y0) * width / 2, line y0 first), two pixels
+        a byte, the left one in the high nibble; palette holds 16 RGB565 colours.
         Allocation-free: safe to call in strips between other tasks.
         """
         width, height = self.width, self.height
         if y1 is None:
             y1 = height
-        if len(fb) != width * height // 2:
-            raise ValueError("fb: must hold width * height / 2 bytes (GS4_HMSB)")
-        if len(palette) != 16:
-            raise ValueError("palette: must hold 16 RGB565 colours")
         if not 0 <= y0 < y1 <= height:
             raise ValueError("y0, y1: need 0 <= y0 < y1 <= height")
+        if len(fb) == width * height // 2:
+            first = 0  # the line fb starts with
+        elif len(fb) == (y1 - y0) * width // 2:
+            first = y0
+        else:
+            raise ValueError("fb: must hold the whole frame or lines y0..y1, width / 2 bytes a line (GS4_HMSB)")
+        if len(palette) != 16:
+            raise ValueError("palette: must hold 16 RGB565 colours")
         hi, lo = self._hi, self._lo
         for i in range(16):
             colour = palette[i]
@@ -118,13 +125,13 @@ class ILI9341:
         self._set_window(_CASET, 0, width - 1)
         self._set_window(_PASET, y0, y1 - 1)
         self._start(_RAMWR)
-        for y in range(y0, y1):
+        for y in range(y0 - first, y1 - first):
             self._expand_line(fb, y)
             self._spi.write(self._line)
         self._cs(1)
 
     def _expand_line(self, fb, y: int) -> None:
-        # Two pixels a source byte, two bytes (big-endian RGB565) a pixel.
+        # Line y of fb; two pixels a source byte, two bytes (big-endian RGB565) a pixel.
         hi, lo, line = self._hi, self._lo, self._line
         start = y * (self.width >> 1)
         j = 0

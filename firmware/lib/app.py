@@ -1,9 +1,10 @@
 """The firmware on asyncio: tasks that feed the meter core, a supervisor that feeds the watchdog.
 
 measure: bursts of v/i samples, a reading each second; keypad: scan and timeouts;
-ui: redraw on events and every 30 minutes, in strips that yield; supervisor: feed
-the watchdog only while every task shows a recent heartbeat, so a hung task ends
-in a watchdog reset instead of a meter that looks alive and meters nothing.
+ui: redraw on events and every 30 minutes, drawn and sent strip by strip (no board
+holds a whole frame), yielding between strips; supervisor: feed the watchdog only
+while every task shows a recent heartbeat, so a hung task ends in a watchdog reset
+instead of a meter that looks alive and meters nothing.
 `sleep_ms` is asyncio's on a board and the virtual clock's in the soak test.
 """
 
@@ -11,9 +12,10 @@ import asyncio
 import gc
 
 import screens
+from strip import Strip
 from ticks import ticks_diff
 
-STRIP_LINES = 48     # a 320x48 strip is ~0.04 s on an ESP32: the keypad never waits long
+STRIP_LINES = 40     # divides the 240 lines: 6 strips of 320x40 at 4 bits, 6 400 B
 HEARTBEAT_MS = 5000  # a task silent for longer is hung
 
 
@@ -55,14 +57,29 @@ class App:
             await self.sleep_ms(self.scan_ms)
 
     async def ui_task(self):
-        hal, meter = self.hal, self.meter
+        # The screen is drawn once per strip (self.fb is a strip.Strip, self.fb_bytes its
+        # buffer) and each strip is sent as soon as it is drawn; other tasks run between
+        # strips. Should the meter change meanwhile (dirty again, or other text drawn),
+        # the strips on the panel may show two states: the next round redraws them all.
+        hal, meter, strip = self.hal, self.meter, self.fb
+        lines = strip.lines
         while self.running:
             now_ms = hal.clock.ticks_ms()
             if meter.needs_redraw(now_ms):
-                meter.render(self.fb, now_ms)
-                for y in range(0, screens.HEIGHT, STRIP_LINES):
-                    hal.display.show(self.fb_bytes, screens.PALETTE, y, y + STRIP_LINES)
+                mixed = False
+                shown = None
+                for y in range(0, screens.HEIGHT, lines):
+                    changed = meter.dirty  # since the previous strip was drawn
+                    strip.move(y)
+                    text = meter.render(strip, now_ms)
+                    if shown is None:
+                        shown = text
+                    elif changed or text != shown:
+                        mixed = True
+                    hal.display.show(self.fb_bytes, screens.PALETTE, y, y + lines)
                     await self.sleep_ms(0)
+                if mixed:
+                    meter.dirty = True
             self.beats[2] = hal.clock.ticks_ms()
             await self.sleep_ms(self.ui_ms)
 
@@ -84,12 +101,11 @@ class App:
 
 
 def frame_buffer():
-    """The 4-bit frame (38 400 B): allocate it first, while the heap is whole."""
-    import framebuf
-
+    """What the screens are drawn into: a strip.Strip of STRIP_LINES lines and its
+    bytes (6 400 B, not a 38 400 B frame); allocate it first, while the heap is whole."""
     gc.collect()
-    data = bytearray(screens.FB_BYTES)
-    return framebuf.FrameBuffer(data, screens.WIDTH, screens.HEIGHT, framebuf.GS4_HMSB), data
+    strip = Strip(screens.WIDTH, STRIP_LINES)
+    return strip, strip.buf
 
 
 def run() -> None:

@@ -1,14 +1,18 @@
 """What the meter's 320x240 TFT shows: one function per screen, drawn from plain values.
 
-Why: screens are drawn into a 4-bit palette frame buffer (framebuf.FrameBuffer,
-GS4_HMSB, 38 400 B) that the ILI9341 driver expands to RGB565 line by line; any
-object with the FrameBuffer methods used here (fill, fill_rect, rect, hline, text,
-pixel) works, so the host draws the same screens into a CPython stand-in.
+Why: screens are drawn in 4-bit palette colours (GS4_HMSB) that the ILI9341 driver
+expands to RGB565 line by line. Any object with the FrameBuffer drawing methods used
+here (fill, fill_rect, rect, hline, text) works and nothing is read back from it: on
+a board it is a strip.Strip, a band of lines the app moves down the screen, drawing
+the screen once per band; the host draws whole frames (framebuf.FrameBuffer or its
+CPython stand-in, 38 400 B) for screenshots and tests.
 Every function paints the whole screen and returns the strings it drew, top to
 bottom, so logic tests can check what a person sees without looking at pixels.
 Labels are Spanish in plain ASCII: the framebuf font is 8x8 ASCII. Values are
 integers in the firmware's units (W, mV, Wh, percent).
 """
+
+from strip import framebuf  # the board's framebuf, or the host's stand-in under CPython
 
 WIDTH = 320
 HEIGHT = 240
@@ -65,6 +69,10 @@ HINT_ANY_KEY = "Pulse una tecla para volver"
 _TITLE_H = 24
 _FOOTER_Y = 220
 _CHAR = 8
+
+# One glyph for _big: MONO_HLSB keeps a row of 8 pixels in a byte, the leftmost in bit 7.
+_GLYPH = bytearray(_CHAR)
+_GLYPH_FB = framebuf.FrameBuffer(_GLYPH, _CHAR, _CHAR, framebuf.MONO_HLSB)
 
 
 def draw_main(fb, entity: str, power_w: int, battery_mv: int, battery_pct: int, inverter_mv: int,
@@ -266,28 +274,23 @@ def _put_centred(fb, shown: list, s: str, y: int, fg: int, bg: int = BLACK, scal
 
 
 def _big(fb, s: str, x: int, y: int, fg: int, bg: int, scale: int) -> None:
-    """Text at scale 2, 3, 4... from the frame buffer's own 8x8 font, without extra buffers.
+    """Text at scale 2, 3, 4... from the frame buffer's own 8x8 font.
 
-    Each glyph is drawn at its normal size on a cleared cell, read back pixel by
-    pixel, then repainted as runs of scale x scale blocks. Whole glyphs only:
-    one that would cross the right edge is not drawn.
+    Each glyph is drawn at its normal size into a private 8x8 one-bit buffer, whose
+    bytes are then the glyph's rows, and painted on fb as runs of scale x scale
+    blocks on an opaque cell. The glyph is never read back from fb, so fb may be a
+    strip that holds only some of the lines. Whole glyphs only: one that would cross
+    the right edge is not drawn.
     """
     size = _CHAR * scale
-    rows = bytearray(_CHAR)
     for ch in s:
         if x + size > WIDTH:
             return
-        fb.fill_rect(x, y, _CHAR, _CHAR, bg)
-        fb.text(ch, x, y, fg)
-        for row in range(_CHAR):
-            bits = 0
-            for col in range(_CHAR):
-                if fb.pixel(x + col, y + row) == fg:
-                    bits |= 0x80 >> col
-            rows[row] = bits
+        _GLYPH_FB.fill(0)
+        _GLYPH_FB.text(ch, 0, 0, 1)
         fb.fill_rect(x, y, size, size, bg)
         for row in range(_CHAR):
-            bits, col = rows[row], 0
+            bits, col = _GLYPH[row], 0
             while col < _CHAR:
                 start = col
                 while col < _CHAR and bits & (0x80 >> col):

@@ -1,4 +1,5 @@
-"""The ILI9341 driver on a fake bus: init sequence, address windows, RGB565 bytes, strips, no allocation."""
+"""The ILI9341 driver on a fake bus: init sequence, address windows, RGB565 bytes, strips (from the
+whole frame or from a strip buffer), no allocation."""
 
 import hashlib
 import sys
@@ -36,7 +37,7 @@ class Command:
 class FakeBus:
     """SPI and pins of a panel: records pin levels, delays and commands, in order.
 
-    keep_writes also keeps every write as (dc, bytes), for host.screenshot.decode_spi_capture.
+    keep_writes also keeps every write as (dc, bytes), for simulator.screenshot.decode_spi_capture.
     """
 
     def __init__(self, keep_writes=False):
@@ -220,6 +221,22 @@ def test_strip_refresh_sends_only_the_requested_lines():
     assert _data(bus.commands[2]) == _expected(fb, _PALETTE, 100, 140)
 
 
+def test_a_strip_buffer_holding_only_the_lines_sends_them_where_they_belong():
+    fb = _pattern()
+    strip = fb[100 * 160:140 * 160]  # lines 100..139 alone, line 100 first
+    bus, tft = _panel()
+    bus.clear()
+    tft.show(strip, _PALETTE, 100, 140)
+    assert [c.code for c in bus.commands] == [_CASET, _PASET, _RAMWR]
+    assert bus.commands[1].head == b"\x00\x64\x00\x8b"  # rows 100..139
+    assert _data(bus.commands[2]) == _expected(fb, _PALETTE, 100, 140)
+    bus.clear()
+    tft.show(fb[:40 * 160], _PALETTE, 0, 40)  # the first strip
+    assert _data(bus.commands[2]) == _expected(fb, _PALETTE, 0, 40)
+    assert _raises(tft.show, strip, _PALETTE, 100, 141)  # one line more than the strip holds
+    assert _raises(tft.show, strip, _PALETTE, 100)  # to the bottom: 140 lines
+
+
 def test_lines_go_out_one_write_each_from_the_line_buffer():
     bus = FakeBus(keep_writes=True)
     tft = ILI9341(bus, bus.cs, bus.dc, bus.rst, sleep_ms=bus.sleep_ms)
@@ -261,6 +278,29 @@ def test_show_allocates_nothing():
     total = sum(windows)
     for y in range(240):
         total += _line_sum(fb, y)
+    for y in range(200, 240):
+        total += _line_sum(fb, y)
+    assert bus.checksum == total & 0xFFFF
+
+
+def test_sending_a_strip_allocates_nothing():
+    bus = CountingBus()
+    tft = ILI9341(bus, bus.pin, bus.dc, bus.pin, sleep_ms=bus.pin)
+    fb = _pattern()
+    strip = fb[200 * 160:]  # a 40-line strip buffer, as the app sends
+    bus.data_bytes = bus.checksum = 0
+    if sys.implementation.name == "micropython":
+        import micropython
+        micropython.heap_lock()
+        try:
+            tft.show(strip, _PALETTE, 200, 240)
+        finally:
+            micropython.heap_unlock()
+    else:
+        tft.show(strip, _PALETTE, 200, 240)
+    window = b"\x00\x00\x01\x3f\x00\xc8\x00\xef"
+    assert bus.data_bytes == len(window) + 320 * 40 * 2
+    total = sum(window)
     for y in range(200, 240):
         total += _line_sum(fb, y)
     assert bus.checksum == total & 0xFFFF

@@ -2,19 +2,22 @@
 
 On MicroPython the screens draw into the real framebuf; under CPython into the host's
 stand-in with the same layout and font (tests/host/test_screenshots.py compares the two).
+On a board they are drawn strip by strip (strip.Strip): the strips make the same frame.
 """
 
 import sys
 
 import screens as S
+from strip import Strip
 
 
-def _fb():
-    buf = bytearray(S.FB_BYTES)
+def _fb(buf=None):
+    """A whole 320x240 frame buffer, on buf if given."""
+    buf = bytearray(S.FB_BYTES) if buf is None else buf
     if sys.implementation.name == "micropython":
         import framebuf
         return framebuf.FrameBuffer(buf, S.WIDTH, S.HEIGHT, framebuf.GS4_HMSB)
-    from host.screenshot import GS4_HMSB, FrameBuffer
+    from framebuf_host import GS4_HMSB, FrameBuffer
     return FrameBuffer(buf, S.WIDTH, S.HEIGHT, GS4_HMSB)
 
 
@@ -174,3 +177,193 @@ def test_numbers_are_fixed_point_and_truncated():
     assert S._fixed(25460, 1000, 1) == "25.4"
     assert S._fixed(-1234, 1000, 1) == "-1.2"
     assert S._fixed(999999999, 1000, 2) == "999999.99"
+
+
+# --- strip by strip ------------------------------------------------------------
+
+SCREEN_CALLS = (
+    (S.draw_main, ("Cooperativa Solar", 347, 25460, 78, 119850, 123456, True, "")),
+    (S.draw_main, ("Cooperativa Solar", 0, 24100, 9, 0, 0, False, S.ALARM_LINES[S.CREDIT_OUT])),
+    (S.draw_token_entry, ("1234567890123",)),
+    (S.draw_token_entry, ("1234", 9, "Incompleto: faltan 5")),
+    (S.draw_token_accepted, (12500, 135990)),
+    (S.draw_token_rejected, ("Credit would overflow the register of this meter",)),
+    (S.draw_admin_menu, (3, ("900123456", "1098765432", "2026-03-01", "5.0 kWh"))),
+    (S.draw_admin_menu, (0, (), "90012", "UID: 10 digitos")),
+    (S.draw_prompt, ("CLAVE", "Digite la clave de administrador", "****")),
+    (S.draw_alarm, (S.LOW_CREDIT, 1250)),
+    (S.draw_alarm, (S.BATTERY_LOW, 0, 21800)),
+)
+
+
+def _in_strips(draw, lines):
+    """draw(fb) on strips of `lines` lines down the screen: the frame they make, and what each returned."""
+    frame = bytearray(S.FB_BYTES)
+    strip = Strip(S.WIDTH, lines)
+    row = S.WIDTH // 2
+    returned = []
+    for top in range(0, S.HEIGHT, lines):
+        strip.move(top)
+        returned.append(draw(strip))
+        n = min(lines, S.HEIGHT - top) * row  # the last strip may reach below the screen
+        frame[top * row:top * row + n] = strip.buf[:n]
+    return frame, returned
+
+
+def test_every_screen_drawn_strip_by_strip_is_the_full_frame():
+    for lines in (40, 48, 7):  # the app's strips, larger ones, and strips that do not divide 240
+        for fn, args in SCREEN_CALLS:
+            full = bytearray(S.FB_BYTES)
+            shown = fn(_fb(full), *args)
+            frame, texts = _in_strips(lambda strip: fn(strip, *args), lines)
+            assert frame == full, (shown[0], lines)
+            assert texts == [shown] * len(texts), (shown[0], lines)
+
+
+def test_strips_clip_like_the_frame_at_every_edge():
+    def shapes(fb):  # across strip boundaries, off every edge of the screen
+        fb.fill(S.NAVY)
+        fb.text("".join([chr(c) for c in range(32, 128)]), -4, 36, S.WHITE)
+        fb.text("edge", -20, -3, S.MAGENTA)
+        fb.text("clip", 300, 236, S.RED)
+        fb.fill_rect(-5, 75, 12, 10, S.AMBER)
+        fb.fill_rect(311, 30, 20, 200, S.LIGHT_GREY)
+        fb.rect(1, 20, 7, 190, S.DARK_GREY)
+        fb.rect(2, 38, 5, 5, S.DARK_GREEN, True)
+        fb.hline(-3, 80, 400, S.GREY)
+        fb.vline(319, -5, 300, S.CYAN)
+        fb.pixel(7, 79, S.ORANGE)
+        fb.pixel(7, 80, S.ORANGE)
+        S._big(fb, "8A", 100, 28, S.YELLOW, S.BLUE, 3)  # crosses the line-40 boundary
+        S._big(fb, "Wh", 100, 228, S.GREEN, S.BLACK, 2)  # reaches below the screen
+    full = bytearray(S.FB_BYTES)
+    shapes(_fb(full))
+    for lines in (40, 13, 1):
+        assert _in_strips(shapes, lines)[0] == full, lines
+
+
+def test_a_strip_reads_back_only_its_own_lines():
+    strip = Strip(S.WIDTH, 40)
+    strip.move(80)
+    strip.fill(S.BLACK)
+    strip.pixel(5, 80, S.RED)
+    strip.fill_rect(0, 119, 2, 5, S.GREEN)
+    assert strip.pixel(5, 80) == S.RED and strip.buf[2] == S.RED  # screen line 80 is the strip's first
+    assert strip.pixel(1, 119) == S.GREEN and strip.buf[39 * 160] == S.GREEN * 0x11
+    assert strip.pixel(5, 79) is None and strip.pixel(0, 120) is None
+    assert _raises(Strip, 321, 40) and _raises(Strip, 320, 0)
+
+
+def test_drawing_into_a_strip_allocates_nothing():
+    strip = Strip(S.WIDTH, 40)
+    text = "12.50"
+    if sys.implementation.name == "micropython":
+        import micropython
+        micropython.heap_lock()
+        try:
+            _draw_on_a_strip(strip, text)
+        finally:
+            micropython.heap_unlock()
+    else:
+        _draw_on_a_strip(strip, text)
+    assert strip.pixel(0, 40) == S.BLACK and strip.pixel(0, 55) == S.NAVY
+    assert S.GREEN in _colours(strip, 8, 46, 32, 32) and S.WHITE in _colours(strip, 120, 40, 40, 8)
+
+
+def _draw_on_a_strip(strip, text):
+    strip.move(40)
+    strip.fill(S.BLACK)
+    strip.fill_rect(0, 50, S.WIDTH, 10, S.NAVY)
+    strip.rect(4, 30, 50, 20, S.AMBER)
+    strip.hline(0, 79, S.WIDTH, S.GREY)
+    strip.vline(2, 0, S.HEIGHT, S.GREY)
+    strip.text(text, 120, 36, S.WHITE)
+    S._big(strip, text, 8, 46, S.GREEN, S.BLACK, 4)
+
+
+# --- the app's refresh -----------------------------------------------------------
+
+class FrameDisplay:
+    """A display that keeps what it is sent: each strip copied into its lines of one frame."""
+
+    def __init__(self):
+        self.frame = bytearray(S.FB_BYTES)
+        self.bands = []
+
+    def show(self, fb_bytes, palette, y0, y1):
+        row = S.WIDTH // 2
+        self.frame[y0 * row:y1 * row] = fb_bytes
+        self.bands.append((y0, y1))
+
+
+def ui_round(meter, display, between=None):
+    """One round of the app's ui task with the board's strip; between() runs where it yields
+    between strips. Returns the text of each meter.render call."""
+    import asyncio
+
+    from app import App, frame_buffer
+
+    strip, data = frame_buffer()
+    meter.hal.display = display
+    texts = []
+    draw = meter.render
+
+    def render(fb, now_ms):
+        texts.append(draw(fb, now_ms))
+        return texts[-1]
+
+    async def sleep_ms(ms):
+        if ms:
+            app.running = False  # the round's closing sleep: one round is enough
+        elif between is not None:
+            between()
+
+    meter.render = render
+    app = App(meter.hal, meter, strip, data, sleep_ms)
+    asyncio.run(app.ui_task())
+    meter.render = draw
+    return texts
+
+
+def booted_meter():
+    from tests.firmware.fakeflash import FakeFlash
+    from tests.firmware.test_meter import _meter
+
+    return _meter(FakeFlash())
+
+
+def test_the_app_sends_the_frame_strip_by_strip_from_a_small_buffer():
+    from app import STRIP_LINES, frame_buffer
+
+    strip, data = frame_buffer()
+    assert len(data) == S.WIDTH * STRIP_LINES // 2 < S.FB_BYTES // 5 and strip.buf is data
+    meter = booted_meter()
+    display = FrameDisplay()
+    texts = ui_round(meter, display)
+    assert display.bands == [(y, y + STRIP_LINES) for y in range(0, S.HEIGHT, STRIP_LINES)]
+    assert len(texts) == len(display.bands) and texts == [texts[0]] * len(texts)
+    assert not meter.dirty  # one state throughout: nothing to redraw
+    full = bytearray(S.FB_BYTES)
+    assert meter.render(_fb(full), 0) == texts[0] and "SIN CREDITO" in texts[0]  # no credit yet
+    assert display.frame == full
+
+
+def test_a_change_during_the_refresh_draws_the_screen_again():
+    meter = booted_meter()
+    display = FrameDisplay()
+    clock = meter.hal.clock
+    sent = []
+
+    def key_after_the_second_strip():
+        sent.append(len(display.bands))
+        if len(sent) == 2:
+            meter.key("*", clock.now_s(), clock.ticks_ms())  # token entry from now on
+
+    texts = ui_round(meter, display, key_after_the_second_strip)
+    assert texts[1] != texts[2] and S.HINT_TOKEN in texts[-1]
+    assert meter.dirty and meter.needs_redraw(clock.ticks_ms())  # the panel shows two screens
+    texts = ui_round(meter, display)
+    assert texts == [texts[0]] * len(texts) and S.HINT_TOKEN in texts[0] and not meter.dirty
+    full = bytearray(S.FB_BYTES)
+    meter.render(_fb(full), 0)
+    assert display.frame == full

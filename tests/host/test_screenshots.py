@@ -1,7 +1,9 @@
 """Screenshots of every screen: golden hashes, the real framebuf agrees, the driver sends the frame.
 
 The golden file holds the SHA-256 of each screen's GS4_HMSB frame buffer (and the palette),
-so any change to a screen's pixels shows up here. After an intended change, regenerate it:
+so any change to a screen's pixels shows up here. The board never holds that frame: it draws
+and sends the screen strip by strip (strip.Strip); the strips, put together, must hash the
+same, under MicroPython's framebuf and under the stand-in. After an intended change, regenerate:
     .venv/bin/python -m tests.host.test_screenshots --write
 and look at the PNGs it writes (to a temporary folder it names, or --out DIR).
 """
@@ -18,12 +20,15 @@ from PIL import Image
 
 import tests.conftest  # noqa: F401  (firmware/lib and drivers on sys.path, also when run as a script)
 from host import mpunix
-from host.screenshot import (GS4_HMSB, FrameBuffer, decode_spi_capture, palette_pixels, rgb565_to_rgb,
+from simulator.screenshot import (GS4_HMSB, FrameBuffer, decode_spi_capture, palette_pixels, rgb565_to_rgb,
                              save_png)
 from tests.firmware.test_ili9341 import FakeBus
+from tests.firmware.test_screens import booted_meter, ui_round
 
 import screens
+from app import STRIP_LINES
 from ili9341 import ILI9341
+from strip import Strip
 
 GOLDEN = pathlib.Path(__file__).with_name("screens_golden.json")
 ENTITY = "Cooperativa Solar del Cauca"
@@ -65,18 +70,34 @@ RAW = [
 _MP_SCRIPT = """
 import sys, json, hashlib, binascii, framebuf
 import screens
-jobs = json.loads(sys.stdin.read())
-for name, calls in jobs:
-    buf = bytearray(screens.FB_BYTES)
-    fb = framebuf.FrameBuffer(buf, screens.WIDTH, screens.HEIGHT, framebuf.GS4_HMSB)
+from strip import Strip
+LINES = %d
+
+def draw(fb, calls):
     shown = None
     for target, args in calls:
         if target.startswith("screens."):
             shown = getattr(screens, target[8:])(fb, *args)
         else:
             getattr(fb, target)(*args)
-    print(json.dumps([name, binascii.hexlify(hashlib.sha256(buf).digest()).decode(), shown]))
-"""
+    return shown
+
+def digest(buf):
+    return binascii.hexlify(hashlib.sha256(buf).digest()).decode()
+
+jobs = json.loads(sys.stdin.read())
+for name, calls in jobs:
+    buf = bytearray(screens.FB_BYTES)
+    shown = draw(framebuf.FrameBuffer(buf, screens.WIDTH, screens.HEIGHT, framebuf.GS4_HMSB), calls)
+    strip = Strip(screens.WIDTH, LINES)
+    assembled = bytearray(screens.FB_BYTES)
+    for top in range(0, screens.HEIGHT, LINES):
+        strip.move(top)
+        strip.fill(0)  # black, as a new frame is: the raw calls do not paint every pixel
+        draw(strip, calls)
+        assembled[top * screens.WIDTH // 2:(top + LINES) * screens.WIDTH // 2] = strip.buf
+    print(json.dumps([name, digest(buf), shown, digest(assembled)]))
+""" % STRIP_LINES
 
 
 def _jobs():
@@ -85,16 +106,33 @@ def _jobs():
     return jobs
 
 
-def _render(calls):
-    buf = bytearray(screens.FB_BYTES)
-    fb = FrameBuffer(buf, screens.WIDTH, screens.HEIGHT, GS4_HMSB)
+def _draw(fb, calls):
     shown = None
     for target, args in calls:
         if target.startswith("screens."):
             shown = getattr(screens, target[len("screens."):])(fb, *args)
         else:
             getattr(fb, target)(*args)
-    return buf, shown
+    return shown
+
+
+def _render(calls):
+    """The whole frame the calls draw (the stand-in FrameBuffer), and the last screen's text."""
+    buf = bytearray(screens.FB_BYTES)
+    return buf, _draw(FrameBuffer(buf, screens.WIDTH, screens.HEIGHT, GS4_HMSB), calls)
+
+
+def _render_in_strips(calls, lines=STRIP_LINES):
+    """The same frame put together from strips of `lines` lines, each drawn on its own, as on a board."""
+    buf = bytearray(screens.FB_BYTES)
+    strip = Strip(screens.WIDTH, lines)
+    row = screens.WIDTH // 2
+    for top in range(0, screens.HEIGHT, lines):
+        strip.move(top)
+        strip.fill(0)  # black, as a new frame is: the raw calls do not paint every pixel
+        _draw(strip, calls)
+        buf[top * row:(top + lines) * row] = strip.buf[:(screens.HEIGHT - top) * row]
+    return buf
 
 
 def _digest(buf) -> str:
@@ -118,7 +156,7 @@ def micropython_renders() -> dict:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    return {name: (digest, shown) for name, digest, shown in rows}
+    return {name: (digest, shown, in_strips) for name, digest, shown, in_strips in rows}
 
 
 def test_golden_hashes_match_every_screen():
@@ -130,10 +168,21 @@ def test_golden_hashes_match_every_screen():
     assert not changed, "screens changed (regenerate if intended, see the module docstring): %s" % changed
 
 
+def test_golden_hashes_hold_when_the_screens_are_drawn_strip_by_strip():
+    golden = json.loads(GOLDEN.read_text())["screens"]
+    for lines in (STRIP_LINES, 48, 11):  # the board's strips, and others (11 does not divide 240)
+        changed = [name for name, (fn, args) in SCREENS.items()
+                   if _digest(_render_in_strips([("screens." + fn, args)], lines)) != golden[name]]
+        assert not changed, (lines, changed)
+
+
 @pytest.mark.parametrize("name", [name for name, _ in _jobs()])
 def test_stand_in_draws_what_the_real_framebuf_draws(name, micropython_renders):
-    buf, shown = _render(dict(_jobs())[name])
-    assert micropython_renders[name] == (_digest(buf), shown)
+    calls = dict(_jobs())[name]
+    buf, shown = _render(calls)
+    digest = _digest(buf)
+    assert micropython_renders[name] == (digest, shown, digest)  # strip by strip too
+    assert _digest(_render_in_strips(calls)) == digest
 
 
 def test_png_holds_the_palette_colours_of_the_frame(tmp_path):
@@ -151,15 +200,32 @@ def test_png_holds_the_palette_colours_of_the_frame(tmp_path):
 
 
 def test_driver_sends_exactly_the_frame_in_strips():
-    fn, args = SCREENS["main_credit_out"]
-    buf, _ = _render([("screens." + fn, args)])
+    calls = [("screens." + SCREENS["main_credit_out"][0], SCREENS["main_credit_out"][1])]
+    buf, _ = _render(calls)
     bus = FakeBus(keep_writes=True)
     tft = ILI9341(bus, bus.cs, bus.dc, bus.rst, sleep_ms=bus.sleep_ms)
-    for y in range(0, 240, 48):  # the app's strip refresh: yield between bands
-        tft.show(buf, screens.PALETTE, y, y + 48)
+    strip = Strip(screens.WIDTH, STRIP_LINES)
+    for y in range(0, 240, STRIP_LINES):  # each strip drawn, then sent from the strip's own buffer
+        strip.move(y)
+        _draw(strip, calls)
+        tft.show(strip.buf, screens.PALETTE, y, y + STRIP_LINES)
     width, height, pixels = decode_spi_capture(bus.writes)
     assert (width, height) == (320, 240)
     assert pixels == palette_pixels(buf, screens.PALETTE)
+
+
+def test_the_apps_refresh_on_the_panel_decodes_to_the_full_frame():
+    meter = booted_meter()
+    clock = meter.hal.clock
+    for k in "*1234567890123":  # token entry: large digits across the strips' edges
+        meter.key(k, clock.now_s(), clock.ticks_ms())
+    bus = FakeBus(keep_writes=True)
+    texts = ui_round(meter, ILI9341(bus, bus.cs, bus.dc, bus.rst, sleep_ms=bus.sleep_ms))
+    assert len(texts) == 240 // STRIP_LINES and texts == [texts[0]] * len(texts) and "12345 67890" in texts[0]
+    assert [c.size for c in bus.commands if c.code == 0x2C] == [320 * STRIP_LINES * 2] * (240 // STRIP_LINES)
+    buf = bytearray(screens.FB_BYTES)
+    assert meter.render(FrameBuffer(buf, screens.WIDTH, screens.HEIGHT, GS4_HMSB), 0) == texts[0]
+    assert decode_spi_capture(bus.writes)[2] == palette_pixels(buf, screens.PALETTE)
 
 
 def test_a_strip_changes_only_its_band():

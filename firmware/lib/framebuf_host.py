@@ -1,15 +1,17 @@
-"""Screens on the host: a CPython FrameBuffer like MicroPython's, PNG files, SPI captures.
+"""MicroPython's framebuf for CPython (simulator, tests): the firmware draws the same way.
 
-Why: the firmware draws into a framebuf.FrameBuffer (GS4_HMSB); CPython has no framebuf,
-so the simulator and the tests draw into the stand-in below, which keeps the same byte
+Why: the firmware draws into framebuf.FrameBuffers (GS4_HMSB strips or frames, a MONO_HLSB
+glyph); CPython has no framebuf, so strip.py falls back on this stand-in, never loaded on a
+board (like ticks_host.py). It keeps the same byte
 layout and the same 8x8 font (tests/host/test_screenshots.py checks it byte for byte
 against the real framebuf of the MicroPython unix port). The font is the public-domain
 PetMe128 8x8 font that MicroPython's framebuf uses, read out of framebuf (MONO_VLSB: one
 byte per column, least significant bit at the top) rather than typed in.
-Only the drawing methods the screens use are provided.
+Only the drawing methods and formats the screens use are provided.
 """
 
-GS4_HMSB = 2  # the only format the stand-in supports (the value framebuf gives it)
+GS4_HMSB = 2  # the screens' format (the values framebuf gives them)
+MONO_HLSB = 3  # one bit a pixel, 8 a byte, the leftmost in bit 7: the screens' glyph scratch
 
 # Glyphs for codes 32..127, 8 column bytes each; any other byte draws glyph 127.
 _FONT = bytes.fromhex(
@@ -32,14 +34,21 @@ _FONT = bytes.fromhex(
 
 
 class FrameBuffer:
-    """framebuf.FrameBuffer for GS4_HMSB: two pixels a byte, the left one in the high nibble."""
+    """framebuf.FrameBuffer for GS4_HMSB (two pixels a byte, the left one in the high nibble)
+    and MONO_HLSB (lines of whole bytes, the leftmost pixel in bit 7)."""
 
     def __init__(self, buf, width: int, height: int, fmt: int):
-        if fmt != GS4_HMSB:
-            raise ValueError("fmt: only GS4_HMSB is supported")
-        if width % 2 or len(buf) < width * height // 2:
-            raise ValueError("buf: needs width * height / 2 bytes and an even width")
-        self.buf, self.width, self.height = buf, width, height
+        if fmt == GS4_HMSB:
+            if width % 2:
+                raise ValueError("width: GS4_HMSB needs an even width")
+            self._stride = width // 2
+        elif fmt == MONO_HLSB:
+            self._stride = (width + 7) // 8
+        else:
+            raise ValueError("fmt: only GS4_HMSB and MONO_HLSB are supported")
+        if len(buf) < self._stride * height:
+            raise ValueError("buf: too small for width x height in this format")
+        self.buf, self.width, self.height, self.fmt = buf, width, height, fmt
 
     def fill(self, c: int) -> None:
         self.fill_rect(0, 0, self.width, self.height, c)
@@ -47,7 +56,13 @@ class FrameBuffer:
     def pixel(self, x: int, y: int, c=None):
         if not (0 <= x < self.width and 0 <= y < self.height):
             return None
-        i = (y * self.width + x) >> 1
+        if self.fmt == MONO_HLSB:
+            i, bit = y * self._stride + (x >> 3), 0x80 >> (x & 7)
+            if c is None:
+                return 1 if self.buf[i] & bit else 0
+            self.buf[i] = self.buf[i] | bit if c else self.buf[i] & ~bit
+            return None
+        i = y * self._stride + (x >> 1)
         if c is None:
             return self.buf[i] >> 4 if x % 2 == 0 else self.buf[i] & 0x0F
         if x % 2 == 0:
@@ -62,6 +77,11 @@ class FrameBuffer:
         x1, y1 = min(x + w, self.width), min(y + h, self.height)
         if x0 >= x1 or y0 >= y1:
             return
+        if self.fmt == MONO_HLSB:  # only ever 8x8 here: pixel by pixel is enough
+            for row in range(y0, y1):
+                for col in range(x0, x1):
+                    self.pixel(col, row, c)
+            return
         c &= 0x0F
         for row in range(y0, y1):
             left, right = x0, x1
@@ -72,7 +92,7 @@ class FrameBuffer:
                 self.pixel(right - 1, row, c)
                 right -= 1
             if right > left:
-                start = (row * self.width + left) >> 1
+                start = row * self._stride + (left >> 1)
                 self.buf[start:start + ((right - left) >> 1)] = bytes((c * 0x11,)) * ((right - left) >> 1)
 
     def hline(self, x: int, y: int, w: int, c: int) -> None:
@@ -103,72 +123,3 @@ class FrameBuffer:
                     bits >>= 1
                     row += 1
                 x += 1
-
-
-def palette_pixels(fb_bytes, palette, width: int = 320, height: int = 240) -> list:
-    """A GS4_HMSB buffer as RGB565 values, one per pixel, row by row."""
-    if len(fb_bytes) != width * height // 2 or len(palette) != 16:
-        raise ValueError("fb_bytes, palette: need width * height / 2 bytes and 16 colours")
-    out = []
-    for pair in fb_bytes:
-        out.append(palette[pair >> 4])
-        out.append(palette[pair & 0x0F])
-    return out
-
-
-def rgb565_to_rgb(colour: int) -> tuple:
-    """8-bit channels, low bits filled from the high ones so white stays 255."""
-    r, g, b = colour >> 11, (colour >> 5) & 0x3F, colour & 0x1F
-    return (r << 3 | r >> 2, g << 2 | g >> 4, b << 3 | b >> 2)
-
-
-def save_rgb565_png(width: int, height: int, pixels, path) -> None:
-    from PIL import Image  # host only; imported here so the stand-in needs no Pillow
-
-    data = bytearray()
-    for colour in pixels:
-        data += bytes(rgb565_to_rgb(colour))
-    Image.frombytes("RGB", (width, height), bytes(data)).save(path, format="PNG")
-
-
-def save_png(fb_bytes, palette, path, width: int = 320, height: int = 240) -> None:
-    """A GS4_HMSB frame buffer and its 16-colour palette as a PNG file."""
-    save_rgb565_png(width, height, palette_pixels(fb_bytes, palette, width, height), path)
-
-
-def decode_spi_capture(writes, width: int = 320, height: int = 240):
-    """What an ILI9341 would hold after a recorded SPI session: (width, height, pixels).
-
-    writes: (dc, data) for every spi.write, dc the level of the D/C pin at the time
-    (0 command, 1 data), as a fake bus records them. Column/page windows (0x2A/0x2B)
-    and memory writes (0x2C) are replayed on a panel of the given size, initially black;
-    pixels are RGB565 values, row by row, so strip refreshes compose into one frame.
-    """
-    pixels = [0] * (width * height)
-    window = {0x2A: [0, width - 1], 0x2B: [0, height - 1]}
-    command, args, pos, pending = None, bytearray(), 0, bytearray()
-    for dc, data in writes:
-        if not dc:
-            if len(data) != 1:
-                raise ValueError("writes: a command is one byte")
-            command, args, pending = data[0], bytearray(), bytearray()
-            pos = 0
-            continue
-        if command in window:
-            args += data
-            if len(args) >= 4:
-                window[command] = [args[0] << 8 | args[1], args[2] << 8 | args[3]]
-        elif command == 0x2C:
-            (x0, x1), (y0, y1) = window[0x2A], window[0x2B]
-            if not (0 <= x0 <= x1 < width and 0 <= y0 <= y1 < height):
-                raise ValueError("writes: window outside the %dx%d panel" % (width, height))
-            pending += data
-            cols = x1 - x0 + 1
-            for i in range(0, len(pending) - 1, 2):
-                row, col = divmod(pos, cols)
-                if y0 + row > y1:
-                    raise ValueError("writes: more pixels than the window holds")
-                pixels[(y0 + row) * width + x0 + col] = pending[i] << 8 | pending[i + 1]
-                pos += 1
-            del pending[:len(pending) & ~1]
-    return width, height, pixels
