@@ -123,7 +123,7 @@ def openpaygo_decode(key_hex, starting_code, extended, restricted, divider, as_j
                                                           result.count)
     else:
         digits = decoder.chain.restricted_digits if restricted else decoder.chain.digits
-        out["message"] = ("Code must be %d digits%s" % (digits, " 1-4" if restricted else "")
+        out["message"] = ("El codigo debe tener %d digitos%s" % (digits, " (1-4)" if restricted else "")
                           if result.reason == FORMAT else MESSAGES[result.reason])
         text = "rejected: %s (%s)" % (result.reason, out["message"])
     out["max_count"] = state.max_count

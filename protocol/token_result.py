@@ -21,18 +21,19 @@ LOCKED = "LOCKED"            # keypad locked out after repeated rejections
 REASONS = (FORMAT, CRC, INVALID, USED, OLD, KEY_EXPIRED, RANGE, OVERFLOW, FUNCTION,
            DDTK, KEY_TYPE, LOCKED)
 
-# What the meter shows for each rejection (short enough for one line of the TFT).
+# What the meter shows for each rejection, in the screen's language (Spanish, ASCII for
+# the 8x8 font), short enough for the rejection screen.
 MESSAGES = {
-    FORMAT: "Code must be 20 digits",
-    CRC: "Code not for this meter",
-    INVALID: "Code not valid",
-    USED: "Code already used",
-    OLD: "Code too old",
-    KEY_EXPIRED: "Key expired",
-    RANGE: "Value out of range",
-    OVERFLOW: "Credit would overflow",
-    FUNCTION: "Code type not supported",
-    DDTK: "Meter needs key change",
-    KEY_TYPE: "Wrong key type",
-    LOCKED: "Keypad locked, wait",
+    FORMAT: "Codigo incompleto o invalido",
+    CRC: "Codigo no es de este medidor",
+    INVALID: "Codigo no valido",
+    USED: "Codigo ya usado",
+    OLD: "Codigo demasiado antiguo",
+    KEY_EXPIRED: "Clave del medidor vencida",
+    RANGE: "Valor fuera de rango",
+    OVERFLOW: "El credito se desbordaria",
+    FUNCTION: "Tipo de codigo no soportado",
+    DDTK: "Medidor requiere cambio de clave",
+    KEY_TYPE: "Tipo de clave incorrecto",
+    LOCKED: "Teclado bloqueado, espere",
 }

@@ -120,22 +120,22 @@ def parse_field(name: str, text: str):
     if name in _ID_DIGITS:
         low, high = _ID_DIGITS[name]
         if not low <= len(text) <= high:
-            raise ValueError("%s: %d-%d digits" % (name, low, high))
+            raise ValueError("%s: %d-%d digitos" % (name, low, high))
         return text
     if name == FECHA:
         if len(text) != 8:
-            raise ValueError("FECHA: 8 digits YYYYMMDD")
+            raise ValueError("FECHA: 8 digitos AAAAMMDD")
         year, month, day = int(text[:4]), int(text[4:6]), int(text[6:])
         if not 2000 <= year <= 2099:
-            raise ValueError("FECHA: year 2000-2099")
+            raise ValueError("FECHA: ano 2000-2099")
         if not 1 <= month <= 12:
-            raise ValueError("FECHA: month 01-12")
+            raise ValueError("FECHA: mes 01-12")
         if not 1 <= day <= _days_in_month(year, month):
-            raise ValueError("FECHA: day 01-%02d in that month" % _days_in_month(year, month))
+            raise ValueError("FECHA: dia 01-%02d en ese mes" % _days_in_month(year, month))
         return text
     if name in _TENTHS:
         if not text:
-            raise ValueError("%s: type kWh in tenths (125 = 12.5)" % name)
+            raise ValueError("%s: kWh en decimas (125 = 12.5)" % name)
         value = int(text)
         if value > TENTHS_MAX:
             raise ValueError("%s: 0.0-%s kWh" % (name, _tenths(TENTHS_MAX)))
@@ -148,7 +148,7 @@ def _calibration_point(text: str, low_dv: int) -> int:
     if not CAL_MIN_DV <= value <= CAL_MAX_DV:
         raise ValueError("CALIBRACION: %s-%s V" % (_tenths(CAL_MIN_DV), _tenths(CAL_MAX_DV)))
     if low_dv >= 0 and value < low_dv + CAL_SPAN_DV:
-        raise ValueError("CALIBRACION: high >= low + %s V" % _tenths(CAL_SPAN_DV))
+        raise ValueError("CALIBRACION: alta >= baja + %s V" % _tenths(CAL_SPAN_DV))
     return value
 
 
@@ -192,7 +192,7 @@ class KeypadFsm:
         if self.mode == MAIN or ticks_diff(now_ms, self._deadline) < 0:
             return _NONE
         which = "TOKEN" if self.mode == TOKEN else "ADMIN"
-        self._leave("Timeout", "timeout")
+        self._leave("Tiempo agotado", "timeout")
         return (("timeout", which),)
 
     def key(self, k: str, now_ms: int, now_s: int) -> tuple:
@@ -227,7 +227,7 @@ class KeypadFsm:
         elif k == "#":
             locked = self.lockout.remaining(now_s)
             if locked:
-                self._say("Admin locked: wait %d s" % locked, "locked")
+                self._say("Bloqueado: espere %d s" % locked, "locked")
                 return (("lockout", locked),)
             self._start(LOGIN, now_ms)
         return _NONE
@@ -238,17 +238,17 @@ class KeypadFsm:
                 code = self._entry
                 self._leave("", "")
                 return (("token", code),)
-            need = " or ".join([str(n) for n in self.code_lengths])
-            self._say("Incomplete: need %s digits" % need, "incomplete")
+            need = " o ".join([str(n) for n in self.code_lengths])
+            self._say("Incompleto: %s digitos" % need, "incomplete")
         elif k == "#":
-            self._leave("Cancelled", "cancelled")
+            self._leave("Cancelado", "cancelled")
         else:
             self._type(k, self._max_code)
         return _NONE
 
     def _login(self, k, now_s):
         if k == "*":
-            self._leave("Cancelled", "cancelled")
+            self._leave("Cancelado", "cancelled")
         elif k != "#":
             self._type(k, password.MAX_LEN)
         elif self.record.verify(self._entry):
@@ -257,17 +257,17 @@ class KeypadFsm:
             self._entry = ""
             if self.record.must_change:
                 self._forced = True
-                self._open_new_password("Change the default password")
+                self._open_new_password("Cambie la clave de fabrica")
             else:
                 self._open_menu(0, "")
             return (("lockout", 0),) if had_failures else _NONE
         else:
             lock_s = self.lockout.failure(now_s)
             if lock_s:
-                self._leave("Admin locked: wait %d s" % lock_s, "locked")
+                self._leave("Bloqueado: espere %d s" % lock_s, "locked")
             else:
                 self._entry = ""
-                self._say("Wrong password", "wrong")
+                self._say("Clave incorrecta", "wrong")
             return (("lockout", lock_s),)
         return _NONE
 
@@ -279,7 +279,7 @@ class KeypadFsm:
             self._selected = (self._selected + 1) % count
         elif k == "*":
             self._selected = count - 1
-            self._say("# on SALIR saves and leaves", "")
+            self._say("# en SALIR guarda y sale", "")
         elif k == "#":
             item = ITEMS[self._selected]
             if item in FIELDS:
@@ -302,14 +302,14 @@ class KeypadFsm:
     def _edit(self, k):
         name = self._field
         if k == "*":
-            self._open_menu(self._selected, "%s unchanged" % name)
+            self._open_menu(self._selected, "%s sin cambios" % name)
         elif k == "#":
             try:
                 self._pending[name] = parse_field(name, self._entry)
             except ValueError as e:
                 self._say(str(e), "invalid")
                 return _NONE
-            self._open_menu(self._selected, "%s set: SALIR saves" % name)
+            self._open_menu(self._selected, "%s listo: SALIR guarda" % name)
         else:
             if _is_digit(k) or k == "D":
                 if self._fresh and k != "D":
@@ -320,7 +320,7 @@ class KeypadFsm:
 
     def _calibrate(self, k):
         if k == "*":
-            self._open_menu(self._selected, "Calibration cancelled")
+            self._open_menu(self._selected, "Calibracion cancelada")
         elif k == "#":
             try:
                 value = _calibration_point(self._entry, self._low_dv)
@@ -331,7 +331,7 @@ class KeypadFsm:
                 self._low_dv = value
                 self._entry = ""
                 return (("calibrate", "low", value),)
-            self._open_menu(self._selected, "Calibration done")
+            self._open_menu(self._selected, "Calibracion hecha")
             return (("calibrate", "high", value),)
         else:
             self._type(k, _CAL_LEN)
@@ -340,9 +340,9 @@ class KeypadFsm:
     def _new_password(self, k):
         if k == "*":
             if self._forced:
-                self._leave("Password not changed", "cancelled")
+                self._leave("Clave sin cambios", "cancelled")
                 return (("admin_exit",),)
-            self._open_menu(self._selected, "Password not changed")
+            self._open_menu(self._selected, "Clave sin cambios")
         elif k != "#":
             self._type(k, password.MAX_LEN)
         elif not self._first:
@@ -357,14 +357,14 @@ class KeypadFsm:
             self._first = self._entry
             self._entry = ""
         elif self._entry != self._first:
-            self._open_new_password("CLAVE: the two entries differ")
+            self._open_new_password("CLAVE: las dos no coinciden")
             self._flag = "invalid"
         else:
             self.record = password.new_record(self._entry)
             self._first = ""
             forced = self._forced
             self._forced = False
-            self._open_menu(0 if forced else self._selected, "Password changed")
+            self._open_menu(0 if forced else self._selected, "Clave cambiada")
             return (("password", self.record.pack()),)
         return _NONE
 
@@ -377,7 +377,7 @@ class KeypadFsm:
                 self.settings[name] = self._pending[name]
                 out.append(("setting", name, self._pending[name]))
         out.append(("admin_exit",))
-        self._leave("Saved" if self._pending else "", "saved" if self._pending else "")
+        self._leave("Guardado" if self._pending else "", "saved" if self._pending else "")
         return tuple(out)
 
     def _type(self, k, limit):
@@ -388,7 +388,7 @@ class KeypadFsm:
             if len(self._entry) < limit:
                 self._entry += k
             else:
-                self._say("Max %d digits" % limit, "full")
+                self._say("Maximo %d digitos" % limit, "full")
 
     def _timeout(self, mode):
         """One retriggerable deadline: token entry or the whole admin session."""
@@ -431,12 +431,12 @@ class KeypadFsm:
         msg, flag = self._message, self._flag
         if mode == TOKEN:
             need = "/".join([str(n) for n in self.code_lengths])
-            return View(mode, "Recharge code", group(entry),
-                        ("%d of %s digits" % (len(entry), need), "D delete  * OK  # cancel"),
+            return View(mode, "Codigo de recarga", group(entry),
+                        ("%d de %s digitos" % (len(entry), need), "D borrar  * OK  # cancelar"),
                         -1, msg, flag)
         if mode == LOGIN:
-            return View(mode, "Admin password", "*" * len(entry),
-                        ("# OK  * cancel",), -1, msg, flag)
+            return View(mode, "Clave de administrador", "*" * len(entry),
+                        ("# OK  * cancelar",), -1, msg, flag)
         if mode == MENU:
             lines = []
             for name in ITEMS:
@@ -445,20 +445,20 @@ class KeypadFsm:
                     lines.append(name + " " + shown if shown else name)
                 else:
                     lines.append(name)
-            return View(mode, "Admin", "", tuple(lines), self._selected, msg, flag)
+            return View(mode, "Administracion", "", tuple(lines), self._selected, msg, flag)
         if mode == EDIT:
             name = self._field
-            return View(mode, name, _shown(name, entry), ("# OK  * back  D delete",),
+            return View(mode, name, _shown(name, entry), ("# OK  * volver  D borrar",),
                         self._selected, msg, flag)
         if mode == CALIBRATE:
-            point = "low (~60 V)" if self._low_dv < 0 else "high (~120 V)"
+            point = "baja (~60 V)" if self._low_dv < 0 else "alta (~120 V)"
             shown = _tenths(int(entry)) + " V" if entry else ""
             return View(mode, "CALIBRACION " + point, shown,
-                        ("Type the true RMS volts", "in tenths: 1200 = 120.0 V"),
+                        ("Voltios RMS del patron", "en decimas: 1200 = 120.0 V"),
                         self._selected, msg, flag)
         if mode == NEW_PASSWORD:
-            title = "Repeat new password" if self._first else "New password"
+            title = "Repita la clave nueva" if self._first else "Clave nueva"
             return View(mode, title, "*" * len(entry),
-                        ("%d-%d digits" % (password.MIN_LEN, password.MAX_LEN),),
+                        ("%d-%d digitos" % (password.MIN_LEN, password.MAX_LEN),),
                         self._selected, msg, flag)
         return View(MAIN, "", "", (), -1, msg, flag)

@@ -31,7 +31,7 @@ _MUST_CHANGE = 0x01     # flags bit
 def check_new(password: str) -> None:
     """Rule for a new password: 4-8 digits. Raises ValueError naming the rule."""
     if not MIN_LEN <= len(password) <= MAX_LEN or not password.isdigit():
-        raise ValueError("CLAVE: %d-%d digits" % (MIN_LEN, MAX_LEN))
+        raise ValueError("CLAVE: %d-%d digitos" % (MIN_LEN, MAX_LEN))
 
 
 def _digest(salt: bytes, password: str, iterations: int) -> bytes:

@@ -59,11 +59,11 @@ class Outcome:
         if self.credit_wh > 0:
             text = "+%d.%d kWh" % (self.credit_wh // 1000, self.credit_wh % 1000 // 100)
             if self.repaid_wh:
-                text += " (-%d.%d lent)" % (self.repaid_wh // 1000, self.repaid_wh % 1000 // 100)
+                text += " (-%d.%d prestado)" % (self.repaid_wh // 1000, self.repaid_wh % 1000 // 100)
             return text
         if self.kind == sts.KEY_SECTION:
-            return "Key part %d of %d" % (self.result.sections, self.result.sections_needed)
-        return "Accepted: " + self.kind
+            return "Clave: parte %d de %d" % (self.result.sections, self.result.sections_needed)
+        return "Aceptado: " + self.kind
 
 
 class _Refusal:

@@ -76,7 +76,7 @@ def test_token_entry_with_deletes_and_confirm():
     m = _meter()
     assert m.keys("*1234567") == []
     v = m.view()
-    assert (v.mode, v.entry, v.lines[0]) == (K.TOKEN, "12345 67", "7 of 20 digits")
+    assert (v.mode, v.entry, v.lines[0]) == (K.TOKEN, "12345 67", "7 de 20 digitos")
     assert m.keys("9DDD") == []
     assert m.view().entry == "12345"
     assert m.keys("D6") == []
@@ -99,7 +99,7 @@ def test_wrong_length_refused_and_entry_kept():
     m = _meter()
     assert m.keys("*" + "9" * 19 + "*") == []
     v = m.view()
-    assert (v.mode, v.flag, v.message) == (K.TOKEN, "incomplete", "Incomplete: need 20 digits")
+    assert (v.mode, v.flag, v.message) == (K.TOKEN, "incomplete", "Incompleto: 20 digitos")
     assert v.entry == "99999 99999 99999 9999"
     assert m.keys("0*") == [("token", "9" * 19 + "0")]
 
@@ -108,8 +108,8 @@ def test_profile_lengths_openpaygo():
     m = _meter(code_lengths=(9, 12))
     assert m.keys("*123456789*") == [("token", "123456789")]
     assert m.keys("*1234567890*") == []
-    assert m.view().message == "Incomplete: need 9 or 12 digits"
-    assert m.view().lines[0] == "10 of 9/12 digits"
+    assert m.view().message == "Incompleto: 9 o 12 digitos"
+    assert m.view().lines[0] == "10 de 9/12 digitos"
     assert m.keys("123") == []
     assert m.view().flag == "full"
     assert m.keys("*") == [("token", "123456789012")]
@@ -190,7 +190,7 @@ def test_lockout_grows_blocks_and_survives_reboot():
     m.keys("#")                                  # protocol.lockout: 3 free failures
     assert [m.keys("9999#") for _ in range(4)] == [[("lockout", 0)]] * 3 + [[("lockout", 60)]]
     v = m.view()
-    assert (v.mode, v.flag, v.message) == (K.MAIN, "locked", "Admin locked: wait 60 s")
+    assert (v.mode, v.flag, v.message) == (K.MAIN, "locked", "Bloqueado: espere 60 s")
     m.wait(30000)
     assert m.keys("#", gap_ms=0) == [("lockout", 30)]
     assert m.view().mode == K.MAIN                # nothing else while locked
@@ -235,13 +235,13 @@ def test_uid_and_did_digit_rules():
     m = _admin()
     assert _edit(m, K.UID, "12345#") == []
     v = m.view()
-    assert (v.mode, v.flag, v.message) == (K.EDIT, "invalid", "UID: 6-10 digits")
+    assert (v.mode, v.flag, v.message) == (K.EDIT, "invalid", "UID: 6-10 digitos")
     m.keys("678901")
     assert m.view().flag == "full"               # 11th digit refused
     assert m.keys("#") == []
     assert m.view().lines[0] == "UID 1234567890"
     assert _edit(m, K.DID, "12#") == []
-    assert m.view().message == "DID: 3-10 digits"
+    assert m.view().message == "DID: 3-10 digitos"
     assert m.keys("3#") == []
     assert m.view().mode == K.MENU
     out = _select(m, K.SALIR)
@@ -253,12 +253,12 @@ def test_uid_and_did_digit_rules():
 def test_fecha_must_be_a_real_date():
     m = _admin()
     _select(m, K.FECHA)
-    for typed, message in (("2024011", "FECHA: 8 digits YYYYMMDD"),
-                           ("19991231", "FECHA: year 2000-2099"),
-                           ("20241301", "FECHA: month 01-12"),
-                           ("20230229", "FECHA: day 01-28 in that month"),
-                           ("20240431", "FECHA: day 01-30 in that month"),
-                           ("20240100", "FECHA: day 01-31 in that month")):
+    for typed, message in (("2024011", "FECHA: 8 digitos AAAAMMDD"),
+                           ("19991231", "FECHA: ano 2000-2099"),
+                           ("20241301", "FECHA: mes 01-12"),
+                           ("20230229", "FECHA: dia 01-28 en ese mes"),
+                           ("20240431", "FECHA: dia 01-30 en ese mes"),
+                           ("20240100", "FECHA: dia 01-31 en ese mes")):
         m.keys("DDDDDDDD" + typed + "#")
         v = m.view()
         assert (v.mode, v.message) == (K.EDIT, message), typed
@@ -282,7 +282,7 @@ def test_credit_and_subsidy_in_tenths():
     v = m.view()
     assert (v.mode, v.message) == (K.EDIT, "CREDITO: 0.0-999.9 kWh")
     m.keys("DDDDD#")
-    assert m.view().message == "CREDITO: type kWh in tenths (125 = 12.5)"
+    assert m.view().message == "CREDITO: kWh en decimas (125 = 12.5)"
     m.keys("9999#")
     assert m.view().lines[3] == "CREDITO 999.9 kWh"
     _select(m, K.SUBSIDIO)
@@ -297,7 +297,7 @@ def test_star_in_editor_keeps_the_old_value():
     m = _admin(settings={K.UID: "900123456"})
     _edit(m, K.UID, "111111*")
     v = m.view()
-    assert (v.mode, v.lines[0], v.message) == (K.MENU, "UID 900123456", "UID unchanged")
+    assert (v.mode, v.lines[0], v.message) == (K.MENU, "UID 900123456", "UID sin cambios")
     assert _select(m, K.SALIR) == [("admin_exit",)]
 
 
@@ -317,22 +317,22 @@ def test_calibration_two_points():
     m = _admin()
     assert _select(m, K.CALIBRACION) == []
     v = m.view()
-    assert (v.mode, v.title) == (K.CALIBRATE, "CALIBRACION low (~60 V)")
+    assert (v.mode, v.title) == (K.CALIBRATE, "CALIBRACION baja (~60 V)")
     assert m.keys("5#") == []
     assert m.view().message == "CALIBRACION: 1.0-140.0 V"
     m.keys("D605")
     assert m.view().entry == "60.5 V"
     assert m.keys("#") == [("calibrate", "low", 605)]
-    assert m.view().title == "CALIBRACION high (~120 V)"
+    assert m.view().title == "CALIBRACION alta (~120 V)"
     assert m.keys("700#") == []
-    assert m.view().message == "CALIBRACION: high >= low + 20.0 V"
+    assert m.view().message == "CALIBRACION: alta >= baja + 20.0 V"
     assert m.keys("DDD14001") == []
     assert m.view().entry == "140.0 V"            # 4 digits at most
     assert m.keys("DD01#") == []
     assert m.view().message == "CALIBRACION: 1.0-140.0 V"
     assert m.keys("DDDD1201#") == [("calibrate", "high", 1201)]
     v = m.view()
-    assert (v.mode, v.message) == (K.MENU, "Calibration done")
+    assert (v.mode, v.message) == (K.MENU, "Calibracion hecha")
 
 
 def test_calibration_cancel():
@@ -341,7 +341,7 @@ def test_calibration_cancel():
     assert m.keys("600#") == [("calibrate", "low", 600)]
     assert m.keys("*") == []
     v = m.view()
-    assert (v.mode, v.message) == (K.MENU, "Calibration cancelled")
+    assert (v.mode, v.message) == (K.MENU, "Calibracion cancelada")
     _select(m, K.CALIBRACION)                      # starts again at the low point
     assert m.keys("610#") == [("calibrate", "low", 610)]
 
@@ -350,25 +350,25 @@ def test_password_change_rules_and_mismatch():
     m = _admin()
     _select(m, K.CLAVE)
     v = m.view()
-    assert (v.mode, v.title) == (K.NEW_PASSWORD, "New password")
+    assert (v.mode, v.title) == (K.NEW_PASSWORD, "Clave nueva")
     assert m.keys("123#") == []
-    assert m.view().message == "CLAVE: 4-8 digits"
+    assert m.view().message == "CLAVE: 4-8 digitos"
     assert m.keys("4711#") == []
     assert m.view().message == "CLAVE: must differ from the current one"
     m.keys("123456789")
     assert m.view().entry == "********"            # 8 digits at most
     assert m.keys("D#") == []
-    assert m.view().title == "Repeat new password"
+    assert m.view().title == "Repita la clave nueva"
     assert m.keys("1234568#") == []
     v = m.view()
-    assert (v.title, v.message, v.flag) == ("New password", "CLAVE: the two entries differ",
+    assert (v.title, v.message, v.flag) == ("Clave nueva", "CLAVE: las dos no coinciden",
                                             "invalid")
     assert m.keys("1234567#") == []
     out = m.keys("1234567#")
     assert len(out) == 1 and out[0][0] == "password"
     rec = P.unpack_password(out[0][1])
     assert rec.verify("1234567") and not rec.must_change
-    assert (m.view().mode, m.view().message) == (K.MENU, "Password changed")
+    assert (m.view().mode, m.view().message) == (K.MENU, "Clave cambiada")
     _select(m, K.SALIR)
     assert m.keys("#4711#") == [("lockout", 0)]   # the old one no longer opens
     assert m.keys("1234567#") == [("lockout", 0)]
@@ -388,7 +388,7 @@ def test_factory_password_must_be_changed_first():
     m = Meter(K.KeypadFsm(record, Lockout()))
     assert m.keys("#0000#") == []
     v = m.view()
-    assert (v.mode, v.message) == (K.NEW_PASSWORD, "Change the default password")
+    assert (v.mode, v.message) == (K.NEW_PASSWORD, "Cambie la clave de fabrica")
     assert m.keys("*") == [("admin_exit",)]        # no menu without a new password
     assert m.view().mode == K.MAIN
     m.keys("#0000#")

@@ -63,7 +63,7 @@ def test_new_password_rule_is_4_to_8_digits():
     for ok in ("1234", "00000000", "98765"):
         assert _raises(P.check_new, ok) is None
     for bad in ("123", "123456789", "12a4", ""):
-        assert _raises(P.check_new, bad) == "CLAVE: 4-8 digits"
+        assert _raises(P.check_new, bad) == "CLAVE: 4-8 digitos"
 
 
 def test_bad_salt_or_iterations_refused():

@@ -44,7 +44,7 @@ SCREENS = {
     "token_entry": ("draw_token_entry", ["1234567890123"]),
     "token_entry_openpaygo": ("draw_token_entry", ["1234", 9, "Incompleto: faltan 5"]),
     "token_accepted": ("draw_token_accepted", [12500, 135990]),
-    "token_rejected": ("draw_token_rejected", ["Code not for this meter"]),
+    "token_rejected": ("draw_token_rejected", ["Codigo no es de este medidor"]),
     "admin_menu": ("draw_admin_menu", [3, MENU_VALUES]),
     "admin_edit": ("draw_admin_menu", [0, MENU_VALUES, "90012", "UID: 10 digitos"]),
     "admin_password": ("draw_prompt", ["CLAVE", "Digite la clave de administrador", "****"]),
