@@ -31,7 +31,7 @@ def main(argv) -> int:
         print("+" + "-" * 30 + "+")
         print("| %-28s |" % shown)
         print("| %-28s |" % out.message())
-        print("| %-28s |" % ("Credit " + _kwh(meter.ledger.purchased_wh)))
+        print("| %-28s |" % ("Credito " + _kwh(meter.ledger.purchased_wh)))
         print("+" + "-" * 30 + "+")
         report.append({"code": code, "ok": out.ok, "reason": out.reason, "kind": out.kind,
                        "message": out.message(), "credit_wh": meter.ledger.purchased_wh})
