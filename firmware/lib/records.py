@@ -29,71 +29,19 @@ def _decode(data):
     return int.from_bytes(data[2:6], "big"), data[_HEADER:-4]
 
 
-class RecordStore:
-    def __init__(self, path_prefix: str, opener=open):
-        self._paths = (path_prefix + ".a", path_prefix + ".b")
-        self._open = opener
-        self.seq = -1
-        self._slot = 1  # slot holding the newest record; the first save goes to slot 0
+class _Slots:
+    """Records in numbered slots: load() finds the newest good one; subclasses read a slot."""
 
-    def _read(self, path):
-        try:
-            with self._open(path, "rb") as f:
-                return _decode(f.read())
-        except OSError:
-            return None
+    def __init__(self, count: int):
+        self._count = count
+        self.seq = -1
+        self._slot = count - 1  # slot holding the newest record; the first save goes to slot 0
+
+    def _read(self, slot: int):
+        raise NotImplementedError
 
     def load(self):
         """Payload of the newest good record, or None if there is none."""
-        best = None
-        for slot in (0, 1):
-            record = self._read(self._paths[slot])
-            if record and (best is None or record[0] > best[0]):
-                best = record
-                self._slot = slot
-        if best is None:
-            return None
-        self.seq = best[0]
-        return best[1]
-
-    def save(self, payload) -> None:
-        slot = 1 - self._slot
-        data = _encode(self.seq + 1, payload)
-        with self._open(self._paths[slot], "wb") as f:
-            f.write(data)
-        self.seq += 1
-        self._slot = slot
-
-
-class RingRecordStore:
-    """The same records on raw flash blocks outside any file system (rp2.Flash, esp32.Partition).
-
-    Each save erases and writes the next block of a ring, so wear spreads over
-    `count` blocks; load picks the good record with the highest sequence. This is
-    the shadow copy of credit that survives a port reformatting its file system.
-    """
-
-    def __init__(self, bdev, first_block: int, count: int):
-        if count < 2:
-            raise ValueError("count: a ring needs at least 2 blocks")
-        self._bdev = bdev
-        self._first = first_block
-        self._count = count
-        self._head = bytearray(_HEADER)
-        self.seq = -1
-        self._slot = count - 1  # the first save goes to slot 0
-
-    def _read(self, slot):
-        block = self._first + slot
-        head = self._head
-        self._bdev.readblocks(block, head, 0)
-        if head[0:2] != _MAGIC:
-            return None
-        data = bytearray(_HEADER + int.from_bytes(head[6:8], "big") + 4)
-        self._bdev.readblocks(block, data, 0)
-        return _decode(data)
-
-    def load(self):
         best = None
         for slot in range(self._count):
             record = self._read(slot)
@@ -104,6 +52,55 @@ class RingRecordStore:
             return None
         self.seq = best[0]
         return bytes(best[1])
+
+
+class RecordStore(_Slots):
+    def __init__(self, path_prefix: str, opener=open):
+        super().__init__(2)
+        self._paths = (path_prefix + ".a", path_prefix + ".b")
+        self._open = opener
+
+    def _read(self, slot: int):
+        try:
+            with self._open(self._paths[slot], "rb") as f:
+                return _decode(f.read())
+        except OSError:
+            return None
+
+    def save(self, payload) -> None:
+        slot = 1 - self._slot
+        data = _encode(self.seq + 1, payload)
+        with self._open(self._paths[slot], "wb") as f:
+            f.write(data)
+        self.seq += 1
+        self._slot = slot
+
+
+class RingRecordStore(_Slots):
+    """The same records on raw flash blocks outside any file system (rp2.Flash, esp32.Partition).
+
+    Each save erases and writes the next block of a ring, so wear spreads over
+    `count` blocks; load picks the good record with the highest sequence. This is
+    the shadow copy of credit that survives a port reformatting its file system.
+    """
+
+    def __init__(self, bdev, first_block: int, count: int):
+        if count < 2:
+            raise ValueError("count: a ring needs at least 2 blocks")
+        super().__init__(count)
+        self._bdev = bdev
+        self._first = first_block
+        self._head = bytearray(_HEADER)
+
+    def _read(self, slot):
+        block = self._first + slot
+        head = self._head
+        self._bdev.readblocks(block, head, 0)
+        if head[0:2] != _MAGIC:
+            return None
+        data = bytearray(_HEADER + int.from_bytes(head[6:8], "big") + 4)
+        self._bdev.readblocks(block, data, 0)
+        return _decode(data)
 
     def save(self, payload) -> None:
         slot = (self._slot + 1) % self._count
