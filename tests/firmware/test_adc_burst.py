@@ -1,10 +1,11 @@
 """Burst sampler on fake ADC pins: pairing, scaling, pacing, no allocation."""
 
-import sys
 from array import array
 
 from adc_burst import AdcBurst, AdcReader
 from ticks import ticks_diff, ticks_us
+
+from tests.nogc import without_allocation
 
 
 class FakeAdc:
@@ -34,16 +35,7 @@ def test_burst_pairs_scales_and_paces():
 def test_burst_does_not_allocate():
     sampler = AdcBurst(FakeAdc(0, 16), FakeAdc(0, 32))
     vbuf, ibuf = array("H", bytes(128)), array("H", bytes(128))
-    if sys.implementation.name == "micropython":
-        import micropython
-
-        micropython.heap_lock()
-        try:
-            sampler.burst(vbuf, ibuf, 64, 10)
-        finally:
-            micropython.heap_unlock()
-    else:
-        sampler.burst(vbuf, ibuf, 64, 10)
+    without_allocation(lambda: sampler.burst(vbuf, ibuf, 64, 10))
     assert vbuf[63] == 64 and ibuf[63] == 128
 
 

@@ -2,9 +2,10 @@
 whole frame or from a strip buffer), no allocation."""
 
 import hashlib
-import sys
 
 from ili9341 import ILI9341
+
+from tests.nogc import without_allocation
 
 _SWRESET, _SLPOUT, _DISPON, _CASET, _PASET, _RAMWR, _MADCTL, _COLMOD = (
     0x01, 0x11, 0x29, 0x2A, 0x2B, 0x2C, 0x36, 0x3A)
@@ -261,17 +262,11 @@ def test_show_allocates_nothing():
     tft = ILI9341(bus, bus.pin, bus.dc, bus.pin, sleep_ms=bus.pin)
     fb = _pattern()
     bus.data_bytes = bus.checksum = 0
-    if sys.implementation.name == "micropython":
-        import micropython
-        micropython.heap_lock()
-        try:
-            tft.show(fb, _PALETTE)
-            tft.show(fb, _PALETTE, 200, 240)
-        finally:
-            micropython.heap_unlock()
-    else:
+    def run():
         tft.show(fb, _PALETTE)
         tft.show(fb, _PALETTE, 200, 240)
+
+    without_allocation(run)
     windows = b"\x00\x00\x01\x3f\x00\x00\x00\xef" + b"\x00\x00\x01\x3f\x00\xc8\x00\xef"
     assert bus.data_bytes == len(windows) + 320 * 240 * 2 + 320 * 40 * 2
     # The same bytes as the recorded path: a sum over every data byte sent.
@@ -289,15 +284,7 @@ def test_sending_a_strip_allocates_nothing():
     fb = _pattern()
     strip = fb[200 * 160:]  # a 40-line strip buffer, as the app sends
     bus.data_bytes = bus.checksum = 0
-    if sys.implementation.name == "micropython":
-        import micropython
-        micropython.heap_lock()
-        try:
-            tft.show(strip, _PALETTE, 200, 240)
-        finally:
-            micropython.heap_unlock()
-    else:
-        tft.show(strip, _PALETTE, 200, 240)
+    without_allocation(lambda: tft.show(strip, _PALETTE, 200, 240))
     window = b"\x00\x00\x01\x3f\x00\xc8\x00\xef"
     assert bus.data_bytes == len(window) + 320 * 40 * 2
     total = sum(window)

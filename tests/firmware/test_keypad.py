@@ -1,8 +1,9 @@
 """The matrix scanner on an electrical fake of the 4x4 keypad: presses, bounce, hold, two keys."""
 
-import sys
 
 from keypad import DEFAULT_KEYMAP, Keypad
+
+from tests.nogc import without_allocation
 
 
 class FakeMatrix:
@@ -157,22 +158,18 @@ def test_bad_arguments_are_refused():
 def test_scan_allocates_nothing():
     m = FakeMatrix()
     pad = Keypad(m.rows, m.cols)
-    locked = sys.implementation.name == "micropython"
-    if locked:
-        import micropython
-        micropython.heap_lock()
-    try:
+    seen = [None, None, None]
+
+    def run():
         m.down[9] = 1  # row 2, column 1: "8"
-        a = b = c = None
         for _ in range(4):
-            a = pad.scan() or a
+            seen[0] = pad.scan() or seen[0]
         m.down[9] = 0
         for _ in range(4):
-            b = pad.scan() or b
+            seen[1] = pad.scan() or seen[1]
         m.down[15] = 1
         for _ in range(4):
-            c = pad.scan() or c
-    finally:
-        if locked:
-            micropython.heap_unlock()
-    assert [a, b, c] == ["8", None, "D"]
+            seen[2] = pad.scan() or seen[2]
+
+    without_allocation(run)
+    assert seen == ["8", None, "D"]

@@ -10,6 +10,8 @@ import sys
 import screens as S
 from strip import Strip
 
+from tests.nogc import without_allocation
+
 
 def _fb(buf=None):
     """A whole 320x240 frame buffer, on buf if given."""
@@ -257,15 +259,7 @@ def test_a_strip_reads_back_only_its_own_lines():
 def test_drawing_into_a_strip_allocates_nothing():
     strip = Strip(S.WIDTH, 40)
     text = "12.50"
-    if sys.implementation.name == "micropython":
-        import micropython
-        micropython.heap_lock()
-        try:
-            _draw_on_a_strip(strip, text)
-        finally:
-            micropython.heap_unlock()
-    else:
-        _draw_on_a_strip(strip, text)
+    without_allocation(lambda: _draw_on_a_strip(strip, text))
     assert strip.pixel(0, 40) == S.BLACK and strip.pixel(0, 55) == S.NAVY
     assert S.GREEN in _colours(strip, 8, 46, 32, 32) and S.WHITE in _colours(strip, 120, 40, 40, 8)
 
