@@ -91,15 +91,13 @@ class ScriptKeypad:
 
 
 class SimDisplay:
-    """Counts refreshes and keeps a reference to the frame (no copy: the heap is a board's)."""
+    """Counts the strips sent (the screen's content is checked through the text drawn)."""
 
     def __init__(self):
-        self.frames = 0   # strips sent
-        self.frame = None
+        self.frames = 0
 
     def show(self, fb_bytes, palette, y0: int = 0, y1=None) -> None:
         self.frames += 1
-        self.frame = fb_bytes
 
 
 class SimClock:

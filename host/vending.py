@@ -22,7 +22,6 @@ MANAGEMENT = {
     "clear-tamper": (5, False),
     "phase-unbalance": (6, True),
 }
-CLEAR_ALL_REGISTERS = 0xFFFF
 # OpenPAYGO meters: one token unit is 0.1 kWh (the firmware's OpenPaygoProfile default).
 OPENPAYGO_MANAGEMENT = {"disable-payg": opg.DISABLE_PAYG, "counter-sync": opg.COUNTER_SYNC}
 

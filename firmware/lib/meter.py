@@ -82,10 +82,7 @@ class Meter:
             fields[name] = value
         self.fsm = kf.KeypadFsm(record, admin_lockout, self.code_lengths, fields)
         self.log.append(now_s, eventlog.WATCHDOG_RESET if self.hal.reset_cause == hal_module.RESET_WATCHDOG else eventlog.POWER_UP)
-        s = self.settings
-        self.relay = RelayPolicy(RelaySettings(s.get("battery_cut_mv"), s.get("battery_restore_mv"),
-                                               s.get("min_switch_s"), s.get("friendly_start_h"),
-                                               s.get("friendly_end_h"), s.get("low_credit_wh")))
+        self.relay = RelayPolicy(self._relay_settings())
         self._new_month(now_s)
         closed = self.relay.boot(now_s, self._hour(now_s), self.available_wh(), self.ledger.unlimited,
                                  self.battery.voltage_mv())
@@ -96,6 +93,18 @@ class Meter:
         self._saved_ms = now_ms
         self._unsaved_wh = 0
         self._drawn_ms = now_ms
+
+    def _relay_settings(self) -> RelaySettings:
+        s = self.settings
+        return RelaySettings(s.get("battery_cut_mv"), s.get("battery_restore_mv"), s.get("min_switch_s"),
+                             s.get("friendly_start_h"), s.get("friendly_end_h"), s.get("low_credit_wh"))
+
+    def set_setting(self, name: str, value) -> None:
+        """Change one setting (admin menu or a port), save it and apply it at once."""
+        self.settings.set(name, value)
+        self._settings_store.save(self.settings.pack())
+        self.relay.settings = self._relay_settings()
+        self.dirty = True
 
     def _load_admin(self):
         data = self._admin_store.load()
@@ -215,8 +224,7 @@ class Meter:
                 value = int(value)
             elif key.endswith("_wh"):
                 value = value * 100  # the menu counts tenths of a kWh
-            self.settings.set(key, value)
-            self._settings_store.save(self.settings.pack())
+            self.set_setting(key, value)
             self.log.append(now_s, eventlog.ADMIN, kf.ITEMS.index(action[1]))
         elif name == "calibrate":
             self._calibrate(action[1], action[2], now_s)
@@ -276,7 +284,7 @@ class Meter:
             return screens.draw_alarm(fb, screens.BATTERY_LOW, self.available_wh(), battery_mv)
         if not self.relay.closed and self.available_wh() <= 0 and not self.ledger.unlimited:
             return screens.draw_alarm(fb, screens.CREDIT_OUT, 0, battery_mv)
-        alarm = screens.LOW_CREDIT if self._low_credit else ""
+        alarm = screens.ALARM_LINES[screens.LOW_CREDIT] if self._low_credit else ""
         return screens.draw_main(fb, self.settings.get("entity"), r.p_mw // 1000 if r else 0, battery_mv,
                                  self.battery.soc_percent(), r.vrms_mv if r else 0, self.available_wh(),
                                  self.relay.closed, alarm)

@@ -35,6 +35,7 @@ def _run(meter, minutes):
         clock.advance_ms(60000)
         meter.measure()
         meter.second(clock.now_s(), clock.ticks_ms())
+        meter.tick(clock.ticks_ms())
 
 
 def _type(meter, keys):
@@ -122,3 +123,14 @@ def test_a_watchdog_reset_is_logged_as_such():
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
     codes = [e[2] for e in meter.log.events()]
     assert codes[0] == 1 and 2 in codes  # power up first, then the watchdog reset
+
+
+def test_main_screen_warns_of_low_credit_in_words():
+    from strip import Strip
+
+    meter = _meter(FakeFlash())
+    _type(meter, "*" + CODE_25_6_KWH + "*")
+    meter.set_setting("low_credit_wh", 30000)  # 25.6 kWh is now low
+    _run(meter, 2)
+    shown = meter.render(Strip(320, 40), meter.hal.clock.ticks_ms())
+    assert "Credito bajo: recargue pronto" in shown
