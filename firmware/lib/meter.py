@@ -18,7 +18,7 @@ import password
 import screens
 from calibration import Calibration, two_point, unpack_calibration
 from eventlog import EventLog
-from metering import BatteryMonitor, EnergyRegister, PowerMeter, Reading, unpack_energy
+from metering import LEAD_ACID_24V, LIFEPO4_8S, BatteryMonitor, EnergyRegister, PowerMeter, Reading, unpack_energy
 from recharge import Recharger
 from records import MirroredStore, RecordStore
 from relay_policy import RelayPolicy, RelaySettings
@@ -62,7 +62,8 @@ class Meter:
         data = self._calibration_store.load()
         calibration = unpack_calibration(data) if data is not None else self.hal.calibration
         self.power = PowerMeter(calibration)
-        self.battery = BatteryMonitor(self._battery_scale[0], self._battery_scale[1],
+        table = LIFEPO4_8S if self.settings.get("battery") == "lifepo4" else LEAD_ACID_24V
+        self.battery = BatteryMonitor(self._battery_scale[0], self._battery_scale[1], table,
                                       gain_ppm=calibration.bat_gain_ppm)
         self.battery.add_sample(self.hal.battery.read())
         store = RecordStore(root + "state", self.hal.opener)

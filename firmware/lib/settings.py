@@ -20,6 +20,7 @@ _INTS = {
     "min_switch_s": (60, 0, 3600),
 }
 _STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": ""}  # UID: entity NIT/CC, DID: cedula
+_CHOICES = {"battery": ("lead-acid", "lifepo4")}  # first: default
 
 
 class Settings:
@@ -29,6 +30,8 @@ class Settings:
             self.values[name] = spec[0]
         for name, default in _STRINGS.items():
             self.values[name] = default
+        for name, options in _CHOICES.items():
+            self.values[name] = options[0]
         if values:
             for name, value in values.items():
                 self.set(name, value)
@@ -41,6 +44,9 @@ class Settings:
             low, high = _INTS[name][1], _INTS[name][2]
             if not isinstance(value, int) or not low <= value <= high:
                 raise ValueError("%s: must be a whole number %d..%d" % (name, low, high))
+        elif name in _CHOICES:
+            if value not in _CHOICES[name]:
+                raise ValueError("%s: must be one of %s" % (name, ", ".join(_CHOICES[name])))
         elif name in _STRINGS:
             if not isinstance(value, str) or len(value) > 24:
                 raise ValueError("%s: must be text of at most 24 characters" % name)
@@ -58,4 +64,4 @@ def unpack_settings(data) -> Settings:
     except ValueError:
         raise ValueError("settings: record is not JSON")
     # Unknown names from a newer firmware are dropped rather than refusing to boot.
-    return Settings({k: v for k, v in values.items() if k in _INTS or k in _STRINGS})
+    return Settings({k: v for k, v in values.items() if k in _INTS or k in _STRINGS or k in _CHOICES})

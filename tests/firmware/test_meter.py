@@ -134,3 +134,13 @@ def test_main_screen_warns_of_low_credit_in_words():
     _run(meter, 2)
     shown = meter.render(Strip(320, 40), meter.hal.clock.ticks_ms())
     assert "Credito bajo: recargue pronto" in shown
+
+
+def test_battery_chemistry_sets_the_charge_table():
+    flash = FakeFlash()
+    meter = _meter(flash)
+    meter.hal.battery.mv = 25600
+    lead = meter.battery.soc_percent()
+    meter.set_setting("battery", "lifepo4")
+    again = _meter(flash, meter.hal.clock)
+    assert lead == 100 and again.battery.soc_percent() == 70  # 25.6 V: full lead-acid, 70 % LiFePO4

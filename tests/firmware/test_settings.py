@@ -5,7 +5,8 @@ from settings import Settings, unpack_settings
 
 def test_defaults_and_round_trip():
     s = Settings()
-    assert s.get("entity") == "OPSM-SP-230" and s.get("credito_wh") == 0
+    assert s.get("entity") == "OPSM-SP-230" and s.get("credito_wh") == 0 and s.get("battery") == "lead-acid"
+    s.set("battery", "lifepo4")
     s.set("subsidio_wh", 25000)
     s.set("uid", "900123456")
     again = unpack_settings(s.pack())
@@ -15,7 +16,7 @@ def test_defaults_and_round_trip():
 def test_rules_name_the_field():
     s = Settings()
     for name, value in (("subsidio_wh", -1), ("friendly_start_h", 24), ("uid", 5), ("nope", 1),
-                        ("credito_wh", "10")):
+                        ("credito_wh", "10"), ("battery", "nicd")):
         try:
             s.set(name, value)
             raise AssertionError("accepted %s=%r" % (name, value))
