@@ -43,7 +43,7 @@ bench: setup
 	$(BIN)/python bench/metering.py
 
 # 24 virtual hours of the whole firmware (asyncio app, sim board) from a compiled tree.
-SOAK_HEAP ?= 160K
+SOAK_HEAP ?= 192K
 soak: setup
 	$(BIN)/python -m host.soak --heap $(SOAK_HEAP)
 

@@ -18,7 +18,7 @@ from host.mpunix import ROOT, micropython_command
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--heap", default="160K", help="MicroPython heap size, e.g. 96K")
+    parser.add_argument("--heap", default="192K", help="MicroPython heap size, e.g. 96K")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
         tree = os.path.join(work, "tree")
