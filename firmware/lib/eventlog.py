@@ -36,36 +36,42 @@ class EventLog:
         self._count = 0       # good records in the current segment
         self._dirty = False   # the current segment ends with a torn record
 
-    def _records(self, segment: int) -> list:
-        """(seq, time, code, a, b) of the good records of a segment, in order."""
+    def _read(self, segment: int):
+        """The segment's bytes and how many records at its start are good."""
         try:
             with self._open(self._paths[segment], "rb") as f:
                 data = f.read()
         except OSError:
-            return []
-        out = []
+            return b"", 0
+        good = 0
         for pos in range(0, len(data) - RECORD + 1, RECORD):
             crc = crc16_modbus(data, pos, pos + 14)
             if data[pos + 14] != crc >> 8 or data[pos + 15] != crc & 0xFF:
                 break
+            good += 1
+        return data, good
+
+    def _records(self, segment: int) -> list:
+        """(seq, time, code, a, b) of the good records of a segment, in order (for reading out)."""
+        data, good = self._read(segment)
+        out = []
+        for pos in range(0, good * RECORD, RECORD):
             out.append((int.from_bytes(data[pos:pos + 4], "big"), int.from_bytes(data[pos + 4:pos + 8], "big"),
                         data[pos + 8], int.from_bytes(data[pos + 9:pos + 12], "big"),
                         int.from_bytes(data[pos + 12:pos + 14], "big")))
-        if len(out) * RECORD != len(data):
-            self._dirty = True
         return out
 
     def load(self) -> None:
-        """Find where the log ends (at boot)."""
+        """Find where the log ends (at boot), without building the records."""
         best = -1
-        self._segment = 0
         for segment in (0, 1):
-            records = self._records(segment)
-            if records and records[-1][0] > best:
-                best = records[-1][0]
+            data, good = self._read(segment)
+            last = int.from_bytes(data[(good - 1) * RECORD:(good - 1) * RECORD + 4], "big") if good else -1
+            if segment == 0 or last > best:
+                best = last
                 self._segment = segment
-        self._dirty = False
-        self._count = len(self._records(self._segment))  # also flags a torn tail
+                self._count = good
+                self._dirty = good * RECORD != len(data)  # a torn tail to drop before appending
         self.seq = best + 1
 
     def append(self, now_s: int, code: int, a: int = 0, b: int = 0) -> int:
@@ -95,11 +101,9 @@ class EventLog:
         return seq
 
     def _rewrite(self) -> None:
-        good = self._records(self._segment)
-        with self._open(self._paths[self._segment], "rb") as f:
-            data = f.read(len(good) * RECORD)
+        data, good = self._read(self._segment)
         with self._open(self._paths[self._segment], "wb") as f:
-            f.write(data)
+            f.write(data[:good * RECORD])
         self._dirty = False
 
     def events(self) -> list:
