@@ -3,8 +3,6 @@
 ADC1 only (GPIO32-39); GPIO34-39 have no pull-ups, so the keypad columns use 21, 22, 32, 33.
 """
 
-import machine
-
 from board_kit import build_hal
 
 PINS = {
@@ -13,10 +11,10 @@ PINS = {
     "spi_sck": 18, "spi_mosi": 23, "spi_miso": 19, "tft_cs": 5, "tft_dc": 16, "tft_rst": 17,
     "rows": (13, 14, 25, 26), "cols": (21, 22, 32, 33),
 }
+SPI_BUS = 2
+SPI_BAUD = 26000000
 WDT_MS = 10000
 
 
 def make_hal():
-    spi = machine.SPI(2, baudrate=26000000, sck=machine.Pin(PINS["spi_sck"]),
-                      mosi=machine.Pin(PINS["spi_mosi"]), miso=machine.Pin(PINS["spi_miso"]))
-    return build_hal(PINS, spi, WDT_MS)
+    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS)

@@ -3,8 +3,6 @@
 ADC1 only (GPIO1-10: ADC2 stops working with Wi-Fi on); strapping pins 0, 3, 45, 46 unused.
 """
 
-import machine
-
 from board_kit import build_hal
 
 PINS = {
@@ -13,10 +11,10 @@ PINS = {
     "spi_sck": 12, "spi_mosi": 11, "spi_miso": 13, "tft_cs": 10, "tft_dc": 9, "tft_rst": 14,
     "rows": (5, 6, 7, 8), "cols": (15, 16, 17, 18),
 }
+SPI_BUS = 1
+SPI_BAUD = 40000000
 WDT_MS = 10000
 
 
 def make_hal():
-    spi = machine.SPI(1, baudrate=40000000, sck=machine.Pin(PINS["spi_sck"]),
-                      mosi=machine.Pin(PINS["spi_mosi"]), miso=machine.Pin(PINS["spi_miso"]))
-    return build_hal(PINS, spi, WDT_MS)
+    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS)

@@ -5,8 +5,6 @@ file system that fails to mount, so the meter keeps a shadow copy of its credit
 record in raw flash outside the file system (SHADOW) when the firmware leaves room.
 """
 
-import machine
-
 from board_kit import build_hal
 from records import RingRecordStore
 
@@ -16,6 +14,8 @@ PINS = {
     "spi_sck": 18, "spi_mosi": 19, "spi_miso": 16, "tft_cs": 17, "tft_dc": 20, "tft_rst": 21,
     "rows": (2, 3, 4, 5), "cols": (6, 7, 8, 9),
 }
+SPI_BUS = 0
+SPI_BAUD = 30000000
 WDT_MS = 8000
 # (flash offset, 4 KB blocks) for the shadow copy. Stock RPI_PICO firmware gives all
 # the flash after itself to the file system: set this when MicroPython is built with
@@ -25,11 +25,9 @@ SHADOW = None
 
 
 def make_hal():
-    spi = machine.SPI(0, baudrate=30000000, sck=machine.Pin(PINS["spi_sck"]),
-                      mosi=machine.Pin(PINS["spi_mosi"]), miso=machine.Pin(PINS["spi_miso"]))
     shadow = None
     if SHADOW:
         import rp2
 
         shadow = RingRecordStore(rp2.Flash(start=SHADOW[0], len=SHADOW[1] * 4096), 0, SHADOW[1])
-    return build_hal(PINS, spi, WDT_MS, shadow=shadow)
+    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, shadow=shadow)

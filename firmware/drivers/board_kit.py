@@ -35,9 +35,11 @@ def _production() -> bool:
         return False
 
 
-def build_hal(pins: dict, spi, wdt_ms: int, calibration=None, keymap: str = "123A456B789C*0#D",
-              shadow=None) -> Hal:
+def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, calibration=None,
+              keymap: str = "123A456B789C*0#D", shadow=None) -> Hal:
     Pin = machine.Pin
+    spi = machine.SPI(spi_bus, baudrate=spi_baud, sck=Pin(pins["spi_sck"]), mosi=Pin(pins["spi_mosi"]),
+                      miso=Pin(pins["spi_miso"]))
     # A pull-down on the relay driver keeps it open through a reset; drive it open first.
     relay = Pin(pins["relay"], Pin.OUT, value=0)
     rows = [Pin(n, Pin.OUT, value=1) for n in pins["rows"]]

@@ -5,6 +5,7 @@ import hashlib
 
 from ili9341 import ILI9341
 
+from tests.asserts import raises_value_error
 from tests.nogc import without_allocation
 
 _SWRESET, _SLPOUT, _DISPON, _CASET, _PASET, _RAMWR, _MADCTL, _COLMOD = (
@@ -136,14 +137,6 @@ def _data(command):
     return command.size, command.digest()
 
 
-def _raises(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except ValueError:
-        return True
-    return False
-
-
 def test_init_resets_then_wakes_the_panel_in_landscape_16_bit():
     bus, _ = _panel()
     assert bus.short_commands() == [(_SWRESET, b""), (_SLPOUT, b""), (_COLMOD, b"\x55"), (_MADCTL, b"\x28"),
@@ -167,8 +160,8 @@ def test_rotation_and_colour_order_set_the_scan_bits():
     assert _panel(rotation=270)[0].short_commands()[3] == (_MADCTL, b"\xe8")
     assert _panel(bgr=False)[0].short_commands()[3] == (_MADCTL, b"\x20")
     assert _panel(width=240, height=320, rotation=0)[0].short_commands()[3] == (_MADCTL, b"\x48")
-    assert _raises(_panel, rotation=45)
-    assert _raises(_panel, width=240, height=320)  # portrait size, landscape rotation
+    assert raises_value_error(_panel, rotation=45)
+    assert raises_value_error(_panel, width=240, height=320)  # portrait size, landscape rotation
 
 
 def test_no_reset_pin_skips_the_hardware_reset():
@@ -234,8 +227,8 @@ def test_a_strip_buffer_holding_only_the_lines_sends_them_where_they_belong():
     bus.clear()
     tft.show(fb[:40 * 160], _PALETTE, 0, 40)  # the first strip
     assert _data(bus.commands[2]) == _expected(fb, _PALETTE, 0, 40)
-    assert _raises(tft.show, strip, _PALETTE, 100, 141)  # one line more than the strip holds
-    assert _raises(tft.show, strip, _PALETTE, 100)  # to the bottom: 140 lines
+    assert raises_value_error(tft.show, strip, _PALETTE, 100, 141)  # one line more than the strip holds
+    assert raises_value_error(tft.show, strip, _PALETTE, 100)  # to the bottom: 140 lines
 
 
 def test_lines_go_out_one_write_each_from_the_line_buffer():
@@ -249,12 +242,12 @@ def test_lines_go_out_one_write_each_from_the_line_buffer():
 def test_show_rejects_what_does_not_fit_the_panel():
     _, tft = _panel()
     fb = bytearray(320 * 240 // 2)
-    assert _raises(tft.show, bytearray(320 * 240), _PALETTE)
-    assert _raises(tft.show, fb, _PALETTE[:15])
-    assert _raises(tft.show, fb, (0x10000,) + _PALETTE[1:])
-    assert _raises(tft.show, fb, _PALETTE, 10, 10)
-    assert _raises(tft.show, fb, _PALETTE, 0, 241)
-    assert _raises(tft.show, fb, _PALETTE, -1, 20)
+    assert raises_value_error(tft.show, bytearray(320 * 240), _PALETTE)
+    assert raises_value_error(tft.show, fb, _PALETTE[:15])
+    assert raises_value_error(tft.show, fb, (0x10000,) + _PALETTE[1:])
+    assert raises_value_error(tft.show, fb, _PALETTE, 10, 10)
+    assert raises_value_error(tft.show, fb, _PALETTE, 0, 241)
+    assert raises_value_error(tft.show, fb, _PALETTE, -1, 20)
 
 
 def test_show_allocates_nothing():

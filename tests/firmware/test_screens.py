@@ -10,6 +10,7 @@ import sys
 import screens as S
 from strip import Strip
 
+from tests.asserts import raises_value_error
 from tests.nogc import without_allocation
 
 
@@ -30,14 +31,6 @@ def _colours(fb, x, y, w, h):
         for xx in range(x, x + w):
             seen.add(fb.pixel(xx, yy))
     return seen
-
-
-def _raises(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except ValueError:
-        return True
-    return False
 
 
 def _main(fb, **changes):
@@ -78,7 +71,7 @@ def test_main_with_credit_out_shows_red_credit_open_relay_and_the_alarm_line():
 def test_main_truncates_a_long_entity_name_and_checks_the_battery_level():
     shown = _main(_fb(), entity="Empresa de Energia Solar Comunitaria del Norte")
     assert shown[0] == "Empresa de Energia Solar Com"  # 28 characters beside the badge
-    assert _raises(_main, _fb(), battery_pct=101)
+    assert raises_value_error(_main, _fb(), battery_pct=101)
 
 
 def test_battery_gauge_fills_with_the_level():
@@ -103,8 +96,8 @@ def test_token_entry_groups_digits_in_fives_with_blanks_and_a_cursor():
 
 
 def test_token_entry_refuses_what_cannot_be_typed():
-    assert _raises(S.draw_token_entry, _fb(), "1" * 21)
-    assert _raises(S.draw_token_entry, _fb(), "12a4")
+    assert raises_value_error(S.draw_token_entry, _fb(), "1" * 21)
+    assert raises_value_error(S.draw_token_entry, _fb(), "12a4")
 
 
 def test_token_results_say_what_was_added_or_why_not():
@@ -133,7 +126,7 @@ def test_admin_edit_field_shows_the_item_and_the_typed_value():
     shown = S.draw_admin_menu(_fb(), 2, (), "202603", "FECHA: dia 01-31")
     assert shown[-3:] == ["FECHA:", "202603", "FECHA: dia 01-31"]
     assert S.draw_admin_menu(_fb(), 0, (), "")[-1] == S.HINT_EDIT
-    assert _raises(S.draw_admin_menu, _fb(), len(S.ADMIN_ITEMS))
+    assert raises_value_error(S.draw_admin_menu, _fb(), len(S.ADMIN_ITEMS))
 
 
 def test_prompt_shows_title_prompt_and_entry():
@@ -152,7 +145,7 @@ def test_alarms_name_the_problem_and_the_way_out():
     assert fb.pixel(0, 0) == S.RED
     shown = S.draw_alarm(_fb(), S.BATTERY_LOW, battery_mv=21850)
     assert "BATERIA BAJA" in shown and "Bateria 21.8 V" in shown
-    assert _raises(S.draw_alarm, _fb(), "FIRE")
+    assert raises_value_error(S.draw_alarm, _fb(), "FIRE")
 
 
 def test_every_line_fits_the_screen():
@@ -253,7 +246,7 @@ def test_a_strip_reads_back_only_its_own_lines():
     assert strip.pixel(5, 80) == S.RED and strip.buf[2] == S.RED  # screen line 80 is the strip's first
     assert strip.pixel(1, 119) == S.GREEN and strip.buf[39 * 160] == S.GREEN * 0x11
     assert strip.pixel(5, 79) is None and strip.pixel(0, 120) is None
-    assert _raises(Strip, 321, 40) and _raises(Strip, 320, 0)
+    assert raises_value_error(Strip, 321, 40) and raises_value_error(Strip, 320, 0)
 
 
 def test_drawing_into_a_strip_allocates_nothing():

@@ -1,15 +1,8 @@
 """Checks every 64-bit block cipher of the meter must pass (MicroPython and CPython)."""
 
 
+from tests.asserts import raises_value_error
 from tests.nogc import without_allocation
-
-
-def raises_value_error(fn, arg):
-    try:
-        fn(arg)
-    except ValueError:
-        return True
-    return False
 
 
 def in_place_calls_match_the_copying_ones(cipher_class, vectors):
