@@ -6,7 +6,7 @@ record in raw flash outside the file system (SHADOW) when the firmware leaves ro
 """
 
 from board_kit import build_hal
-from records import RingRecordStore
+from shadow import RingRecordStore
 
 PINS = {
     "adc_v": 26, "adc_i": 27, "adc_battery": 28,

@@ -3,7 +3,6 @@
 import datetime
 
 from protocol.sts_amount import decode_amount, encode_amount
-from protocol.sts_decoder import TEST_CONTROLS
 
 from protocol import openpaygo as opg
 
@@ -12,6 +11,10 @@ from host.keystore import KeyStore
 from host.registry import Registry, RegistryError, utc_now
 from host.sts import keys as sts_keys
 from host.sts import tokens as sts_tokens
+
+# Class 1 control bits as this meter reads them (the standard's own table is not public).
+TEST_CONTROLS = {"all": 0x01, "relay": 0x02, "display": 0x04, "show-energy": 0x08,
+                 "show-krn": 0x10, "show-ti": 0x20, "show-tid": 0x40, "show-credit": 0x80}
 
 TID_LIMIT = 1 << 24
 # Management functions: (class 2 subclass, whether the value is an amount in W).

@@ -18,9 +18,6 @@ KT_DEFAULT = 1           # DDTK: refuses credit
 KEN_NEVER = 255          # key expiry number meaning "never expires"
 BASE_YEARS = (1993, 2014, 2035)
 MFR_ANY = 0              # class 1 tokens for every manufacturer
-# Class 1 control bits as this meter reads them (the standard's own table is not public).
-TEST_CONTROLS = {"all": 0x01, "relay": 0x02, "display": 0x04, "show-energy": 0x08,
-                 "show-krn": 0x10, "show-ti": 0x20, "show-tid": 0x40, "show-credit": 0x80}
 
 # Result kinds.
 CREDIT = "CREDIT"

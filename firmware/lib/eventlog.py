@@ -18,9 +18,6 @@ ADMIN = 6             # a: setting index, b: 0
 MONTH = 7             # a: subsidy Wh granted
 LOW_CREDIT = 8
 ADMIN_LOCKOUT = 9     # a: lock seconds
-NAMES = {POWER_UP: "power up", WATCHDOG_RESET: "watchdog reset", RECHARGE: "recharge",
-         REJECTED: "code rejected", RELAY: "relay", ADMIN: "admin change", MONTH: "new month",
-         LOW_CREDIT: "low credit", ADMIN_LOCKOUT: "admin lock-out"}
 
 RECORD = 16
 

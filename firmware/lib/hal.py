@@ -24,7 +24,7 @@ class Hal:
         self.calibration = calibration  # the board's default calibration record
         self.keymap = keymap
         self.opener = opener          # file open for storage_root (tests pass an in-memory flash)
-        self.shadow = shadow          # records.RingRecordStore outside the file system, or None
+        self.shadow = shadow          # shadow.RingRecordStore outside the file system, or None
 
 
 class NoWatchdog:

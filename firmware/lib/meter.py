@@ -20,7 +20,7 @@ from calibration import Calibration, two_point, unpack_calibration
 from eventlog import EventLog
 from metering import LEAD_ACID_24V, LIFEPO4_8S, BatteryMonitor, EnergyRegister, PowerMeter, Reading, unpack_energy
 from recharge import Recharger
-from records import MirroredStore, RecordStore
+from records import RecordStore
 from relay_policy import RelayPolicy, RelaySettings
 from settings import Settings, unpack_settings
 from ticks import ticks_add, ticks_diff
@@ -67,7 +67,11 @@ class Meter:
                                       gain_ppm=calibration.bat_gain_ppm)
         self.battery.add_sample(self.hal.battery.read())
         store = RecordStore(root + "state", self.hal.opener)
-        state = store if self.hal.shadow is None else MirroredStore(store, self.hal.shadow)
+        state: object = store
+        if self.hal.shadow is not None:
+            from shadow import MirroredStore  # only boards with a raw-flash region
+
+            state = MirroredStore(store, self.hal.shadow)
         self.recharger = Recharger.boot(state, self.profile, EnergyRegister(), unpack_energy)
         self._billed_wh = self.recharger.energy.import_wh  # consumption charged up to the saved energy
         self.log = EventLog(root + "events", opener=self.hal.opener)

@@ -13,7 +13,7 @@ import json
 
 from protocol import sts_decoder as sts
 
-from token_profiles import OpenPaygoProfile, StsProfile
+from token_profiles import StsProfile
 
 FILE = "provision.json"
 
@@ -30,6 +30,8 @@ def profile_from(doc: dict):
                              doc.get("ken", 255), doc.get("base_year", 2014), doc.get("sgc", 0))
         return StsProfile(state), (20,)
     if kind == "openpaygo":
+        from openpaygo_profile import OpenPaygoProfile
+
         extended = bool(doc.get("extended"))
         restricted = bool(doc.get("restricted"))
         length = (20 if extended else 15) if restricted else (12 if extended else 9)

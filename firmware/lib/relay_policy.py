@@ -12,9 +12,6 @@ CAUSE_CREDIT_BACK = 3
 CAUSE_BATTERY_LOW = 4
 CAUSE_BATTERY_OK = 5
 CAUSE_REMOTE = 6
-CAUSE_NAMES = {CAUSE_BOOT: "boot", CAUSE_CREDIT_OUT: "credit exhausted", CAUSE_CREDIT_BACK: "credit back",
-               CAUSE_BATTERY_LOW: "battery low", CAUSE_BATTERY_OK: "battery recovered",
-               CAUSE_REMOTE: "remote command"}
 
 
 class RelaySettings:

@@ -11,7 +11,7 @@ from boards import sim
 from meter import Meter
 from token_profiles import StsProfile
 
-from records import RingRecordStore
+from shadow import RingRecordStore
 
 from tests.firmware.fakeflash import FakeBlockDevice, FakeFlash
 

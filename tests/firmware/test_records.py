@@ -1,6 +1,7 @@
 """Power-safe records: A/B files and the raw-flash ring (MicroPython and CPython)."""
 
-from records import RecordStore, RingRecordStore
+from records import RecordStore
+from shadow import MirroredStore, RingRecordStore
 
 from tests.firmware.fakeflash import FakeBlockDevice, FakeFlash, InjectedFault, PowerCut
 
@@ -49,8 +50,6 @@ def test_ring_spreads_wear_and_survives_cuts():
 
 
 def test_mirror_survives_a_reformatted_file_system():
-    from records import MirroredStore
-
     flash, bdev = FakeFlash(), FakeBlockDevice(8, 256)
     store = MirroredStore(RecordStore("/m/state", flash.open), RingRecordStore(bdev, 0, 4))
     for n in range(3):

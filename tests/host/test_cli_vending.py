@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from host.cli import cli
 from host.keystore import KeyStore, KeyStoreError
 from host.sts import tokens
-from host.vending import tid_at
+from host.vending import TEST_CONTROLS, tid_at
 from protocol import sts_decoder as sts
 from protocol import token_result as R
 
@@ -133,7 +133,7 @@ def test_keychange_without_registry_and_manage(shop):
                           "--control", "display", "--json"))
     result = d.decode(item["token"])
     assert result.kind == sts.TEST
-    assert tokens.parse(item["token"])["control"] == "%x" % (sts.TEST_CONTROLS["relay"] | sts.TEST_CONTROLS["display"])
+    assert tokens.parse(item["token"])["control"] == "%x" % (TEST_CONTROLS["relay"] | TEST_CONTROLS["display"])
 
 
 def snapshot(home):
@@ -202,7 +202,7 @@ def test_unknown_option_exits_1():
 def test_openpaygo_meter_from_registry_to_firmware(home):
     from recharge import Recharger
     from records import RecordStore
-    from token_profiles import OpenPaygoProfile
+    from openpaygo_profile import OpenPaygoProfile
 
     from tests.firmware.fakeflash import FakeFlash
 
