@@ -10,12 +10,13 @@ instead of a meter that looks alive and meters nothing.
 
 import asyncio
 import gc
+from asyncio import gather  # loads asyncio's lazy submodule at start-up, not into a fragmented heap
 
 import screens
 from strip import Strip
 from ticks import ticks_diff
 
-STRIP_LINES = 40     # divides the 240 lines: 6 strips of 320x40 at 4 bits, 6 400 B
+STRIP_LINES = 24     # divides the 240 lines: 10 strips of 320x24 at 4 bits, 3 840 B
 HEARTBEAT_MS = 5000  # a task silent for longer is hung
 
 
@@ -97,7 +98,7 @@ class App:
             await self.sleep_ms(1000)
 
     async def main(self):
-        await asyncio.gather(self.measure_task(), self.keypad_task(), self.ui_task(), self.supervisor_task())
+        await gather(self.measure_task(), self.keypad_task(), self.ui_task(), self.supervisor_task())
 
 
 def frame_buffer():

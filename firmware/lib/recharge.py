@@ -82,21 +82,24 @@ def _field(data, pos):
 
 class Recharger:
     def __init__(self, store, profile, energy=None, unpack_energy=None):
+        """Restore from the newest good record in `store`, or start from the profile's
+        factory state (one decoder, and one key schedule, is ever built)."""
         self.store = store
         self.profile = profile
-        self.decoder = profile.decoder()
         self.ledger = Ledger()
         self.lockout = Lockout()
         self.limits = Limits()
         self.energy = energy            # metering.EnergyRegister, saved in the same record
         self._unpack_energy = unpack_energy
+        data = store.load()
+        if data is None:
+            self.decoder = profile.decoder()
+        else:
+            self._unpack(data)
 
     @classmethod
     def boot(cls, store, profile, energy=None, unpack_energy=None):
-        """Restore from the newest good record, or start from the profile's factory state."""
-        recharger = cls(store, profile, energy, unpack_energy)
-        recharger.reload()
-        return recharger
+        return cls(store, profile, energy, unpack_energy)
 
     def reload(self) -> bool:
         """Take the state on flash as the truth; False if there is no record yet."""
