@@ -103,7 +103,7 @@ class App:
 
 def frame_buffer():
     """What the screens are drawn into: a strip.Strip of STRIP_LINES lines and its
-    bytes (6 400 B, not a 38 400 B frame); allocate it first, while the heap is whole."""
+    bytes (3 840 B, not a 38 400 B frame); allocate it first, while the heap is whole."""
     gc.collect()
     strip = Strip(screens.WIDTH, STRIP_LINES)
     return strip, strip.buf
