@@ -44,7 +44,7 @@ bench: setup
 
 # 24 virtual hours of the whole firmware (asyncio app, sim board) run from a ROMFS image;
 # SOAK_HEAP is the heap beside the image (the image stands for the board's flash).
-SOAK_HEAP ?= 112K
+SOAK_HEAP ?= 96K
 soak: setup
 	$(BIN)/python -m host.soak --heap $(SOAK_HEAP)
 
@@ -52,6 +52,7 @@ BOARD ?= esp32
 PORT ?=
 FIRMWARE ?=
 DRY_RUN ?=
+ROMFS ?=
 build: setup
 	$(BIN)/opsm fw build --board $(BOARD)
 
@@ -59,7 +60,7 @@ flash: setup
 	$(BIN)/opsm fw flash --board $(BOARD) --port "$(PORT)" --firmware "$(FIRMWARE)" $(if $(DRY_RUN),--dry-run)
 
 deploy: setup
-	$(BIN)/opsm fw deploy --board $(BOARD) --port "$(PORT)" $(if $(DRY_RUN),--dry-run)
+	$(BIN)/opsm fw deploy --board $(BOARD) --port "$(PORT)" $(if $(ROMFS),--romfs) $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) $(STUBS) build .pytest_cache .mypy_cache .hypothesis

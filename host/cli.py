@@ -428,13 +428,14 @@ def fw_flash(board, port, firmware, dry_run):
 @fw.command("deploy")
 @click.option("--board", required=True, help="esp32s3, esp32 or pico.")
 @click.option("--port", default="", help="Serial port of the board.")
+@click.option("--romfs", is_flag=True, help="Modules into the board's ROMFS partition (run from flash).")
 @click.option("--dry-run", is_flag=True, help="Print the commands only.")
 @reports_errors
-def fw_deploy(board, port, dry_run):
-    """Copy build/BOARD to the board with mpremote and reset it."""
+def fw_deploy(board, port, romfs, dry_run):
+    """Put build/BOARD on the board with mpremote and reset it."""
     from host import fwbuild
 
-    for command in fwbuild.deploy(board, port, dry_run):
+    for command in fwbuild.deploy(board, port, dry_run, romfs):
         click.echo(" ".join(command))
 
 

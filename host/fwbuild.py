@@ -105,8 +105,13 @@ def flash(board: str, port: str, firmware: str, dry_run: bool = False) -> list:
                 dry_run)
 
 
-def deploy(board: str, port: str, dry_run: bool = False) -> list:
-    """Copy the built tree to the board with mpremote and reset it."""
+def deploy(board: str, port: str, dry_run: bool = False, romfs: bool = False) -> list:
+    """Put the built tree on the board with mpremote and reset it.
+
+    romfs: the modules go to the board's ROMFS partition (MicroPython 1.25+ with one),
+    where they run from flash in place, leaving the heap to data; otherwise they are
+    copied to the file system's /lib and loaded into RAM (~110 KB of heap).
+    """
     check_board(board)
     if not port:
         raise BuildError("port: give the board's serial port (PORT=/dev/ttyACM0)")
@@ -114,9 +119,10 @@ def deploy(board: str, port: str, dry_run: bool = False) -> list:
     if not dry_run and not os.path.isdir(tree):
         raise BuildError("build: run 'make build BOARD=%s' first" % board)
     mpremote = ["mpremote", "connect", port]
-    return _run([mpremote + ["fs", "cp", "-r", os.path.join(tree, "lib"), ":", "+",
-                             "fs", "cp", os.path.join(tree, "boot.py"), os.path.join(tree, "main.py"), ":",
-                             "+", "reset"]], dry_run)
+    mains = ["fs", "cp", os.path.join(tree, "boot.py"), os.path.join(tree, "main.py"), ":", "+", "reset"]
+    if romfs:  # /rom/lib is on the board's sys.path
+        return _run([mpremote + ["romfs", "deploy", os.path.join(tree, "lib"), "+"] + mains], dry_run)
+    return _run([mpremote + ["fs", "cp", "-r", os.path.join(tree, "lib"), ":", "+"] + mains], dry_run)
 
 
 def write_provision(meter: dict, key: bytes, path: str) -> None:

@@ -157,18 +157,26 @@ def _crypt(s, k, fl):
     fl(s, k, 72)
 
 
-def _fo_keys(ek, r):
-    """KO1, KI1, KO2, KI2, KO3, KI3, KO4 of FO round r (RFC 2994 section 2.3)."""
-    return [ek[r], ek[8 + (r + 5) % 8], ek[(r + 2) % 8], ek[8 + (r + 1) % 8],
-            ek[(r + 7) % 8], ek[8 + (r + 3) % 8], ek[(r + 4) % 8]]
+def _fo_keys(ek, r, out, at):
+    """KO1, KI1, KO2, KI2, KO3, KI3, KO4 of FO round r (RFC 2994 section 2.3), into out[at:]."""
+    out[at] = ek[r]
+    out[at + 1] = ek[8 + (r + 5) % 8]
+    out[at + 2] = ek[(r + 2) % 8]
+    out[at + 3] = ek[8 + (r + 1) % 8]
+    out[at + 4] = ek[(r + 7) % 8]
+    out[at + 5] = ek[8 + (r + 3) % 8]
+    out[at + 6] = ek[(r + 4) % 8]
 
 
-def _fl_keys(ek, i):
-    """The AND and OR keys of FL number i (RFC 2994 section 2.3)."""
+def _fl_keys(ek, i, out, at):
+    """The AND and OR keys of FL number i (RFC 2994 section 2.3), into out[at:]."""
     h = i >> 1
     if i & 1:
-        return [ek[8 + (h + 2) % 8], ek[(h + 4) % 8]]
-    return [ek[h], ek[8 + (h + 6) % 8]]
+        out[at] = ek[8 + (h + 2) % 8]
+        out[at + 1] = ek[(h + 4) % 8]
+    else:
+        out[at] = ek[h]
+        out[at + 1] = ek[8 + (h + 6) % 8]
 
 
 class Misty1(BlockCipher):
@@ -177,22 +185,31 @@ class Misty1(BlockCipher):
     def __init__(self, key: bytes) -> None:
         if len(key) != 16:
             raise ValueError("MISTY1 key must be 16 bytes, got %d" % len(key))
-        ek = [(key[2 * i] << 8) | key[2 * i + 1] for i in range(8)]
-        ek += [_fi(ek[i], ek[(i + 1) % 8]) for i in range(8)]
-        enc = []
-        dec = []
+        # Key words straight into arrays: no list is built (a board's heap is tight at boot).
+        ek = array("H", bytes(32))
+        for i in range(8):
+            ek[i] = (key[2 * i] << 8) | key[2 * i + 1]
+        for i in range(8):
+            ek[8 + i] = _fi(ek[i], ek[(i + 1) % 8])
+        enc = array("H", bytes(152))
+        dec = array("H", bytes(152))
         for n in range(5):
             # Encryption: layer n holds FL 2n (left half) and FL 2n+1 (right
             # half), then FO rounds 2n and 2n+1. Decryption runs the rounds
             # backwards, and its halves start swapped, so the FL keys swap.
             m = 4 - n
-            enc += _fl_keys(ek, 2 * n) + _fl_keys(ek, 2 * n + 1)
-            dec += _fl_keys(ek, 2 * m + 1) + _fl_keys(ek, 2 * m)
+            at = 18 * n
+            _fl_keys(ek, 2 * n, enc, at)
+            _fl_keys(ek, 2 * n + 1, enc, at + 2)
+            _fl_keys(ek, 2 * m + 1, dec, at)
+            _fl_keys(ek, 2 * m, dec, at + 2)
             if n < 4:
-                enc += _fo_keys(ek, 2 * n) + _fo_keys(ek, 2 * n + 1)
-                dec += _fo_keys(ek, 2 * m - 1) + _fo_keys(ek, 2 * m - 2)
-        self._enc = array("H", enc)
-        self._dec = array("H", dec)
+                _fo_keys(ek, 2 * n, enc, at + 4)
+                _fo_keys(ek, 2 * n + 1, enc, at + 11)
+                _fo_keys(ek, 2 * m - 1, dec, at + 4)
+                _fo_keys(ek, 2 * m - 2, dec, at + 11)
+        self._enc = enc
+        self._dec = dec
         self._s = array("H", (0, 0, 0, 0))
 
     def _load(self, buf: bytearray) -> None:

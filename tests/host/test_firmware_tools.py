@@ -52,6 +52,9 @@ def test_flash_and_deploy_dry_runs():
                "--dry-run").strip() == "cp RPI_PICO.uf2 /media/RPI-RP2"
     out = run("fw", "deploy", "--board", "pico", "--port", "/dev/ttyACM0", "--dry-run")
     assert out.startswith("mpremote connect /dev/ttyACM0 fs cp -r") and out.strip().endswith("+ reset")
+    out = run("fw", "deploy", "--board", "esp32s3", "--port", "/dev/ttyACM0", "--romfs", "--dry-run")
+    assert out.startswith("mpremote connect /dev/ttyACM0 romfs deploy") and "build/esp32s3/lib" in out
+    assert "fs cp" in out and out.strip().endswith("+ reset")
     assert "board" in run("fw", "build", "--board", "stm32", code=1)
     assert "port" in run("fw", "deploy", "--board", "pico", code=1)
     assert "uf2" in run("fw", "flash", "--board", "pico", "--port", "/x", "--firmware", "a.bin", "--dry-run", code=1)
@@ -73,7 +76,7 @@ def test_provision_writes_the_first_key_privately(home):
 
 
 def test_soak_runs_a_day_of_the_whole_firmware(capfd):
-    assert soak.main(["--heap", "112K"]) == 0  # fits 104K today, with margin here (goal: 96K)
+    assert soak.main(["--heap", "104K"]) == 0  # make soak runs it at 96K; a margin here for CI
     out = capfd.readouterr().out
     assert "peak_heap_bytes=" in out and "FAILED" not in out
     assert "relay_switchings=4" in out
