@@ -13,8 +13,10 @@ PINS = {
 }
 SPI_BUS = 2
 SPI_BAUD = 26000000
+BATTERY_DIVIDER_MILLI = 16000  # 150k/10k; read_u16 spans ~3.1 V at ATTN_11DB
+ADC_REF_MV = 3100
 WDT_MS = 10000
 
 
 def make_hal():
-    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS)
+    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, BATTERY_DIVIDER_MILLI, ADC_REF_MV)

@@ -6,7 +6,6 @@ record in raw flash outside the file system (SHADOW) when the firmware leaves ro
 """
 
 from board_kit import build_hal
-from shadow import RingRecordStore
 
 PINS = {
     "adc_v": 26, "adc_i": 27, "adc_battery": 28,
@@ -16,6 +15,8 @@ PINS = {
 }
 SPI_BUS = 0
 SPI_BAUD = 30000000
+BATTERY_DIVIDER_MILLI = 12000  # 110k/10k; the 3.3 V rail is the ADC reference
+ADC_REF_MV = 3300
 WDT_MS = 8000
 # (flash offset, 4 KB blocks) for the shadow copy. Stock RPI_PICO firmware gives all
 # the flash after itself to the file system: set this when MicroPython is built with
@@ -28,6 +29,7 @@ def make_hal():
     shadow = None
     if SHADOW:
         import rp2
+        from shadow import RingRecordStore
 
         shadow = RingRecordStore(rp2.Flash(start=SHADOW[0], len=SHADOW[1] * 4096), 0, SHADOW[1])
-    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, shadow=shadow)
+    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, BATTERY_DIVIDER_MILLI, ADC_REF_MV, shadow=shadow)

@@ -11,12 +11,11 @@ import asyncio
 import math
 
 from calibration import Calibration
+from hal import FRONT_END_I_GAIN_UA as I_GAIN_UA
+from hal import FRONT_END_V_GAIN_UV as V_GAIN_UV
 from hal import RESET_POWER_ON, Hal
 
-# Front end of the virtual board: 130 V rms (183.8 V peak) spans 1800 counts from
-# mid-scale, and 30 A peak (2.5 kW at 120 V) spans 1800 counts: the calibration that matches.
-V_GAIN_UV = 102100
-I_GAIN_UA = 16667
+# The virtual board has the front end exactly as designed (no calibration error).
 BATTERY_DIVIDER_MILLI = 16000
 ADC_REF_MV = 2500
 
@@ -143,4 +142,5 @@ def make_hal(storage_root: str = "/tmp/opsm-sim", clock=None, reset_cause: int =
              opener=open, shadow=None) -> Hal:
     ac = SimAc()
     return Hal(ac, SimBattery(), SimRelay(ac), ScriptKeypad(), SimDisplay(), SimWatchdog(), storage_root,
-               clock or SimClock(), reset_cause, Calibration(V_GAIN_UV, I_GAIN_UA), opener=opener, shadow=shadow)
+               clock or SimClock(), reset_cause, Calibration(V_GAIN_UV, I_GAIN_UA), opener=opener, shadow=shadow,
+               battery_divider_milli=BATTERY_DIVIDER_MILLI, adc_ref_mv=ADC_REF_MV)

@@ -51,8 +51,7 @@ class Soak:
         self.fb, self.fb_bytes = FRAME
         self.clock = sim.SimClock()
         self.hal = sim.make_hal(root, self.clock)
-        self.meter = Meter(self.hal, StsProfile(sts.StsState(KEY, ea=11, base_year=1993)),
-                           battery_divider_milli=sim.BATTERY_DIVIDER_MILLI, adc_ref_mv=sim.ADC_REF_MV)
+        self.meter = Meter(self.hal, StsProfile(sts.StsState(KEY, ea=11, base_year=1993)))
         self.meter.boot(self.clock.now_s(), self.clock.ticks_ms())
         # Simulator cadence: one burst a minute held for the minute, keys scanned every 0.2 s.
         self.app = App(self.hal, self.meter, self.fb, self.fb_bytes, self.clock.sleep_ms, bursts_per_reading=1,

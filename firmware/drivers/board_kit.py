@@ -10,7 +10,8 @@ import time
 import machine
 
 from adc_burst import AdcBurst, AdcReader
-from hal import RESET_POWER_ON, Hal, NoWatchdog
+from calibration import Calibration
+from hal import FRONT_END_I_GAIN_UA, FRONT_END_V_GAIN_UV, RESET_POWER_ON, Hal, NoWatchdog
 from ili9341 import ILI9341
 from keypad import Keypad
 
@@ -35,8 +36,8 @@ def _production() -> bool:
         return False
 
 
-def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, calibration=None,
-              keymap: str = "123A456B789C*0#D", shadow=None) -> Hal:
+def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, battery_divider_milli: int,
+              adc_ref_mv: int, keymap: str = "123A456B789C*0#D", shadow=None) -> Hal:
     Pin = machine.Pin
     spi = machine.SPI(spi_bus, baudrate=spi_baud, sck=Pin(pins["spi_sck"]), mosi=Pin(pins["spi_mosi"]),
                       miso=Pin(pins["spi_miso"]))
@@ -51,4 +52,5 @@ def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, calibration=
     wdt = machine.WDT(timeout=wdt_ms) if _production() else NoWatchdog()
     cause = machine.reset_cause() if hasattr(machine, "reset_cause") else RESET_POWER_ON
     return Hal(ac, battery, lambda closed: relay(1 if closed else 0), Keypad(rows, cols, keymap), display, wdt,
-               "/", Clock(), cause, calibration, keymap, shadow=shadow)
+               "/", Clock(), cause, Calibration(FRONT_END_V_GAIN_UV, FRONT_END_I_GAIN_UA), keymap,
+               shadow=shadow, battery_divider_milli=battery_divider_milli, adc_ref_mv=adc_ref_mv)

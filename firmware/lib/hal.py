@@ -7,11 +7,17 @@ for boards/sim.py, virtual ones. The firmware logic never imports machine.
 RESET_POWER_ON = 1
 RESET_WATCHDOG = 3  # machine.WDT_RESET on esp32 and rp2
 
+# The analogue front end every board shares (its design target, refined per unit by the
+# two-point calibration): 130 V rms (184 V peak) spans 1800 counts either side of
+# mid-scale, and so does 30 A peak (2.5 kW at 120 V).
+FRONT_END_V_GAIN_UV = 102100
+FRONT_END_I_GAIN_UA = 16667
+
 
 class Hal:
     def __init__(self, ac, battery, relay, keypad, display, wdt, storage_root: str, clock,
                  reset_cause: int = RESET_POWER_ON, calibration=None, keymap: str = "123A456B789C*0#D",
-                 opener=open, shadow=None):
+                 opener=open, shadow=None, battery_divider_milli: int = 16000, adc_ref_mv: int = 3100):
         self.ac = ac                  # .burst(vbuf, ibuf, n, period_us): raw 12-bit v and i samples
         self.battery = battery        # .read() -> raw 12-bit count of the battery divider
         self.relay = relay            # relay(closed: bool)
@@ -25,6 +31,8 @@ class Hal:
         self.keymap = keymap
         self.opener = opener          # file open for storage_root (tests pass an in-memory flash)
         self.shadow = shadow          # shadow.RingRecordStore outside the file system, or None
+        self.battery_divider_milli = battery_divider_milli  # (R_top + R_bottom) / R_bottom x 1000
+        self.adc_ref_mv = adc_ref_mv  # ADC pin millivolts at 4096 counts
 
 
 class NoWatchdog:

@@ -34,14 +34,12 @@ _FSM_SETTINGS = {kf.UID: "uid", kf.DID: "did", kf.FECHA: "fecha", kf.CREDITO: "c
 
 
 class Meter:
-    def __init__(self, hal, profile, code_lengths=(20,), burst_samples: int = 64, period_us: int = 521,
-                 battery_divider_milli: int = 16000, adc_ref_mv: int = 2500):
+    def __init__(self, hal, profile, code_lengths=(20,), burst_samples: int = 64, period_us: int = 521):
         self.hal = hal
         self.profile = profile
         self.code_lengths = code_lengths
         self.burst_samples = burst_samples
         self.period_us = period_us
-        self._battery_scale = (battery_divider_milli, adc_ref_mv)
         self._vbuf = array("H", bytes(2 * burst_samples))
         self._ibuf = array("H", bytes(2 * burst_samples))
         self.reading: Reading | None = None
@@ -63,7 +61,7 @@ class Meter:
         calibration = unpack_calibration(data) if data is not None else self.hal.calibration
         self.power = PowerMeter(calibration)
         table = LIFEPO4_8S if self.settings.get("battery") == "lifepo4" else LEAD_ACID_24V
-        self.battery = BatteryMonitor(self._battery_scale[0], self._battery_scale[1], table,
+        self.battery = BatteryMonitor(self.hal.battery_divider_milli, self.hal.adc_ref_mv, table,
                                       gain_ppm=calibration.bat_gain_ppm)
         self.battery.add_sample(self.hal.battery.read())
         store = RecordStore(root + "state", self.hal.opener)

@@ -22,8 +22,7 @@ CODE_1638_4_KWH = "45798100519745983712"
 
 def _meter(flash, clock=None, shadow=None):
     hal = sim.make_hal("/m", clock or sim.SimClock(), opener=flash.open, shadow=shadow)
-    meter = Meter(hal, StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)),
-                  battery_divider_milli=sim.BATTERY_DIVIDER_MILLI, adc_ref_mv=sim.ADC_REF_MV)
+    meter = Meter(hal, StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)))
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
     return meter
 
