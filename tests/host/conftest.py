@@ -23,7 +23,7 @@ def sts_vectors() -> list:
 
 
 def vector_id(vector: dict) -> str:
-    return "c%d.%d-%s" % (vector["token_class"], vector["token_subclass"], vector["token"])
+    return "c%s.%s-%s" % (vector.get("token_class"), vector.get("token_subclass"), vector["token"])
 
 
 @pytest.fixture

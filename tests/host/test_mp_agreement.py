@@ -33,7 +33,7 @@ def jobs():
         codes.append(tokens.amount_token(0, 0, 77, 1234, 0, ea, new))
         out.append({"key": key.hex(), "ea": ea, "base_year": 2014, "codes": codes})
     for v in sts_vectors():
-        if v.get("decoder_key_hex"):
+        if v.get("decoder_key_hex") and v.get("ea") in ("09", "11"):
             out.append({"key": v["decoder_key_hex"], "ea": int(v["ea"]), "base_year": 1993, "codes": [v["token"]]})
     return out
 
