@@ -396,6 +396,27 @@ def keys_list(db, keyfile):
 
 
 @cli.group()
+def sim():
+    """The meter on a virtual board: scenario files."""
+
+
+@sim.command("run")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@reports_errors
+def sim_run(files):
+    """Play scenario files; one JSON summary per scenario; exit 1 if any expectation fails."""
+    from simulator import scenario
+
+    failed = 0
+    for path in files:
+        summary = scenario.run(path)
+        failed += not summary["ok"]
+        click.echo(json.dumps(summary, sort_keys=True))
+    if failed:
+        raise CliError("%d of %d scenarios failed" % (failed, len(files)))
+
+
+@cli.group()
 def fw():
     """Firmware: build the board tree, flash MicroPython, deploy, provision."""
 
