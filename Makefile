@@ -41,6 +41,7 @@ demo: setup
 bench: setup
 	$(BIN)/python bench/tokens.py
 	$(BIN)/python bench/metering.py
+	$(BIN)/python bench/sim.py
 
 # 24 virtual hours of the whole firmware (asyncio app, sim board) run from a ROMFS image;
 # SOAK_HEAP is the heap beside the image (the image stands for the board's flash).

@@ -6,6 +6,12 @@ A scenario is TOML:
     [meter]                      # the meter's identity (STS profile)
     key = "f94b6ed353c3bfdb113e2d3a7ea3c41d"
     base_year = 1993
+    [system]                     # optional: a solar home system drives voltage, load, battery
+    seed = 7                     # (simulator/solar.py); without it the steps set them
+    pv_wp = 400
+    battery = "lead-acid"        # or "lifepo4"
+    battery_wh = 4800
+    soc = 0.8
     [[step]]
     keys = "*63638916334124550935*"    # typed on the keypad, 0.3 s apart
     [[step]]
@@ -33,6 +39,7 @@ import eventlog
 from boards import sim
 from meter import Meter
 from strip import Strip
+from simulator.solar import SolarHome
 from token_profiles import StsProfile
 
 _EVENT_CODES = {"power up": eventlog.POWER_UP, "watchdog reset": eventlog.WATCHDOG_RESET,
@@ -83,6 +90,12 @@ class Run:
         self.clock = sim.SimClock(int(m.get("start_s", 852076800)))
         self.load_w, self.pf_milli, self.battery_mv = 0, 1000, 25600
         self.strip = Strip(320, 20)
+        self.home = None
+        if "system" in doc:
+            try:
+                self.home = SolarHome(**doc["system"])
+            except TypeError as exc:
+                raise ScenarioError("system: %s" % exc) from None
         self.boot()
 
     def boot(self) -> None:
@@ -98,6 +111,11 @@ class Run:
             step = min(ms, 60000)
             clock.advance_ms(step)
             ms -= step
+            if self.home is not None:
+                ac = self.hal.ac
+                ac.vrms_mv, load_w, pf = self.home.step(clock.now_s(), self.hal.relay.closed, step / 60000)
+                ac.load(int(load_w), pf)
+                self.hal.battery.mv = self.home.battery_mv
             meter.measure()
             meter.second(clock.now_s(), clock.ticks_ms())
             meter.tick(clock.ticks_ms())
