@@ -266,8 +266,10 @@ class Meter:
         view = self.fsm.view()
         if self.result is not None:
             outcome = self.result
-            if outcome.ok:
-                return screens.draw_token_accepted(fb, max(outcome.credit_wh, 0), self.available_wh())
+            if outcome.ok and outcome.credit_wh > 0:
+                return screens.draw_token_accepted(fb, outcome.credit_wh, self.available_wh())
+            if outcome.ok:  # key sections, management and test codes say what they did
+                return screens.draw_prompt(fb, "CODIGO ACEPTADO", outcome.message(), "")
             return screens.draw_token_rejected(fb, R.MESSAGES[outcome.reason])
         if view.mode == kf.TOKEN:
             return screens.draw_token_entry(fb, view.entry.replace(" ", ""), max(self.code_lengths), view.message)

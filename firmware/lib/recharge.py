@@ -15,6 +15,11 @@ from ledger import Ledger, unpack_ledger
 from token_profiles import ADD, SET
 
 _VERSION = 3
+# What an accepted code that moves no credit did, as the screen says it.
+_DONE = {sts.MAX_POWER: "Limite de potencia fijado", sts.CLEAR_CREDIT: "Credito borrado",
+         sts.TARIFF: "Tarifa fijada", sts.CLEAR_TAMPER: "Manipulacion borrada",
+         sts.PHASE_UNBALANCE: "Limite de desbalance fijado", sts.KEY_CHANGE: "Clave nueva instalada",
+         sts.TEST: "Prueba del medidor"}
 _REGISTER_ELECTRICITY = 0
 _REGISTER_ALL = 0xFFFF
 
@@ -63,7 +68,7 @@ class Outcome:
             return text
         if self.kind == sts.KEY_SECTION:
             return "Clave: parte %d de %d" % (self.result.sections, self.result.sections_needed)
-        return "Aceptado: " + self.kind
+        return _DONE.get(self.kind, "Codigo aceptado")
 
 
 class _Refusal:

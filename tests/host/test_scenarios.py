@@ -21,7 +21,12 @@ def test_library_scenario_passes(path):
 def test_library_covers_the_stories():
     names = {p.stem for p in LIBRARY}
     assert {"recharge", "exhaustion_cut", "wrong_codes_lockout", "power_cut_keeps_credit", "low_battery",
-            "admin_subsidy_emergency"} <= names
+            "admin_subsidy_emergency", "key_change", "power_cut_during_recharge", "thirty_days"} <= names
+
+
+def test_power_cut_scenario_really_cuts():
+    summary = scenario.run(str(LIBRARY[0].parent / "power_cut_during_recharge.toml"))
+    assert summary["ok"] and summary["power_losses"] == 1
 
 
 def test_cli_prints_a_summary_and_fails_on_a_broken_expectation(tmp_path):
