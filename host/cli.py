@@ -402,14 +402,16 @@ def sim():
 
 @sim.command("run")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--runtime", type=click.Choice(["cpython", "micropython"]), default="cpython", show_default=True,
+              help="In-process under CPython, or the MicroPython unix port in a subprocess.")
 @reports_errors
-def sim_run(files):
+def sim_run(files, runtime):
     """Play scenario files; one JSON summary per scenario; exit 1 if any expectation fails."""
     from simulator import scenario
 
     failed = 0
     for path in files:
-        summary = scenario.run(path)
+        summary = scenario.run(path, runtime)
         failed += not summary["ok"]
         click.echo(json.dumps(summary, sort_keys=True))
     if failed:

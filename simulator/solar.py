@@ -7,7 +7,6 @@ ADC samples, so the firmware meters them exactly as it would on a board.
 """
 
 import math
-import random
 
 # Resting voltage against state of charge (24 V bank), (fraction, mV), rising.
 OCV = {
@@ -30,6 +29,25 @@ APPLIANCES = (
 FRIDGE_W, FRIDGE_PF, FRIDGE_DUTY = 80, 800, 0.35
 
 
+class Xorshift:
+    """A small seeded generator giving the same numbers under CPython and MicroPython
+    (whose random module has no Random class), so both runtimes simulate the same home."""
+
+    def __init__(self, seed: int):
+        self.state = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
+
+    def random(self) -> float:
+        x = self.state
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self.state = x
+        return x / 4294967296.0
+
+    def uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * self.random()
+
+
 def _interpolate(table, x: float) -> float:
     if x <= table[0][0]:
         return table[0][1]
@@ -46,7 +64,7 @@ class SolarHome:
             raise ValueError("battery: must be one of %s" % ", ".join(sorted(OCV)))
         if pv_wp < 0 or battery_wh <= 0 or not 0 <= soc <= 1 or load_scale < 0:
             raise ValueError("system: pv_wp >= 0, battery_wh > 0, 0 <= soc <= 1, load_scale >= 0")
-        self.rng = random.Random(seed)
+        self.rng = Xorshift(seed)
         self.pv_wp = pv_wp
         self.battery = battery
         self.battery_wh = battery_wh

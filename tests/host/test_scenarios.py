@@ -13,9 +13,10 @@ LIBRARY = sorted((pathlib.Path(__file__).resolve().parents[2] / "scenarios").glo
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
-def test_library_scenario_passes(path):
+def test_library_scenario_passes_the_same_on_both_runtimes(path):
     summary = scenario.run(str(path))
     assert summary["ok"], summary["failures"]
+    assert scenario.run(str(path), "micropython") == summary  # same firmware, same seed, same story
 
 
 def test_library_covers_the_stories():
@@ -32,7 +33,8 @@ def test_power_cut_scenario_really_cuts():
 def test_cli_prints_a_summary_and_fails_on_a_broken_expectation(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text((LIBRARY[0].parent / "recharge.toml").read_text().replace("credit_kwh = 25.6", "credit_kwh = 99.0", 1))
-    result = CliRunner().invoke(cli, ["sim", "run", str(LIBRARY[0].parent / "recharge.toml"), str(bad)])
+    result = CliRunner().invoke(cli, ["sim", "run", "--runtime", "micropython",
+                                      str(LIBRARY[0].parent / "recharge.toml"), str(bad)])
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert [line["ok"] for line in lines] == [True, False]
