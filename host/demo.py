@@ -35,10 +35,10 @@ def run_demo(workdir: str | None) -> None:
     registry = Registry(os.path.join(workdir, "registry.sqlite"))
     meter = registry.add_meter(DEMO_PAN, "123457", 1, 1, 2, 2014, 11, "04", "demo")
     click.echo("1. Registered demo meter %s (STS, DKGA-04, EA11 MISTY1, base date 2014)" % DEMO_PAN)
-    sale = Vendor(registry, store, "demo").credit(DEMO_PAN, 250)[0]
+    vendor = Vendor(registry, store, "demo")
+    sale = vendor.credit(DEMO_PAN, 250)[0]
     code = sale["token"]
-    click.echo("2. Sold 25.0 kWh: token %s (TID %d)" % (" ".join(code[i:i + 5] for i in range(0, 20, 5)),
-                                                      sale["tid"]))
+    click.echo("2. Sold 25.0 kWh: token %s (TID %d)" % (_grouped(code), sale["tid"]))
     key = derive_decoder_key(DEMO_VENDING_KEY, meter)
     now = int(utc_now().timestamp()) - 946684800  # the boards count seconds from 2000-01-01
     argv = [os.path.join(workdir, "meter"), key.hex(), 11, 2014, now, code, code]
@@ -52,4 +52,57 @@ def run_demo(workdir: str | None) -> None:
         click.echo("   " + line)
     if not (report[0]["ok"] and report[1]["reason"] == "USED" and report[0]["credit_wh"] == 25000):
         raise ValueError("firmware: unexpected meter response %r" % report)
-    click.echo("4. Done: credit 25.0 kWh on the meter, replay refused. Files in %s" % workdir)
+    small, more = vendor.credit(DEMO_PAN, 20)[0]["token"], vendor.credit(DEMO_PAN, 100)[0]["token"]
+    click.echo("4. A day on a solar home system (virtual board, firmware under CPython, 2.0 kWh then 10.0 kWh):")
+    _story(workdir, key, small, more)
+    click.echo("5. Done. Registry, key file, flash and screenshots in %s" % workdir)
+
+
+def _grouped(code: str) -> str:
+    return " ".join(code[i:i + 5] for i in range(0, len(code), 5))
+
+
+def _story(workdir: str, key: bytes, first: str, second: str) -> None:
+    """Recharge, a day of use, the cut when credit runs out, a recharge and the restore."""
+    from simulator.scenario_run import Run  # first: it puts the firmware's modules on the path
+    from simulator.screenshot import save_png
+
+    from framebuf_host import GS4_HMSB, FrameBuffer
+    from screens import PALETTE
+
+    flash = os.path.join(workdir, "sim-flash")
+    shots = os.path.join(workdir, "screens")
+    os.makedirs(flash)
+    os.makedirs(shots)
+    doc = {"name": "demo", "meter": {"key": key.hex(), "base_year": 2014, "start_s": 852094800},
+           "system": {"seed": 3, "pv_wp": 400, "battery_wh": 4800, "soc": 0.8, "load_scale": 3.0}}
+    run = Run(doc, flash)
+
+    def moment(name: str, what: str) -> None:
+        frame = bytearray(160 * 240)
+        shown = run.meter.render(FrameBuffer(frame, 320, 240, GS4_HMSB), run.clock.ticks_ms())
+        path = os.path.join(shots, name + ".png")
+        save_png(frame, PALETTE, path)
+        hours = run.clock.ms / 3600000
+        click.echo("   %5.1f h  %-44s screen: %s" % (hours, what, " / ".join(shown[:3])))
+        click.echo("            %s" % path)
+
+    run.type("*" + first + "*")
+    moment("1-recharge", "code typed on the keypad: +2.0 kWh")
+    run.advance(120000)
+    minutes = 0
+    while run.hal.relay.closed and minutes < 48 * 60:
+        run.advance(60000)
+        minutes += 1
+    if run.hal.relay.closed:
+        raise ValueError("demo: the credit did not run out in two days")
+    run.advance(60000)
+    moment("2-cut", "credit exhausted, the relay cut the supply")
+    run.type("*" + second + "*")
+    run.advance(120000)
+    if not run.hal.relay.closed:
+        raise ValueError("demo: the relay did not close after the recharge")
+    moment("3-restored", "second code: +10.0 kWh, supply restored")
+    energy = run.meter.energy.import_wh / 1000
+    click.echo("   energy metered %.2f kWh, credit left %.2f kWh, %d events in the meter's log"
+               % (energy, run.meter.available_wh() / 1000, len(run.meter.log.events())))
