@@ -395,9 +395,25 @@ def keys_list(db, keyfile):
         click.echo("%s  %d bytes" % (name, len(key)))
 
 
-@cli.group()
-def sim():
-    """The meter on a virtual board: scenario files."""
+@cli.group(invoke_without_command=True)
+@click.option("--speed", type=float, default=60.0, show_default=True,
+              help="Virtual seconds per wall second between typed lines (0: only :advance moves time).")
+@click.pass_context
+def sim(ctx, speed):
+    """The meter on a virtual board: interactive (no subcommand) or scenario files."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import tempfile
+
+    from simulator.interactive import Console
+
+    with tempfile.TemporaryDirectory() as flash:
+        console = Console(flash, speed, click.echo)
+        click.echo("Keypad: 0-9 A-D * #, then Enter. :advance 30m, :load 800, :png FILE, :quit")
+        console.draw()
+        for line in sys.stdin:
+            if not console.handle(line):
+                break
 
 
 @sim.command("run")
