@@ -20,7 +20,7 @@ _EVENT_CODES = {"power up": eventlog.POWER_UP, "watchdog reset": eventlog.WATCHD
                 "recharge": eventlog.RECHARGE, "rejected": eventlog.REJECTED, "relay": eventlog.RELAY,
                 "admin": eventlog.ADMIN, "month": eventlog.MONTH, "low credit": eventlog.LOW_CREDIT}
 _UNITS_MS = {"s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
-STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "cut_at_write", "expect", "battery_mv"}
+STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "cut_at_write", "expect", "battery_mv", "cloud"}
 
 
 class ScenarioError(ValueError):
@@ -128,6 +128,10 @@ def play(doc: dict, folder: str) -> dict:
             r.hal.ac.load(r.load_w, r.pf_milli)
         if "battery_mv" in step:
             r.battery_mv = r.hal.battery.mv = int(step["battery_mv"])
+        if "cloud" in step:
+            if r.home is None:
+                raise ScenarioError("%s: cloud needs a [system] section" % where)
+            r.home.cloud = float(step["cloud"])  # fraction of clear-sky sun; it drifts on from there
         if "cut_at_write" in step:
             r.flash.cut_at = r.flash.writes + int(step["cut_at_write"])
         if "keys" in step:
