@@ -131,6 +131,16 @@ class Meter:
     def available_wh(self) -> int:
         return self.ledger.available_wh(self.settings.get("credito_wh"))
 
+    def snapshot(self) -> dict:
+        """The values protocol/registers.py names, in integer milli-units or whole Wh."""
+        r, e = self.reading, self.energy
+        return {"serial": self.settings.get("serial") or "0", "import_wh": e.import_wh, "export_wh": e.export_wh,
+                "import_varh": e.import_varh, "export_varh": e.export_varh,
+                "power_w": r.p_mw // 1000 if r else 0, "voltage_mv": r.vrms_mv if r else 0,
+                "current_ma": r.irms_ma if r else 0, "freq_mhz": r.freq_mhz if r else 0,
+                "pf_milli": r.pf_milli if r else 1000, "battery_mv": self.battery.voltage_mv(),
+                "credit_wh": self.available_wh(), "relay": 1 if self.relay.closed else 0}
+
     def _hour(self, now_s: int) -> int:
         return civil.date(now_s + self.settings.get("utc_offset_min") * 60)[3]
 

@@ -19,7 +19,7 @@ _INTS = {
     "battery_restore_mv": (24800, 18000, 32000),
     "min_switch_s": (60, 0, 3600),
 }
-_STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": ""}  # UID: entity NIT/CC, DID: cedula
+_STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": "", "serial": ""}  # UID: entity NIT/CC, DID: cedula
 _CHOICES = {"battery": ("lead-acid", "lifepo4")}  # first: default
 
 
