@@ -434,6 +434,26 @@ def sim_run(files, runtime):
         raise CliError("%d of %d scenarios failed" % (failed, len(files)))
 
 
+@sim.command("fleet")
+@click.option("--count", type=int, default=1, show_default=True, help="Meters, each with its own serial.")
+@click.option("--base-port", type=int, default=7001, show_default=True,
+              help="IEC 62056-21 port of the first meter; the others follow (0: any free ports).")
+@click.option("--speed", type=float, default=60.0, show_default=True, help="Virtual seconds per wall second.")
+@reports_errors
+def sim_fleet(count, base_port, speed):
+    """Serve N virtual meters on 127.0.0.1, IEC 62056-21 readout on consecutive ports, until Ctrl-C."""
+    from simulator.serve import run_fleet
+
+    def started(ports):
+        click.echo("%d meters serving IEC 62056-21 on 127.0.0.1 ports %s" % (len(ports), ",".join(map(str, ports))))
+        sys.stdout.flush()
+
+    try:
+        run_fleet(count, base_port, speed, started)
+    except KeyboardInterrupt:
+        pass
+
+
 @cli.group()
 def fw():
     """Firmware: build the board tree, flash MicroPython, deploy, provision."""
@@ -508,3 +528,7 @@ _register_openpaygo()
 
 def main() -> None:
     cli.main(prog_name="opsm")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,14 +13,13 @@ Between two lines, virtual time also moves on by the wall time that passed times
 import time
 
 from simulator.scenario_run import Run, ScenarioError, duration_ms
+from simulator.serve import DEMO_METER, DEMO_SYSTEM
 from simulator.screenshot import save_png
 
 from framebuf_host import GS4_HMSB, FrameBuffer
 from screens import PALETTE
 
 KEYS = set("0123456789ABCD*#")
-DEMO_METER = {"key": "f94b6ed353c3bfdb113e2d3a7ea3c41d", "base_year": 1993}  # published test vector key
-DEMO_SYSTEM = {"seed": 1, "pv_wp": 400, "battery_wh": 4800, "soc": 0.8}
 
 
 class Console:
