@@ -21,14 +21,29 @@ ADC_REF_MV = 2500
 
 
 class SimAc:
-    """Inverter output and household load as the ADC sees them."""
+    """Inverter output and household load as the ADC sees them: quantised to 12 bits,
+    with the front end's bias error and a little seeded noise, as a real converter."""
 
-    def __init__(self, vrms_mv: int = 120000, irms_ma: int = 0, phase_deg: int = 0, freq_mhz: int = 60000):
+    def __init__(self, vrms_mv: int = 120000, irms_ma: int = 0, phase_deg: int = 0, freq_mhz: int = 60000,
+                 noise_counts: int = 2, offset_counts: int = 3, seed: int = 1):
         self.vrms_mv = vrms_mv
         self.irms_ma = irms_ma
         self.phase_deg = phase_deg   # current lags the voltage by this angle
         self.freq_mhz = freq_mhz
         self.supplied = True         # False while the relay is open: no current flows
+        self.noise_counts = noise_counts    # uniform noise of +-noise_counts on every sample
+        self.offset_counts = offset_counts  # the bias is not exactly mid-scale
+        self._state = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
+
+    def _noise(self) -> int:
+        """xorshift32: the same numbers under CPython and MicroPython."""
+        x = self._state
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self._state = x
+        span = 2 * self.noise_counts + 1
+        return x % span - self.noise_counts
 
     def load(self, power_w: int, pf_milli: int = 1000) -> None:
         """Set the load from its real power and power factor (lagging)."""
@@ -44,9 +59,10 @@ class SimAc:
         i_peak = i_ma * 1414214 // 1000000 * 1000 // I_GAIN_UA
         w = 2 * math.pi * self.freq_mhz / 1000 * period_us / 1000000  # radians per sample
         lag = math.radians(self.phase_deg)
+        bias = self.offset_counts
         for k in range(n):
-            vbuf[k] = _adc(v_peak * math.sin(w * k))
-            ibuf[k] = _adc(i_peak * math.sin(w * k - lag))
+            vbuf[k] = _adc(v_peak * math.sin(w * k) + bias + self._noise())
+            ibuf[k] = _adc(i_peak * math.sin(w * k - lag) - bias + self._noise())
 
 
 def _adc(signal: float) -> int:
@@ -128,46 +144,6 @@ class SimClock:
 
     def ticks_ms(self) -> int:
         return self.ms & ((1 << 30) - 1)
-
-
-class PowerLost(Exception):
-    """The virtual board lost its supply in the middle of a flash write."""
-
-
-class _CutWriter:
-    def __init__(self, flash, f):
-        self._flash = flash
-        self._f = f
-
-    def write(self, data):
-        flash = self._flash
-        flash.writes += 1
-        if flash.writes == flash.cut_at:
-            self._f.write(bytes(data[:len(data) // 2]))  # half the bytes made it
-            self._f.close()
-            raise PowerLost()
-        return self._f.write(data)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._f.close()
-        return False
-
-
-class SimFlash:
-    """The meter's storage as real files, with a power cut at a chosen write (cut_at)."""
-
-    def __init__(self):
-        self.writes = 0
-        self.cut_at = 0  # 0: never
-
-    def open(self, path, mode="r"):
-        f = open(path, mode)
-        if "w" in mode or "a" in mode:
-            return _CutWriter(self, f)
-        return f
 
 
 class SimWatchdog:

@@ -38,7 +38,7 @@ def build_image(work: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--heap", default="96K", help="heap the firmware gets beside its ROMFS image")
+    parser.add_argument("--heap", default="97K", help="heap the firmware gets beside its ROMFS image")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
         image = build_image(work)

@@ -12,6 +12,7 @@ from protocol import sts_decoder as sts
 import eventlog
 from boards import sim
 from meter import Meter
+from simulator.flash import PowerLost, SimFlash
 from simulator.solar import SolarHome
 from strip import Strip
 from token_profiles import StsProfile
@@ -45,7 +46,7 @@ class Run:
         except ValueError as exc:
             raise ScenarioError("meter: %s" % exc) from None
         self.folder = folder
-        self.flash = sim.SimFlash()
+        self.flash = SimFlash()
         self.power_losses = 0
         self.clock = sim.SimClock(int(m.get("start_s", 852076800)))
         self.load_w, self.pf_milli, self.battery_mv = 0, 1000, 25600
@@ -85,7 +86,7 @@ class Run:
             self.clock.advance_ms(300)
             try:
                 self.meter.key(k, self.clock.now_s(), self.clock.ticks_ms())
-            except sim.PowerLost:
+            except PowerLost:
                 self.power_losses += 1
                 self.boot()  # the supply comes back: the meter starts from its flash
 
