@@ -20,6 +20,14 @@ BATTERY_DIVIDER_MILLI = 16000
 ADC_REF_MV = 2500
 
 
+def xorshift32(x: int) -> int:
+    """The next state of a xorshift generator: the same numbers under CPython and MicroPython
+    (whose random module has no seeded generator objects)."""
+    x ^= (x << 13) & 0xFFFFFFFF
+    x ^= x >> 17
+    return x ^ ((x << 5) & 0xFFFFFFFF)
+
+
 class SimAc:
     """Inverter output and household load as the ADC sees them: quantised to 12 bits,
     with the front end's bias error and a little seeded noise, as a real converter."""
@@ -36,14 +44,8 @@ class SimAc:
         self._state = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
 
     def _noise(self) -> int:
-        """xorshift32: the same numbers under CPython and MicroPython."""
-        x = self._state
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self._state = x
-        span = 2 * self.noise_counts + 1
-        return x % span - self.noise_counts
+        self._state = xorshift32(self._state)
+        return self._state % (2 * self.noise_counts + 1) - self.noise_counts
 
     def load(self, power_w: int, pf_milli: int = 1000) -> None:
         """Set the load from its real power and power factor (lagging)."""

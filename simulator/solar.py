@@ -8,6 +8,8 @@ ADC samples, so the firmware meters them exactly as it would on a board.
 
 import math
 
+from boards.sim import xorshift32
+
 # Resting voltage against state of charge (24 V bank), (fraction, mV), rising.
 OCV = {
     "lead-acid": ((0.0, 23200), (0.25, 24000), (0.5, 24400), (0.75, 24800), (1.0, 25200)),
@@ -29,25 +31,6 @@ APPLIANCES = (
 FRIDGE_W, FRIDGE_PF, FRIDGE_DUTY = 80, 800, 0.35
 
 
-class Xorshift:
-    """A small seeded generator giving the same numbers under CPython and MicroPython
-    (whose random module has no Random class), so both runtimes simulate the same home."""
-
-    def __init__(self, seed: int):
-        self.state = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
-
-    def random(self) -> float:
-        x = self.state
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self.state = x
-        return x / 4294967296.0
-
-    def uniform(self, low: float, high: float) -> float:
-        return low + (high - low) * self.random()
-
-
 def _interpolate(table, x: float) -> float:
     if x <= table[0][0]:
         return table[0][1]
@@ -64,7 +47,7 @@ class SolarHome:
             raise ValueError("battery: must be one of %s" % ", ".join(sorted(OCV)))
         if pv_wp < 0 or battery_wh <= 0 or not 0 <= soc <= 1 or load_scale < 0:
             raise ValueError("system: pv_wp >= 0, battery_wh > 0, 0 <= soc <= 1, load_scale >= 0")
-        self.rng = Xorshift(seed)
+        self.state = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
         self.pv_wp = pv_wp
         self.battery = battery
         self.battery_wh = battery_wh
@@ -77,6 +60,11 @@ class SolarHome:
         self.pv_w = 0.0
         self.load_w = 0.0
         self.battery_mv = int(_interpolate(OCV[battery], soc))
+
+    def _random(self) -> float:
+        """Uniform in [0, 1), seeded (boards/sim.py's xorshift: the same on both runtimes)."""
+        self.state = xorshift32(self.state)
+        return self.state / 4294967296.0
 
     def irradiance(self, local_hour: float) -> float:
         """W/m2: a clear-sky bell from 6:00 to 18:00, scaled by the clouds."""
@@ -103,9 +91,9 @@ class SolarHome:
         """Advance the system; returns (inverter output mV, load W behind the relay, pf)."""
         local_hour = ((utc_s / 3600.0) + self.utc_offset_h) % 24
         if utc_s % 3600 < 60 * minutes:  # a new hour: clouds drift
-            self.cloud = min(1.0, max(0.15, self.cloud + self.rng.uniform(-0.3, 0.3)))
-        if self.rng.random() < 0.1 * minutes:  # the fridge thermostat
-            self.fridge_on = self.rng.random() < FRIDGE_DUTY
+            self.cloud = min(1.0, max(0.15, self.cloud + 0.6 * self._random() - 0.3))
+        if self._random() < 0.1 * minutes:  # the fridge thermostat
+            self.fridge_on = self._random() < FRIDGE_DUTY
         demand_w, pf = self.demand(local_hour)
         self.load_w = demand_w if (relay_closed and self.inverter_on) else 0.0
         drawn_w = 0.0
