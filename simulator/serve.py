@@ -6,6 +6,7 @@ A fleet is N meters on N consecutive ports, like a participant's NAT/PAT port pl
 """
 
 import asyncio
+import os
 import tempfile
 
 from protocol import iec62056_21
@@ -70,8 +71,6 @@ class MeterPorts:
 
 def run_fleet(count: int, base_port: int, speed: float, started=None) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        import os
-
         for n in range(count):
             os.makedirs("%s/%d" % (folder, n))
         asyncio.run(MeterPorts(fleet(count, folder), speed).serve(base_port, started=started))

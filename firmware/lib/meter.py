@@ -19,7 +19,7 @@ import screens
 from calibration import Calibration, two_point, unpack_calibration
 from eventlog import EventLog
 from metering import LEAD_ACID_24V, LIFEPO4_8S, BatteryMonitor, EnergyRegister, PowerMeter, Reading, unpack_energy
-from recharge import Recharger
+from recharge import Outcome, Recharger
 from records import RecordStore
 from relay_policy import RelayPolicy, RelaySettings
 from settings import Settings, unpack_settings
@@ -43,7 +43,7 @@ class Meter:
         self._vbuf = array("H", bytes(2 * burst_samples))
         self._ibuf = array("H", bytes(2 * burst_samples))
         self.reading: Reading | None = None
-        self.result = None            # Outcome of the last code, shown until _result_until
+        self.result: Outcome | None = None  # Outcome of the last code, shown until _result_until
         self._result_until = 0
         self._calibration_low: tuple | None = None  # (raw, true) of the first calibration point
         self.dirty = True             # the screen must be redrawn
@@ -70,7 +70,7 @@ class Meter:
             from shadow import MirroredStore  # only boards with a raw-flash region
 
             state = MirroredStore(store, self.hal.shadow)
-        self.recharger = Recharger.boot(state, self.profile, EnergyRegister(), unpack_energy)
+        self.recharger = Recharger(state, self.profile, EnergyRegister(), unpack_energy)
         self._billed_wh = self.recharger.energy.import_wh  # consumption charged up to the saved energy
         self.log = EventLog(root + "events", opener=self.hal.opener)
         self.log.load()

@@ -102,10 +102,6 @@ class Recharger:
         else:
             self._unpack(data)
 
-    @classmethod
-    def boot(cls, store, profile, energy=None, unpack_energy=None):
-        return cls(store, profile, energy, unpack_energy)
-
     def reload(self) -> bool:
         """Take the state on flash as the truth; False if there is no record yet."""
         data = self.store.load()

@@ -23,7 +23,7 @@ def _kwh(wh: int) -> str:
 def main(argv) -> int:
     prefix, key_hex, ea, base_year, now = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4])
     factory = sts.StsState(binascii.unhexlify(key_hex), ea=ea, base_year=base_year)
-    meter = Recharger.boot(RecordStore(prefix), StsProfile(factory))
+    meter = Recharger(RecordStore(prefix), StsProfile(factory))
     report = []
     for code in argv[5:]:
         out = meter.enter(code, now)

@@ -26,7 +26,7 @@ def _credit_vectors():
 
 def _boot(flash):
     state = sts.StsState(binascii.unhexlify(_KEY), ea=11, base_year=1993)
-    return Recharger.boot(RecordStore("/m/recharge", flash.open), StsProfile(state))
+    return Recharger(RecordStore("/m/recharge", flash.open), StsProfile(state))
 
 
 def test_published_codes_credit_once_and_survive_reboot():

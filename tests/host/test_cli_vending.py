@@ -213,7 +213,7 @@ def test_openpaygo_meter_from_registry_to_firmware(home):
     run("meter", "add", "--pan", pan, "--profile", "openpaygo", "--vending-key", "device-1")
     issued = json.loads(run("token", "issue", "--meter", pan, "--kwh", "7.5", "--count", 2, "--json"))["tokens"]
     assert [t["details"]["count"] for t in issued] == [2, 4]  # ADD_TIME lives on even counts
-    meter = Recharger.boot(RecordStore("/m/r", FakeFlash().open), OpenPaygoProfile(bytes.fromhex(secret)))
+    meter = Recharger(RecordStore("/m/r", FakeFlash().open), OpenPaygoProfile(bytes.fromhex(secret)))
     for t in issued:
         out = meter.enter(t["token"], 0)
         assert out.ok and out.credit_wh == 7500

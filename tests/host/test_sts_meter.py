@@ -192,7 +192,7 @@ def test_state_pack_round_trip():
 
 def new_recharger(flash):
     store = RecordStore("/state/recharge", flash.open)
-    return Recharger.boot(store, StsProfile(sts.StsState(KEY16, ea=11)))
+    return Recharger(store, StsProfile(sts.StsState(KEY16, ea=11)))
 
 
 def test_lockout_after_a_run_of_wrong_entries_survives_reboot():

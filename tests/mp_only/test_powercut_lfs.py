@@ -41,7 +41,7 @@ def _mount(flash):
 
 
 def _boot():
-    return Recharger.boot(RecordStore("/fl/recharge"), StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)),
+    return Recharger(RecordStore("/fl/recharge"), StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)),
                           EnergyRegister(), unpack_energy)
 
 

@@ -62,12 +62,16 @@ def test_default_starting_code():
             assert OpenPaygoDecoder(key).starting_code == device["starting_code"]
 
 
+def _decoder(vectors, device, extended, restricted, last):
+    """A meter of the vector's device whose count is `last`."""
+    key, start = _device(vectors, device)
+    return OpenPaygoDecoder(key, start, extended, restricted, state=OpenPaygoState(last))
+
+
 def test_reference_vectors_decode():
     vectors = _vectors()
     for device, extended, restricted, kind, value, last, count, token, _ in vectors["tokens"]:
-        key, start = _device(vectors, device)
-        decoder = OpenPaygoDecoder(key, start, extended, restricted,
-                                   state=OpenPaygoState(last))
+        decoder = _decoder(vectors, device, extended, restricted, last)
         result = decoder.decode(token)
         assert result.ok, (token, result)
         assert (result.kind, result.value, result.count) == (kind, value, count), (token, result)
@@ -76,9 +80,7 @@ def test_reference_vectors_decode():
 def test_replay_is_used():
     vectors = _vectors()
     for device, extended, restricted, kind, _, last, _, token, _ in vectors["tokens"]:
-        key, start = _device(vectors, device)
-        decoder = OpenPaygoDecoder(key, start, extended, restricted,
-                                   state=OpenPaygoState(last))
+        decoder = _decoder(vectors, device, extended, restricted, last)
         assert _enter(decoder, token).ok
         again = decoder.decode(token)
         if kind == COUNTER_SYNC:   # reference rule: a sync is accepted down to max_count - 63
@@ -112,8 +114,7 @@ def test_extended_disable_and_sync_are_what_they_are():
     for device, extended, restricted, kind, value, last, count, token, ref in vectors["tokens"]:
         if extended and kind in (DISABLE_PAYG, COUNTER_SYNC):
             assert ref[0] == SET_TIME   # the reference's reading (upstream issue #24)
-            key, start = _device(vectors, device)
-            decoder = OpenPaygoDecoder(key, start, True, restricted, state=OpenPaygoState(last))
+            decoder = _decoder(vectors, device, True, restricted, last)
             assert decoder.decode(token).kind == kind
             seen += 1
     assert seen == 12   # 2 devices x 2 digit sets x (1 DISABLE_PAYG + 2 COUNTER_SYNC)
