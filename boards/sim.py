@@ -144,6 +144,10 @@ class SimClock:
     def now_s(self) -> int:
         return self.start_s + self.ms // 1000
 
+    def set_s(self, now_s: int) -> None:
+        """Set the clock (a head-end's time sync); ticks run on undisturbed."""
+        self.start_s = now_s - self.ms // 1000
+
     def ticks_ms(self) -> int:
         return self.ms & ((1 << 30) - 1)
 

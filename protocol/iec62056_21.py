@@ -7,6 +7,10 @@ data block STX <data lines> ! CR LF ETX BCC, where every line is OBIS(value*unit
 and BCC is the XOR of every byte after STX up to and including ETX. A request for
 another device address, or any other mode, ends the session silently (mode C
 programming is not offered). Runs on MicroPython: the firmware serves it on its UART.
+
+Mode E (with `mode_e`): the identification carries the escape "\\2" (HDLC offered);
+a reader that answers "ACK 2 Z 2 CR LF" switches the port to DLMS over HDLC. The
+session then sets `switched` and keeps the bytes that followed in `leftover`.
 """
 
 STX = 0x02
@@ -37,17 +41,23 @@ def data_block(data_sets) -> bytes:
 class Session:
     """One reader's dialogue; `readout()` gives the data sets at the moment they are sent."""
 
-    def __init__(self, identification: str, readout, address: str = ""):
+    def __init__(self, identification: str, readout, address: str = "", mode_e: bool = False):
         self.identification = identification
         self.readout = readout
         self.address = address
+        self.mode_e = mode_e
+        self.switched = False
+        self.leftover = b""
         self._line = bytearray()
         self._state = 0  # 0: waiting for a request, 1: identified, waiting for the ACK
 
     def feed(self, data) -> bytes:
         """Bytes from the reader -> bytes to send back (often none)."""
         out = b""
-        for byte in data:
+        for i, byte in enumerate(data):
+            if self.switched:
+                self.leftover = bytes(data[i:])
+                break
             if byte == 0x2F or byte == ACK:  # "/" and ACK begin every reader message
                 self._line = bytearray()
             self._line.append(byte)
@@ -66,7 +76,13 @@ class Session:
                 self._state = 0  # addressed to another meter on the bus
                 return b""
             self._state = 1
-            return ("/%s%s%s\r\n" % (MANUFACTURER, BAUD_CHAR, self.identification)).encode()
+            escape = "\\2" if self.mode_e else ""
+            return ("/%s%s%s%s\r\n" % (MANUFACTURER, BAUD_CHAR, escape, self.identification)).encode()
+        if self._state == 1 and self.mode_e and len(line) == 6 and line[0] == ACK and line[1:2] == b"2" \
+                and line[3:4] == b"2":
+            self._state = 0
+            self.switched = True  # mode E: HDLC from the next byte, at the baud rate proposed
+            return b""
         if self._state == 1 and len(line) == 6 and line[0] == ACK and line[1:2] == b"0" and line[3:4] == b"0":
             self._state = 0
             return data_block(self.readout())

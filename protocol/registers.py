@@ -1,26 +1,83 @@
-"""The meter's registers: one table that every protocol reading the meter derives from.
+"""The meter's register map: one table that every protocol reading the meter derives from.
 
-Each row: OBIS code (IEC 62056-6-1), unit, decimals, and the key of the value in the
-meter's snapshot (Meter.snapshot(), integers in milli-units or whole Wh). The IEC
-62056-21 readout uses the C.D.E part of the code as its address.
+The DLMS/COSEM objects (protocol/cosem_objects.py), the IEC 62056-21 readout, the
+Modbus table (protocol/modbus_map.py) and the harvester's reading plan all come from
+REGISTERS and PROFILES. A value lives in the meter's snapshot (Meter.snapshot(): integers
+in the unit and scaler given here) under its key.
 """
 
-# (OBIS, unit, decimals, snapshot key)
+from protocol import axdr
+
+# Interface classes (IEC 62056-6-2)
+DATA = 1
+REGISTER = 3
+PROFILE_GENERIC = 7
+CLOCK = 8
+ASSOCIATION_LN = 15
+IEC_HDLC_SETUP = 23
+SECURITY_SETUP = 64
+DISCONNECT_CONTROL = 70
+ACCOUNT = 111
+CREDIT = 112
+CHARGE = 113
+TOKEN_GATEWAY = 115
+
+# Units (IEC 62056-6-2 table of units)
+UNIT_SECOND = 7
+UNIT_CURRENCY = 10
+UNIT_W = 27
+UNIT_VA = 28
+UNIT_VAR = 29
+UNIT_WH = 30
+UNIT_VARH = 32
+UNIT_A = 33
+UNIT_V = 35
+UNIT_HZ = 44
+UNIT_NONE = 255
+
+# (OBIS, class, snapshot key, A-XDR type, scaler, unit, IEC 62056-21 unit, IEC 62056-21 decimals, Modbus)
+# The DLMS value is snapshot[key] * 10**scaler unit; the readout shows snapshot[key] / 10**decimals
+# in its own unit (Wh are read out as kWh). Modbus: True when the value has holding registers.
 REGISTERS = (
-    ("0.0.96.1.0.255", "", 0, "serial"),
-    ("1.0.1.8.0.255", "kWh", 3, "import_wh"),      # active energy import +A
-    ("1.0.2.8.0.255", "kWh", 3, "export_wh"),      # active energy export -A
-    ("1.0.3.8.0.255", "kvarh", 3, "import_varh"),  # reactive energy import +R
-    ("1.0.4.8.0.255", "kvarh", 3, "export_varh"),  # reactive energy export -R
-    ("1.0.1.7.0.255", "kW", 3, "power_w"),         # instantaneous active power
-    ("1.0.32.7.0.255", "V", 3, "voltage_mv"),      # inverter output voltage
-    ("1.0.31.7.0.255", "A", 3, "current_ma"),      # load current
-    ("1.0.14.7.0.255", "Hz", 3, "freq_mhz"),
-    ("1.0.13.7.0.255", "", 3, "pf_milli"),         # power factor
-    ("0.0.96.6.3.255", "V", 3, "battery_mv"),      # battery bank voltage
-    ("0.0.19.10.0.255", "kWh", 3, "credit_wh"),    # credit available
-    ("0.0.96.3.10.255", "", 0, "relay"),           # disconnect control output state (1 closed)
+    ("0.0.96.1.0.255", DATA, "serial", axdr.OCTET_STRING, 0, UNIT_NONE, "", 0, False),
+    ("1.0.1.8.0.255", REGISTER, "import_wh", axdr.DOUBLE_LONG_UNSIGNED, 0, UNIT_WH, "kWh", 3, True),     # +A
+    ("1.0.2.8.0.255", REGISTER, "export_wh", axdr.DOUBLE_LONG_UNSIGNED, 0, UNIT_WH, "kWh", 3, True),     # -A
+    ("1.0.3.8.0.255", REGISTER, "import_varh", axdr.DOUBLE_LONG_UNSIGNED, 0, UNIT_VARH, "kvarh", 3, True),  # +R
+    ("1.0.4.8.0.255", REGISTER, "export_varh", axdr.DOUBLE_LONG_UNSIGNED, 0, UNIT_VARH, "kvarh", 3, True),  # -R
+    ("1.0.1.7.0.255", REGISTER, "power_w", axdr.DOUBLE_LONG, 0, UNIT_W, "kW", 3, True),
+    ("1.0.32.7.0.255", REGISTER, "voltage_mv", axdr.DOUBLE_LONG_UNSIGNED, -3, UNIT_V, "V", 3, True),  # inverter output
+    ("1.0.31.7.0.255", REGISTER, "current_ma", axdr.DOUBLE_LONG_UNSIGNED, -3, UNIT_A, "A", 3, True),  # load current
+    ("1.0.14.7.0.255", REGISTER, "freq_mhz", axdr.DOUBLE_LONG_UNSIGNED, -3, UNIT_HZ, "Hz", 3, True),
+    ("1.0.13.7.0.255", REGISTER, "pf_milli", axdr.LONG, -3, UNIT_NONE, "", 3, True),
+    ("0.0.96.6.3.255", REGISTER, "battery_mv", axdr.DOUBLE_LONG_UNSIGNED, -3, UNIT_V, "V", 3, True),  # battery bank
+    ("0.0.19.10.0.255", CREDIT, "credit_wh", axdr.DOUBLE_LONG, 0, UNIT_WH, "kWh", 3, True),  # credit available
+    ("0.0.96.3.10.255", DISCONNECT_CONTROL, "relay", axdr.BOOLEAN, 0, UNIT_NONE, "", 0, True),  # 1 closed
 )
+
+CLOCK_OBIS = "0.0.1.0.0.255"
+EVENT_CODE_OBIS = "0.0.96.11.0.255"   # the last event's code; the event log's second column
+
+# (OBIS, capture period s (0: on event), columns after the clock as snapshot keys)
+# Rows come from the meter's load profiles (firmware/lib/loadprofile.py) in this order,
+# and the event log (firmware/lib/eventlog.py) for the last one.
+PROFILES = (
+    ("1.0.99.1.0.255", 900, ("import_wh", "export_wh", "voltage_mv")),
+    ("1.0.99.2.0.255", 3600, ("import_wh", "import_varh", "export_varh", "battery_mv", "credit_wh")),
+    ("0.0.99.98.0.255", 0, ("event_code",)),
+)
+
+
+def obis_bytes(obis: str) -> bytes:
+    """The 6 bytes of "A.B.C.D.E.F"."""
+    return bytes(int(part) for part in obis.split("."))
+
+
+def register(key: str):
+    """The REGISTERS row holding snapshot[key]."""
+    for row in REGISTERS:
+        if row[2] == key:
+            return row
+    raise KeyError(key)
 
 
 def iec21_address(obis: str) -> str:
@@ -39,5 +96,4 @@ def formatted(value, decimals: int) -> str:
 
 def iec21_data_sets(snapshot: dict) -> list:
     """(address, value, unit) for the IEC 62056-21 readout."""
-    return [(iec21_address(obis), formatted(snapshot[key], decimals), unit)
-            for obis, unit, decimals, key in REGISTERS]
+    return [(iec21_address(row[0]), formatted(snapshot[row[2]], row[7]), row[6]) for row in REGISTERS]

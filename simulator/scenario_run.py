@@ -7,10 +7,12 @@ file under the MicroPython unix port:  micropython scenario_run.py DOC.json FLAS
 import json
 import sys
 
+from protocol import cosem_client, cosem_server
 from protocol import sts_decoder as sts
 
 import eventlog
 from boards import sim
+from cosem_meter import CosemMeter
 from meter import Meter
 from simulator.flash import PowerLost, SimFlash
 from simulator.solar import SolarHome
@@ -21,7 +23,9 @@ _EVENT_CODES = {"power up": eventlog.POWER_UP, "watchdog reset": eventlog.WATCHD
                 "recharge": eventlog.RECHARGE, "rejected": eventlog.REJECTED, "relay": eventlog.RELAY,
                 "admin": eventlog.ADMIN, "month": eventlog.MONTH, "low credit": eventlog.LOW_CREDIT}
 _UNITS_MS = {"s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
-STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "cut_at_write", "expect", "battery_mv", "cloud"}
+STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "cut_at_write", "expect", "battery_mv", "cloud",
+             "port_token"}
+LLS_PASSWORD = b"OPSM-SP-230"  # the simulated meters' default management password
 
 
 class ScenarioError(ValueError):
@@ -52,6 +56,7 @@ class Run:
         self.load_w, self.pf_milli, self.battery_mv = 0, 1000, 25600
         self.strip = Strip(320, 20)
         self.home = None
+        self.model = None
         if "system" in doc:
             try:
                 self.home = SolarHome(**doc["system"])
@@ -65,6 +70,26 @@ class Run:
         self.hal.battery.mv = self.battery_mv
         self.meter = Meter(self.hal, StsProfile(self.state))
         self.meter.boot(self.clock.now_s(), self.clock.ticks_ms())
+        if self.model is None:
+            clock = self.clock
+            self.model = CosemMeter(self.meter, lambda: (clock.now_s(), clock.ticks_ms()), clock.set_s)
+        else:
+            self.model.attach(self.meter)
+
+    def port_token(self, digits: str) -> None:
+        """A token delivered over the meter's DLMS port: LLS association, token gateway enter, release."""
+        association = cosem_server.CosemServer(self.model, LLS_PASSWORD).association()
+        client = cosem_client.CosemClient(lambda apdu: association.handle(17, apdu), 17, LLS_PASSWORD)
+        client.associate()
+        try:
+            client.enter_token(digits)
+        except cosem_client.CosemError:
+            pass  # refused: the meter logged and shows why, as for a typed code
+        except PowerLost:
+            self.power_losses += 1
+            self.boot()
+            return
+        client.release()
 
     def advance(self, ms: int) -> None:
         meter, clock = self.meter, self.clock
@@ -115,10 +140,10 @@ class Run:
         return failures
 
 
-def play(doc: dict, folder: str) -> dict:
-    """Play a parsed scenario with its flash in `folder`; returns the JSON summary."""
+def steps(doc: dict, folder: str):
+    """Play a parsed scenario's steps with the flash in `folder`; (the Run, failed expectations)."""
     r = Run(doc, folder)
-    failures = []
+    failures: list = []
     for n, step in enumerate(doc.get("step", []), 1):
         where = "step %d" % n
         if step.get("power_cut"):
@@ -137,10 +162,18 @@ def play(doc: dict, folder: str) -> dict:
             r.flash.cut_at = r.flash.writes + int(step["cut_at_write"])
         if "keys" in step:
             r.type(str(step["keys"]))
+        if "port_token" in step:
+            r.port_token(str(step["port_token"]))
         if "advance" in step:
             r.advance(duration_ms(str(step["advance"])))
         if "expect" in step:
             failures += r.check(step["expect"], where)
+    return r, failures
+
+
+def play(doc: dict, folder: str) -> dict:
+    """Play a parsed scenario with its flash in `folder`; returns the JSON summary."""
+    r, failures = steps(doc, folder)
     meter = r.meter
     return {"scenario": doc["name"], "ok": not failures, "failures": failures,
             "credit_kwh": round(meter.available_wh() / 1000, 3),

@@ -1,20 +1,115 @@
-"""The meters' ports on loopback: virtual meters answer IEC 62056-21 readers over TCP.
+"""The meters' ports on loopback: DLMS/COSEM (TCP wrapper, HDLC over TCP), IEC 62056-21, Modbus.
 
-The same sans-IO session the firmware runs on its UART (protocol/iec62056_21.py), fed
-by asyncio streams; virtual time runs on at `speed` virtual seconds per wall second.
-A fleet is N meters on N consecutive ports, like a participant's NAT/PAT port plan.
+Every port runs the sans-IO cores of protocol/ (the same the firmware runs) behind an
+asyncio stream; virtual time runs on at `speed` virtual seconds per wall second. A fleet
+is N meters, each on base_port + n of every protocol asked for, like a participant's
+NAT/PAT port plan. Each connection has its own association; a meter's server (invocation
+counter, replay memory) is shared by its connections. Faults (latency, dropped or
+corrupted replies, a disconnect or a silent hang after N replies) and a hex trace per
+connection are there for testing head-ends.
 """
 
 import asyncio
 import os
+import random
 import tempfile
+import time
+import tty
 
-from protocol import iec62056_21
+from protocol import hdlc, iec62056_21, wrapper
+from protocol.cosem_server import CosemServer, Keys
 from protocol.registers import iec21_data_sets
-from simulator.scenario_run import Run
+from simulator.scenario_run import LLS_PASSWORD, Run
+
+from optical_port import OpticalPort
 
 DEMO_METER = {"key": "f94b6ed353c3bfdb113e2d3a7ea3c41d", "base_year": 1993}  # published test vector key
 DEMO_SYSTEM = {"seed": 1, "pv_wp": 400, "battery_wh": 4800, "soc": 0.8}
+PROTOCOLS = ("dlms", "hdlc", "iec21", "modbus")
+INACTIVITY_S = 120  # TCP-UDP setup / HDLC setup inactivity time-out
+
+
+class Faults:
+    """What goes wrong on a connection, seeded so a failing test can be replayed."""
+
+    def __init__(self, latency_ms: int = 0, drop: float = 0.0, corrupt: float = 0.0, disconnect_after: int = 0,
+                 hang_after: int = 0, seed: int = 1):
+        for name, p in (("drop", drop), ("corrupt", corrupt)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError("%s: must be a probability 0..1, got %r" % (name, p))
+        self.latency_ms = latency_ms
+        self.drop = drop
+        self.corrupt = corrupt
+        self.disconnect_after = disconnect_after
+        self.hang_after = hang_after
+        self.seed = seed
+
+    @classmethod
+    def parse(cls, text: str) -> "Faults":
+        """'latency=50,drop=0.1,corrupt=0.05,disconnect_after=3,hang_after=5,seed=7'."""
+        values: dict = {}
+        for item in filter(None, text.split(",")):
+            name, _, value = item.partition("=")
+            if name not in ("latency_ms", "latency", "drop", "corrupt", "disconnect_after", "hang_after", "seed"):
+                raise ValueError("faults: unknown fault %r" % name)
+            try:
+                values["latency_ms" if name == "latency" else name] = float(value) if name in ("drop", "corrupt") \
+                    else int(value)
+            except ValueError:
+                raise ValueError("faults: %s needs a number, got %r" % (name, value)) from None
+        return cls(**values)
+
+
+class _Connection:
+    """One client's stream: sends replies through the faults, traces both ways."""
+
+    def __init__(self, reader, writer, faults: Faults | None, trace_path: str | None):
+        self.reader = reader
+        self.writer = writer
+        self.faults = faults or Faults()
+        self.random = random.Random(self.faults.seed)
+        self.replies = 0
+        self.trace = open(trace_path, "a") if trace_path else None
+        self.hung = False
+
+    def log(self, direction: str, data: bytes) -> None:
+        if self.trace is not None and data:
+            self.trace.write("%.3f %s %s\n" % (time.time(), direction, data.hex(" ").upper()))
+            self.trace.flush()
+
+    async def read(self) -> bytes:
+        data = await asyncio.wait_for(self.reader.read(4096), INACTIVITY_S)
+        self.log("RX", data)
+        return data
+
+    async def send(self, data: bytes) -> bool:
+        """False when the connection must close now (an injected disconnect)."""
+        if not data:
+            return True
+        f = self.faults
+        self.replies += 1
+        if f.hang_after and self.replies > f.hang_after:
+            self.hung = True  # keep the socket open, never answer again
+            return True
+        if f.disconnect_after and self.replies > f.disconnect_after:
+            return False
+        if f.latency_ms:
+            await asyncio.sleep(f.latency_ms / 1000)
+        if f.drop and self.random.random() < f.drop:
+            return True
+        if f.corrupt and self.random.random() < f.corrupt:
+            data = bytearray(data)
+            data[self.random.randrange(len(data))] ^= 0x5A
+            data = bytes(data)
+        self.log("TX", data)
+        self.writer.write(data)
+        await self.writer.drain()
+        return True
+
+    def close(self) -> None:
+        if self.trace is not None:
+            self.trace.close()
+        self.writer.close()
 
 
 def fleet(count: int, folder: str) -> list:
@@ -24,32 +119,106 @@ def fleet(count: int, folder: str) -> list:
     runs = []
     for n in range(count):
         system = dict(DEMO_SYSTEM, seed=n + 1)
-        run = Run({"name": "meter %d" % n, "meter": dict(DEMO_METER), "system": system}, "%s/%d" % (folder, n))
+        path = "%s/%d" % (folder, n)
+        os.makedirs(path, exist_ok=True)
+        run = Run({"name": "meter %d" % n, "meter": dict(DEMO_METER), "system": system}, path)
         run.meter.set_setting("serial", "OPS%08d" % (n + 1))
         runs.append(run)
     return runs
 
 
+def load_keys(path: str, serial: str) -> Keys:
+    """Suite 0 keys from a file of `ek = HEX`, `ak = HEX` lines; the system title comes from the serial."""
+    values = {}
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.split("#")[0].strip()
+            if not line:
+                continue
+            name, _, value = line.partition("=")
+            try:
+                values[name.strip()] = bytes.fromhex(value.strip())
+            except ValueError:
+                raise ValueError("%s line %d: %s must be hexadecimal" % (path, number, name.strip())) from None
+    for name in ("ek", "ak"):
+        if len(values.get(name, b"")) != 16:
+            raise ValueError("%s: %s must be 16 bytes (32 hex digits)" % (path, name))
+    return Keys(values["ek"], values["ak"], system_title(serial))
+
+
+def system_title(serial: str) -> bytes:
+    """OPS + the low 5 bytes of the serial's digits: 8 bytes, unique per meter."""
+    digits = int("".join(c for c in serial if c.isdigit()) or "0")
+    return b"OPS" + (digits % (1 << 40)).to_bytes(5, "big")
+
+
 class MeterPorts:
-    def __init__(self, runs, speed: float = 60.0):
+    def __init__(self, runs, speed: float = 60.0, lls_password: bytes = LLS_PASSWORD, keys_file: str | None = None,
+                 faults=None, trace_dir: str | None = None):
         self.runs = runs
         self.speed = speed
+        self.faults = faults or {}  # meter index -> Faults
+        self.trace_dir = trace_dir
+        self.servers = []
+        for run in runs:
+            serial = run.meter.settings.get("serial") or "0"
+            keys = load_keys(keys_file, serial) if keys_file else None
+            self.servers.append(CosemServer(run.model, lls_password, keys))
+        self._connections = 0
 
-    def _client(self, run):
+    def _open(self, n: int, protocol: str, reader, writer) -> _Connection:
+        self._connections += 1
+        trace = None
+        if self.trace_dir:
+            trace = os.path.join(self.trace_dir, "meter%d-%s-%d.log" % (n, protocol, self._connections))
+        return _Connection(reader, writer, self.faults.get(n), trace)
+
+    def _handler(self, n: int, protocol: str):
         async def handle(reader, writer) -> None:
-            session = iec62056_21.Session("OPSM-SP-230", lambda: iec21_data_sets(run.meter.snapshot()))
+            connection = self._open(n, protocol, reader, writer)
             try:
-                while True:
-                    data = await reader.read(256)
-                    if not data:
-                        break
-                    reply = session.feed(data)
-                    if reply:
-                        writer.write(reply)
-                        await writer.drain()
+                await getattr(self, "_" + protocol)(n, connection)
+            except (asyncio.TimeoutError, ConnectionError, wrapper.WrapperError):
+                pass  # inactivity, a peer gone, or not DLMS at all: close
             finally:
-                writer.close()
+                connection.close()
         return handle
+
+    async def _dlms(self, n: int, c: _Connection) -> None:
+        association = self.servers[n].association()
+        frames = wrapper.WrapperReader()
+        while True:
+            data = await c.read()
+            if not data:
+                return
+            for src, dst, apdu in frames.feed(data):
+                if dst != 1:
+                    continue  # only the management logical device
+                if c.hung:
+                    continue
+                if not await c.send(wrapper.wrap(dst, src, association.handle(src, apdu))):
+                    return
+
+    async def _hdlc(self, n: int, c: _Connection) -> None:
+        association = self.servers[n].association()
+        link = hdlc.ServerLink(association.handle, association.reset, timeout_ms=INACTIVITY_S * 1000)
+        while True:
+            data = await c.read()
+            if not data:
+                return
+            reply = link.receive(data, int(time.monotonic() * 1000) & ((1 << 30) - 1))
+            if not c.hung and not await c.send(reply):
+                return
+
+    async def _iec21(self, n: int, c: _Connection) -> None:
+        run = self.runs[n]
+        session = iec62056_21.Session("OPSM-SP-230", lambda: iec21_data_sets(run.meter.snapshot()))
+        while True:
+            data = await c.read()
+            if not data:
+                return
+            if not await c.send(session.feed(data)):
+                return
 
     async def clock(self) -> None:
         """Virtual time: a reading every virtual minute on every meter, paced to `speed`."""
@@ -59,18 +228,53 @@ class MeterPorts:
                 for run in self.runs:
                     run.advance(60000)
 
-    async def serve(self, base_port: int, host: str = "127.0.0.1", started=None) -> None:
-        """IEC 62056-21 on base_port, base_port + 1, ... (0: any free ports); started(ports)."""
+    async def _optical(self, n: int, master: int) -> None:
+        """The optical port on a pseudo-terminal: mode C readout, mode E into HDLC."""
+        port = OpticalPort("OPSM-SP-230", self.runs[n].model, self.servers[n])
+        received: asyncio.Queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        loop.add_reader(master, lambda: received.put_nowait(os.read(master, 4096)))
+        while True:
+            data = await received.get()
+            now_ms = int(time.monotonic() * 1000) & ((1 << 30) - 1)
+            port.poll(now_ms)
+            reply = port.feed(data, now_ms)
+            if reply:
+                os.write(master, reply)
+
+    async def serve(self, base_ports: dict, host: str = "127.0.0.1", started=None, optical_pty: bool = False) -> None:
+        """Every protocol in base_ports on base + n for meter n (base 0: any free ports); started({protocol: ports}).
+
+        optical_pty: each meter's optical port on a pseudo-terminal, listed as "iec21_pty"."""
         servers = []
-        for n, run in enumerate(self.runs):
-            servers.append(await asyncio.start_server(self._client(run), host, base_port + n if base_port else 0))
+        tasks = []
+        ports: dict = {}
+        if optical_pty:
+            ports["iec21_pty"] = []
+            for n in range(len(self.runs)):
+                master, slave = os.openpty()
+                tty.setraw(slave)
+                ports["iec21_pty"].append(os.ttyname(slave))
+                tasks.append(self._optical(n, master))
+        for protocol, base in base_ports.items():
+            if protocol not in PROTOCOLS:
+                raise ValueError("protocol: must be one of %s, got %r" % (", ".join(PROTOCOLS), protocol))
+            ports[protocol] = []
+            for n, run in enumerate(self.runs):
+                port = base + n if base else 0
+                if protocol == "modbus":
+                    from simulator.modbus import modbus_tcp_server
+
+                    server = await modbus_tcp_server(run.meter.snapshot, host, port)
+                else:
+                    server = await asyncio.start_server(self._handler(n, protocol), host, port)
+                servers.append(server)
+                ports[protocol].append(server.sockets[0].getsockname()[1])
         if started is not None:
-            started([s.sockets[0].getsockname()[1] for s in servers])
-        await asyncio.gather(self.clock(), *[s.serve_forever() for s in servers])
+            started(ports)
+        await asyncio.gather(self.clock(), *tasks, *[s.serve_forever() for s in servers])
 
 
-def run_fleet(count: int, base_port: int, speed: float, started=None) -> None:
+def run_fleet(count: int, base_ports: dict, speed: float, started=None, **options) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        for n in range(count):
-            os.makedirs("%s/%d" % (folder, n))
-        asyncio.run(MeterPorts(fleet(count, folder), speed).serve(base_port, started=started))
+        asyncio.run(MeterPorts(fleet(count, folder), speed, **options).serve(base_ports, started=started))

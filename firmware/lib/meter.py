@@ -10,7 +10,7 @@ from array import array
 from protocol import token_result as R
 from protocol.lockout import Lockout, unpack_lockout
 
-import civil
+from protocol import civil
 import hal as hal_module
 import eventlog
 import keypad_fsm as kf
@@ -18,6 +18,7 @@ import password
 import screens
 from calibration import Calibration, two_point, unpack_calibration
 from eventlog import EventLog
+from loadprofile import HOUR_S, HOURLY_COLUMNS, HOURLY_ROWS, QUARTER_COLUMNS, QUARTER_ROWS, QUARTER_S, LoadProfile
 from metering import LEAD_ACID_24V, LIFEPO4_8S, BatteryMonitor, EnergyRegister, PowerMeter, Reading, unpack_energy
 from recharge import Outcome, Recharger
 from records import RecordStore
@@ -74,6 +75,10 @@ class Meter:
         self._billed_wh = self.recharger.energy.import_wh  # consumption charged up to the saved energy
         self.log = EventLog(root + "events", opener=self.hal.opener)
         self.log.load()
+        self.profiles = (LoadProfile(root + "lp15", QUARTER_S, QUARTER_COLUMNS, QUARTER_ROWS, self.hal.opener),
+                         LoadProfile(root + "lp60", HOUR_S, HOURLY_COLUMNS, HOURLY_ROWS, self.hal.opener))
+        for profile in self.profiles:
+            profile.load()
         record, admin_lockout = self._load_admin()
         fields = {}
         for name, key in _FSM_SETTINGS.items():
@@ -86,6 +91,7 @@ class Meter:
         self.fsm = kf.KeypadFsm(record, admin_lockout, self.code_lengths, fields)
         self.log.append(now_s, eventlog.WATCHDOG_RESET if self.hal.reset_cause == hal_module.RESET_WATCHDOG else eventlog.POWER_UP)
         self.relay = RelayPolicy(self._relay_settings())
+        self.relay.remote_open = self.settings.get("remote_open") == 1
         self._new_month(now_s)
         closed = self.relay.boot(now_s, self._hour(now_s), self.available_wh(), self.ledger.unlimited,
                                  self.battery.voltage_mv())
@@ -174,6 +180,11 @@ class Meter:
         if self._unsaved_wh >= SAVE_EVERY_WH or (
                 self._unsaved_wh and ticks_diff(now_ms, self._saved_ms) >= SAVE_EVERY_MS):
             self.save(now_ms)
+        for profile in self.profiles:  # once per boundary, however often second() is called
+            time_s = profile.due(now_s)
+            if time_s:
+                values = self.snapshot()
+                profile.capture(time_s, [values[name] for name in profile.columns])
 
     def save(self, now_ms: int) -> None:
         self.recharger.save()
@@ -194,6 +205,17 @@ class Meter:
             self.hal.relay(self.relay.closed)
             self.log.append(now_s, eventlog.RELAY, 1 if self.relay.closed else 0, cause)
             self.dirty = True
+
+    def remote_switch(self, reconnect: bool, now_s: int) -> bool:
+        """A head-end's disconnect/reconnect (DLMS disconnect control): a reconnect only lifts the
+        remote cut, so credit, battery and the anti-chatter rule still decide. Saved at once."""
+        if self.relay.remote_open == (not reconnect):
+            return True
+        self.relay.remote_open = not reconnect
+        self.set_setting("remote_open", 0 if reconnect else 1)
+        self.log.append(now_s, eventlog.ADMIN, len(kf.ITEMS) + 1, 0 if reconnect else 1)
+        self._update_relay(now_s)
+        return True
 
     # --- keypad and codes -------------------------------------------------------
 

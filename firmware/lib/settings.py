@@ -18,6 +18,7 @@ _INTS = {
     "battery_cut_mv": (22800, 18000, 30000),
     "battery_restore_mv": (24800, 18000, 32000),
     "min_switch_s": (60, 0, 3600),
+    "remote_open": (0, 0, 1),            # 1: the head-end disconnected the supply (DLMS disconnect control)
 }
 _STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": "", "serial": ""}  # UID: entity NIT/CC, DID: cedula
 _CHOICES = {"battery": ("lead-acid", "lifepo4")}  # first: default

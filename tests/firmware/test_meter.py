@@ -13,7 +13,8 @@ from token_profiles import StsProfile
 
 from shadow import RingRecordStore
 
-from tests.firmware.fakeflash import FakeBlockDevice, FakeFlash
+from tests.firmware.fakeflash import FakeBlockDevice
+from tests.firmware.seekflash import SeekFlash as FakeFlash  # reads at a position (load profiles)
 
 _KEY = binascii.unhexlify("f94b6ed353c3bfdb113e2d3a7ea3c41d")
 CODE_25_6_KWH = "63638916334124550935"
@@ -143,3 +144,28 @@ def test_battery_chemistry_sets_the_charge_table():
     meter.set_setting("battery", "lifepo4")
     again = _meter(flash, meter.hal.clock)
     assert lead == 100 and again.battery.soc_percent() == 70  # 25.6 V: full lead-acid, 70 % LiFePO4
+
+
+def test_a_day_fills_the_load_profiles_once_per_boundary():
+    flash = FakeFlash()
+    meter = _meter(flash)  # 2027-01-01 00:00; readings once a simulated minute, as the simulator does
+    _type(meter, "*" + CODE_25_6_KWH + "*")
+    meter.hal.ac.load(500)  # 12 kWh in the day: the credit lasts
+    _run(meter, 24 * 60)
+    quarter, hourly = meter.profiles
+    start = 852076800
+    for profile, period, rows in ((quarter, 900, 96), (hourly, 3600, 24)):
+        assert profile.entries == rows
+        table = [profile.row(i) for i in range(rows)]
+        assert [r[0] for r in table] == [start + period * (i + 1) for i in range(rows)]
+        imports = [r[1 + profile.columns.index("import_wh")] for r in table]
+        assert all(b > a for a, b in zip(imports, imports[1:])), imports
+    assert 110 <= quarter.row(1)[1] - quarter.row(0)[1] <= 140  # 500 W for 15 minutes
+    assert all(abs(quarter.row(i)[3] - meter.hal.ac.vrms_mv) < 3000 for i in range(96))  # the inverter's mV
+    credits = [hourly.row(i)[5] for i in range(24)]
+    assert all(b < a for a, b in zip(credits, credits[1:])) and hourly.row(0)[4] > 20000  # credit; battery mV
+    again = _meter(flash, meter.hal.clock)  # a reboot finds them, and the next boundary comes once
+    assert [p.entries for p in again.profiles] == [96, 24]
+    assert again.profiles[0].row(95) == quarter.row(95)
+    _run(again, 15)
+    assert [p.entries for p in again.profiles] == [97, 24]

@@ -1,6 +1,7 @@
 """A third-party IEC 62056-21 reader (PyPI iec62056-21) reads the virtual meter over loopback TCP."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,8 @@ def _serve(run):
 
     def main():
         async def go():
-            await MeterPorts([run], speed=0).serve(0, started=lambda p: (ports.extend(p), started.set()))
+            await MeterPorts([run], speed=0).serve({"iec21": 0},
+                                                   started=lambda p: (ports.extend(p["iec21"]), started.set()))
         asyncio.run(go())
 
     threading.Thread(target=main, daemon=True).start()
@@ -55,13 +57,12 @@ def test_standard_readout_over_tcp_matches_the_register_map():
 
 def test_fleet_serves_meters_with_distinct_serials_on_consecutive_ports():
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "fleet", "--count", "3", "--base-port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "fleet", "--count", "3", "--base-port", "0", "--protocol", "iec21",
                              "--speed", "0"], stdout=subprocess.PIPE, text=True, env=env,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("3 meters serving IEC 62056-21"), line
-        ports = [int(p) for p in line.split("ports ")[1].split(",")]
+        ports = json.loads(proc.stdout.readline())["iec21"]
+        assert len(ports) == 3
         serials = [_readout(port)["96.1.0"][0] for port in ports]
         assert serials == ["OPS00000001", "OPS00000002", "OPS00000003"]
     finally:

@@ -1,0 +1,118 @@
+"""The meter as the COSEM server's model: values, profiles, clock and the actions a port may take.
+
+protocol/cosem_server.py knows objects and bytes; this adapter knows where the values
+live in the firmware (Meter, its load profiles and event log) and applies a relay
+command or a token exactly as the keypad path does. `clock()` returns (now_s, now_ms):
+the board's RTC and ticks, or the simulator's virtual clock; `set_clock(now_s)` moves it.
+"""
+
+from protocol import token_result as R
+
+VERSION = b"OPSM-SP-230 fw 0.5"
+
+# IEC 62056-6-2 token_status codes
+_TOKEN_EXECUTION_OK = 3
+_TOKEN_FORMAT_FAIL = 4
+_TOKEN_AUTHENTICATION_FAIL = 5
+_TOKEN_VALIDATION_FAIL = 6
+_TOKEN_EXECUTION_FAIL = 7
+_REASON_STATUS = {R.FORMAT: _TOKEN_FORMAT_FAIL, R.CRC: _TOKEN_AUTHENTICATION_FAIL, R.KEY_TYPE: _TOKEN_AUTHENTICATION_FAIL,
+                  R.DDTK: _TOKEN_AUTHENTICATION_FAIL, R.INVALID: _TOKEN_AUTHENTICATION_FAIL,
+                  R.OVERFLOW: _TOKEN_EXECUTION_FAIL, R.RANGE: _TOKEN_EXECUTION_FAIL}
+
+
+class EventRows:
+    """The event log as profile rows (time, event code), newest last."""
+
+    def __init__(self, log):
+        self._log = log
+        self._seq = -1
+        self._rows: list = []
+        self.capacity = 2 * log.segment_records
+
+    def _fresh(self) -> list:
+        if self._seq != self._log.seq:
+            self._rows = [(e[1], e[2]) for e in self._log.events()]
+            self._seq = self._log.seq
+        return self._rows
+
+    @property
+    def entries(self) -> int:
+        return len(self._fresh())
+
+    def row(self, i: int) -> tuple:
+        return self._fresh()[i]
+
+    def range_index(self, from_s: int, to_s: int) -> tuple:
+        rows = self._fresh()
+        first = 0
+        while first < len(rows) and rows[first][0] < from_s:
+            first += 1
+        last = first
+        while last < len(rows) and rows[last][0] <= to_s:
+            last += 1
+        return first, last - first
+
+
+class CosemMeter:
+    def __init__(self, meter, clock, set_clock=None):
+        self._clock = clock
+        self._set_clock = set_clock
+        self.attach(meter)
+        self.token = b""
+        self.token_time = 0
+        self.token_status = 0
+
+    def attach(self, meter) -> None:
+        """Serve this Meter (a reboot makes a new one; the ports and their state stay)."""
+        self.meter = meter
+        self._events = EventRows(meter.log)
+
+    def clock(self) -> tuple:
+        return self._clock()[0], self.meter.settings.get("utc_offset_min")
+
+    def set_clock(self, now_s: int) -> None:
+        if self._set_clock is not None:
+            self._set_clock(now_s)
+
+    def profile(self, n: int):
+        profiles = self.meter.profiles
+        return profiles[n] if n < len(profiles) else self._events
+
+    def snapshot(self) -> dict:
+        meter = self.meter
+        values = meter.snapshot()
+        serial = str(values["serial"]).encode()
+        values["ldn"] = (b"OPS" + serial + bytes(13))[:16]
+        values["firmware"] = VERSION
+        values["control_state"] = 1 if meter.relay.closed else 0
+        values["low_credit_wh"] = meter.settings.get("low_credit_wh")
+        values["owed_wh"] = meter.ledger.emergency_used_wh
+        values["event_code"] = self._events.row(self._events.entries - 1)[1] if self._events.entries else 0
+        values["token"] = self.token
+        values["token_time"] = self.token_time
+        values["token_status"] = self.token_status
+        return values
+
+    def disconnect(self, reconnect: bool) -> bool:
+        now_s, _ = self._clock()
+        return self.meter.remote_switch(reconnect, now_s)
+
+    def enter_token(self, token: bytes) -> bool:
+        """A token from a port: the keypad's path (lock-out, decode, apply, log, screen)."""
+        now_s, now_ms = self._clock()
+        self.token = bytes(token)
+        self.token_time = now_s
+        try:
+            code = self.token.decode()
+        except UnicodeError:
+            code = ""
+        if not code.isdigit():
+            self.token_status = _TOKEN_FORMAT_FAIL
+            return False
+        outcome = self.meter.enter_code(code, now_s, now_ms)
+        if outcome.ok:
+            self.token_status = _TOKEN_EXECUTION_OK
+        else:
+            self.token_status = _REASON_STATUS.get(outcome.reason, _TOKEN_VALIDATION_FAIL)
+        return outcome.ok

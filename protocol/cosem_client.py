@@ -1,0 +1,162 @@
+"""The client side of a DLMS/COSEM LN association, on the same codecs as the meter's server.
+
+Sans-IO: `exchange(apdu) -> reply apdu` is given by the caller (a TCP wrapper socket, an
+HDLC link, or a server object in-process), so the host's harvester, the simulator's
+"token over a port" and the tests share one implementation. Security: none, LLS, or
+HLS-GMAC with security suite 0 (every APDU ciphered with service-specific glo-*).
+"""
+
+from protocol import acse, axdr, dlms_security
+from protocol import registers as M
+
+_CONFORMANCE = (acse.GET | acse.SET | acse.ACTION | acse.SELECTIVE_ACCESS | acse.BLOCK_TRANSFER_GET
+                | acse.MULTIPLE_REFERENCES)
+_INVOKE = 0xC1  # invoke id 1, confirmed, high priority
+
+
+class CosemError(Exception):
+    """The meter refused: `code` is the AARE diagnostic, data-access-result or action-result."""
+
+    def __init__(self, message: str, code: int = -1):
+        super().__init__(message)
+        self.code = code
+
+
+def descriptor(class_id: int, obis: str, attribute: int) -> bytes:
+    return bytes((class_id >> 8, class_id & 0xFF)) + M.obis_bytes(obis) + bytes((attribute,))
+
+
+def range_selection(from_raw: bytes, to_raw: bytes) -> bytes:
+    """Selector 1 on the clock column, every column, between two date-time octet strings."""
+    out = bytearray((1, axdr.STRUCTURE, 4, axdr.STRUCTURE, 4))
+    axdr.put(out, axdr.LONG_UNSIGNED, M.CLOCK)
+    axdr.put(out, axdr.OCTET_STRING, M.obis_bytes(M.CLOCK_OBIS))
+    axdr.put(out, axdr.INTEGER, 2)
+    axdr.put(out, axdr.LONG_UNSIGNED, 0)
+    axdr.put(out, axdr.OCTET_STRING, from_raw)
+    axdr.put(out, axdr.OCTET_STRING, to_raw)
+    axdr.put_header(out, axdr.ARRAY, 0)
+    return bytes(out)
+
+
+def entry_selection(first: int, last: int = 0) -> bytes:
+    """Selector 2: entries first..last (1-based, 0: the newest), every column."""
+    out = bytearray((2, axdr.STRUCTURE, 4))
+    axdr.put(out, axdr.DOUBLE_LONG_UNSIGNED, first)
+    axdr.put(out, axdr.DOUBLE_LONG_UNSIGNED, last)
+    axdr.put(out, axdr.LONG_UNSIGNED, 1)
+    axdr.put(out, axdr.LONG_UNSIGNED, 0)
+    return bytes(out)
+
+
+class CosemClient:
+    def __init__(self, exchange, client_sap: int = 16, password: bytes = b"", keys=None,
+                 system_title: bytes = b"", invocation_counter: int = 0, max_pdu: int = 1024,
+                 challenge: bytes = b"0123456789ABCDEF"):
+        self.exchange = exchange
+        self.client_sap = client_sap
+        self.password = password
+        self.keys = keys                      # protocol.cosem_server.Keys of the meter (EK, AK), or None
+        self.system_title = system_title      # ours, for HLS
+        self.invocation_counter = invocation_counter
+        self.max_pdu = max_pdu
+        self.challenge = challenge
+        self.meter_title = b""
+
+    # --- association ------------------------------------------------------------------
+
+    def associate(self) -> None:
+        initiate = acse.initiate_request(_CONFORMANCE, self.max_pdu)
+        if self.keys is not None:
+            self.invocation_counter += 1
+            protected = dlms_security.protect(initiate, dlms_security.SC_AUTH_ENC, self.system_title,
+                                              self.invocation_counter, self.keys.ek, self.keys.ak)
+            request = acse.aarq(acse.CONTEXT_LN_CIPHERED, acse.MECHANISM_HLS_GMAC,
+                                dlms_security.glo_wrap(0x21, protected), self.challenge, self.system_title)
+        elif self.password:
+            request = acse.aarq(acse.CONTEXT_LN, acse.MECHANISM_LLS, initiate, self.password)
+        else:
+            request = acse.aarq(acse.CONTEXT_LN, acse.MECHANISM_NONE, initiate)
+        aare = acse.parse_aare(self.exchange(request))
+        if aare["result"] != acse.ACCEPTED:
+            raise CosemError("association refused: diagnostic %d" % aare["diagnostic"], aare["diagnostic"])
+        if self.keys is not None:
+            self.meter_title = aare["title"]
+            reply = dlms_security.hls_gmac(aare["challenge"], self.system_title, self.invocation_counter + 1,
+                                           self.keys.ek, self.keys.ak)
+            self.invocation_counter += 1
+            data = bytearray()
+            axdr.put(data, axdr.OCTET_STRING, reply)
+            answer = self.action(M.ASSOCIATION_LN, "0.0.40.0.0.255", 1, bytes(data))
+            if not isinstance(answer, bytes):
+                raise CosemError("HLS: the meter gave no reply to check")
+            dlms_security.hls_verify(answer, self.challenge, self.meter_title, self.keys.ek, self.keys.ak)
+
+    def release(self) -> None:
+        reply = self.exchange(acse.rlrq())
+        if not reply or reply[0] != acse.RLRE:
+            raise CosemError("release refused")
+
+    # --- services ------------------------------------------------------------------------
+
+    def _request(self, apdu: bytes) -> bytes:
+        if self.keys is None:
+            return self.exchange(apdu)
+        self.invocation_counter += 1
+        protected = dlms_security.protect(apdu, dlms_security.SC_AUTH_ENC, self.system_title,
+                                          self.invocation_counter, self.keys.ek, self.keys.ak)
+        reply = self.exchange(dlms_security.glo_wrap(dlms_security.GLO_TAG[apdu[0]], protected))
+        if reply and reply[0] == 0xD8:
+            return reply
+        content = dlms_security.unwrap(reply)[3]
+        return dlms_security.unprotect(content, self.meter_title, self.keys.ek, self.keys.ak)[2]
+
+    def get_raw(self, class_id: int, obis: str, attribute: int, selection: bytes = b"") -> bytes:
+        """The encoded Data of one attribute, blocks reassembled."""
+        reply = self._request(b"\xC0\x01" + bytes((_INVOKE,)) + descriptor(class_id, obis, attribute)
+                              + (selection and b"\x01" + selection or b"\x00"))
+        data = bytearray()
+        while True:
+            if len(reply) < 5 or reply[0] != 0xC4:
+                raise CosemError("unexpected reply %s" % bytes(reply[:8]).hex())
+            if reply[1] == 1:
+                if reply[3]:
+                    raise CosemError("data-access-result %d" % reply[4], reply[4])
+                return reply[4:]
+            if reply[8] == 1:
+                raise CosemError("data-access-result %d in block" % reply[9], reply[9])
+            n, pos = axdr.get_length(reply, 9)
+            data.extend(reply[pos:pos + n])
+            if reply[3]:
+                return bytes(data)
+            reply = self._request(b"\xC0\x02" + bytes((_INVOKE,)) + reply[4:8])
+
+    def get(self, class_id: int, obis: str, attribute: int, selection: bytes = b""):
+        raw = self.get_raw(class_id, obis, attribute, selection)
+        _, value, end = axdr.get(raw, 0)
+        if end != len(raw):
+            raise CosemError("%d bytes trail the value" % (len(raw) - end))
+        return value
+
+    def set(self, class_id: int, obis: str, attribute: int, data: bytes) -> None:
+        reply = self._request(b"\xC1\x01" + bytes((_INVOKE,)) + descriptor(class_id, obis, attribute) + b"\x00" + data)
+        if len(reply) < 4 or reply[0] != 0xC5 or reply[3]:
+            raise CosemError("set refused", reply[3] if len(reply) > 3 else -1)
+
+    def action(self, class_id: int, obis: str, method: int, data: bytes = b""):
+        """Invoke a method; returns its return value, or None."""
+        reply = self._request(b"\xC3\x01" + bytes((_INVOKE,)) + descriptor(class_id, obis, method)
+                              + (b"\x01" + data if data else b"\x00"))
+        if len(reply) < 5 or reply[0] != 0xC7:
+            raise CosemError("unexpected reply %s" % bytes(reply[:8]).hex())
+        if reply[3]:
+            raise CosemError("action-result %d" % reply[3], reply[3])
+        if reply[4] and len(reply) > 6 and reply[5] == 0:
+            return axdr.get(reply, 6)[1]
+        return None
+
+    def enter_token(self, digits: str) -> None:
+        """Token gateway enter(token): the meter applies it as if typed on its keypad."""
+        data = bytearray()
+        axdr.put(data, axdr.OCTET_STRING, digits.encode())
+        self.action(M.TOKEN_GATEWAY, "0.0.19.40.0.255", 1, bytes(data))

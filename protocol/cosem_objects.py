@@ -1,0 +1,358 @@
+"""The meter's COSEM objects, built from the register map, and their attributes on the wire.
+
+Each object is (class id, version, logical name bytes, row): row is the REGISTERS or
+PROFILES row it comes from, or None. Values come from the model the server is given
+(the firmware's cosem_meter adapter, or a test double):
+    snapshot() -> dict                 keys of REGISTERS, plus "ldn", "firmware", "control_state",
+                                       "low_credit_wh", "owed_wh", "event_code", "token", "token_time",
+                                       "token_status"
+    clock() -> (utc_s, utc_offset_min)
+    profile(n) -> rows of PROFILES[n]: .entries, .capacity, .row(i) -> (time_s, values...),
+                  .range_index(from_s, to_s) -> (first, count), inclusive bounds
+Attribute writers return a data-access-result (0 success).
+"""
+
+from protocol import axdr
+from protocol import registers as M
+
+SUCCESS = 0
+HARDWARE_FAULT = 1
+TEMPORARY_FAILURE = 2
+READ_WRITE_DENIED = 3
+OBJECT_UNDEFINED = 4
+OBJECT_UNAVAILABLE = 11
+TYPE_UNMATCHED = 12
+SCOPE_OF_ACCESS_VIOLATED = 13
+DATA_BLOCK_UNAVAILABLE = 14
+LONG_GET_ABORTED = 15
+NO_LONG_GET_IN_PROGRESS = 16
+DATA_BLOCK_NUMBER_INVALID = 19
+OTHER_REASON = 250
+
+ASSOCIATION_OBIS = "0.0.40.0.0.255"
+SECURITY_SETUP_OBIS = "0.0.43.0.1.255"
+INVOCATION_COUNTER_OBIS = "0.0.43.1.1.255"   # readable by the public client, as suite 0 needs
+CREDIT_OBIS = "0.0.19.10.0.255"
+CHARGE_OBIS = "0.0.19.20.0.255"
+ACCOUNT_OBIS = "0.0.19.0.0.255"
+TOKEN_GATEWAY_OBIS = "0.0.19.40.0.255"
+
+# class id -> (version, attribute count, method count)
+CLASSES = {M.DATA: (0, 2, 0), M.REGISTER: (0, 3, 1), M.PROFILE_GENERIC: (1, 8, 2), M.CLOCK: (0, 9, 6),
+           M.ASSOCIATION_LN: (1, 9, 4), M.SECURITY_SETUP: (0, 5, 2), M.DISCONNECT_CONTROL: (0, 4, 2),
+           M.ACCOUNT: (0, 19, 3), M.CREDIT: (0, 11, 3), M.CHARGE: (0, 13, 5), M.TOKEN_GATEWAY: (0, 6, 1)}
+
+# Access for the object list and the server's checks: (class, attribute) written by an
+# authenticated client; (class, method) it may invoke. The public client only reads.
+WRITABLE = ((M.CLOCK, 2), (M.DISCONNECT_CONTROL, 4))
+METHODS = ((M.DISCONNECT_CONTROL, 1), (M.DISCONNECT_CONTROL, 2), (M.TOKEN_GATEWAY, 1), (M.ASSOCIATION_LN, 1))
+NOT_READABLE = ((M.ASSOCIATION_LN, 7),)  # the secret
+
+
+def build_objects() -> list:
+    objects: list = [(M.ASSOCIATION_LN, ASSOCIATION_OBIS, None), (M.DATA, "0.0.42.0.0.255", None),
+               (M.DATA, "1.0.0.2.0.255", None), (M.CLOCK, M.CLOCK_OBIS, None),
+               (M.SECURITY_SETUP, SECURITY_SETUP_OBIS, None), (M.DATA, INVOCATION_COUNTER_OBIS, None),
+               (M.DATA, M.EVENT_CODE_OBIS, None), (M.ACCOUNT, ACCOUNT_OBIS, None), (M.CHARGE, CHARGE_OBIS, None),
+               (M.TOKEN_GATEWAY, TOKEN_GATEWAY_OBIS, None)]
+    objects += [(row[1], row[0], row) for row in M.REGISTERS]
+    objects += [(M.PROFILE_GENERIC, row[0], row) for row in M.PROFILES]
+    return [(class_id, CLASSES[class_id][0], M.obis_bytes(obis), row) for class_id, obis, row in objects]
+
+
+def find(objects: list, class_id: int, ln) -> tuple | None:
+    for obj in objects:
+        if obj[2] == ln:
+            return obj if obj[0] == class_id else None
+    return None
+
+
+# --- the values ---------------------------------------------------------------------------
+
+def _unspecified_date_time(buf: bytearray) -> None:
+    axdr.put(buf, axdr.OCTET_STRING, b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x80\x00\xff")
+
+
+def put_date_time(buf: bytearray, utc_s: int, utc_offset_min: int) -> None:
+    axdr.put(buf, axdr.OCTET_STRING, axdr.date_time(utc_s + utc_offset_min * 60, -utc_offset_min))
+
+
+def _put_ln(buf: bytearray, obis: str) -> None:
+    axdr.put(buf, axdr.OCTET_STRING, M.obis_bytes(obis))
+
+
+def _put_capture_object(buf: bytearray, class_id: int, obis: str, attribute: int) -> None:
+    axdr.put_header(buf, axdr.STRUCTURE, 4)
+    axdr.put(buf, axdr.LONG_UNSIGNED, class_id)
+    _put_ln(buf, obis)
+    axdr.put(buf, axdr.INTEGER, attribute)
+    axdr.put(buf, axdr.LONG_UNSIGNED, 0)
+
+
+def profile_columns(row) -> list:
+    """(class, OBIS, attribute, A-XDR type or None for the clock) of each column of a profile."""
+    columns: list = [(M.CLOCK, M.CLOCK_OBIS, 2, None)]
+    for key in row[2]:
+        if key == "event_code":
+            columns.append((M.DATA, M.EVENT_CODE_OBIS, 2, axdr.LONG_UNSIGNED))
+        else:
+            register = M.register(key)
+            columns.append((register[1], register[0], 2, register[3]))
+    return columns
+
+
+class RowStream:
+    """Profile rows encoded on demand: a week of rows never sits whole in a board's RAM."""
+
+    def __init__(self, source, first: int, count: int, columns: list, selected, offset_min: int):
+        self.source = source
+        self.next = first
+        self.end = first + count
+        self.columns = columns
+        self.selected = selected
+        self.offset_min = offset_min
+
+    def done(self) -> bool:
+        return self.next >= self.end
+
+    def put(self, buf: bytearray, limit: int) -> None:
+        """Append rows until buf holds at least `limit` bytes or no row is left."""
+        columns = self.columns
+        while self.next < self.end and len(buf) < limit:
+            values = self.source.row(self.next)
+            self.next += 1
+            axdr.put_header(buf, axdr.STRUCTURE, len(self.selected))
+            for c in self.selected:
+                if c == 0:
+                    put_date_time(buf, values[0], self.offset_min)
+                else:
+                    axdr.put(buf, columns[c][3], values[c])
+
+
+def put_profile_rows(buf: bytearray, source, first: int, count: int, columns: list, selected,
+                     offset_min: int) -> RowStream:
+    """The buffer's array header; the rows follow from the returned stream."""
+    axdr.put_header(buf, axdr.ARRAY, count)
+    return RowStream(source, first, count, columns, selected, offset_min)
+
+
+def _credit_status_bits(snapshot: dict) -> tuple:
+    """Account current_credit_status: bit 0 in credit, 1 low credit, 6 out of credit (MSB first)."""
+    credit = snapshot["credit_wh"]
+    bits = 0x80 if credit > 0 else 0x02
+    if 0 < credit <= snapshot["low_credit_wh"]:
+        bits |= 0x40
+    return 8, bytes((bits,))
+
+
+def get_attribute(server, obj, attribute: int, buf: bytearray) -> int:
+    """Encode the attribute into buf; returns a data-access-result."""
+    class_id, _, ln, row = obj
+    if attribute == 1:
+        axdr.put(buf, axdr.OCTET_STRING, ln)
+        return SUCCESS
+    if (class_id, attribute) in NOT_READABLE or attribute > CLASSES[class_id][1]:
+        return READ_WRITE_DENIED if attribute <= CLASSES[class_id][1] else OBJECT_UNDEFINED
+    model = server.model
+    if class_id == M.ASSOCIATION_LN:
+        return server.association_attribute(attribute, buf)
+    if class_id == M.SECURITY_SETUP:
+        return server.security_attribute(attribute, buf)
+    if class_id == M.CLOCK:
+        return _clock(model, attribute, buf)
+    snapshot = server.snapshot()
+    if row is not None and class_id in (M.DATA, M.REGISTER):
+        if attribute == 2:
+            axdr.put(buf, row[3], snapshot[row[2]])
+        else:
+            axdr.put_header(buf, axdr.STRUCTURE, 2)
+            axdr.put(buf, axdr.INTEGER, row[4])
+            axdr.put(buf, axdr.ENUM, row[5])
+        return SUCCESS
+    if class_id == M.DATA:
+        name = bytes(ln)
+        if name == M.obis_bytes(INVOCATION_COUNTER_OBIS):
+            axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, server.invocation_counter)
+        elif name == M.obis_bytes(M.EVENT_CODE_OBIS):
+            axdr.put(buf, axdr.LONG_UNSIGNED, snapshot["event_code"])
+        else:
+            axdr.put(buf, axdr.OCTET_STRING, snapshot["ldn" if ln[2] == 42 else "firmware"])
+        return SUCCESS
+    if class_id == M.DISCONNECT_CONTROL:
+        if attribute == 2:
+            axdr.put(buf, axdr.BOOLEAN, snapshot["relay"])
+        else:
+            axdr.put(buf, axdr.ENUM, snapshot["control_state"] if attribute == 3 else 1)
+        return SUCCESS
+    if class_id == M.PROFILE_GENERIC:
+        return _profile(server, row, attribute, buf)
+    return _prepayment(class_id, attribute, snapshot, buf, model)
+
+
+def _clock(model, attribute: int, buf: bytearray) -> int:
+    utc_s, offset = model.clock()
+    if attribute == 2:
+        put_date_time(buf, utc_s, offset)
+    elif attribute == 3:
+        axdr.put(buf, axdr.LONG, -offset)  # minutes from local time to UTC
+    elif attribute == 4:
+        axdr.put(buf, axdr.UNSIGNED, 0)
+    elif attribute in (5, 6):
+        _unspecified_date_time(buf)
+    elif attribute == 7:
+        axdr.put(buf, axdr.INTEGER, 0)
+    elif attribute == 8:
+        axdr.put(buf, axdr.BOOLEAN, False)
+    else:
+        axdr.put(buf, axdr.ENUM, 1)  # internal crystal
+    return SUCCESS
+
+
+def _profile(server, row, attribute: int, buf: bytearray) -> int:
+    source = server.model.profile(M.PROFILES.index(row))
+    columns = profile_columns(row)
+    if attribute == 2:
+        server.rows = put_profile_rows(buf, source, 0, source.entries, columns, range(len(columns)),
+                                       server.model.clock()[1])
+    elif attribute == 3:
+        axdr.put_header(buf, axdr.ARRAY, len(columns))
+        for class_id, obis, attr, _ in columns:
+            _put_capture_object(buf, class_id, obis, attr)
+    elif attribute == 4:
+        axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, row[1])
+    elif attribute == 5:
+        axdr.put(buf, axdr.ENUM, 1)  # FIFO
+    elif attribute == 6:
+        _put_capture_object(buf, M.CLOCK, M.CLOCK_OBIS, 2)
+    else:
+        axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, source.entries if attribute == 7 else source.capacity)
+    return SUCCESS
+
+
+def _prepayment(class_id: int, attribute: int, snapshot: dict, buf: bytearray, model) -> int:
+    credit = snapshot["credit_wh"]
+    put = axdr.put
+    if class_id == M.ACCOUNT:
+        if attribute == 2:  # account_mode_and_status: active (2), prepayment (2)
+            axdr.put_header(buf, axdr.STRUCTURE, 2)
+            put(buf, axdr.ENUM, 2)
+            put(buf, axdr.ENUM, 2)
+        elif attribute == 3:
+            put(buf, axdr.UNSIGNED, 1)
+        elif attribute == 4:
+            put(buf, axdr.BIT_STRING, _credit_status_bits(snapshot))
+        elif attribute in (5, 6, 7, 8, 16, 17, 19):
+            value = {5: credit, 6: snapshot["owed_wh"], 8: snapshot["owed_wh"], 16: snapshot["low_credit_wh"]}
+            put(buf, axdr.DOUBLE_LONG, value.get(attribute, 0))
+        elif attribute in (9, 10):
+            axdr.put_header(buf, axdr.ARRAY, 1)
+            _put_ln(buf, CREDIT_OBIS if attribute == 9 else CHARGE_OBIS)
+        elif attribute == 11:
+            axdr.put_header(buf, axdr.ARRAY, 1)
+            axdr.put_header(buf, axdr.STRUCTURE, 3)
+            _put_ln(buf, CREDIT_OBIS)
+            _put_ln(buf, CHARGE_OBIS)
+            put(buf, axdr.BIT_STRING, (3, b"\x80"))  # collect when supply disconnected
+        elif attribute == 12:
+            axdr.put_header(buf, axdr.ARRAY, 1)
+            axdr.put_header(buf, axdr.STRUCTURE, 2)
+            _put_ln(buf, CREDIT_OBIS)
+            put(buf, axdr.UNSIGNED, 100)  # every token goes to the token credit
+        elif attribute in (13, 14):
+            _unspecified_date_time(buf)
+        elif attribute == 15:  # currency: the meter's credit is energy, counted in Wh
+            axdr.put_header(buf, axdr.STRUCTURE, 3)
+            put(buf, axdr.UTF8_STRING, "kWh")
+            put(buf, axdr.INTEGER, -3)
+            put(buf, axdr.ENUM, 1)  # consumption
+        else:
+            put(buf, axdr.LONG_UNSIGNED, 0)
+    elif class_id == M.CREDIT:
+        if attribute in (2, 5, 6, 9, 10):
+            put(buf, axdr.DOUBLE_LONG, {2: credit, 5: snapshot["low_credit_wh"]}.get(attribute, 0))
+        elif attribute in (3, 8):  # type token (0); status in use (3) or exhausted (4)
+            put(buf, axdr.ENUM, 0 if attribute == 3 else (3 if credit > 0 else 4))
+        elif attribute == 4:
+            put(buf, axdr.UNSIGNED, 1)
+        elif attribute == 7:
+            put(buf, axdr.BIT_STRING, (5, b"\x08"))  # credit requires a token
+        else:
+            _unspecified_date_time(buf)
+    elif class_id == M.CHARGE:
+        if attribute in (2, 11, 12):
+            put(buf, axdr.DOUBLE_LONG, snapshot["import_wh"] if attribute == 2 else 0)
+        elif attribute == 3:
+            put(buf, axdr.ENUM, 1)  # consumption based
+        elif attribute == 4:
+            put(buf, axdr.UNSIGNED, 1)
+        elif attribute in (5, 6):  # 1 Wh of credit per Wh of +A
+            axdr.put_header(buf, axdr.STRUCTURE, 3)
+            axdr.put_header(buf, axdr.STRUCTURE, 2)
+            put(buf, axdr.INTEGER, 0)
+            put(buf, axdr.INTEGER, 0)
+            axdr.put_header(buf, axdr.STRUCTURE, 3)
+            put(buf, axdr.LONG_UNSIGNED, M.REGISTER)
+            _put_ln(buf, "1.0.1.8.0.255")
+            put(buf, axdr.INTEGER, 2)
+            axdr.put_header(buf, axdr.ARRAY, 1)
+            axdr.put_header(buf, axdr.STRUCTURE, 2)
+            put(buf, axdr.OCTET_STRING, b"\x00")
+            put(buf, axdr.LONG, 1)
+        elif attribute in (7, 10):
+            _unspecified_date_time(buf)
+        elif attribute == 8:
+            put(buf, axdr.DOUBLE_LONG_UNSIGNED, 0)
+        elif attribute == 9:
+            put(buf, axdr.BIT_STRING, (2, b"\x00"))
+        else:
+            put(buf, axdr.LONG_UNSIGNED, 100)
+    else:  # token gateway
+        if attribute == 2:
+            put(buf, axdr.OCTET_STRING, snapshot["token"])
+        elif attribute == 3:
+            if snapshot["token_time"]:
+                put_date_time(buf, snapshot["token_time"], model.clock()[1])
+            else:
+                _unspecified_date_time(buf)
+        elif attribute == 4:
+            axdr.put_header(buf, axdr.ARRAY, 0)
+        elif attribute == 5:
+            put(buf, axdr.ENUM, 0)  # remote: the last token came over a port or the keypad
+        else:
+            axdr.put_header(buf, axdr.STRUCTURE, 2)
+            put(buf, axdr.ENUM, snapshot["token_status"])
+            put(buf, axdr.BIT_STRING, (8, b"\x00"))
+    return SUCCESS
+
+
+def put_object_list(buf: bytearray, objects: list, authenticated: bool) -> None:
+    """Association LN attribute 2: every object with this association's access rights."""
+    axdr.put_header(buf, axdr.ARRAY, len(objects))
+    for class_id, version, ln, _ in objects:
+        _, attributes, methods = CLASSES[class_id]
+        axdr.put_header(buf, axdr.STRUCTURE, 4)
+        axdr.put(buf, axdr.LONG_UNSIGNED, class_id)
+        axdr.put(buf, axdr.UNSIGNED, version)
+        axdr.put(buf, axdr.OCTET_STRING, ln)
+        axdr.put_header(buf, axdr.STRUCTURE, 2)
+        axdr.put_header(buf, axdr.ARRAY, attributes)
+        for a in range(1, attributes + 1):
+            axdr.put_header(buf, axdr.STRUCTURE, 3)
+            axdr.put(buf, axdr.INTEGER, a)
+            if (class_id, a) in NOT_READABLE:
+                mode = 0
+            else:
+                mode = 3 if authenticated and (class_id, a) in WRITABLE else 1
+            axdr.put(buf, axdr.ENUM, mode)
+            if class_id == M.PROFILE_GENERIC and a == 2:
+                axdr.put_header(buf, axdr.ARRAY, 2)
+                axdr.put(buf, axdr.INTEGER, 1)
+                axdr.put(buf, axdr.INTEGER, 2)
+            else:
+                axdr.put(buf, axdr.NULL, None)
+        axdr.put_header(buf, axdr.ARRAY, methods)
+        for m in range(1, methods + 1):
+            axdr.put_header(buf, axdr.STRUCTURE, 2)
+            axdr.put(buf, axdr.INTEGER, m)
+            allowed = (class_id, m) in METHODS and (authenticated or class_id == M.ASSOCIATION_LN)
+            axdr.put(buf, axdr.ENUM, 1 if allowed else 0)

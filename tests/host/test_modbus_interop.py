@@ -1,0 +1,186 @@
+"""A pymodbus client reads the virtual meter's Modbus block over TCP and RTU (a pty pair)."""
+
+import asyncio
+import contextlib
+import os
+import pathlib
+import select
+import tempfile
+import threading
+import tty
+
+import pytest
+from pymodbus import FramerType
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.exceptions import ModbusIOException
+
+import simulator  # noqa: F401  (puts the firmware's modules on the path)
+from protocol import modbus_map
+from simulator.modbus import serve_modbus_rtu, serve_modbus_tcp
+from simulator.scenario_run import Run
+from simulator.serve import DEMO_METER
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DT = ModbusTcpClient.DATATYPE
+
+
+@pytest.fixture(scope="module")
+def run():
+    with tempfile.TemporaryDirectory() as folder:
+        r = Run({"name": "modbus", "meter": dict(DEMO_METER)}, folder)
+        r.meter.set_setting("serial", "OPS00000042")
+        r.type("*63638916334124550935*")
+        r.hal.ac.load(500)
+        r.advance(3600000)
+        yield r
+
+
+@contextlib.contextmanager
+def _serving(serve):
+    """Run serve(started) on its own event loop in a thread; yield what it passed to started."""
+    loop = asyncio.new_event_loop()
+    got, ready = [], threading.Event()
+
+    def started(arg):
+        got.append(arg)
+        ready.set()
+
+    task = loop.create_task(serve(started))
+
+    def main():
+        try:
+            loop.run_until_complete(task)
+        except BaseException as exc:  # noqa: BLE001  (a server that cannot start: the test says why)
+            got.append(exc)
+        finally:
+            ready.set()
+            loop.close()
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    assert ready.wait(5), "server did not start"
+    assert got and not isinstance(got[0], BaseException), got
+    try:
+        yield got[0]
+    finally:
+        loop.call_soon_threadsafe(task.cancel)
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def _decode(words):
+    """The block decoded with pymodbus's own converter, row by row, as {key: value}."""
+    values = {}
+    for address, count, key, signed, _scaler, _unit, _obis, _description in modbus_map.table():
+        part = words[address:address + count]
+        if key in modbus_map.TEXT_KEYS:
+            values[key] = ModbusTcpClient.convert_from_registers(part, DT.STRING).rstrip("\x00")
+        else:
+            values[key] = ModbusTcpClient.convert_from_registers(part, DT.INT32 if signed else DT.UINT32)
+    return values
+
+
+def _read_block(client, function=3, device_id=1):
+    read = client.read_holding_registers if function == 3 else client.read_input_registers
+    reply = read(0, count=modbus_map.SIZE, device_id=device_id)
+    assert not reply.isError(), reply
+    return reply.registers
+
+
+def _expected(run):
+    snapshot = run.meter.snapshot()
+    return {row[2]: snapshot[row[2]] for row in modbus_map.table()}
+
+
+def test_tcp_reads_the_meter_as_the_map_says(run):
+    async def serve(started):
+        await serve_modbus_tcp(run.meter.snapshot, "127.0.0.1", 0, started=started)
+
+    with _serving(serve) as port:
+        client = ModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
+        assert client.connect()
+        try:
+            words = _read_block(client)
+            got = _decode(words)
+            assert got == _expected(run)
+            assert got["import_wh"] > 400 and got["relay"] == 1 and got["serial"] == "OPS00000042"
+            assert got["credit_wh"] > 0 and 100000 < got["voltage_mv"] < 260000
+            assert _read_block(client, function=4) == words  # input registers: the same block
+            assert _read_block(client, device_id=255) == words and _read_block(client, device_id=0) == words
+
+            one = client.read_holding_registers(20, count=2)  # a single value, credit
+            assert ModbusTcpClient.convert_from_registers(one.registers, DT.INT32) == got["credit_wh"]
+
+            run.advance(600000)  # values are read live from the meter
+            assert _decode(_read_block(client)) == _expected(run) != got
+
+            for address, count in ((modbus_map.SIZE - 1, 2), (modbus_map.SIZE, 1), (1000, 4)):
+                reply = client.read_holding_registers(address, count=count)
+                assert reply.isError() and reply.exception_code == 2, (address, reply)
+
+            for reply in (client.write_register(0, 7), client.write_registers(20, [0, 1]),
+                          client.read_coils(0, count=8)):
+                assert reply.isError() and reply.exception_code == 1, reply
+            reply = client.write_register(modbus_map.SIZE + 5, 7)
+            assert reply.isError() and reply.exception_code == 2
+            assert _decode(_read_block(client)) == _expected(run)  # nothing changed
+        finally:
+            client.close()
+
+
+def _bridge(a: int, b: int, stop: int) -> None:
+    """Copy bytes both ways between two pty masters: a null-modem cable."""
+    while True:
+        ready, _, _ = select.select([a, b, stop], [], [], 5)
+        if stop in ready:
+            return
+        for src in ready:
+            try:
+                data = os.read(src, 4096)
+            except OSError:
+                return
+            os.write(b if src == a else a, data)
+
+
+@contextlib.contextmanager
+def _null_modem():
+    """Two serial port paths wired to each other (two pty pairs and a copying thread)."""
+    (ma, sa), (mb, sb) = os.openpty(), os.openpty()
+    for fd in (sa, sb):
+        tty.setraw(fd)  # raw before any byte crosses: no echo, no line editing
+    stop_r, stop_w = os.pipe()
+    thread = threading.Thread(target=_bridge, args=(ma, mb, stop_r), daemon=True)
+    thread.start()
+    try:
+        yield os.ttyname(sa), os.ttyname(sb)
+    finally:
+        os.write(stop_w, b"x")
+        thread.join(5)
+        for fd in (ma, sa, mb, sb, stop_r, stop_w):
+            os.close(fd)
+
+
+def test_rtu_over_a_serial_line_reads_the_same_block(run):
+    with _null_modem() as (meter_port, reader_port):
+        async def serve(started):
+            await serve_modbus_rtu(run.meter.snapshot, meter_port, baudrate=9600, unit=17, started=started)
+
+        with _serving(serve):
+            client = ModbusSerialClient(reader_port, framer=FramerType.RTU, baudrate=9600, timeout=0.5, retries=0)
+            assert client.connect()
+            try:
+                assert _decode(_read_block(client, device_id=17)) == _expected(run)
+                assert _decode(_read_block(client, function=4, device_id=17)) == _expected(run)
+                reply = client.read_holding_registers(modbus_map.SIZE, count=1, device_id=17)
+                assert reply.isError() and reply.exception_code == 2
+                reply = client.write_register(0, 1, device_id=17)
+                assert reply.isError() and reply.exception_code == 1
+                with pytest.raises(ModbusIOException):  # another meter's address: this one stays silent
+                    client.read_holding_registers(0, count=2, device_id=18)
+            finally:
+                client.close()
+
+
+def test_docs_hold_the_current_table():
+    doc = (ROOT / "docs" / "modbus.md").read_text()
+    assert modbus_map.markdown() in doc, "docs/modbus.md is out of date: paste `python -m protocol.modbus_map`"

@@ -1,0 +1,59 @@
+"""Our client against our server, in-process (MicroPython and CPython)."""
+
+from protocol import axdr
+from protocol import cosem_client as C
+from protocol import cosem_server as S
+from protocol import registers as M
+from tests.protocol.cosem_fake import FakeMeter
+from tests.protocol.test_cosem_server import AK, EK, METER_TITLE
+
+
+def _pair(client_sap=16, password=b"", keys=None, pdu=1024):
+    server = S.CosemServer(FakeMeter(200), b"secret", S.Keys(EK, AK, METER_TITLE), max_pdu=pdu)
+    association = server.association()
+    client = C.CosemClient(lambda apdu: association.handle(client_sap, apdu), client_sap, password, keys,
+                           b"HOST0001", max_pdu=pdu)
+    return server, client
+
+
+def test_public_read_of_registers_and_profile_in_blocks():
+    server, client = _pair(pdu=200)
+    client.associate()
+    assert client.get(M.REGISTER, "1.0.1.8.0.255", 2) == 33581
+    rows = client.get(M.PROFILE_GENERIC, "1.0.99.2.0.255", 2)
+    assert len(rows) == 200 and rows[-1][1] == 199000
+    last3 = client.get(M.PROFILE_GENERIC, "1.0.99.1.0.255", 2, C.entry_selection(198))
+    assert [r[1] for r in last3] == [197000, 198000, 199000]
+    clock = client.get(M.CLOCK, M.CLOCK_OBIS, 2)
+    window = client.get(M.PROFILE_GENERIC, "1.0.99.1.0.255", 2, C.range_selection(
+        axdr.date_time(axdr.date_time_seconds(clock, 0) - 6 * 3600 - 3600), clock))
+    assert len(window) == 4  # the last hour, in local time without a deviation
+    client.release()
+
+
+def test_lls_token_and_a_refused_password():
+    server, client = _pair(17, b"secret")
+    client.associate()
+    client.enter_token("12345678901234567890")
+    raised = False
+    try:
+        client.enter_token("12345678901234567891")
+    except C.CosemError as exc:
+        raised = exc.code == 250
+    assert raised and server.model.tokens[-1] == b"12345678901234567891"
+    _, wrong = _pair(17, b"guess")
+    try:
+        wrong.associate()
+        refused = -1
+    except C.CosemError as exc:
+        refused = exc.code
+    assert refused == 13
+
+
+def test_hls_gmac_session():
+    server, client = _pair(1, keys=S.Keys(EK, AK, METER_TITLE))
+    client.associate()
+    assert client.get(M.REGISTER, "0.0.96.6.3.255", 2) == 25460
+    counter = server.invocation_counter
+    assert client.get(M.DATA, "0.0.43.1.1.255", 2) == counter  # read before the reply was ciphered
+    client.release()
