@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/tokens.py
 	$(BIN)/python bench/metering.py
 	$(BIN)/python bench/sim.py
+	$(BIN)/python bench/dlms.py
 
 # 24 virtual hours of the whole firmware (asyncio app, sim board) run from a ROMFS image;
 # SOAK_HEAP is the heap beside the image (the image stands for the board's flash).

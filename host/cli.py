@@ -398,8 +398,10 @@ def keys_list(db, keyfile):
 @cli.group(invoke_without_command=True)
 @click.option("--speed", type=float, default=60.0, show_default=True,
               help="Virtual seconds per wall second between typed lines (0: only :advance moves time).")
+@click.option("--dlms-port", type=int, default=None, help="Also serve the meter's DLMS/COSEM TCP wrapper (0: any).")
+@click.option("--iec21-port", type=int, default=None, help="Also serve its IEC 62056-21 readout on TCP (0: any).")
 @click.pass_context
-def sim(ctx, speed):
+def sim(ctx, speed, dlms_port, iec21_port):
     """The meter on a virtual board: interactive (no subcommand) or scenario files."""
     if ctx.invoked_subcommand is not None:
         return
@@ -409,6 +411,9 @@ def sim(ctx, speed):
 
     with tempfile.TemporaryDirectory() as flash:
         console = Console(flash, speed, click.echo)
+        ports = {name: port for name, port in (("dlms", dlms_port), ("iec21", iec21_port)) if port is not None}
+        if ports:
+            click.echo("ports: %s" % json.dumps(console.serve(ports), sort_keys=True))
         click.echo("Keypad: 0-9 A-D * #, then Enter. :advance 30m, :load 800, :png FILE, :quit")
         console.draw()
         for line in sys.stdin:
@@ -599,6 +604,136 @@ def demo(workdir):
     from host.demo import run_demo
 
     run_demo(workdir)
+
+
+@cli.group()
+def dlms():
+    """Talk to a meter over DLMS/COSEM: read it, deliver a token, switch its relay."""
+
+
+def _dlms_options(f):
+    for option in reversed((
+            click.option("--host", default="127.0.0.1", show_default=True),
+            click.option("--port", type=int, default=4059, show_default=True),
+            click.option("--hdlc", is_flag=True, help="HDLC framing over TCP (default: the TCP wrapper)."),
+            click.option("--serial", "device", default="", help="HDLC on this serial port instead of TCP."),
+            click.option("--baud", type=int, default=9600, show_default=True),
+            click.option("--optical", is_flag=True, help="With --serial: IEC 62056-21 mode E opening (optical probe)."),
+            click.option("--client", "client_sap", type=click.Choice(["16", "17", "1"]), default=None,
+                         help="16 public, 17 LLS, 1 HLS-GMAC (default: 17 with --password, 1 with --hls-keys)."),
+            click.option("--password", default=None, help="LLS secret (management client 17)."),
+            click.option("--hls-keys", type=click.Path(exists=True, dir_okay=False), default=None,
+                         help="File with 'ek = HEX' and 'ak = HEX' (client 1, suite 0)."),
+            click.option("--invocation-counter", type=int, default=None,
+                         help="HLS: our invocation counter to start from (default: the time, so it always grows)."),
+            click.option("--timeout", type=float, default=10.0, show_default=True))):
+        f = option(f)
+    return f
+
+
+def _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
+                  timeout):
+    import time
+
+    from host import dlms as D
+    from protocol.cosem_server import Keys
+
+    keys = None
+    if hls_keys:
+        with open(hls_keys) as f:
+            keys = Keys.parse(f.read(), b"")  # the meter's system title comes in its AARE
+    sap = int(client_sap) if client_sap else (1 if keys else (17 if password is not None else 16))
+    counter = invocation_counter if invocation_counter is not None else int(time.time() * 10) & 0xFFFFFFF0
+    try:
+        return D.open_session(host, port, "hdlc" if hdlc else "wrapper", sap, (password or "").encode(), keys,
+                              invocation_counter=counter, timeout=timeout, serial=device, baudrate=baud,
+                              optical=optical)
+    except D.CosemError as exc:
+        raise CliError("meter: %s" % exc) from None
+
+
+@dlms.command("read")
+@_dlms_options
+@click.option("--profile", default=None, help="Also read this profile (e.g. 1.0.99.1.0.255).")
+@click.option("--hours", type=int, default=0, help="With --profile: only the last N hours (selective access by range).")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def dlms_read(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter, timeout,
+              profile, hours, as_json):
+    """Every register of the map, the clock, and optionally a load profile."""
+    from host import dlms as D
+    from protocol import axdr
+    from protocol.cosem_client import range_selection
+
+    link, client = _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys,
+                                 invocation_counter, timeout)
+    try:
+        values = D.read_registers(client)
+        rows = []
+        if profile:
+            selection = b""
+            if hours:
+                now = values["0.0.1.0.0.255"]
+                selection = range_selection(axdr.date_time(now - hours * 3600, 0), axdr.date_time(now, 0))
+            rows = D.read_profile(client, profile, selection)
+        client.release()
+    except D.CosemError as exc:
+        raise CliError("meter: %s" % exc) from None
+    finally:
+        link.close()
+    out = {"registers": values, "profile": [list(r) for r in rows]} if profile else {"registers": values}
+    emit(out, as_json, "\n".join("%-16s %s" % item for item in values.items()) +
+         ("\n%d profile rows" % len(rows) if profile else ""))
+
+
+@dlms.command("token")
+@click.argument("token")
+@_dlms_options
+@reports_errors
+def dlms_token(token, host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
+               timeout):
+    """Deliver a recharge code through the token gateway (0.0.19.40.0.255): applied as if typed."""
+    from host import dlms as D
+
+    if not token.isdigit():
+        raise CliError("token: must be digits only")
+    link, client = _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys,
+                                 invocation_counter, timeout)
+    try:
+        try:
+            client.enter_token(token)
+            accepted = True
+        except D.CosemError:
+            accepted = False
+        status = client.get(115, "0.0.19.40.0.255", 6)[0]
+        client.release()
+    finally:
+        link.close()
+    click.echo(json.dumps({"accepted": accepted, "token_status": status}))
+    if not accepted:
+        raise CliError("the meter refused the code (token status %d)" % status)
+
+
+@dlms.command("relay")
+@click.argument("action", type=click.Choice(["disconnect", "reconnect"]))
+@_dlms_options
+@reports_errors
+def dlms_relay(action, host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
+               timeout):
+    """Remote disconnect or reconnect (disconnect control 0.0.96.3.10.255); credit and battery rules still apply."""
+    from host import dlms as D
+
+    link, client = _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys,
+                                 invocation_counter, timeout)
+    try:
+        client.action(70, "0.0.96.3.10.255", 1 if action == "disconnect" else 2, b"\x0f\x00")
+        closed = client.get(70, "0.0.96.3.10.255", 2)
+        client.release()
+    except D.CosemError as exc:
+        raise CliError("meter: %s" % exc) from None
+    finally:
+        link.close()
+    click.echo(json.dumps({"relay": "closed" if closed else "open"}))
 
 
 _register_openpaygo()

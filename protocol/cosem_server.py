@@ -44,11 +44,29 @@ class Keys:
     """Security suite 0 keys and the meter's system title."""
 
     def __init__(self, ek: bytes, ak: bytes, system_title: bytes):
-        if len(ek) != 16 or len(ak) != 16 or len(system_title) != 8:
-            raise ValueError("keys: EK and AK must be 16 bytes, the system title 8")
+        if len(ek) != 16 or len(ak) != 16 or len(system_title) not in (0, 8):
+            raise ValueError("keys: EK and AK must be 16 bytes, the system title 8 (none on a client)")
         self.ek = ek
         self.ak = ak
         self.system_title = system_title
+
+    @classmethod
+    def parse(cls, text: str, system_title: bytes) -> "Keys":
+        """Keys from a key file's text: `ek = HEX` and `ak = HEX` lines, '#' comments."""
+        values = {}
+        for number, line in enumerate(text.split("\n"), 1):
+            line = line.split("#")[0].strip()
+            if not line:
+                continue
+            name, _, value = line.partition("=")
+            try:
+                values[name.strip()] = bytes.fromhex(value.strip())
+            except ValueError:
+                raise ValueError("keys line %d: %s must be hexadecimal" % (number, name.strip())) from None
+        for name in ("ek", "ak"):
+            if len(values.get(name, b"")) != 16:
+                raise ValueError("keys: %s must be 16 bytes (32 hex digits)" % name)
+        return cls(values["ek"], values["ak"], system_title)
 
 
 class CosemServer:

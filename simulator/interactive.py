@@ -30,6 +30,25 @@ class Console:
         self.frame = bytearray(160 * 240)
         self._wall = time.monotonic()
 
+    def serve(self, base_ports: dict) -> dict:
+        """Serve this meter's ports from a background thread (time moves with the console); {protocol: port}."""
+        import asyncio
+        import threading
+
+        from simulator.serve import MeterPorts
+
+        ready = threading.Event()
+        ports: dict = {}
+
+        def main() -> None:
+            asyncio.run(MeterPorts([self.run], speed=0).serve(
+                base_ports, started=lambda p: (ports.update({k: v[0] for k, v in p.items()}), ready.set())))
+
+        threading.Thread(target=main, daemon=True).start()
+        if not ready.wait(10):
+            raise RuntimeError("the meter's ports did not start")
+        return ports
+
     def draw(self) -> None:
         r = self.run
         shown = r.meter.render(FrameBuffer(self.frame, 320, 240, GS4_HMSB), r.clock.ticks_ms())

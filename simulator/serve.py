@@ -129,21 +129,8 @@ def fleet(count: int, folder: str) -> list:
 
 def load_keys(path: str, serial: str) -> Keys:
     """Suite 0 keys from a file of `ek = HEX`, `ak = HEX` lines; the system title comes from the serial."""
-    values = {}
     with open(path) as f:
-        for number, line in enumerate(f, 1):
-            line = line.split("#")[0].strip()
-            if not line:
-                continue
-            name, _, value = line.partition("=")
-            try:
-                values[name.strip()] = bytes.fromhex(value.strip())
-            except ValueError:
-                raise ValueError("%s line %d: %s must be hexadecimal" % (path, number, name.strip())) from None
-    for name in ("ek", "ak"):
-        if len(values.get(name, b"")) != 16:
-            raise ValueError("%s: %s must be 16 bytes (32 hex digits)" % (path, name))
-    return Keys(values["ek"], values["ak"], system_title(serial))
+        return Keys.parse(f.read(), system_title(serial))
 
 
 def system_title(serial: str) -> bytes:
@@ -242,6 +229,15 @@ class MeterPorts:
             if reply:
                 os.write(master, reply)
 
+    async def _modbus(self, run, host: str, port: int, tasks: list) -> int:
+        """Start Modbus TCP for one meter (pymodbus); the port it listens on."""
+        from simulator.modbus import serve_modbus_tcp
+
+        listening: asyncio.Future = asyncio.get_running_loop().create_future()
+        tasks.append(asyncio.ensure_future(serve_modbus_tcp(lambda: run.meter.snapshot(), host, port,
+                                                            started=listening.set_result)))
+        return await listening
+
     async def serve(self, base_ports: dict, host: str = "127.0.0.1", started=None, optical_pty: bool = False) -> None:
         """Every protocol in base_ports on base + n for meter n (base 0: any free ports); started({protocol: ports}).
 
@@ -263,11 +259,9 @@ class MeterPorts:
             for n, run in enumerate(self.runs):
                 port = base + n if base else 0
                 if protocol == "modbus":
-                    from simulator.modbus import modbus_tcp_server
-
-                    server = await modbus_tcp_server(run.meter.snapshot, host, port)
-                else:
-                    server = await asyncio.start_server(self._handler(n, protocol), host, port)
+                    ports[protocol].append(await self._modbus(run, host, port, tasks))
+                    continue
+                server = await asyncio.start_server(self._handler(n, protocol), host, port)
                 servers.append(server)
                 ports[protocol].append(server.sockets[0].getsockname()[1])
         if started is not None:

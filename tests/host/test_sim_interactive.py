@@ -23,3 +23,21 @@ def test_speed_moves_virtual_time_between_lines():
     assert result.exit_code == 0
     hours = [float(line.split()[0][2:]) for line in result.output.splitlines() if line.startswith("t=")]
     assert hours[0] == 0.0 and hours[-1] > 0.0
+
+
+def test_the_interactive_meter_serves_its_ports(tmp_path):
+    import json
+
+    from host import dlms as D
+    from protocol import registers as M
+    from simulator.interactive import Console
+
+    console = Console(str(tmp_path), 0, lambda line: None)
+    ports = console.serve({"dlms": 0})
+    assert console.handle("*63638916334124550935*\n")
+    link, client = D.open_session(port=ports["dlms"])
+    assert client.get(M.CREDIT, "0.0.19.10.0.255", 2) == 25600  # what was typed, read over the port
+    client.release()
+    link.close()
+    result = CliRunner().invoke(cli, ["sim", "--speed", "0", "--dlms-port", "0"], input=":quit\n")
+    assert json.loads(result.output.splitlines()[0][len("ports: "):])["dlms"] > 0

@@ -1,0 +1,130 @@
+"""`opsm sim serve` and `opsm dlms`: one live meter on every port, read by the project's and third-party clients;
+faults injected per connection leave the other meters served."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import serial
+from pymodbus.client import ModbusTcpClient
+
+from host import dlms as D
+from protocol import registers as M
+from simulator.serve import Faults
+from tests.host import dlms_peers as P
+from tests.host.test_iec21_interop import _readout
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _opsm(*args, check=True):
+    out = subprocess.run([sys.executable, "-m", "host.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                         timeout=60)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def served():
+    folder = tempfile.mkdtemp()
+    keys = P.keys_file(folder)
+    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "serve", "--dlms-port", "0", "--hdlc-port", "0",
+                             "--iec21-port", "0", "--iec21-pty", "--modbus-port", "0", "--speed", "0",
+                             "--scenario", "scenarios/recharge.toml", "--lls-password", "s3cret", "--hls-keys", keys,
+                             "--trace", folder + "/trace"],
+                            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    ports = json.loads(proc.stdout.readline())
+    yield ports, keys, folder
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0  # Ctrl-C stops it cleanly
+
+
+def test_every_port_serves_the_same_meter(served):
+    ports, _, folder = served
+    assert set(ports) == {"dlms", "hdlc", "iec21", "iec21_pty", "modbus"}
+    out = json.loads(_opsm("dlms", "read", "--port", str(ports["dlms"]), "--json").stdout)["registers"]
+    assert out["0.0.19.10.0.255"] == 25600 and out["0.0.96.1.0.255"] == "OPS00000001"  # the scenario's recharge
+    hdlc = json.loads(_opsm("dlms", "read", "--port", str(ports["hdlc"]), "--hdlc", "--password", "s3cret",
+                            "--json").stdout)["registers"]
+    assert hdlc["0.0.19.10.0.255"] == 25600
+    assert _readout(ports["iec21"])["19.10.0"] == ("25.600", "kWh")
+    modbus = ModbusTcpClient("127.0.0.1", port=ports["modbus"], timeout=5)
+    modbus.connect()
+    credit = modbus.read_holding_registers(20, count=2)
+    modbus.close()
+    assert (credit.registers[0] << 16) + credit.registers[1] == 25600
+    assert os.listdir(folder + "/trace")
+
+
+def test_optical_port_mode_c_then_mode_e(served):
+    ports, _, _ = served
+    with serial.Serial(ports["iec21_pty"], 9600, timeout=5) as probe:
+        probe.write(b"/?!\r\n")
+        assert probe.readline() == b"/OPS5\\2OPSM-SP-230\r\n"
+        probe.write(b"\x06050\r\n")
+        block = probe.read_until(b"\x03") + probe.read(1)
+        assert b"19.10.0(25.600*kWh)" in block
+    out = json.loads(_opsm("dlms", "read", "--serial", ports["iec21_pty"], "--optical", "--json").stdout)
+    assert out["registers"]["1.0.1.8.0.255"] == 0
+
+
+def test_token_and_relay_over_the_network_with_hls(served):
+    ports, keys, _ = served
+    port = str(ports["dlms"])
+    refused = _opsm("dlms", "token", "63638916334124550935", "--port", port, "--hls-keys", keys, check=False)
+    assert refused.returncode == 1 and "token status 6" in refused.stderr  # used already by the scenario
+    assert json.loads(_opsm("dlms", "relay", "disconnect", "--port", port, "--password", "s3cret").stdout) == {
+        "relay": "open"}
+    assert json.loads(_opsm("dlms", "relay", "reconnect", "--port", port, "--password", "s3cret").stdout) == {
+        "relay": "open"}  # lifted, but the anti-chatter minimum time still holds the relay open
+    wrong = _opsm("dlms", "read", "--port", port, "--password", "guess", check=False)
+    assert wrong.returncode == 1 and "diagnostic 13" in wrong.stderr
+
+
+def test_faults_hit_one_meter_and_spare_the_others():
+    folder = tempfile.mkdtemp()
+    runs = [P.meter_with_a_day(folder + "/%d" % n) for n in range(4)]
+    faults = {0: Faults(hang_after=1), 1: Faults(disconnect_after=2), 2: Faults(corrupt=1.0), 3: Faults(latency_ms=300)}
+    ports = P.serve_in_thread(runs, ("dlms", "hdlc"), faults=faults)
+    with pytest.raises(D.TransportError, match="no answer"):  # hangs after the AARE: a silent meter
+        D.open_session(port=ports["dlms"][0], timeout=0.5)[1].get(M.REGISTER, "1.0.1.8.0.255", 2)
+    with pytest.raises(D.TransportError, match="closed"):  # cut mid-way through a block transfer
+        D.read_profile(D.open_session(port=ports["dlms"][1], timeout=2)[1], "1.0.99.1.0.255")
+    with pytest.raises(D.CosemError):  # every reply corrupted: never a value
+        D.open_session(port=ports["hdlc"][2], framing="hdlc", timeout=0.5)
+    start = time.perf_counter()
+    link, client = D.open_session(port=ports["dlms"][3], timeout=2)
+    assert client.get(M.REGISTER, "1.0.1.8.0.255", 2) == runs[3].meter.energy.import_wh
+    client.release()
+    link.close()
+    assert time.perf_counter() - start >= 0.9  # three replies, 300 ms each
+    assert Faults.parse("latency=50,drop=0.5,seed=3").latency_ms == 50
+    with pytest.raises(ValueError, match="unknown fault"):
+        Faults.parse("jitter=5")
+
+
+def test_fleet_serves_every_meter_over_dlms_and_hdlc_with_its_own_identity():
+    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "fleet", "--count", "3", "--base-port", "0",
+                             "--protocol", "dlms,hdlc", "--speed", "0"], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        ports = json.loads(proc.stdout.readline())
+        assert len(ports["dlms"]) == len(ports["hdlc"]) == 3
+        names = []
+        for dlms_port, hdlc_port in zip(ports["dlms"], ports["hdlc"]):
+            for port, framing in ((dlms_port, "wrapper"), (hdlc_port, "hdlc")):
+                link, client = D.open_session(port=port, framing=framing)
+                names.append((client.get(M.DATA, "0.0.96.1.0.255", 2), client.get(M.DATA, "0.0.42.0.0.255", 2)))
+                client.release()
+                link.close()
+        assert [n[0] for n in names] == [b"OPS00000001"] * 2 + [b"OPS00000002"] * 2 + [b"OPS00000003"] * 2
+        assert len({n[1] for n in names}) == 3 and all(n[1].startswith(b"OPS") and len(n[1]) == 16 for n in names)
+    finally:
+        proc.terminate()
+        proc.wait(10)
