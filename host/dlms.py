@@ -97,20 +97,18 @@ class HdlcLink:
     def __init__(self, stream: _Stream, client_sap: int, physical: int = -1):
         self.stream = stream
         self.link = hdlc.ClientLink(client_sap, 1, physical, max_info_tx=1024, max_info_rx=1024)
-        self._until_idle(self.link.snrm())
-        if not self.link.connected:
-            raise TransportError("the meter did not accept the HDLC connection")
+        self._until(self.link.snrm(), True)
 
-    def _until_idle(self, data: bytes):
-        while data:
-            self.stream.write(data)
+    def _until(self, frame: bytes, connected: bool) -> None:
+        """Send SNRM or DISC and read (frames may come in pieces) until the link is in that state."""
+        self.stream.write(frame)
+        while self.link.connected != connected:
             try:
-                data, apdu = self.link.receive(self.stream.read())
+                out, _ = self.link.receive(self.stream.read())
             except hdlc.HdlcError as exc:
                 raise TransportError("HDLC: %s" % exc) from None
-            if apdu is not None:
-                return apdu
-        return None
+            if out:
+                self.stream.write(out)
 
     def exchange(self, apdu: bytes) -> bytes:
         data = self.link.send(apdu)
@@ -126,7 +124,7 @@ class HdlcLink:
     def close(self) -> None:
         try:
             if self.link.connected:
-                self._until_idle(self.link.disc())
+                self._until(self.link.disc(), False)
         except TransportError:
             pass  # the link is going anyway
         finally:
@@ -183,3 +181,46 @@ def read_profile(client: CosemClient, obis: str, selection: bytes = b"") -> list
     rows = client.get(M.PROFILE_GENERIC, obis, 2, selection)
     return [(clock_seconds(row[0]),) + tuple(row[1:]) for row in rows]
 
+
+
+def objects_markdown() -> str:
+    """The meter's COSEM objects as a Markdown table (docs/dlms.md): generated from the register map."""
+    from protocol import cosem_objects as O
+
+    names = {M.DATA: "Data", M.REGISTER: "Register", M.PROFILE_GENERIC: "Profile generic", M.CLOCK: "Clock",
+             M.ASSOCIATION_LN: "Association LN", M.SECURITY_SETUP: "Security setup",
+             M.DISCONNECT_CONTROL: "Disconnect control", M.ACCOUNT: "Account", M.CREDIT: "Credit",
+             M.CHARGE: "Charge", M.TOKEN_GATEWAY: "Token gateway"}
+    types = {axdr.OCTET_STRING: "octet-string", axdr.DOUBLE_LONG_UNSIGNED: "double-long-unsigned",
+             axdr.DOUBLE_LONG: "double-long", axdr.LONG: "long", axdr.BOOLEAN: "boolean"}
+    lines = ["| OBIS | class (version) | attributes | written by 17 and 1 | methods for 17 and 1 | value |",
+             "|------|-----------------|-----------:|---------------------|----------------------|-------|"]
+    for class_id, version, ln, row in O.build_objects():
+        _, attributes, methods = O.CLASSES[class_id]
+        written = ", ".join(str(a) for c, a in O.WRITABLE if c == class_id) or "-"
+        called = ", ".join(str(m) for c, m in O.METHODS if c == class_id) or "-"
+        if row is not None and class_id == M.PROFILE_GENERIC:
+            value = "clock, %s; every %s" % (", ".join(row[2]), "%d s" % row[1] if row[1] else "event")
+        elif row is not None:
+            value = "`%s`, %s" % (row[2], types[row[3]])
+            if class_id == M.REGISTER:
+                value += ", scaler %d, unit %d" % (row[4], row[5])
+        else:
+            value = {"0.0.42.0.0.255": "logical device name, octet-string(16): OPS + serial",
+                     "1.0.0.2.0.255": "firmware identifier, octet-string",
+                     "0.0.1.0.0.255": "local time, deviation = minutes from local time to UTC",
+                     O.INVOCATION_COUNTER_OBIS: "the meter's suite 0 invocation counter, double-long-unsigned",
+                     M.EVENT_CODE_OBIS: "the last event's code, long-unsigned",
+                     O.ACCOUNT_OBIS: "available credit (attr 5) in Wh; currency kWh, scale -3",
+                     O.CHARGE_OBIS: "1 Wh of credit per Wh of +A",
+                     O.TOKEN_GATEWAY_OBIS: "enter(token): the 20 digits as an octet-string",
+                     O.ASSOCIATION_OBIS: "the current association; method 1: HLS pass 3",
+                     O.SECURITY_SETUP_OBIS: "suite 0, system titles"}.get(".".join(str(b) for b in ln), "")
+        lines.append("| %s | %d %s (%d) | %d | %s | %s | %s |" % (".".join(str(b) for b in ln), class_id,
+                                                               names[class_id], version, attributes, written,
+                                                               called, value))
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(objects_markdown(), end="")

@@ -44,7 +44,7 @@ CLASSES = {M.DATA: (0, 2, 0), M.REGISTER: (0, 3, 1), M.PROFILE_GENERIC: (1, 8, 2
 
 # Access for the object list and the server's checks: (class, attribute) written by an
 # authenticated client; (class, method) it may invoke. The public client only reads.
-WRITABLE = ((M.CLOCK, 2), (M.DISCONNECT_CONTROL, 4))
+WRITABLE = ((M.CLOCK, 2),)
 METHODS = ((M.DISCONNECT_CONTROL, 1), (M.DISCONNECT_CONTROL, 2), (M.TOKEN_GATEWAY, 1), (M.ASSOCIATION_LN, 1))
 NOT_READABLE = ((M.ASSOCIATION_LN, 7),)  # the secret
 

@@ -63,7 +63,7 @@ class Faults:
 class _Connection:
     """One client's stream: sends replies through the faults, traces both ways."""
 
-    def __init__(self, reader, writer, faults: Faults | None, trace_path: str | None):
+    def __init__(self, reader, writer, faults: Faults | None, trace_path: str | None, inactivity_s: float):
         self.reader = reader
         self.writer = writer
         self.faults = faults or Faults()
@@ -71,6 +71,8 @@ class _Connection:
         self.replies = 0
         self.trace = open(trace_path, "a") if trace_path else None
         self.hung = False
+        self.inactivity_s = inactivity_s
+        self._timer = asyncio.get_running_loop().call_later(inactivity_s, writer.close)
 
     def log(self, direction: str, data: bytes) -> None:
         if self.trace is not None and data:
@@ -78,7 +80,10 @@ class _Connection:
             self.trace.flush()
 
     async def read(self) -> bytes:
-        data = await asyncio.wait_for(self.reader.read(4096), INACTIVITY_S)
+        """The next bytes; b"" when the peer left or stayed silent for the inactivity time-out."""
+        data = await self.reader.read(4096)
+        self._timer.cancel()  # one timer re-armed per read: cheaper than a wait_for task each time
+        self._timer = asyncio.get_running_loop().call_later(self.inactivity_s, self.writer.close)
         self.log("RX", data)
         return data
 
@@ -107,6 +112,7 @@ class _Connection:
         return True
 
     def close(self) -> None:
+        self._timer.cancel()
         if self.trace is not None:
             self.trace.close()
         self.writer.close()
@@ -141,8 +147,9 @@ def system_title(serial: str) -> bytes:
 
 class MeterPorts:
     def __init__(self, runs, speed: float = 60.0, lls_password: bytes = LLS_PASSWORD, keys_file: str | None = None,
-                 faults=None, trace_dir: str | None = None):
+                 faults=None, trace_dir: str | None = None, inactivity_s: float = INACTIVITY_S):
         self.runs = runs
+        self.inactivity_s = inactivity_s
         self.speed = speed
         self.faults = faults or {}  # meter index -> Faults
         self.trace_dir = trace_dir
@@ -158,15 +165,15 @@ class MeterPorts:
         trace = None
         if self.trace_dir:
             trace = os.path.join(self.trace_dir, "meter%d-%s-%d.log" % (n, protocol, self._connections))
-        return _Connection(reader, writer, self.faults.get(n), trace)
+        return _Connection(reader, writer, self.faults.get(n), trace, self.inactivity_s)
 
     def _handler(self, n: int, protocol: str):
         async def handle(reader, writer) -> None:
             connection = self._open(n, protocol, reader, writer)
             try:
                 await getattr(self, "_" + protocol)(n, connection)
-            except (asyncio.TimeoutError, ConnectionError, wrapper.WrapperError):
-                pass  # inactivity, a peer gone, or not DLMS at all: close
+            except (ConnectionError, wrapper.WrapperError):
+                pass  # a peer gone, or not DLMS at all: close
             finally:
                 connection.close()
         return handle
@@ -188,7 +195,7 @@ class MeterPorts:
 
     async def _hdlc(self, n: int, c: _Connection) -> None:
         association = self.servers[n].association()
-        link = hdlc.ServerLink(association.handle, association.reset, timeout_ms=INACTIVITY_S * 1000)
+        link = hdlc.ServerLink(association.handle, association.reset, timeout_ms=int(self.inactivity_s * 1000))
         while True:
             data = await c.read()
             if not data:

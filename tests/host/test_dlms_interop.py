@@ -205,3 +205,12 @@ def test_every_connection_leaves_a_hex_trace(meter):
     assert lines[0].split()[1:3] == ["RX", "00"] and lines[0].split()[5] == "10"  # wrapper from client 16
     assert [line.split()[1] for line in lines] == ["RX", "TX", "RX", "TX"]  # AARQ, AARE, RLRQ, RLRE
     assert lines[-1].split()[-5:] == ["63", "03", "80", "01", "00"]
+
+
+def test_docs_hold_the_current_object_table():
+    import pathlib
+
+    from host.dlms import objects_markdown
+
+    doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "dlms.md").read_text()
+    assert objects_markdown() in doc, "docs/dlms.md is out of date: paste `python -m host.dlms`"

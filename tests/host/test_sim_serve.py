@@ -128,3 +128,14 @@ def test_fleet_serves_every_meter_over_dlms_and_hdlc_with_its_own_identity():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_an_idle_connection_is_closed_after_the_inactivity_time_out():
+    run = P.meter_with_a_day(tempfile.mkdtemp())
+    ports = P.serve_in_thread([run], ("dlms",), inactivity_s=0.3)
+    link, client = D.open_session(port=ports["dlms"][0], timeout=2)
+    assert client.get(M.REGISTER, "1.0.1.8.0.255", 2) >= 0
+    time.sleep(0.6)
+    with pytest.raises(D.TransportError, match="closed"):
+        client.get(M.REGISTER, "1.0.1.8.0.255", 2)
+    link.close()
