@@ -9,6 +9,7 @@ PROFILES row it comes from, or None. Values come from the model the server is gi
     clock() -> (utc_s, utc_offset_min)
     profile(n) -> rows of PROFILES[n]: .entries, .capacity, .row(i) -> (time_s, values...),
                   .range_index(from_s, to_s) -> (first, count), inclusive bounds
+    counter_reserved() -> int; reserve_counter(upto)   the suite 0 invocation counter's persisted mark
 Attribute writers return a data-access-result (0 success).
 """
 

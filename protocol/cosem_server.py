@@ -36,6 +36,7 @@ _DECIPHERING = bytes((EXCEPTION_RESPONSE, 1, 5))         # deciphering error
 
 _PUBLIC_CONFORMANCE = acse.GET | acse.SELECTIVE_ACCESS | acse.BLOCK_TRANSFER_GET | acse.MULTIPLE_REFERENCES
 _FULL_CONFORMANCE = _PUBLIC_CONFORMANCE | acse.SET | acse.ACTION
+_COUNTER_BLOCK = 1024  # invocation counters reserved (persisted by the model) at a time
 _CIPHER_OVERHEAD = 24  # glo tag, length, SC, IC and tag: room kept in a block for ciphering
 _MIN_PDU = 64
 
@@ -73,12 +74,15 @@ class CosemServer:
     """One meter's logical device: its objects, secrets and the state shared by connections."""
 
     def __init__(self, model, lls_password: bytes = b"", keys: Keys | None = None, max_pdu: int = 1024,
-                 invocation_counter: int = 0, challenge=None):
+                 challenge=None):
         self.model = model
         self.lls_password = lls_password
         self.keys = keys
         self.max_pdu = max_pdu
-        self.invocation_counter = invocation_counter  # ours, for every ciphered reply
+        # Ours, for every ciphered reply. GCM must never see a counter twice under one key, reboots
+        # included: the model persists a high-water mark a block ahead and we start from it.
+        self.invocation_counter = model.counter_reserved()
+        self._reserved = self.invocation_counter
         self.replay = dlms_security.ReplayGuard()     # the clients' counters
         self.objects = O.build_objects()
         if challenge is None:
@@ -86,6 +90,13 @@ class CosemServer:
 
             challenge = lambda: os.urandom(16)  # noqa: E731
         self.challenge = challenge
+
+    def next_counter(self) -> int:
+        self.invocation_counter += 1
+        if self.invocation_counter >= self._reserved:
+            self._reserved = self.invocation_counter + _COUNTER_BLOCK
+            self.model.reserve_counter(self._reserved)
+        return self.invocation_counter
 
     def association(self) -> "Association":
         return Association(self)
@@ -253,8 +264,7 @@ class Association:
     def _encipher(self, glo_tag, form, sc: int, plain: bytes) -> bytes:
         server = self.server
         keys = server.keys
-        server.invocation_counter += 1
-        protected = dlms_security.protect(plain, sc, keys.system_title, server.invocation_counter,  # type: ignore
+        protected = dlms_security.protect(plain, sc, keys.system_title, server.next_counter(),  # type: ignore
                                           keys.ek, keys.ak)  # type: ignore[union-attr]
         if form == dlms_security.FORM_GENERAL_GLO:
             return dlms_security.general_glo_wrap(keys.system_title, protected)  # type: ignore[union-attr]
@@ -466,8 +476,7 @@ class Association:
             return bytes((ACTION_RESPONSE, 1, invoke, O.OTHER_REASON, 0))
         self.pending_hls = b""
         self.level = 2
-        self.server.invocation_counter += 1
-        answer = dlms_security.hls_gmac(self.client_challenge, keys.system_title, self.server.invocation_counter,
+        answer = dlms_security.hls_gmac(self.client_challenge, keys.system_title, self.server.next_counter(),
                                         keys.ek, keys.ak)
         out = bytearray((ACTION_RESPONSE, 1, invoke, O.SUCCESS, 1, 0))
         axdr.put(out, axdr.OCTET_STRING, answer)

@@ -75,6 +75,12 @@ class CosemMeter:
         if self._set_clock is not None:
             self._set_clock(now_s)
 
+    def counter_reserved(self) -> int:
+        return self.meter.settings.get("dlms_counter")
+
+    def reserve_counter(self, upto: int) -> None:
+        self.meter.set_setting("dlms_counter", upto)
+
     def profile(self, n: int):
         profiles = self.meter.profiles
         return profiles[n] if n < len(profiles) else self._events

@@ -19,6 +19,7 @@ _INTS = {
     "battery_restore_mv": (24800, 18000, 32000),
     "min_switch_s": (60, 0, 3600),
     "remote_open": (0, 0, 1),            # 1: the head-end disconnected the supply (DLMS disconnect control)
+    "dlms_counter": (0, 0, 0xFFFFFFFF),  # DLMS suite 0: invocation counters below this may have been used
 }
 _STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": "", "serial": ""}  # UID: entity NIT/CC, DID: cedula
 _CHOICES = {"battery": ("lead-acid", "lifepo4")}  # first: default

@@ -34,6 +34,7 @@ class FakeMeter:
         self.relay = True
         self.tokens = []
         self.profiles = [Rows(p[1] or 60, len(p[2]), rows) for p in M.PROFILES]
+        self.reserved = 0
 
     def snapshot(self):
         return {"serial": b"OPS00000001", "import_wh": 33581, "export_wh": 0, "import_varh": 1200,
@@ -42,6 +43,12 @@ class FakeMeter:
                 "ldn": b"OPS0000000000001", "firmware": b"fw", "control_state": 1 if self.relay else 0,
                 "low_credit_wh": 2000, "owed_wh": 0, "event_code": 3, "token": b"", "token_time": 0,
                 "token_status": 0}
+
+    def counter_reserved(self):
+        return self.reserved
+
+    def reserve_counter(self, upto):
+        self.reserved = upto
 
     def clock(self):
         return self.now, self.offset

@@ -260,3 +260,13 @@ def test_object_list_gives_access_rights_per_association():
     assert clock[3][0][1] == [2, 1, None] and clock_managed[3][0][1] == [2, 3, None]
     profile = [o for o in objects if o[2] == M.obis_bytes("1.0.99.1.0.255")][0]
     assert profile[3][0][1] == [2, 1, [1, 2]]
+
+
+def test_the_invocation_counter_never_repeats_across_restarts():
+    model = FakeMeter(8)
+    keys = S.Keys(EK, AK, METER_TITLE)
+    first = S.CosemServer(model, b"", keys)
+    used = [first.next_counter() for _ in range(3)]
+    assert used == [1, 2, 3] and model.reserved >= 3  # reserved in the model (flash) before use
+    second = S.CosemServer(model, b"", keys)  # a reboot: counting resumes above the reservation
+    assert second.next_counter() > max(used)
