@@ -10,6 +10,7 @@ PINS = {
     "relay": 4,
     "spi_sck": 18, "spi_mosi": 23, "spi_miso": 19, "tft_cs": 5, "tft_dc": 16, "tft_rst": 17,
     "rows": (13, 14, 25, 26), "cols": (21, 22, 32, 33),
+    "uart": 2, "uart_tx": 27, "uart_rx": 35,       # optical probe (UART0 stays the REPL); 35 is input-only
 }
 SPI_BUS = 2
 SPI_BAUD = 26000000

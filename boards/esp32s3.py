@@ -10,6 +10,7 @@ PINS = {
     "relay": 21,
     "spi_sck": 12, "spi_mosi": 11, "spi_miso": 13, "tft_cs": 10, "tft_dc": 9, "tft_rst": 14,
     "rows": (5, 6, 7, 8), "cols": (15, 16, 17, 18),
+    "uart": 1, "uart_tx": 39, "uart_rx": 40,       # optical probe (UART0 stays the REPL)
 }
 SPI_BUS = 1
 SPI_BAUD = 40000000

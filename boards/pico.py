@@ -12,6 +12,7 @@ PINS = {
     "relay": 15,
     "spi_sck": 18, "spi_mosi": 19, "spi_miso": 16, "tft_cs": 17, "tft_dc": 20, "tft_rst": 21,
     "rows": (2, 3, 4, 5), "cols": (6, 7, 8, 9),
+    "uart": 0, "uart_tx": 0, "uart_rx": 1,         # optical probe
 }
 SPI_BUS = 0
 SPI_BAUD = 30000000

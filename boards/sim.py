@@ -160,9 +160,26 @@ class SimWatchdog:
         self.feeds += 1
 
 
+class SimOptical:
+    """The optical port's UART: what the probe sent waits in `inbox`; the meter's answers go to `sent`."""
+
+    def __init__(self):
+        self.inbox = b""
+        self.sent = b""
+
+    def read(self):
+        data, self.inbox = self.inbox, b""
+        return data or None
+
+    def write(self, data) -> int:
+        self.sent += bytes(data)
+        return len(data)
+
+
 def make_hal(storage_root: str = "/tmp/opsm-sim", clock=None, reset_cause: int = RESET_POWER_ON,
              opener=open, shadow=None) -> Hal:
     ac = SimAc()
     return Hal(ac, SimBattery(), SimRelay(ac), ScriptKeypad(), SimDisplay(), SimWatchdog(), storage_root,
                clock or SimClock(), reset_cause, Calibration(V_GAIN_UV, I_GAIN_UA), opener=opener, shadow=shadow,
+               optical=SimOptical(),
                battery_divider_milli=BATTERY_DIVIDER_MILLI, adc_ref_mv=ADC_REF_MV)

@@ -224,7 +224,7 @@ class MeterPorts:
 
     async def _optical(self, n: int, master: int) -> None:
         """The optical port on a pseudo-terminal: mode C readout, mode E into HDLC."""
-        port = OpticalPort("OPSM-SP-230", self.runs[n].model, self.servers[n])
+        port = OpticalPort("OPSM-SP-230", self.runs[n].model, lambda: self.servers[n])
         received: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
         loop.add_reader(master, lambda: received.put_nowait(os.read(master, 4096)))

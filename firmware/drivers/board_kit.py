@@ -51,6 +51,8 @@ def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, battery_divi
     battery = AdcReader(machine.ADC(Pin(pins["adc_battery"])))
     wdt = machine.WDT(timeout=wdt_ms) if _production() else NoWatchdog()
     cause = machine.reset_cause() if hasattr(machine, "reset_cause") else RESET_POWER_ON
+    # IEC 62056-21 starts at 300 Bd in modes A-C; an optical probe for mode C/E at 9600 Bd is the usual kit.
+    optical = machine.UART(pins["uart"], baudrate=9600, tx=Pin(pins["uart_tx"]), rx=Pin(pins["uart_rx"]), timeout=0)
     return Hal(ac, battery, lambda closed: relay(1 if closed else 0), Keypad(rows, cols, keymap), display, wdt,
                "/", Clock(), cause, Calibration(FRONT_END_V_GAIN_UV, FRONT_END_I_GAIN_UA), keymap,
-               shadow=shadow, battery_divider_milli=battery_divider_milli, adc_ref_mv=adc_ref_mv)
+               shadow=shadow, battery_divider_milli=battery_divider_milli, adc_ref_mv=adc_ref_mv, optical=optical)

@@ -2,7 +2,8 @@
 
 measure: bursts of v/i samples, a reading each second; keypad: scan and timeouts;
 ui: redraw on events and every 30 minutes, drawn and sent strip by strip (no board
-holds a whole frame), yielding between strips; supervisor: feed the watchdog only
+holds a whole frame), yielding between strips; optical: the IEC 62056-21 / DLMS port
+on the UART, polled with the keypad's period; supervisor: feed the watchdog only
 while every task shows a recent heartbeat, so a hung task ends in a watchdog reset
 instead of a meter that looks alive and meters nothing.
 `sleep_ms` is asyncio's on a board and the virtual clock's in the soak test.
@@ -22,9 +23,11 @@ HEARTBEAT_MS = 5000  # a task silent for longer is hung
 
 class App:
     def __init__(self, hal, meter, fb, fb_bytes, sleep_ms=None, bursts_per_reading: int = 30,
-                 burst_gap_ms: int = 33, scan_ms: int = 20, ui_ms: int = 100, heartbeat_ms: int = HEARTBEAT_MS):
+                 burst_gap_ms: int = 33, scan_ms: int = 20, ui_ms: int = 100, heartbeat_ms: int = HEARTBEAT_MS,
+                 optical_port=None):
         self.hal = hal
         self.meter = meter
+        self.optical_port = optical_port  # optical_port.OpticalPort on hal.optical, or None
         self.fb = fb
         self.fb_bytes = fb_bytes
         self.sleep_ms = sleep_ms or asyncio.sleep_ms  # type: ignore[attr-defined]
@@ -84,6 +87,18 @@ class App:
             self.beats[2] = hal.clock.ticks_ms()
             await self.sleep_ms(self.ui_ms)
 
+    async def optical_task(self):
+        hal, port = self.hal, self.optical_port
+        while self.running:
+            data = hal.optical.read()
+            now_ms = hal.clock.ticks_ms()
+            if data:
+                reply = port.feed(data, now_ms)
+                if reply:
+                    hal.optical.write(reply)
+            port.poll(now_ms)
+            await self.sleep_ms(self.scan_ms)
+
     def healthy(self, now_ms: int) -> bool:
         for beat in self.beats:
             if ticks_diff(now_ms, beat) > self.heartbeat_ms:
@@ -98,7 +113,10 @@ class App:
             await self.sleep_ms(1000)
 
     async def main(self):
-        await gather(self.measure_task(), self.keypad_task(), self.ui_task(), self.supervisor_task())
+        tasks = [self.measure_task(), self.keypad_task(), self.ui_task(), self.supervisor_task()]
+        if self.optical_port is not None:
+            tasks.append(self.optical_task())
+        await gather(*tasks)
 
 
 def frame_buffer():
@@ -121,4 +139,21 @@ def run() -> None:
     meter = Meter(hal, profile, code_lengths)
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
     gc.collect()
-    asyncio.run(App(hal, meter, fb, data).main())
+    asyncio.run(App(hal, meter, fb, data, optical_port=optical_port(hal, meter)).main())
+
+
+def optical_port(hal, meter):
+    """The optical port over the meter, its DLMS server (LLS password from the settings) made on demand."""
+    if hal.optical is None:
+        return None
+    from cosem_meter import CosemMeter
+    from optical_port import OpticalPort
+
+    clock = hal.clock
+    model = CosemMeter(meter, lambda: (clock.now_s(), clock.ticks_ms()))
+
+    def open_server():
+        from protocol.cosem_server import CosemServer
+
+        return CosemServer(model, meter.settings.get("lls_password").encode())
+    return OpticalPort(meter.settings.get("entity"), model, open_server)

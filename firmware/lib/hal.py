@@ -17,7 +17,8 @@ FRONT_END_I_GAIN_UA = 16667
 class Hal:
     def __init__(self, ac, battery, relay, keypad, display, wdt, storage_root: str, clock,
                  reset_cause: int = RESET_POWER_ON, calibration=None, keymap: str = "123A456B789C*0#D",
-                 opener=open, shadow=None, battery_divider_milli: int = 16000, adc_ref_mv: int = 3100):
+                 opener=open, shadow=None, battery_divider_milli: int = 16000, adc_ref_mv: int = 3100,
+                 optical=None):
         self.ac = ac                  # .burst(vbuf, ibuf, n, period_us): raw 12-bit v and i samples
         self.battery = battery        # .read() -> raw 12-bit count of the battery divider
         self.relay = relay            # relay(closed: bool)
@@ -33,6 +34,7 @@ class Hal:
         self.shadow = shadow          # shadow.RingRecordStore outside the file system, or None
         self.battery_divider_milli = battery_divider_milli  # (R_top + R_bottom) / R_bottom x 1000
         self.adc_ref_mv = adc_ref_mv  # ADC pin millivolts at 4096 counts
+        self.optical = optical        # the optical port's UART: .read() -> bytes or None (never waits), .write()
 
 
 class NoWatchdog:

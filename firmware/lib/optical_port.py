@@ -2,7 +2,8 @@
 
 A reader starts every dialogue with "/?!" in mode C. One that answers the "\\2" offer
 with ACK 2 Z 2 gets an HDLC link to the meter's COSEM server until it disconnects or
-goes quiet; the port then listens for a new "/?!".
+goes quiet; the port then listens for a new "/?!". `open_server()` makes that server the
+first time it is needed, so a meter read only in mode C never loads the DLMS code.
 """
 
 from protocol import hdlc, iec62056_21
@@ -10,10 +11,11 @@ from protocol.registers import iec21_data_sets
 
 
 class OpticalPort:
-    def __init__(self, identification: str, model, server):
+    def __init__(self, identification: str, model, open_server):
         self.identification = identification
         self.model = model
-        self.server = server
+        self.open_server = open_server
+        self.server = None
         self._session = self._new_session()
         self._link: hdlc.ServerLink | None = None
         self._association = None
@@ -34,7 +36,10 @@ class OpticalPort:
             out = self._session.feed(data)
             if not self._session.switched:
                 return out
-            association = self.server.association()
+            server = self.server
+            if server is None:
+                server = self.server = self.open_server()
+            association = server.association()
             self._association = association
             link = self._link = hdlc.ServerLink(association.handle, association.reset)
             data = self._session.leftover

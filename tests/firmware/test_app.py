@@ -57,3 +57,26 @@ def test_healthy_app_feeds_every_second_and_draws():
     asyncio.run(scenario())
     assert app.hal.wdt.feeds >= 19 and app.hal.display.frames >= 6
     assert app.meter.reading is not None  # the measure task closed readings
+
+
+def test_optical_port_answers_a_probe_between_the_other_tasks():
+    from app import optical_port
+
+    app, clock = _app()
+    app.optical_port = optical_port(app.hal, app.meter)
+    probe = app.hal.optical
+
+    async def reader():
+        probe.inbox = b"/?!\r\n"
+        await clock.sleep_ms(500)
+        assert probe.sent == b"/OPS5\\2OPSM-SP-230\r\n"
+        probe.inbox = b"\x06050\r\n"
+        await clock.sleep_ms(500)
+        app.running = False
+
+    async def scenario():
+        await asyncio.gather(app.main(), reader())
+
+    asyncio.run(scenario())
+    assert b"96.3.10(" in probe.sent and probe.sent[-2] == 0x03  # the data block, ETX then BCC
+    assert app.optical_port.server is None  # mode C only: the DLMS server was never loaded

@@ -9,7 +9,7 @@ from optical_port import OpticalPort
 
 def _port():
     model = FakeMeter(8)
-    return OpticalPort("OPSM-SP-230", model, cosem_server.CosemServer(model, b"secret"))
+    return OpticalPort("OPSM-SP-230", model, lambda: cosem_server.CosemServer(model, b"secret"))
 
 
 def test_mode_c_readout_offers_mode_e():

@@ -11,6 +11,7 @@ from hal import FRONT_END_V_GAIN_UV, NoWatchdog
 
 
 SPIS: list = []
+UARTS: list = []
 
 
 class FakePin:
@@ -37,6 +38,7 @@ def fake_machine():
     machine.SPI = lambda bus, **kw: SPIS.append((bus, kw)) or types.SimpleNamespace(write=lambda data: None)
     machine.WDT = lambda timeout: types.SimpleNamespace(timeout=timeout, feed=lambda: None)
     machine.reset_cause = lambda: 1
+    machine.UART = lambda n, **kw: UARTS.append((n, kw)) or types.SimpleNamespace(read=lambda: None)
     return machine
 
 
@@ -60,3 +62,7 @@ def test_make_hal_wires_every_pin_of_the_table(monkeypatch, name, bus, relay, di
     assert hal.calibration.v_gain_uv == FRONT_END_V_GAIN_UV and hal.battery_divider_milli == divider
     assert isinstance(hal.wdt, NoWatchdog)  # no /production flag: never start the watchdog
     assert hal.battery.read() == 0x800 and hal.keypad.scan() is None
+    number, settings = UARTS[-1]
+    assert number == board.PINS["uart"] and settings["baudrate"] == 9600 and settings["timeout"] == 0
+    assert settings["tx"].n == board.PINS["uart_tx"] and settings["rx"].n == board.PINS["uart_rx"]
+    assert hal.optical.read() is None
