@@ -1,9 +1,11 @@
 """The client side of a DLMS/COSEM LN association, on the same codecs as the meter's server.
 
-Sans-IO: `exchange(apdu) -> reply apdu` is given by the caller (a TCP wrapper socket, an
-HDLC link, or a server object in-process), so the host's harvester, the simulator's
-"token over a port" and the tests share one implementation. Security: none, LLS, or
-HLS-GMAC with security suite 0 (every APDU ciphered with service-specific glo-*).
+Sans-IO: every operation is a generator of steps that yields a request APDU and is sent
+the reply APDU; `run(steps, exchange)` drives it with a blocking exchange (a socket, an
+HDLC link, a server object in-process), `await arun(steps, exchange)` with an async one
+(the harvester's thousands of meters). The methods without `_steps` are the blocking
+forms over the exchange given to the constructor. Security: none, LLS, or HLS-GMAC with
+security suite 0 (every APDU ciphered with service-specific glo-*).
 """
 
 from protocol import acse, axdr, dlms_security
@@ -49,11 +51,31 @@ def entry_selection(first: int, last: int = 0) -> bytes:
     return bytes(out)
 
 
+def run(steps, exchange):
+    """Drive an operation's steps with a blocking exchange(apdu) -> reply; its result."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(exchange(request))
+    except StopIteration as stop:
+        return stop.value
+
+
+async def arun(steps, exchange):
+    """Drive an operation's steps with an async exchange(apdu) -> reply; its result."""
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(await exchange(request))
+    except StopIteration as stop:
+        return stop.value
+
+
 class CosemClient:
-    def __init__(self, exchange, client_sap: int = 16, password: bytes = b"", keys=None,
+    def __init__(self, exchange=None, client_sap: int = 16, password: bytes = b"", keys=None,
                  system_title: bytes = b"", invocation_counter: int = 0, max_pdu: int = 1024,
                  challenge: bytes = b"0123456789ABCDEF"):
-        self.exchange = exchange
+        self.exchange = exchange              # for the blocking forms; None when driven with arun()
         self.client_sap = client_sap
         self.password = password
         self.keys = keys                      # protocol.cosem_server.Keys of the meter (EK, AK), or None
@@ -63,9 +85,32 @@ class CosemClient:
         self.challenge = challenge
         self.meter_title = b""
 
-    # --- association ------------------------------------------------------------------
+    # --- blocking forms ---------------------------------------------------------------
 
     def associate(self) -> None:
+        run(self.associate_steps(), self.exchange)
+
+    def release(self) -> None:
+        run(self.release_steps(), self.exchange)
+
+    def get_raw(self, class_id: int, obis: str, attribute: int, selection: bytes = b"") -> bytes:
+        return run(self.get_raw_steps(class_id, obis, attribute, selection), self.exchange)
+
+    def get(self, class_id: int, obis: str, attribute: int, selection: bytes = b""):
+        return run(self.get_steps(class_id, obis, attribute, selection), self.exchange)
+
+    def set(self, class_id: int, obis: str, attribute: int, data: bytes) -> None:
+        run(self.set_steps(class_id, obis, attribute, data), self.exchange)
+
+    def action(self, class_id: int, obis: str, method: int, data: bytes = b""):
+        return run(self.action_steps(class_id, obis, method, data), self.exchange)
+
+    def enter_token(self, digits: str) -> None:
+        run(self.enter_token_steps(digits), self.exchange)
+
+    # --- association ------------------------------------------------------------------
+
+    def associate_steps(self):
         initiate = acse.initiate_request(_CONFORMANCE, self.max_pdu)
         if self.keys is not None:
             self.invocation_counter += 1
@@ -77,44 +122,44 @@ class CosemClient:
             request = acse.aarq(acse.CONTEXT_LN, acse.MECHANISM_LLS, initiate, self.password)
         else:
             request = acse.aarq(acse.CONTEXT_LN, acse.MECHANISM_NONE, initiate)
-        aare = acse.parse_aare(self.exchange(request))
+        aare = acse.parse_aare((yield request))
         if aare["result"] != acse.ACCEPTED:
             raise CosemError("association refused: diagnostic %d" % aare["diagnostic"], aare["diagnostic"])
         if self.keys is not None:
             self.meter_title = aare["title"]
-            reply = dlms_security.hls_gmac(aare["challenge"], self.system_title, self.invocation_counter + 1,
-                                           self.keys.ek, self.keys.ak)
             self.invocation_counter += 1
+            reply = dlms_security.hls_gmac(aare["challenge"], self.system_title, self.invocation_counter,
+                                           self.keys.ek, self.keys.ak)
             data = bytearray()
             axdr.put(data, axdr.OCTET_STRING, reply)
-            answer = self.action(M.ASSOCIATION_LN, "0.0.40.0.0.255", 1, bytes(data))
+            answer = yield from self.action_steps(M.ASSOCIATION_LN, "0.0.40.0.0.255", 1, bytes(data))
             if not isinstance(answer, bytes):
                 raise CosemError("HLS: the meter gave no reply to check")
             dlms_security.hls_verify(answer, self.challenge, self.meter_title, self.keys.ek, self.keys.ak)
 
-    def release(self) -> None:
-        reply = self.exchange(acse.rlrq())
+    def release_steps(self):
+        reply = yield acse.rlrq()
         if not reply or reply[0] != acse.RLRE:
             raise CosemError("release refused")
 
     # --- services ------------------------------------------------------------------------
 
-    def _request(self, apdu: bytes) -> bytes:
+    def _request_steps(self, apdu: bytes):
         if self.keys is None:
-            return self.exchange(apdu)
+            return (yield apdu)
         self.invocation_counter += 1
         protected = dlms_security.protect(apdu, dlms_security.SC_AUTH_ENC, self.system_title,
                                           self.invocation_counter, self.keys.ek, self.keys.ak)
-        reply = self.exchange(dlms_security.glo_wrap(dlms_security.GLO_TAG[apdu[0]], protected))
+        reply = yield dlms_security.glo_wrap(dlms_security.GLO_TAG[apdu[0]], protected)
         if reply and reply[0] == 0xD8:
             return reply
         content = dlms_security.unwrap(reply)[3]
         return dlms_security.unprotect(content, self.meter_title, self.keys.ek, self.keys.ak)[2]
 
-    def get_raw(self, class_id: int, obis: str, attribute: int, selection: bytes = b"") -> bytes:
+    def get_raw_steps(self, class_id: int, obis: str, attribute: int, selection: bytes = b""):
         """The encoded Data of one attribute, blocks reassembled."""
-        reply = self._request(b"\xC0\x01" + bytes((_INVOKE,)) + descriptor(class_id, obis, attribute)
-                              + (selection and b"\x01" + selection or b"\x00"))
+        reply = yield from self._request_steps(b"\xC0\x01" + bytes((_INVOKE,)) + descriptor(class_id, obis, attribute)
+                                               + (selection and b"\x01" + selection or b"\x00"))
         data = bytearray()
         while True:
             if len(reply) < 5 or reply[0] != 0xC4:
@@ -129,24 +174,25 @@ class CosemClient:
             data.extend(reply[pos:pos + n])
             if reply[3]:
                 return bytes(data)
-            reply = self._request(b"\xC0\x02" + bytes((_INVOKE,)) + reply[4:8])
+            reply = yield from self._request_steps(b"\xC0\x02" + bytes((_INVOKE,)) + reply[4:8])
 
-    def get(self, class_id: int, obis: str, attribute: int, selection: bytes = b""):
-        raw = self.get_raw(class_id, obis, attribute, selection)
+    def get_steps(self, class_id: int, obis: str, attribute: int, selection: bytes = b""):
+        raw = yield from self.get_raw_steps(class_id, obis, attribute, selection)
         _, value, end = axdr.get(raw, 0)
         if end != len(raw):
             raise CosemError("%d bytes trail the value" % (len(raw) - end))
         return value
 
-    def set(self, class_id: int, obis: str, attribute: int, data: bytes) -> None:
-        reply = self._request(b"\xC1\x01" + bytes((_INVOKE,)) + descriptor(class_id, obis, attribute) + b"\x00" + data)
+    def set_steps(self, class_id: int, obis: str, attribute: int, data: bytes):
+        reply = yield from self._request_steps(b"\xC1\x01" + bytes((_INVOKE,)) + descriptor(class_id, obis, attribute)
+                                               + b"\x00" + data)
         if len(reply) < 4 or reply[0] != 0xC5 or reply[3]:
             raise CosemError("set refused", reply[3] if len(reply) > 3 else -1)
 
-    def action(self, class_id: int, obis: str, method: int, data: bytes = b""):
+    def action_steps(self, class_id: int, obis: str, method: int, data: bytes = b""):
         """Invoke a method; returns its return value, or None."""
-        reply = self._request(b"\xC3\x01" + bytes((_INVOKE,)) + descriptor(class_id, obis, method)
-                              + (b"\x01" + data if data else b"\x00"))
+        reply = yield from self._request_steps(b"\xC3\x01" + bytes((_INVOKE,)) + descriptor(class_id, obis, method)
+                                               + (b"\x01" + data if data else b"\x00"))
         if len(reply) < 5 or reply[0] != 0xC7:
             raise CosemError("unexpected reply %s" % bytes(reply[:8]).hex())
         if reply[3]:
@@ -155,8 +201,8 @@ class CosemClient:
             return axdr.get(reply, 6)[1]
         return None
 
-    def enter_token(self, digits: str) -> None:
+    def enter_token_steps(self, digits: str):
         """Token gateway enter(token): the meter applies it as if typed on its keypad."""
         data = bytearray()
         axdr.put(data, axdr.OCTET_STRING, digits.encode())
-        self.action(M.TOKEN_GATEWAY, "0.0.19.40.0.255", 1, bytes(data))
+        yield from self.action_steps(M.TOKEN_GATEWAY, "0.0.19.40.0.255", 1, bytes(data))

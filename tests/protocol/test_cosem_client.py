@@ -57,3 +57,24 @@ def test_hls_gmac_session():
     counter = server.invocation_counter
     assert client.get(M.DATA, "0.0.43.1.1.255", 2) == counter  # read before the reply was ciphered
     client.release()
+
+
+def test_the_same_steps_run_with_an_async_exchange():
+    import asyncio
+
+    server = S.CosemServer(FakeMeter(200), b"secret", S.Keys(EK, AK, METER_TITLE), max_pdu=200)
+    association = server.association()
+
+    async def exchange(apdu):
+        await asyncio.sleep(0)
+        return association.handle(1, apdu)
+
+    async def read():
+        client = C.CosemClient(None, 1, keys=S.Keys(EK, AK, METER_TITLE), system_title=b"HOST0001")
+        await C.arun(client.associate_steps(), exchange)
+        rows = await C.arun(client.get_steps(M.PROFILE_GENERIC, "1.0.99.1.0.255", 2), exchange)
+        await C.arun(client.release_steps(), exchange)
+        return rows
+
+    rows = asyncio.run(read())
+    assert len(rows) == 200 and rows[0][1] == 0  # ciphered, in blocks of 200 bytes
