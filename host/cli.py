@@ -513,12 +513,16 @@ def sim_serve(dlms_port, hdlc_port, iec21_port, iec21_pty, modbus_port, scenario
               help="Comma-separated: dlms, hdlc, iec21, modbus; each protocol takes the next block of COUNT ports.")
 @click.option("--fault-meters", default="", help="Comma-separated meter numbers (0-based) the --faults apply to "
               "(default: all).")
+@click.option("--history", default="", help="Recharge every meter and let it live this long first (e.g. 1d): "
+              "profiles and events to harvest.")
 @_port_options
 @reports_errors
-def sim_fleet(count, base_port, protocols, fault_meters, speed, lls_password, hls_keys, faults, trace_dir):
+def sim_fleet(count, base_port, protocols, fault_meters, history, speed, lls_password, hls_keys, faults, trace_dir):
     """Serve N virtual meters on 127.0.0.1 until Ctrl-C; prints the ports as one JSON line."""
+    from simulator.scenario_run import duration_ms
     from simulator.serve import run_fleet
 
+    history_ms = duration_ms(history) if history else 0
     names = [p.strip() for p in protocols.split(",") if p.strip()]
     base_ports = {name: (base_port + k * count if base_port else 0) for k, name in enumerate(names)}
     try:
@@ -531,8 +535,8 @@ def sim_fleet(count, base_port, protocols, fault_meters, speed, lls_password, hl
         sys.stdout.flush()
 
     try:
-        run_fleet(count, base_ports, speed, started, **_serve_options(faults, trace_dir, lls_password, hls_keys,
-                                                                      meters))
+        run_fleet(count, base_ports, speed, started, history_ms,
+                  **_serve_options(faults, trace_dir, lls_password, hls_keys, meters))
     except KeyboardInterrupt:
         pass
 
@@ -734,6 +738,76 @@ def dlms_relay(action, host, port, hdlc, device, baud, optical, client_sap, pass
     finally:
         link.close()
     click.echo(json.dumps({"relay": "closed" if closed else "open"}))
+
+
+@cli.command("harvest")
+@click.option("--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
+              help="CSV or TOML: device_id, serial, host, port, protocol, client, credentials, timezone.")
+@click.option("--credentials", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="TOML: [name] password = ..., or ek/ak in hexadecimal.")
+@click.option("--db", default="opsm-harvest.db", show_default=True,
+              help="SQLite file (or sqlite:///PATH) or postgresql://user:password@host:port/database.")
+@click.option("--concurrency", type=int, default=50, show_default=True, help="Meters read at the same time.")
+@click.option("--since", default=None, help="Profiles from this UTC time on (YYYY-MM-DD or YYYY-MM-DDTHH:MM); "
+              "default: after the newest stored row.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each answer.")
+@click.option("--retries", type=int, default=2, show_default=True, help="Extra attempts for a meter that fails.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: totals and every failure.")
+def harvest_command(inventory_path, credentials, db, concurrency, since, timeout, retries, as_json):
+    """Read every meter of an inventory into the database. Exit 0: all read; 2: some failed; 1: bad input."""
+    import asyncio
+    import datetime
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from host import harvest, inventory, store
+
+    try:
+        meters = inventory.load(inventory_path, credentials)
+        since_s = 0
+        if since:
+            try:
+                since_s = int(datetime.datetime.fromisoformat(since).replace(
+                    tzinfo=datetime.timezone.utc).timestamp())
+            except ValueError:
+                raise CliError("--since: write a UTC date YYYY-MM-DD or YYYY-MM-DDTHH:MM, got %r" % since) from None
+        if concurrency < 1:
+            raise CliError("--concurrency: must be at least 1")
+        db_store = store.Store.open(db)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    console = Console(stderr=True)
+    start = datetime.datetime.now()
+    try:
+        with Progress(console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
+            task = bar.add_task("harvesting", total=len(meters))
+            results = asyncio.run(harvest.harvest(meters, db_store, concurrency, since_s, timeout, retries,
+                                                  progress=lambda m, r: bar.advance(task)))
+    finally:
+        db_store.close()
+    seconds = (datetime.datetime.now() - start).total_seconds()
+    failed = {device: r for device, r in results.items() if not r.ok}
+    summary = {"meters": len(meters), "read": len(meters) - len(failed), "failed": len(failed),
+               "seconds": round(seconds, 2), "meters_per_second": round(len(meters) / seconds, 1) if seconds else 0,
+               "failures": {d: {"error": r.error, "attempts": r.attempts} for d, r in failed.items()},
+               "clock_drift_s": {d: r.clock_drift_s for d, r in results.items() if r.clock_drift_s is not None}}
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+    else:
+        click.echo("%(read)d of %(meters)d meters read in %(seconds).2f s (%(meters_per_second).1f meters/s)" % summary)
+        drifting = {d: s for d, s in summary["clock_drift_s"].items() if abs(s) > 60}
+        for device, drift in sorted(drifting.items()):
+            click.echo("clock drift %+d s: %s" % (drift, device))
+        if failed:
+            table = Table(title="Meters not read")
+            for column in ("device_id", "attempts", "reason"):
+                table.add_column(column)
+            for device, r in sorted(failed.items()):
+                table.add_row(device, str(r.attempts), r.error)
+            Console().print(table)
+    sys.exit(2 if failed else 0)
 
 
 _register_openpaygo()

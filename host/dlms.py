@@ -17,14 +17,14 @@ class TransportError(CosemError):
     """The link failed: timeout, closed connection, or frames we cannot use."""
 
 
-class _Stream:
+class Stream:
     """A byte stream with a deadline per read: a TCP socket or a pyserial port."""
 
     def __init__(self, read, write, close):
         self.read, self.write, self.close = read, write, close
 
     @classmethod
-    def tcp(cls, host: str, port: int, timeout: float) -> "_Stream":
+    def tcp(cls, host: str, port: int, timeout: float) -> "Stream":
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
@@ -43,7 +43,7 @@ class _Stream:
         return cls(read, sock.sendall, sock.close)
 
     @classmethod
-    def serial(cls, device: str, baudrate: int, timeout: float) -> "_Stream":
+    def serial(cls, device: str, baudrate: int, timeout: float) -> "Stream":
         import serial  # pyserial
 
         port = serial.Serial(device, baudrate, timeout=timeout)
@@ -59,7 +59,7 @@ class _Stream:
 class WrapperLink:
     """IEC 62056-47: one APDU per wrapper frame on a TCP connection."""
 
-    def __init__(self, stream: _Stream, client_sap: int):
+    def __init__(self, stream: Stream, client_sap: int):
         self.stream = stream
         self.client_sap = client_sap
         self.reader = wrapper.WrapperReader(max_length=65535)
@@ -78,7 +78,7 @@ class WrapperLink:
         self.stream.close()
 
 
-def mode_e(stream: _Stream) -> None:
+def mode_e(stream: Stream) -> None:
     """IEC 62056-21 opening on an optical port: "/?!", the identification, then ACK 2 Z 2 to switch to HDLC."""
     stream.write(b"/?!\r\n")
     ident = b""
@@ -94,7 +94,7 @@ def mode_e(stream: _Stream) -> None:
 class HdlcLink:
     """IEC 62056-46: SNRM/UA, then segmented I-frames, DISC at the end."""
 
-    def __init__(self, stream: _Stream, client_sap: int, physical: int = -1):
+    def __init__(self, stream: Stream, client_sap: int, physical: int = -1):
         self.stream = stream
         self.link = hdlc.ClientLink(client_sap, 1, physical, max_info_tx=1024, max_info_rx=1024)
         self._until(self.link.snrm(), True)
@@ -138,14 +138,14 @@ def open_session(host: str = "127.0.0.1", port: int = 4059, framing: str = "wrap
     """(link, associated CosemClient). framing: wrapper, hdlc (over TCP) or hdlc with serial=DEVICE;
     optical: open the serial port in IEC 62056-21 mode E first (an optical probe)."""
     if serial:
-        stream = _Stream.serial(serial, baudrate, timeout)
+        stream = Stream.serial(serial, baudrate, timeout)
         if optical:
             mode_e(stream)
         link: WrapperLink | HdlcLink = HdlcLink(stream, client_sap)
     elif framing == "hdlc":
-        link = HdlcLink(_Stream.tcp(host, port, timeout), client_sap)
+        link = HdlcLink(Stream.tcp(host, port, timeout), client_sap)
     elif framing == "wrapper":
-        link = WrapperLink(_Stream.tcp(host, port, timeout), client_sap)
+        link = WrapperLink(Stream.tcp(host, port, timeout), client_sap)
     else:
         raise ValueError("framing: must be wrapper or hdlc, got %r" % framing)
     client = CosemClient(link.exchange, client_sap, password, keys, system_title, invocation_counter)
@@ -220,6 +220,91 @@ def objects_markdown() -> str:
                                                                names[class_id], version, attributes, written,
                                                                called, value))
     return "\n".join(lines) + "\n"
+
+
+
+# --- asyncio links, for the harvester's many meters at once -----------------------------------
+
+class AsyncLink:
+    """A DLMS link on an asyncio stream: TCP wrapper or HDLC over TCP; a deadline on every read."""
+
+    def __init__(self, reader, writer, framing: str, client_sap: int, timeout: float):
+        self.reader, self.writer = reader, writer
+        self.framing = framing
+        self.client_sap = client_sap
+        self.timeout = timeout
+        self.frames = wrapper.WrapperReader(max_length=65535)
+        self.link = hdlc.ClientLink(client_sap, 1, max_info_tx=1024, max_info_rx=1024)
+
+    @classmethod
+    async def open(cls, host: str, port: int, framing: str, client_sap: int, timeout: float) -> "AsyncLink":
+        import asyncio
+
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise TransportError("cannot connect to %s:%d: %s" % (host, port, exc or "time-out")) from None
+        self = cls(reader, writer, framing, client_sap, timeout)
+        if framing == "hdlc":
+            try:
+                await self._until(self.link.snrm(), True)
+            except TransportError:
+                self.writer.close()
+                raise
+        return self
+
+    async def _read(self) -> bytes:
+        import asyncio
+
+        try:
+            data = await asyncio.wait_for(self.reader.read(4096), self.timeout)
+        except asyncio.TimeoutError:
+            raise TransportError("no answer within %.1f s" % self.timeout) from None
+        except OSError as exc:
+            raise TransportError("connection lost: %s" % exc) from None
+        if not data:
+            raise TransportError("the meter closed the connection")
+        return data
+
+    async def _until(self, frame: bytes, connected: bool) -> None:
+        self.writer.write(frame)
+        while self.link.connected != connected:
+            try:
+                out, _ = self.link.receive(await self._read())
+            except hdlc.HdlcError as exc:
+                raise TransportError("HDLC: %s" % exc) from None
+            if out:
+                self.writer.write(out)
+
+    async def exchange(self, apdu: bytes) -> bytes:
+        if self.framing == "wrapper":
+            self.writer.write(wrapper.wrap(self.client_sap, 1, apdu))
+            while True:
+                try:
+                    frames = self.frames.feed(await self._read())
+                except wrapper.WrapperError as exc:
+                    raise TransportError(str(exc)) from None
+                for _, _, reply in frames:
+                    return reply
+        data = self.link.send(apdu)
+        while True:
+            if data:
+                self.writer.write(data)
+            try:
+                data, reply = self.link.receive(await self._read())
+            except hdlc.HdlcError as exc:
+                raise TransportError("HDLC: %s" % exc) from None
+            if reply is not None:
+                return reply
+
+    async def close(self) -> None:
+        try:
+            if self.framing == "hdlc" and self.link.connected:
+                await self._until(self.link.disc(), False)
+        except TransportError:
+            pass  # going anyway
+        finally:
+            self.writer.close()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ the civil date ourselves keeps months and hours the same everywhere.
 
 _DAY_S = 86400
 _DAYS_1970_TO_2000 = 10957
+UNIX_2000 = _DAYS_1970_TO_2000 * _DAY_S  # 946684800: add to the meter clock for Unix time
 
 
 def date(seconds: int):

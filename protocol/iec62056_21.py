@@ -88,3 +88,21 @@ class Session:
             return data_block(self.readout())
         self._state = 0
         return b""
+
+
+# --- the reader's side (the host's optical probe) ---------------------------------------------
+
+def parse_data_block(block) -> list:
+    """(address, value, unit) of each data set of a readout block STX ... ! CR LF ETX BCC."""
+    if len(block) < 4 or block[0] != STX or block[-2] != ETX:
+        raise ValueError("readout: not a data block (STX ... ETX BCC)")
+    if bcc(block[1:-1]) != block[-1]:
+        raise ValueError("readout: BCC mismatch")
+    out = []
+    for line in bytes(block[1:-2]).decode().split("\r\n"):
+        if not line or line == "!":
+            continue
+        address, _, rest = line.partition("(")
+        value, _, unit = rest.rstrip(")").partition("*")
+        out.append((address, value, unit))
+    return out

@@ -89,6 +89,22 @@ def registers(snapshot: dict) -> list:
     return words
 
 
+def decode(words) -> dict:
+    """The reader's side: snapshot key -> integer (or text) from the whole block of words."""
+    out: dict = {}
+    for address, count, key, signed, _scaler, _unit, _obis, _description in _TABLE:
+        if key in TEXT_KEYS:
+            data = bytearray()
+            for word in words[address:address + count]:
+                data.append(word >> 8)
+                data.append(word & 0xFF)
+            out[key] = bytes(data).rstrip(b"\x00").decode()
+        else:
+            value = words[address] << 16 | words[address + 1]
+            out[key] = value - (1 << 32) if signed and value & 0x80000000 else value
+    return out
+
+
 def _value(scaler: int, unit: str, key: str) -> str:
     if key in TEXT_KEYS:
         return "-"

@@ -16,7 +16,7 @@ import tempfile
 import time
 import tty
 
-from protocol import hdlc, iec62056_21, wrapper
+from protocol import civil, hdlc, iec62056_21, wrapper
 from protocol.cosem_server import CosemServer, Keys
 from protocol.registers import iec21_data_sets
 from simulator.scenario_run import LLS_PASSWORD, Run
@@ -118,17 +118,27 @@ class _Connection:
         self.writer.close()
 
 
-def fleet(count: int, folder: str) -> list:
-    """`count` meters with their own serial number and solar home (seeded by position)."""
+DEMO_RECHARGE = "*63638916334124550935*"  # 25.6 kWh for the demo key
+
+
+def fleet(count: int, folder: str, history_ms: int = 0) -> list:
+    """`count` meters with their own serial number and solar home (seeded by position); with a
+    history, each is recharged and has lived that long (profiles and events to harvest)."""
     if not 1 <= count <= 1000:
         raise ValueError("count: must be 1..1000, got %d" % count)
     runs = []
+    meter = dict(DEMO_METER)
+    if history_ms:  # the history ends now, so the meters' clocks agree with the head-end's
+        meter["start_s"] = int(time.time()) - civil.UNIX_2000 - history_ms // 1000
     for n in range(count):
         system = dict(DEMO_SYSTEM, seed=n + 1)
         path = "%s/%d" % (folder, n)
         os.makedirs(path, exist_ok=True)
-        run = Run({"name": "meter %d" % n, "meter": dict(DEMO_METER), "system": system}, path)
+        run = Run({"name": "meter %d" % n, "meter": dict(meter), "system": system}, path)
         run.meter.set_setting("serial", "OPS%08d" % (n + 1))
+        if history_ms:
+            run.type(DEMO_RECHARGE)
+            run.advance(history_ms, 900000)
         runs.append(run)
     return runs
 
@@ -276,6 +286,17 @@ class MeterPorts:
         await asyncio.gather(self.clock(), *tasks, *[s.serve_forever() for s in servers])
 
 
-def run_fleet(count: int, base_ports: dict, speed: float, started=None, **options) -> None:
+def run_fleet(count: int, base_ports: dict, speed: float, started=None, history_ms: int = 0, **options) -> None:
+    _open_files(count * (len(base_ports) + 2) + 256)
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(MeterPorts(fleet(count, folder), speed, **options).serve(base_ports, started=started))
+        asyncio.run(MeterPorts(fleet(count, folder, history_ms), speed, **options).serve(base_ports, started=started))
+
+
+def _open_files(wanted: int) -> None:
+    """A big fleet listens on thousands of sockets: raise the soft limit of open files toward the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted,
+                                                    hard))

@@ -36,3 +36,17 @@ def test_addressing_split_input_and_garbage():
 
 def test_formatting():
     assert formatted(5, 3) == "0.005" and formatted(-1500, 3) == "-1.500" and formatted(7, 0) == "7"
+
+
+def test_the_reader_parses_the_block_the_meter_sends():
+    block = iec.data_block(iec21_data_sets(SNAPSHOT))
+    sets = iec.parse_data_block(block)
+    assert ("1.8.0", "33.581", "kWh") in sets and ("96.1.0", "12345", "") in sets and len(sets) == len(SNAPSHOT)
+    damaged = bytearray(block)
+    damaged[5] ^= 1
+    raised = False
+    try:
+        iec.parse_data_block(bytes(damaged))
+    except ValueError:
+        raised = True
+    assert raised

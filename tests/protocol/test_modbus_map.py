@@ -96,3 +96,10 @@ def test_references_and_markdown():
     assert len(lines) == 2 + len(table())
     assert "| 10 (0x000A) | 40011 | 30011 | 2 | uint32 | n × 10^-3 V | `voltage_mv` | 1.0.32.7.0.255 |" in md
     assert "| int32 | n W | `power_w` |" in md
+
+
+def test_decode_is_the_inverse_of_registers():
+    snapshot = {"serial": "OPS00000042", "import_wh": 33581, "export_wh": 0, "import_varh": 1200, "export_varh": 5,
+                "power_w": -347, "voltage_mv": 119850, "current_ma": 2894, "freq_mhz": 59981, "pf_milli": -998,
+                "battery_mv": 25460, "credit_wh": -12, "relay": 1}
+    assert modbus_map.decode(modbus_map.registers(snapshot)) == snapshot

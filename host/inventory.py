@@ -1,0 +1,162 @@
+"""The harvester's inventory: which meters to read, where, how, with which credentials.
+
+A row per meter (CSV with a header, or TOML with a [[meter]] table per meter):
+    device_id    the head-end's name for the meter (AMM's PrimeRead: DeviceID), unique
+    serial       the meter's serial number (checked against what the meter says)
+    host, port   IP address or name and TCP port (a NAT/PAT plan: one address, many ports);
+                 for the serial protocols host is the device path and port the baud rate
+    protocol     dlms-tcp, dlms-hdlc-tcp, dlms-hdlc-serial, iec21-serial or modbus-tcp
+    client       DLMS client SAP: 16 public, 17 LLS, 1 HLS-GMAC (default 16)
+    credentials  a name in the credentials file (password, or ek and ak), empty for none
+    timezone     IANA time zone of the meter's site, e.g. America/Guatemala
+Every row is checked; all errors are reported together, each naming the row and field.
+"""
+
+import csv
+import tomllib
+import zoneinfo
+
+PROTOCOLS = ("dlms-tcp", "dlms-hdlc-tcp", "dlms-hdlc-serial", "iec21-serial", "modbus-tcp")
+FIELDS = ("device_id", "serial", "host", "port", "protocol", "client", "credentials", "timezone")
+SERIAL_PROTOCOLS = ("dlms-hdlc-serial", "iec21-serial")
+
+
+class InventoryError(ValueError):
+    """Every problem found in an inventory, one per line."""
+
+
+class Meter:
+    def __init__(self, device_id: str, serial: str, host: str, port: int, protocol: str, client: int,
+                 credentials: dict, timezone: str):
+        self.device_id = device_id
+        self.serial = serial
+        self.host = host
+        self.port = port
+        self.protocol = protocol
+        self.client = client
+        self.credentials = credentials  # {"password": bytes} or {"ek": bytes, "ak": bytes} or {}
+        self.timezone = timezone
+
+    def __repr__(self) -> str:
+        return "Meter(%s %s %s:%d)" % (self.device_id, self.protocol, self.host, self.port)
+
+
+def load_credentials(path: str | None) -> dict:
+    """name -> {"password": bytes} or {"ek": bytes, "ak": bytes}, from a TOML file of [name] tables."""
+    if not path:
+        return {}
+    with open(path, "rb") as f:
+        try:
+            doc = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise InventoryError("%s: not valid TOML: %s" % (path, exc)) from None
+    out = {}
+    for name, entry in doc.items():
+        if not isinstance(entry, dict):
+            raise InventoryError("%s: %s: must be a table with password, or ek and ak" % (path, name))
+        if "password" in entry:
+            out[name] = {"password": str(entry["password"]).encode()}
+            continue
+        try:
+            keys = {k: bytes.fromhex(str(entry[k])) for k in ("ek", "ak")}
+        except (KeyError, ValueError):
+            raise InventoryError("%s: %s: needs password, or ek and ak in hexadecimal" % (path, name)) from None
+        if any(len(v) != 16 for v in keys.values()):
+            raise InventoryError("%s: %s: ek and ak must be 16 bytes (32 hex digits)" % (path, name))
+        out[name] = keys
+    return out
+
+
+def _rows(path: str) -> list:
+    if path.endswith(".toml"):
+        with open(path, "rb") as f:
+            try:
+                doc = tomllib.load(f)
+            except tomllib.TOMLDecodeError as exc:
+                raise InventoryError("%s: not valid TOML: %s" % (path, exc)) from None
+        rows = doc.get("meter")
+        if not isinstance(rows, list):
+            raise InventoryError("%s: expected [[meter]] tables" % path)
+        return [{k: "" if v is None else str(v) for k, v in row.items()} for row in rows]
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [name for name in ("device_id", "serial", "host", "port", "protocol")
+                   if name not in (reader.fieldnames or ())]
+        if missing:
+            raise InventoryError("%s: header: missing column(s) %s" % (path, ", ".join(missing)))
+        return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+
+
+def _check(row: dict, credentials: dict, where: str, errors: list):
+    def bad(field: str, rule: str) -> None:
+        errors.append("%s: %s: %s, got %r" % (where, field, rule, row.get(field, "")))
+
+    device_id, serial, host = row.get("device_id", ""), row.get("serial", ""), row.get("host", "")
+    protocol = row.get("protocol", "")
+    if not device_id:
+        bad("device_id", "must not be empty")
+    if not serial:
+        bad("serial", "must not be empty")
+    if not host:
+        bad("host", "must be an address (or the device path for a serial protocol)")
+    if protocol not in PROTOCOLS:
+        bad("protocol", "must be one of " + ", ".join(PROTOCOLS))
+    port = 0
+    try:
+        port = int(row.get("port", ""))
+        if not 1 <= port <= (4000000 if protocol in SERIAL_PROTOCOLS else 65535):
+            raise ValueError
+    except ValueError:
+        bad("port", "must be a baud rate" if protocol in SERIAL_PROTOCOLS else "must be a TCP port 1..65535")
+    client = 16
+    if row.get("client"):
+        try:
+            client = int(row["client"])
+            if client not in (1, 16, 17):
+                raise ValueError
+        except ValueError:
+            bad("client", "must be 16 (public), 17 (LLS) or 1 (HLS-GMAC)")
+    name = row.get("credentials", "")
+    secret: dict = {}
+    if name:
+        if name not in credentials:
+            bad("credentials", "must name an entry of the credentials file")
+        else:
+            secret = credentials[name]
+            wanted = "ek" if client == 1 else "password"
+            if client == 16 or wanted not in secret:
+                bad("credentials", "client %d needs %s" % (client, "no credentials" if client == 16 else
+                                                          ("keys (ek, ak)" if client == 1 else "a password")))
+    elif client != 16:
+        bad("credentials", "client %d needs credentials" % client)
+    timezone = row.get("timezone") or "UTC"
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        bad("timezone", "must be an IANA time zone such as America/Guatemala")
+    return Meter(device_id, serial, host, port, protocol, client, secret, timezone)
+
+
+def load(path: str, credentials_path: str | None = None) -> list:
+    """The meters of an inventory file; InventoryError lists every bad row and field."""
+    credentials = load_credentials(credentials_path)
+    try:
+        rows = _rows(path)
+    except OSError as exc:
+        raise InventoryError("%s: %s" % (path, exc.strerror)) from None
+    errors: list = []
+    meters = []
+    seen: dict = {}
+    first_row = 1 if path.endswith(".toml") else 2  # a CSV's first row is its header
+    for n, row in enumerate(rows, first_row):
+        where = "%s row %d" % (path, n)
+        meter = _check(row, credentials, where, errors)
+        if meter.device_id in seen:
+            errors.append("%s: device_id: %r is also on row %d" % (where, meter.device_id, seen[meter.device_id]))
+        seen[meter.device_id] = n
+        meters.append(meter)
+    if not rows:
+        errors.append("%s: no meters" % path)
+    if errors:
+        raise InventoryError("\n".join(errors))
+    return meters
