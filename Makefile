@@ -50,10 +50,11 @@ bench: setup
 	$(BIN)/python bench/metering.py
 	$(BIN)/python bench/sim.py
 	$(BIN)/python bench/dlms.py
+	$(BIN)/python bench/harvest.py
 
 # 24 virtual hours of the whole firmware (asyncio app, sim board) run from a ROMFS image;
 # SOAK_HEAP is the heap beside the image (the image stands for the board's flash).
-SOAK_HEAP ?= 97K
+SOAK_HEAP ?= 103K
 soak: setup
 	$(BIN)/python -m host.soak --heap $(SOAK_HEAP)
 

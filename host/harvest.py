@@ -66,9 +66,10 @@ def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading):
         if name == EVENTS:
             reading.events = [(t, code) for t, code in stamped]
         else:
-            columns = tuple(M.register(key)[0] for key in keys)
-            reading.profiles.append((obis, columns, [(r[0],) + tuple(_scaled(M.register(k), v) for k, v in
-                                                                       zip(keys, r[1:])) for r in stamped]))
+            scaling = [M.register(key) for key in keys]
+            columns = tuple(row[0] for row in scaling)
+            reading.profiles.append((obis, columns, [(r[0],) + tuple(_scaled(s, v) for s, v in zip(scaling, r[1:]))
+                                                     for r in stamped]))
     yield from client.release_steps()
 
 

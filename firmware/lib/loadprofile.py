@@ -4,98 +4,90 @@ A row is (time_s, c1..cN): time_s the boundary it was captured at (seconds since
 2000-01-01 on the meter clock, a multiple of period_s), the columns signed 32-bit
 integers (a value outside that range is stored saturated). Rows are kept oldest to
 newest, strictly increasing in time, at most `capacity` of them; DLMS class 7
-(profile generic) buffers are served from them.
+(profile generic) buffers are served from them (row, range_index, entries, capacity).
 
 Record, fixed size 10 + 4N bytes, big-endian: sequence (4) | time s (4) |
 N columns (4 each) | CRC-16/MODBUS of the rest (2).
 
-Storage, the event log's approach: segment files taking turns, here K of them
-holding S rows each, K - 1 segments holding at least `capacity` rows. A capture is
-one append to the newest segment; when that one is full the oldest segment is
-truncated and written afresh by the same single write, so K - 1 full segments
-(>= capacity rows) always remain. Not one ring file overwritten in place because
-the file API the firmware relies on only truncates ('wb') or appends ('ab'), and
-the flash doubles (tests' FakeFlash, the simulator's power-cutting SimFlash) model
-exactly those; an append is also what littlefs commits atomically. S is chosen so
-that a segment fits one 4 KB littlefs block (ESP32 and RP2040 ports).
+Storage, the event log's approach: K segment files written in turn, each of up to
+S = ceil(capacity / (K - 1)) rows, so the K - 1 segments besides the one being
+filled hold `capacity` rows. A capture is one write: an append ('ab') to the
+current segment, or, when that one is full, the oldest segment truncated and
+written afresh ('wb') by the same write. Not one ring file written in place: the
+firmware's file use (and the flash doubles of the tests and the simulator, which
+cut power at a write) knows truncate and append only, and littlefs commits an
+append atomically. S is as large as fits one 4 KB littlefs block (ESP32, RP2040).
 
 Power safety: only an append can be torn, and it is always its segment's last
-record. load() reads from the end of each segment back to its last good record,
-1 record per segment unless one is torn, instead of checking every CRC (a bitwise
-CRC over the 37 KB of the meter's profiles takes seconds on a board). A segment
-ending in a torn record is never appended to again: the next capture starts the
-next segment (until that torn segment is recycled the profile may hold up to S - 1
-rows fewer than capacity). row() checks its record's CRC, and gives None for a
-record damaged after it was written. Reading takes one record at a time into a
-preallocated buffer; only the segments' row counts are cached.
+record. load() reads each segment's last record and steps back over a torn one,
+rather than checking every CRC (a bitwise CRC over the 37 KB of the meter's
+profiles would take seconds on a board). A segment ending in a torn record gets no
+more appends: the next capture starts the next segment, so until that segment's
+turn comes again the profile may hold up to S - 1 rows fewer than capacity. row()
+checks its record's CRC and gives None for a record damaged after it was written.
+Reading takes one record at a time into the profile's 22-30 byte buffer; only the
+rows per segment are kept in RAM.
 
 The meter's two profiles (Meter.boot):
   15-minute: 3 columns, 22-byte records, 672 rows (7 days) in 5 files of 168 rows
              = 18 480 bytes (5 littlefs blocks); 96 appends of 22 bytes a day.
   hourly:    5 columns, 30-byte records, 840 rows (35 days) in 8 files of 120 rows
              = 28 800 bytes (8 blocks); 24 appends of 30 bytes a day.
-  Together 47 280 bytes in 13 files and 120 appends a day; on littlefs an append
-  rewrites at most the segment's last block (copy-on-write) and commits metadata.
+  Together 47 280 bytes in 13 files and 120 writes a day; on littlefs an append
+  rewrites at most the file's last block (copy-on-write) and commits its metadata.
+Heap (64-bit unix port, code in ROMFS): ~1.4 KB for the module, ~0.45 KB a profile.
 
 A clock set back pauses capturing until it passes the newest row (rows stay in time
-order); clear() empties the profile.
+order); clear() empties the profile. The layout (prefix, columns, capacity) must
+not change under the same files.
 """
 
 from protocol.crc16 import crc16_modbus
 
-# The meter's profiles; column names are keys of Meter.snapshot().
-QUARTER_S = 900
-QUARTER_ROWS = 96 * 7
-QUARTER_COLUMNS = ("import_wh", "export_wh", "voltage_mv")
-HOUR_S = 3600
-HOURLY_ROWS = 24 * 35
-HOURLY_COLUMNS = ("import_wh", "import_varh", "export_varh", "battery_mv", "credit_wh")
-
-
-def _get(buf, pos: int, signed: bool = False) -> int:
-    """Four bytes big-endian (two's complement if signed)."""
-    top = buf[pos]
-    if signed and top > 127:
-        top -= 256
-    return (top << 24) | (buf[pos + 1] << 16) | (buf[pos + 2] << 8) | buf[pos + 3]
+# The meter's profiles (Meter.boot); the column names are keys of Meter.snapshot().
+QUARTER_COLUMNS = ("import_wh", "export_wh", "voltage_mv")                               # 900 s, 672 rows
+HOURLY_COLUMNS = ("import_wh", "import_varh", "export_varh", "battery_mv", "credit_wh")  # 3600 s, 840 rows
 
 
 class LoadProfile:
-    # Few methods and attributes on purpose: each costs heap on a board, code in ROM or not.
+    # Few methods and attributes on purpose: each costs heap on a board, even with the code in ROM.
 
     def __init__(self, path_prefix: str, period_s: int, columns, capacity: int, opener=open,
                  segment_rows: int = 0):
+        """segment_rows: rows per segment file (at most 255); by default as many as fit in a
+        4 KB littlefs block, spread evenly over the segments that hold `capacity`."""
         if period_s <= 0 or capacity <= 0 or not columns or segment_rows < 0:
-            raise ValueError("load profile: period, capacity and columns must be positive")
+            raise ValueError("capacity")  # messages that are names already: no string in RAM
         self.period_s = period_s
         self.columns = columns
         self.capacity = capacity
         self._buf = bytearray(10 + 4 * len(columns))  # the one record being written or read
-        if segment_rows:
-            full = -(-capacity // segment_rows)
-        else:  # as few segments holding capacity as fit in a 4 KB littlefs block each
-            full = -(-capacity * len(self._buf) // 4096)
-            segment_rows = -(-capacity // full)
-        self.segment_rows = segment_rows
+        full = -(-capacity // min(segment_rows or 4096 // len(self._buf), 255))
+        # Good rows in each of K segments. The files are written in turn, so the one after
+        # the current (round) is the oldest; each holds up to ceil(capacity / (K - 1)) rows.
+        self._counts = bytearray(full + 1)
         self._prefix = path_prefix + "."  # segment s is the file path_prefix.s
         self._open = opener
-        self._counts = [0] * (full + 1)           # good rows in each segment
-        self._order = bytearray(range(full + 1))  # segments oldest first, empty ones before
-        self.entries = 0                          # rows in use: the newest min(all, capacity)
-        self.seq = 0                              # sequence number of the next row
-        self.last_s = -1                          # time of the newest row, -1: none
-        self._ref = -1                            # due() counts boundaries after this one
-        self._closed = True                       # the newest segment takes no more appends
+        self._segment = 0      # the segment written last
+        self._closed = True    # it takes no more appends (full, torn or none yet)
+        self.entries = 0       # rows in use: the newest min(all, capacity)
+        self.seq = 0           # sequence number of the next row
+        self._last = -1        # time of the newest row, or the boundary due() started from
 
     def _read(self, slot: int, segment: int = -1) -> bool:
         """Record `slot` of a segment into the buffer, or without a segment row `slot` (0 the
         oldest in use); True if it is whole and its CRC good."""
+        counts = self._counts
         if segment < 0:
-            slot += sum(self._counts) - self.entries
-            for segment in self._order:
-                if slot < self._counts[segment]:
+            for n in counts:
+                slot += n
+            slot -= self.entries  # rows in flash beyond capacity come first
+            segment = self._segment
+            for _ in counts:      # oldest first: the segment after the current, round
+                segment = segment + 1 if segment + 1 < len(counts) else 0
+                if slot < counts[segment]:
                     break
-                slot -= self._counts[segment]
+                slot -= counts[segment]
         buf = self._buf
         end = len(buf) - 2
         with self._open(self._prefix + str(segment), "rb") as f:
@@ -108,32 +100,27 @@ class LoadProfile:
     def load(self) -> None:
         """Find the rows in flash (at boot): one record read per segment unless one is torn."""
         size = len(self._buf)
-        counts, order = self._counts, self._order
-        lasts = []
-        newest, torn, self.last_s = -1, False, -1
+        counts = self._counts
+        rows = -(-self.capacity // (len(counts) - 1))
+        total, newest, torn, self._segment, self._last = 0, -1, False, 0, -1
         for segment in range(len(counts)):
             try:
                 with self._open(self._prefix + str(segment), "rb") as f:
                     end = f.seek(0, 2)
             except OSError:
                 end = 0
-            n = end // size
+            n = min(end // size, rows)  # (more only if written with another layout)
             while n and not self._read(n - 1, segment):  # back over a torn tail
                 n -= 1
             counts[segment] = n
-            lasts.append(_get(self._buf, 0) if n else -1)
-            if n and lasts[-1] > newest:
-                newest, torn, self.last_s = lasts[-1], end != n * size, _get(self._buf, 4)
-        for k in range(len(order)):  # insertion sort by newest sequence number
-            order[k] = j = k
-            while j and lasts[order[j - 1]] > lasts[order[j]]:
-                order[j - 1], order[j] = order[j], order[j - 1]
-                j -= 1
+            total += n
+            seq = int.from_bytes(self._buf[0:4], "big") if n else -1
+            if seq > newest:
+                newest, torn, self._segment, self._last = seq, end != n * size, segment, int.from_bytes(self._buf[4:8], "big")
         self.seq = newest + 1
-        self._ref = self.last_s
-        rows = counts[order[-1]]
-        self._closed = torn or rows == 0 or rows >= self.segment_rows
-        self.entries = min(sum(counts), self.capacity)
+        n = counts[self._segment]
+        self._closed = torn or n == 0 or n >= rows
+        self.entries = min(total, self.capacity)
 
     def due(self, now_s: int) -> int:
         """The latest boundary to capture at if one was crossed since the newest row, else 0.
@@ -142,17 +129,17 @@ class LoadProfile:
         A profile without rows starts counting at its first call.
         """
         boundary = now_s - now_s % self.period_s
-        if self._ref < 0:
-            self._ref = boundary
+        if self._last < 0:
+            self._last = boundary
             return 0
-        return boundary if boundary > self._ref else 0
+        return boundary if boundary > self._last else 0
 
     def capture(self, time_s: int, values) -> None:
-        """Append the row (time_s, *values): one write to flash, nothing allocated but the path."""
+        """Append the row (time_s, *values): one write; allocates only the file's path."""
         if len(values) != len(self.columns):
-            raise ValueError("capture: %d values for %d columns" % (len(values), len(self.columns)))
-        if time_s % self.period_s or time_s <= self.last_s:
-            raise ValueError("capture: %d is not a boundary after the newest row" % time_s)
+            raise ValueError("columns")
+        if time_s % self.period_s or time_s <= self._last:
+            raise ValueError("time_s")  # not a boundary after the newest row
         buf = self._buf
         pos = 0
         for k in range(len(buf) // 4):  # sequence, time, columns: 4 bytes each, big-endian
@@ -171,27 +158,25 @@ class LoadProfile:
         crc = crc16_modbus(buf, 0, pos)
         buf[pos] = crc >> 8
         buf[pos + 1] = crc & 0xFF
-        order, counts = self._order, self._counts
-        segment = order[-1]
+        counts = self._counts
+        segment = self._segment
         mode = "ab"
         if self._closed:
             mode = "wb"  # start a segment: truncated and written by the one write
-            if counts[segment]:
-                segment = order[0]  # the oldest (or an empty one): its rows make room
+            if counts[segment]:  # the next one round is the oldest: its rows make room
+                segment = self._segment = segment + 1 if segment + 1 < len(counts) else 0
                 counts[segment] = 0
-                for k in range(len(order) - 1):
-                    order[k] = order[k + 1]
-                order[-1] = segment
         self._closed = True  # a write that fails leaves a torn tail: never append after it
         with self._open(self._prefix + str(segment), mode) as f:
             f.write(buf)
         counts[segment] += 1
-        self.entries = min(sum(counts), self.capacity)
-        self._closed = counts[segment] >= self.segment_rows
+        total = 0
+        for n in counts:
+            total += n
+        self.entries = min(total, self.capacity)
+        self._closed = counts[segment] >= -(-self.capacity // (len(counts) - 1))
         self.seq += 1
-        self.last_s = time_s
-        if time_s > self._ref:
-            self._ref = time_s
+        self._last = time_s
 
     def clear(self) -> None:
         """Forget every row (the sequence numbers go on)."""
@@ -200,27 +185,31 @@ class LoadProfile:
                 pass
             self._counts[segment] = 0
         self.entries = 0
-        self.last_s = self._ref = -1
+        self._last = -1
         self._closed = True
 
     def row(self, i: int):
         """Row i (0 the oldest) as (time_s, c1..cN); None if flash damaged its record."""
         if i < 0 or i >= self.entries:
-            raise IndexError("load profile row %d of %d" % (i, self.entries))
+            raise IndexError("row")
         if not self._read(i):
             return None
         buf = self._buf
-        return tuple([_get(buf, 4)] + [_get(buf, pos, True) for pos in range(8, len(buf) - 2, 4)])
+        out = [int.from_bytes(buf[4:8], "big")]
+        for pos in range(8, len(buf) - 2, 4):
+            value = int.from_bytes(buf[pos:pos + 4], "big")
+            out.append(value - (value >> 31 << 32))  # two's complement
+        return tuple(out)
 
     def range_index(self, from_s: int, to_s: int):
         """(first, count) of the rows with from_s <= time_s <= to_s (DLMS range selection)."""
         first = end = 0
-        for limit in (from_s - 1, to_s):  # binary search: the first row after the limit
+        for limit in (from_s - 1, to_s):  # binary search for the first row after the limit
             low, high = 0, self.entries
             while low < high:
                 mid = (low + high) // 2
                 self._read(mid)  # a damaged time only misplaces the bound; row() checks the CRC
-                if _get(self._buf, 4) > limit:
+                if int.from_bytes(self._buf[4:8], "big") > limit:
                     high = mid
                 else:
                     low = mid + 1

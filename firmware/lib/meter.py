@@ -18,7 +18,7 @@ import password
 import screens
 from calibration import Calibration, two_point, unpack_calibration
 from eventlog import EventLog
-from loadprofile import HOUR_S, HOURLY_COLUMNS, HOURLY_ROWS, QUARTER_COLUMNS, QUARTER_ROWS, QUARTER_S, LoadProfile
+import loadprofile
 from metering import LEAD_ACID_24V, LIFEPO4_8S, BatteryMonitor, EnergyRegister, PowerMeter, Reading, unpack_energy
 from recharge import Outcome, Recharger
 from records import RecordStore
@@ -53,12 +53,10 @@ class Meter:
 
     def boot(self, now_s: int, now_ms: int) -> None:
         root = self.hal.storage_root.rstrip("/") + "/"
-        self._settings_store = RecordStore(root + "settings", self.hal.opener)
-        self._admin_store = RecordStore(root + "admin", self.hal.opener)
-        self._calibration_store = RecordStore(root + "calibration", self.hal.opener)
-        data = self._settings_store.load()
+        self._root = root
+        data = self._store("settings").load()
         self.settings = unpack_settings(data) if data is not None else Settings()
-        data = self._calibration_store.load()
+        data = self._store("calibration").load()
         calibration = unpack_calibration(data) if data is not None else self.hal.calibration
         self.power = PowerMeter(calibration)
         table = LIFEPO4_8S if self.settings.get("battery") == "lifepo4" else LEAD_ACID_24V
@@ -75,8 +73,9 @@ class Meter:
         self._billed_wh = self.recharger.energy.import_wh  # consumption charged up to the saved energy
         self.log = EventLog(root + "events", opener=self.hal.opener)
         self.log.load()
-        self.profiles = (LoadProfile(root + "lp15", QUARTER_S, QUARTER_COLUMNS, QUARTER_ROWS, self.hal.opener),
-                         LoadProfile(root + "lp60", HOUR_S, HOURLY_COLUMNS, HOURLY_ROWS, self.hal.opener))
+        # Load profiles: 15 minutes for 7 days, hours for 35 days (DLMS 1.0.99.1.0.255, 1.0.99.2.0.255).
+        self.profiles = (loadprofile.LoadProfile(root + "lp15", 900, loadprofile.QUARTER_COLUMNS, 96 * 7, self.hal.opener),
+                         loadprofile.LoadProfile(root + "lp60", 3600, loadprofile.HOURLY_COLUMNS, 24 * 35, self.hal.opener))
         for profile in self.profiles:
             profile.load()
         record, admin_lockout = self._load_admin()
@@ -103,6 +102,13 @@ class Meter:
         self._unsaved_wh = 0
         self._drawn_ms = now_ms
 
+    def _store(self, name: str, loaded: bool = False) -> RecordStore:
+        """A record store made when needed, not kept: three of them cost ~1 KB of a board's heap."""
+        store = RecordStore(self._root + name, self.hal.opener)
+        if loaded:
+            store.load()  # finds the slot to write next
+        return store
+
     def _relay_settings(self) -> RelaySettings:
         s = self.settings
         return RelaySettings(s.get("battery_cut_mv"), s.get("battery_restore_mv"), s.get("min_switch_s"),
@@ -111,18 +117,18 @@ class Meter:
     def set_setting(self, name: str, value) -> None:
         """Change one setting (admin menu or a port), save it and apply it at once."""
         self.settings.set(name, value)
-        self._settings_store.save(self.settings.pack())
+        self._store("settings", True).save(self.settings.pack())
         self.relay.settings = self._relay_settings()
         self.dirty = True
 
     def _load_admin(self):
-        data = self._admin_store.load()
+        data = self._store("admin").load()
         if data is None:
             return password.factory_record(), Lockout()
         return password.unpack_password(data[7:]), unpack_lockout(data[0:7])
 
     def _save_admin(self) -> None:
-        self._admin_store.save(self.fsm.lockout.pack() + self.fsm.record.pack())
+        self._store("admin", True).save(self.fsm.lockout.pack() + self.fsm.record.pack())
 
     # --- state the screen, the ports and the tests read ---------------------------
 
@@ -182,9 +188,10 @@ class Meter:
             self.save(now_ms)
         for profile in self.profiles:  # once per boundary, however often second() is called
             time_s = profile.due(now_s)
-            if time_s:
-                values = self.snapshot()
-                profile.capture(time_s, [values[name] for name in profile.columns])
+            if time_s:  # the columns' snapshot() values, without building the whole snapshot
+                e = self.energy
+                profile.capture(time_s, (e.import_wh, e.export_wh, reading.vrms_mv) if profile is self.profiles[0] else
+                                (e.import_wh, e.import_varh, e.export_varh, self.battery.voltage_mv(), self.available_wh()))
 
     def save(self, now_ms: int) -> None:
         self.recharger.save()
@@ -281,7 +288,7 @@ class Meter:
         gain, offset = two_point(self._calibration_low[0], self._calibration_low[1], raw, true_dv * 100)
         old = self.power.calibration
         new = Calibration(gain, old.i_gain_ua, offset, old.i_offset_ma, old.phase_ns, old.bat_gain_ppm)
-        self._calibration_store.save(new.pack())
+        self._store("calibration", True).save(new.pack())
         self.power.calibration = new
         self._calibration_low = None
         self.log.append(now_s, eventlog.ADMIN, len(kf.ITEMS))

@@ -38,7 +38,7 @@ def test_rows_come_back_after_a_reboot():
     assert profile.entries == 5 and _rows(profile) == rows
     again = _profile(flash)
     assert again.entries == 5 and again.capacity == 10 and _rows(again) == rows
-    assert again.seq == 5 and again.last_s == rows[-1][0]
+    assert again.seq == 5 and again.due(rows[-1][0] + 899) == 0 and again.due(rows[-1][0] + 900)
 
 
 def test_wrap_keeps_the_newest_capacity_rows_in_order_in_bounded_flash():
@@ -58,13 +58,14 @@ def test_wrap_keeps_the_newest_capacity_rows_in_order_in_bounded_flash():
 
 
 def test_the_meter_profiles_fit_littlefs_blocks():
-    quarter = LoadProfile("/m/q", loadprofile.QUARTER_S, loadprofile.QUARTER_COLUMNS, loadprofile.QUARTER_ROWS)
-    hourly = LoadProfile("/m/h", loadprofile.HOUR_S, loadprofile.HOURLY_COLUMNS, loadprofile.HOURLY_ROWS)
+    quarter = LoadProfile("/m/q", 900, loadprofile.QUARTER_COLUMNS, 96 * 7)
+    hourly = LoadProfile("/m/h", 3600, loadprofile.HOURLY_COLUMNS, 24 * 35)
     figures = []
     for p in (quarter, hourly):
         segments, size = len(p._counts), len(p._buf)
-        assert (segments - 1) * p.segment_rows >= p.capacity and p.segment_rows * size <= 4096
-        figures.append((size, p.segment_rows, segments, segments * p.segment_rows * size))
+        rows = -(-p.capacity // (segments - 1))  # per segment: K - 1 of them hold the capacity
+        assert rows * size <= 4096
+        figures.append((size, rows, segments, segments * rows * size))
     assert figures == [(22, 168, 5, 18480), (30, 120, 8, 28800)]  # the module docstring's figures
 
 
@@ -200,24 +201,23 @@ def test_clear_forgets_every_row():
     for n in range(1, 9):
         _capture(profile, _row(n))
     profile.clear()
-    assert profile.entries == 0 and profile.due(T0 + 900 * 20) == 0
-    assert _profile(flash, capacity=6, segment_rows=3).entries == 0
+    assert profile.entries == 0 and _profile(flash, capacity=6, segment_rows=3).entries == 0
     _capture(profile, _row(2))  # earlier than the forgotten rows: a clock put right
     again = _profile(flash, capacity=6, segment_rows=3)
     assert _rows(again) == [_row(2)] and again.seq == 9
+    again.clear()  # and due() starts counting anew
+    assert again.due(T0 + 900 * 20) == 0 and again.due(T0 + 900 * 21) == T0 + 900 * 21
 
 
 def test_reading_takes_single_records_not_the_profile():
     flash = SeekFlash()
-    profile = LoadProfile("/m/lp15", loadprofile.QUARTER_S, loadprofile.QUARTER_COLUMNS, loadprofile.QUARTER_ROWS,
-                          flash.open)
+    profile = LoadProfile("/m/lp15", 900, loadprofile.QUARTER_COLUMNS, 96 * 7, flash.open)
     profile.load()
     for n in range(1, 701):
         _capture(profile, _row(n))
     size = len(profile._buf)
     flash.bytes_read = 0
-    again = LoadProfile("/m/lp15", loadprofile.QUARTER_S, loadprofile.QUARTER_COLUMNS, loadprofile.QUARTER_ROWS,
-                        flash.open)
+    again = LoadProfile("/m/lp15", 900, loadprofile.QUARTER_COLUMNS, 96 * 7, flash.open)
     again.load()
     assert again.entries == 672 and flash.bytes_read == len(again._counts) * size  # the last record of each
     flash.bytes_read = 0

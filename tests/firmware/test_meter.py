@@ -7,6 +7,7 @@ import binascii
 
 from protocol import sts_decoder as sts
 
+import loadprofile
 from boards import sim
 from meter import Meter
 from token_profiles import StsProfile
@@ -162,6 +163,9 @@ def test_a_day_fills_the_load_profiles_once_per_boundary():
         assert all(b > a for a, b in zip(imports, imports[1:])), imports
     assert 110 <= quarter.row(1)[1] - quarter.row(0)[1] <= 140  # 500 W for 15 minutes
     assert all(abs(quarter.row(i)[3] - meter.hal.ac.vrms_mv) < 3000 for i in range(96))  # the inverter's mV
+    snapshot = meter.snapshot()  # the last second() captured both: the columns hold what snapshot() names
+    assert quarter.row(95)[1:] == tuple(snapshot[name] for name in loadprofile.QUARTER_COLUMNS)
+    assert hourly.row(23)[1:] == tuple(snapshot[name] for name in loadprofile.HOURLY_COLUMNS)
     credits = [hourly.row(i)[5] for i in range(24)]
     assert all(b < a for a, b in zip(credits, credits[1:])) and hourly.row(0)[4] > 20000  # credit; battery mV
     again = _meter(flash, meter.hal.clock)  # a reboot finds them, and the next boundary comes once
