@@ -443,8 +443,8 @@ def _port_options(f):
     """Options shared by `sim serve` and `sim fleet`: security, faults, trace, speed."""
     f = click.option("--speed", type=float, default=60.0, show_default=True,
                      help="Virtual seconds per wall second.")(f)
-    f = click.option("--lls-password", default="OPSM-SP-230", show_default=True,
-                     help="LLS secret of the management client (SAP 17).")(f)
+    f = click.option("--lls-password", default=None,
+                     help="LLS secret of the management client (SAP 17); default: the meter's setting, OPSM-SP-230.")(f)
     f = click.option("--hls-keys", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="File with 'ek = HEX' and 'ak = HEX': enables client 1, HLS-GMAC, suite 0.")(f)
     f = click.option("--faults", default="", help="Faults on every connection, e.g. "
@@ -460,7 +460,7 @@ def _serve_options(faults, trace_dir, lls_password, hls_keys, meters):
     spec = Faults.parse(faults) if faults else None
     if trace_dir:
         os.makedirs(trace_dir, exist_ok=True)
-    return {"lls_password": lls_password.encode(), "keys_file": hls_keys, "trace_dir": trace_dir,
+    return {"lls_password": lls_password.encode() if lls_password else None, "keys_file": hls_keys, "trace_dir": trace_dir,
             "faults": {n: spec for n in meters} if spec else {}}
 
 
@@ -637,8 +637,6 @@ def _dlms_options(f):
 
 def _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
                   timeout):
-    import time
-
     from host import dlms as D
     from protocol.cosem_server import Keys
 
@@ -647,7 +645,7 @@ def _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password,
         with open(hls_keys) as f:
             keys = Keys.parse(f.read(), b"")  # the meter's system title comes in its AARE
     sap = int(client_sap) if client_sap else (1 if keys else (17 if password is not None else 16))
-    counter = invocation_counter if invocation_counter is not None else int(time.time() * 10) & 0xFFFFFFF0
+    counter = invocation_counter if invocation_counter is not None else D.growing_counter()
     try:
         return D.open_session(host, port, "hdlc" if hdlc else "wrapper", sap, (password or "").encode(), keys,
                               invocation_counter=counter, timeout=timeout, serial=device, baudrate=baud,

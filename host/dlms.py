@@ -6,8 +6,9 @@ silent meter costs a timeout, never a hang.
 """
 
 import socket
+import time
 
-from protocol import axdr, hdlc, wrapper
+from protocol import axdr, civil, hdlc, wrapper
 from protocol import registers as M
 from protocol.cosem_client import CosemClient, CosemError
 from protocol.cosem_server import Keys
@@ -78,15 +79,23 @@ class WrapperLink:
         self.stream.close()
 
 
-def mode_e(stream: Stream) -> None:
-    """IEC 62056-21 opening on an optical port: "/?!", the identification, then ACK 2 Z 2 to switch to HDLC."""
+def identification(stream: Stream) -> bytes:
+    """IEC 62056-21 request "/?!" and the meter's identification line "/XXXZ..." (Z: its baud rate)."""
     stream.write(b"/?!\r\n")
     ident = b""
     while not ident.endswith(b"\r\n"):
         ident += stream.read()
         if len(ident) > 64:
             raise TransportError("no IEC 62056-21 identification from the meter")
-    if not ident.startswith(b"/") or b"\\2" not in ident:
+    if not ident.startswith(b"/") or len(ident) < 7:
+        raise TransportError("not an IEC 62056-21 identification: %r" % ident.strip())
+    return ident
+
+
+def mode_e(stream: Stream) -> None:
+    """IEC 62056-21 opening on an optical port: the identification, then ACK 2 Z 2 to switch to HDLC."""
+    ident = identification(stream)
+    if b"\\2" not in ident:
         raise TransportError("the meter does not offer mode E (HDLC): %r" % ident.strip())
     stream.write(b"\x062" + ident[4:5] + b"2\r\n")
 
@@ -162,16 +171,26 @@ def clock_seconds(raw: bytes) -> int:
     return axdr.date_time_seconds(raw, 0)
 
 
+def scaled(row, value):
+    """A register's value in its unit (value x 10^scaler of its REGISTERS row); text for octet strings."""
+    if isinstance(value, (bytes, str)):
+        return value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    if isinstance(value, bool):
+        return value
+    return value * 10 ** row[4] if row[4] >= 0 else value / 10 ** -row[4]
+
+
+def growing_counter() -> int:
+    """A head-end's suite 0 invocation counter must only grow, session after session: tenths of a second
+    since 2000 do, with room for 16 APDUs between two starts."""
+    return int((time.time() - civil.UNIX_2000) * 10) & 0xFFFFFFF0
+
+
 def read_registers(client: CosemClient) -> dict:
     """Every register of the map, scaled: OBIS -> number (or text); and the clock in seconds since 2000 UTC."""
     values: dict = {}
     for row in M.REGISTERS:
-        value = client.get(row[1], row[0], 2)
-        if isinstance(value, bytes):
-            value = value.decode("ascii", "replace")
-        elif not isinstance(value, bool) and row[4]:
-            value = value * 10 ** row[4] if row[4] > 0 else value / 10 ** -row[4]
-        values[row[0]] = value
+        values[row[0]] = scaled(row, client.get(row[1], row[0], 2))
     values[M.CLOCK_OBIS] = clock_seconds(client.get(M.CLOCK, M.CLOCK_OBIS, 2))
     return values
 

@@ -34,20 +34,12 @@ class Reading:
         self.attempts = 0
 
 
-def _scaled(row, value):
-    if isinstance(value, (bytes, str)):
-        return value.decode("ascii", "replace") if isinstance(value, bytes) else value
-    if isinstance(value, bool):
-        return int(value)
-    return value * 10 ** row[4] if row[4] >= 0 else value / 10 ** -row[4]
-
-
 def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading):
     """The reading plan as client steps: association, every register, clock, profiles after what is stored."""
     yield from client.associate_steps()
     for row in M.REGISTERS:
         value = yield from client.get_steps(row[1], row[0], 2)
-        reading.registers[row[0]] = _scaled(row, value)
+        reading.registers[row[0]] = dlms.scaled(row, value)
     serial = reading.registers["0.0.96.1.0.255"]
     if serial != meter.serial:
         raise cosem_client.CosemError("serial: the meter says %r, the inventory %r" % (serial, meter.serial))
@@ -68,7 +60,7 @@ def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading):
         else:
             scaling = [M.register(key) for key in keys]
             columns = tuple(row[0] for row in scaling)
-            reading.profiles.append((obis, columns, [(r[0],) + tuple(_scaled(s, v) for s, v in zip(scaling, r[1:]))
+            reading.profiles.append((obis, columns, [(r[0],) + tuple(dlms.scaled(s, v) for s, v in zip(scaling, r[1:]))
                                                      for r in stamped]))
     yield from client.release_steps()
 
@@ -77,10 +69,8 @@ def _client(meter: Meter) -> cosem_client.CosemClient:
     keys = None
     if "ek" in meter.credentials:
         keys = Keys(meter.credentials["ek"], meter.credentials["ak"], b"")
-    # A head-end's invocation counter must only grow: tenths of a second since 2000 do, harvest after harvest.
-    counter = int((time.time() - civil.UNIX_2000) * 10) & 0xFFFFFFF0
     return cosem_client.CosemClient(None, meter.client, meter.credentials.get("password", b""), keys,
-                                    b"OPSMHES1", counter)
+                                    b"OPSMHES1", dlms.growing_counter())
 
 
 async def _read_dlms_tcp(meter: Meter, store, since: int, timeout: float, reading: Reading) -> None:
@@ -109,11 +99,8 @@ def _read_dlms_serial(meter: Meter, store_newest, since: int, timeout: float, re
 def _read_iec21_serial(meter: Meter, timeout: float, reading: Reading) -> None:
     stream = dlms.Stream.serial(meter.host, meter.port, timeout)
     try:
-        stream.write(b"/?!\r\n")
-        ident = b""
-        while not ident.endswith(b"\r\n"):
-            ident += stream.read()
-        stream.write(b"\x060" + ident[4:5] + b"0\r\n")
+        ident = dlms.identification(stream)
+        stream.write(b"\x060" + ident[4:5] + b"0\r\n")  # ACK 0 Z 0: data readout
         block = b""
         while len(block) < 2 or block[-2] != iec62056_21.ETX:
             block += stream.read()
@@ -127,7 +114,7 @@ def _read_iec21_serial(meter: Meter, timeout: float, reading: Reading) -> None:
         if row[7] == 0 and not value.lstrip("-").isdigit():
             reading.registers[row[0]] = value
         else:
-            reading.registers[row[0]] = _scaled(row, round(float(value) * 10 ** row[7]))
+            reading.registers[row[0]] = dlms.scaled(row, round(float(value) * 10 ** row[7]))
 
 
 async def _read_modbus(meter: Meter, timeout: float, reading: Reading) -> None:
@@ -145,7 +132,7 @@ async def _read_modbus(meter: Meter, timeout: float, reading: Reading) -> None:
     values = modbus_map.decode(reply.registers)
     for row in M.REGISTERS:
         if row[2] in values:
-            reading.registers[row[0]] = _scaled(row, values[row[2]])
+            reading.registers[row[0]] = dlms.scaled(row, values[row[2]])
 
 
 async def read_meter(meter: Meter, store, since: int = 0, timeout: float = 10.0, retries: int = 2,

@@ -254,9 +254,3 @@ def parse_rlrq_user_information(data) -> bytes:
                 return bytes(data[s2:e2])
     return b""
 
-
-def length_prefixed(data) -> bytes:
-    """An A-XDR length then the bytes (ciphered APDUs, octet strings without a tag)."""
-    out = bytearray()
-    axdr.put_length(out, len(data))
-    return bytes(out) + bytes(data)

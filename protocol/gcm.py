@@ -17,7 +17,7 @@ A `Gcm(key)` object keeps the key schedule and the GHASH table between messages;
 functions keep one such object for the last key they saw.
 """
 
-from protocol import aes
+from protocol import aes, consttime
 
 _R = 0xE1 << 120  # x^128 = x^7 + x^2 + x + 1, in GCM's reflected bit order
 TAG_LENGTHS = (4, 8, 12, 13, 14, 15, 16)  # bytes, as SP 800-38D allows
@@ -54,16 +54,6 @@ def _check_iv(iv) -> None:
 def _check_tag_len(tag_len: int) -> None:
     if tag_len not in TAG_LENGTHS:
         raise ValueError("GCM tag length must be one of %r bytes, got %d" % (TAG_LENGTHS, tag_len))
-
-
-def _equal(a, b) -> bool:
-    """Compare in time that depends on the length only, never on where the bytes differ."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= a[i] ^ b[i]
-    return diff == 0
 
 
 class Gcm:
@@ -137,7 +127,7 @@ class Gcm:
     def decrypt(self, iv, ciphertext, aad, tag) -> bytes:
         _check_iv(iv)
         _check_tag_len(len(tag))
-        if not _equal(self._tag(iv, aad, ciphertext, len(tag)), tag):
+        if not consttime.equal(self._tag(iv, aad, ciphertext, len(tag)), tag):
             raise AuthenticationError("GCM tag mismatch: wrong key, IV or AAD, or altered data")
         return self._keystream_xor(iv, ciphertext, 2)
 

@@ -25,7 +25,6 @@ _EVENT_CODES = {"power up": eventlog.POWER_UP, "watchdog reset": eventlog.WATCHD
 _UNITS_MS = {"s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
 STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "cut_at_write", "expect", "battery_mv", "cloud",
              "port_token"}
-LLS_PASSWORD = b"OPSM-SP-230"  # the simulated meters' default management password
 
 
 class ScenarioError(ValueError):
@@ -78,8 +77,9 @@ class Run:
 
     def port_token(self, digits: str) -> None:
         """A token delivered over the meter's DLMS port: LLS association, token gateway enter, release."""
-        association = cosem_server.CosemServer(self.model, LLS_PASSWORD).association()
-        client = cosem_client.CosemClient(lambda apdu: association.handle(17, apdu), 17, LLS_PASSWORD)
+        password = self.meter.settings.get("lls_password").encode()  # the meter's own, as the firmware uses
+        association = cosem_server.CosemServer(self.model, password).association()
+        client = cosem_client.CosemClient(lambda apdu: association.handle(17, apdu), 17, password)
         client.associate()
         try:
             client.enter_token(digits)

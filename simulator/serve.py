@@ -19,7 +19,7 @@ import tty
 from protocol import civil, hdlc, iec62056_21, wrapper
 from protocol.cosem_server import CosemServer, Keys
 from protocol.registers import iec21_data_sets
-from simulator.scenario_run import LLS_PASSWORD, Run
+from simulator.scenario_run import Run
 
 from optical_port import OpticalPort
 
@@ -156,7 +156,7 @@ def system_title(serial: str) -> bytes:
 
 
 class MeterPorts:
-    def __init__(self, runs, speed: float = 60.0, lls_password: bytes = LLS_PASSWORD, keys_file: str | None = None,
+    def __init__(self, runs, speed: float = 60.0, lls_password: bytes | None = None, keys_file: str | None = None,
                  faults=None, trace_dir: str | None = None, inactivity_s: float = INACTIVITY_S):
         self.runs = runs
         self.inactivity_s = inactivity_s
@@ -167,7 +167,8 @@ class MeterPorts:
         for run in runs:
             serial = run.meter.settings.get("serial") or "0"
             keys = load_keys(keys_file, serial) if keys_file else None
-            self.servers.append(CosemServer(run.model, lls_password, keys))
+            password = lls_password or run.meter.settings.get("lls_password").encode()  # default: the meter's own
+            self.servers.append(CosemServer(run.model, password, keys))
         self._connections = 0
 
     def _open(self, n: int, protocol: str, reader, writer) -> _Connection:

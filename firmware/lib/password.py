@@ -16,6 +16,8 @@ admin login with it goes straight to choosing a new password (keypad_fsm).
 import hashlib
 import os
 
+from protocol import consttime
+
 DEFAULT_PASSWORD = "0000"
 MIN_LEN = 4
 MAX_LEN = 8
@@ -41,16 +43,6 @@ def _digest(salt: bytes, password: str, iterations: int) -> bytes:
     return h
 
 
-def _same(a, b) -> bool:
-    """Equality in time independent of where the first difference is."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= a[i] ^ b[i]
-    return diff == 0
-
-
 class PasswordRecord:
     def __init__(self, salt: bytes, digest: bytes, iterations: int = ITERATIONS,
                  must_change: bool = False):
@@ -60,7 +52,7 @@ class PasswordRecord:
         self.must_change = must_change
 
     def verify(self, password: str) -> bool:
-        return _same(_digest(self.salt, password, self.iterations), self.digest)
+        return consttime.equal(_digest(self.salt, password, self.iterations), self.digest)
 
     def pack(self) -> bytes:
         """version | flags | iterations (2, big-endian) | salt length | salt | digest (32)."""

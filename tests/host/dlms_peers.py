@@ -101,17 +101,6 @@ class Gurux:
         self.hdlc = hdlc
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
-    def _exchange(self, frame):
-        reply = GXReplyData()
-        self.sock.sendall(bytes(frame))
-        buffer = GXByteBuffer()
-        while not self.c.getData(buffer, reply, None):
-            data = self.sock.recv(4096)
-            if not data:
-                raise ConnectionError("meter closed the connection")
-            buffer.set(data)
-        return reply
-
     def request(self, frames):
         if isinstance(frames, (bytes, bytearray)):
             frames = [frames]

@@ -8,6 +8,7 @@ from binascii import hexlify, unhexlify
 
 from protocol import dlms_security as S
 from protocol.gcm import AuthenticationError
+from tests.asserts import flipped, raises
 
 SERVER_TITLE = unhexlify("4D4D4D0000BC614E")
 CLIENT_TITLE = unhexlify("4D4D4D0000000001")
@@ -26,20 +27,6 @@ STOC = b"P6wRJ21F"
 CTOS = b"K56iVagY"
 F_STOC = unhexlify("10000000011A52FE7DD3E72748973C1E28")  # the client's reply, its title, IC 1
 F_CTOS = unhexlify("1001234567FE1466AFB3DBCD4F9389E2B7")  # the server's reply, its title, IC 0x01234567
-
-
-def _raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc:
-        return True
-    return False
-
-
-def _flip(data, i):
-    out = bytearray(data)
-    out[i] ^= 0x80
-    return bytes(out)
 
 
 def test_green_book_table_40_protect():
@@ -70,13 +57,13 @@ def test_hls_verify_refuses():
     for i in range(len(F_STOC)):
         if i == 0:
             continue  # the SC byte: a ValueError, below
-        assert _raises(AuthenticationError, S.hls_verify, _flip(F_STOC, i), STOC, CLIENT_TITLE, EK, AK)
-    assert _raises(AuthenticationError, S.hls_verify, F_STOC, CTOS, CLIENT_TITLE, EK, AK)  # other challenge
-    assert _raises(AuthenticationError, S.hls_verify, F_STOC, STOC, SERVER_TITLE, EK, AK)  # other title
-    assert _raises(AuthenticationError, S.hls_verify, F_STOC, STOC, CLIENT_TITLE, AK, EK)  # keys swapped
-    assert _raises(ValueError, S.hls_verify, b"\x30" + F_STOC[1:], STOC, CLIENT_TITLE, EK, AK)
-    assert _raises(ValueError, S.hls_verify, F_STOC[:-1], STOC, CLIENT_TITLE, EK, AK)
-    assert _raises(ValueError, S.hls_verify, F_STOC + b"\x00", STOC, CLIENT_TITLE, EK, AK)
+        assert raises(AuthenticationError, S.hls_verify, flipped(F_STOC, i, 0x80), STOC, CLIENT_TITLE, EK, AK)
+    assert raises(AuthenticationError, S.hls_verify, F_STOC, CTOS, CLIENT_TITLE, EK, AK)  # other challenge
+    assert raises(AuthenticationError, S.hls_verify, F_STOC, STOC, SERVER_TITLE, EK, AK)  # other title
+    assert raises(AuthenticationError, S.hls_verify, F_STOC, STOC, CLIENT_TITLE, AK, EK)  # keys swapped
+    assert raises(ValueError, S.hls_verify, b"\x30" + F_STOC[1:], STOC, CLIENT_TITLE, EK, AK)
+    assert raises(ValueError, S.hls_verify, F_STOC[:-1], STOC, CLIENT_TITLE, EK, AK)
+    assert raises(ValueError, S.hls_verify, F_STOC + b"\x00", STOC, CLIENT_TITLE, EK, AK)
 
 
 def test_round_trips_all_protections_and_sizes():
@@ -98,38 +85,38 @@ def test_every_altered_byte_is_refused():
     for sc in (0x10, 0x30):
         protected = S.protect(GET_CLOCK_TIME, sc, SERVER_TITLE, IC, EK, AK)
         for i in range(1, len(protected)):  # byte 0, the SC, is checked below
-            assert _raises(AuthenticationError, S.unprotect, _flip(protected, i), SERVER_TITLE, EK, AK)
+            assert raises(AuthenticationError, S.unprotect, flipped(protected, i, 0x80), SERVER_TITLE, EK, AK)
         # The SC is authenticated too: another valid SC (key set, encryption bit) fails the tag.
         for other in (sc ^ 0x40, sc ^ 0x20):
             altered = bytes((other,)) + protected[1:]
-            assert _raises(AuthenticationError, S.unprotect, altered, SERVER_TITLE, EK, AK)
+            assert raises(AuthenticationError, S.unprotect, altered, SERVER_TITLE, EK, AK)
 
 
 def test_wrong_keys_or_title_are_refused():
     protected = S.protect(GET_CLOCK_TIME, 0x30, SERVER_TITLE, IC, EK, AK)
-    assert _raises(AuthenticationError, S.unprotect, protected, CLIENT_TITLE, EK, AK)
-    assert _raises(AuthenticationError, S.unprotect, protected, SERVER_TITLE, AK, EK)
-    assert _raises(AuthenticationError, S.unprotect, protected, SERVER_TITLE, EK, EK)
+    assert raises(AuthenticationError, S.unprotect, protected, CLIENT_TITLE, EK, AK)
+    assert raises(AuthenticationError, S.unprotect, protected, SERVER_TITLE, AK, EK)
+    assert raises(AuthenticationError, S.unprotect, protected, SERVER_TITLE, EK, EK)
 
 
 def test_malformed_content_is_a_value_error():
-    assert _raises(ValueError, S.unprotect, b"\x30\x00\x00\x00", SERVER_TITLE, EK, AK)
-    assert _raises(ValueError, S.unprotect, b"\x30\x00\x00\x00\x01" + bytes(11), SERVER_TITLE, EK, AK)
-    assert _raises(ValueError, S.unprotect, b"\x31\x00\x00\x00\x01" + bytes(12), SERVER_TITLE, EK, AK)  # suite 1
-    assert _raises(ValueError, S.unprotect, b"\xb0\x00\x00\x00\x01" + bytes(12), SERVER_TITLE, EK, AK)  # compressed
-    assert _raises(ValueError, S.unprotect, b"\x00\x00\x00\x00\x01" + bytes(12), SERVER_TITLE, EK, AK)
-    assert _raises(ValueError, S.unprotect, b"\x30\x00\x00\x00\x01" + bytes(12), SERVER_TITLE[:7], EK, AK)
+    assert raises(ValueError, S.unprotect, b"\x30\x00\x00\x00", SERVER_TITLE, EK, AK)
+    assert raises(ValueError, S.unprotect, b"\x30\x00\x00\x00\x01" + bytes(11), SERVER_TITLE, EK, AK)
+    assert raises(ValueError, S.unprotect, b"\x31\x00\x00\x00\x01" + bytes(12), SERVER_TITLE, EK, AK)  # suite 1
+    assert raises(ValueError, S.unprotect, b"\xb0\x00\x00\x00\x01" + bytes(12), SERVER_TITLE, EK, AK)  # compressed
+    assert raises(ValueError, S.unprotect, b"\x00\x00\x00\x00\x01" + bytes(12), SERVER_TITLE, EK, AK)
+    assert raises(ValueError, S.unprotect, b"\x30\x00\x00\x00\x01" + bytes(12), SERVER_TITLE[:7], EK, AK)
 
 
 def test_protect_refuses_bad_parameters():
     for sc in (0x00, 0x40, 0x31, 0x90, 0x130):
-        assert _raises(ValueError, S.protect, GET_CLOCK_TIME, sc, SERVER_TITLE, IC, EK, AK)
-    assert _raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE, 1 << 32, EK, AK)
-    assert _raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE, -1, EK, AK)
-    assert _raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE + b"\x00", IC, EK, AK)
-    assert _raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE, IC, EK, AK[:15])
-    assert _raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE, IC, EK[:15], AK)
-    assert _raises(ValueError, S.hls_gmac, STOC, CLIENT_TITLE, 1, AK[:8], EK)
+        assert raises(ValueError, S.protect, GET_CLOCK_TIME, sc, SERVER_TITLE, IC, EK, AK)
+    assert raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE, 1 << 32, EK, AK)
+    assert raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE, -1, EK, AK)
+    assert raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE + b"\x00", IC, EK, AK)
+    assert raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE, IC, EK, AK[:15])
+    assert raises(ValueError, S.protect, GET_CLOCK_TIME, 0x30, SERVER_TITLE, IC, EK[:15], AK)
+    assert raises(ValueError, S.hls_gmac, STOC, CLIENT_TITLE, 1, AK[:8], EK)
 
 
 def test_glo_length_forms():
@@ -144,7 +131,7 @@ def test_glo_length_forms():
 def test_glo_wrap_takes_glo_tags_only():
     for plain, glo in S.GLO_TAG.items():
         assert S.unwrap(S.glo_wrap(glo, b"\x30"))[1] == glo
-        assert _raises(ValueError, S.glo_wrap, plain, b"\x30")
+        assert raises(ValueError, S.glo_wrap, plain, b"\x30")
     assert S.GLO_TAG[0x01] == 0x21 and S.GLO_TAG[0x08] == 0x28
     assert (S.GLO_TAG[0xC3], S.GLO_TAG[0xC4], S.GLO_TAG[0xC5], S.GLO_TAG[0xC7]) == (0xCB, 0xCC, 0xCD, 0xCF)
 
@@ -166,7 +153,7 @@ def test_unwrap_refuses_malformed():
     for bad in (b"", good + b"\x00", good[:-1], b"\xc0\x01\x00", b"\xc8", b"\xc8\x83\x00\x00\x01\x00",
                 b"\xc8\x82\x01", b"\xdb", b"\xdb\x08" + CLIENT_TITLE[:4], b"\xdb\x08" + CLIENT_TITLE,
                 b"\xdb\x08" + CLIENT_TITLE + b"\x02\x30"):
-        assert _raises(ValueError, S.unwrap, bad), bad
+        assert raises(ValueError, S.unwrap, bad), bad
 
 
 def test_replay_guard():
@@ -175,14 +162,14 @@ def test_replay_guard():
     guard.accept(CLIENT_TITLE, 0)
     guard.accept(CLIENT_TITLE, 5)
     assert guard.last(bytearray(CLIENT_TITLE)) == 5
-    assert _raises(S.ReplayError, guard.accept, CLIENT_TITLE, 5)
-    assert _raises(S.ReplayError, guard.accept, CLIENT_TITLE, 4)
-    assert _raises(S.ReplayError, guard.check, CLIENT_TITLE, 0)
+    assert raises(S.ReplayError, guard.accept, CLIENT_TITLE, 5)
+    assert raises(S.ReplayError, guard.accept, CLIENT_TITLE, 4)
+    assert raises(S.ReplayError, guard.check, CLIENT_TITLE, 0)
     guard.check(CLIENT_TITLE, 6)
     assert guard.last(CLIENT_TITLE) == 5  # check alone remembers nothing
     guard.accept(SERVER_TITLE, 1)  # every sender has its own counter
     guard.accept(CLIENT_TITLE, 0xFFFFFFFF)
-    assert _raises(S.ReplayError, guard.accept, CLIENT_TITLE, 0xFFFFFFFF)
+    assert raises(S.ReplayError, guard.accept, CLIENT_TITLE, 0xFFFFFFFF)
     guard.forget(CLIENT_TITLE)
     guard.accept(CLIENT_TITLE, 0)
     assert guard.last(SERVER_TITLE) == 1
@@ -194,4 +181,4 @@ def test_replayed_apdu_is_refused_after_it_authenticated():
     sc, ic, apdu = S.unprotect(first, CLIENT_TITLE, EK, AK)
     guard.accept(CLIENT_TITLE, ic)
     sc, ic, apdu = S.unprotect(first, CLIENT_TITLE, EK, AK)
-    assert _raises(S.ReplayError, guard.accept, CLIENT_TITLE, ic)
+    assert raises(S.ReplayError, guard.accept, CLIENT_TITLE, ic)

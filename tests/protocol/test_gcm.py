@@ -3,6 +3,7 @@
 import binascii
 
 from protocol import aes, gcm
+from tests.asserts import flipped, raises
 
 _K3 = "feffe9928665731c6d6a8f9467308308"
 _IV3 = "cafebabefacedbaddecaf888"
@@ -28,20 +29,6 @@ def _cases():
     return [[binascii.unhexlify(h) for h in case] for case in _CASES]
 
 
-def _raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc:
-        return True
-    return False
-
-
-def _flip(data, i):
-    out = bytearray(data)
-    out[i] ^= 0x01
-    return bytes(out)
-
-
 def test_aes_block_known_answer():
     # FIPS 197 appendix C.1, and AES-128 of the zero block under the zero key (GCM's H in case 1).
     block = aes.new(binascii.unhexlify("000102030405060708090a0b0c0d0e0f"))
@@ -51,8 +38,8 @@ def test_aes_block_known_answer():
 
 
 def test_aes_rejects_wrong_sizes():
-    assert _raises(ValueError, aes.new, bytes(15))
-    assert _raises(ValueError, aes.new(bytes(16)).encrypt_block, bytes(15))
+    assert raises(ValueError, aes.new, bytes(15))
+    assert raises(ValueError, aes.new(bytes(16)).encrypt_block, bytes(15))
 
 
 def test_encrypt_known_answer():
@@ -93,14 +80,14 @@ def test_tamper_is_refused():
     key, iv, plaintext, aad, ciphertext, tag = _cases()[3]
     tag = tag[:12]
     for i in (0, 31, len(ciphertext) - 1):
-        assert _raises(gcm.AuthenticationError, gcm.decrypt, key, iv, _flip(ciphertext, i), aad, tag)
+        assert raises(gcm.AuthenticationError, gcm.decrypt, key, iv, flipped(ciphertext, i), aad, tag)
     for i in (0, len(aad) - 1):
-        assert _raises(gcm.AuthenticationError, gcm.decrypt, key, iv, ciphertext, _flip(aad, i), tag)
+        assert raises(gcm.AuthenticationError, gcm.decrypt, key, iv, ciphertext, flipped(aad, i), tag)
     for i in (0, 11):
-        assert _raises(gcm.AuthenticationError, gcm.decrypt, key, iv, ciphertext, aad, _flip(tag, i))
-    assert _raises(gcm.AuthenticationError, gcm.decrypt, key, _flip(iv, 11), ciphertext, aad, tag)
-    assert _raises(gcm.AuthenticationError, gcm.decrypt, _flip(key, 0), iv, ciphertext, aad, tag)
-    assert _raises(gcm.AuthenticationError, gcm.decrypt, key, iv, ciphertext[:-1], aad, tag)
+        assert raises(gcm.AuthenticationError, gcm.decrypt, key, iv, ciphertext, aad, flipped(tag, i))
+    assert raises(gcm.AuthenticationError, gcm.decrypt, key, flipped(iv, 11), ciphertext, aad, tag)
+    assert raises(gcm.AuthenticationError, gcm.decrypt, flipped(key, 0), iv, ciphertext, aad, tag)
+    assert raises(gcm.AuthenticationError, gcm.decrypt, key, iv, ciphertext[:-1], aad, tag)
 
 
 def test_objects_and_functions_agree_across_keys():
@@ -114,12 +101,12 @@ def test_objects_and_functions_agree_across_keys():
 
 def test_bad_parameters_are_value_errors():
     key, iv = bytes(16), bytes(12)
-    assert _raises(ValueError, gcm.encrypt, key, bytes(16), b"", b"")
-    assert _raises(ValueError, gcm.encrypt, key, iv, b"", b"", 11)
-    assert _raises(ValueError, gcm.encrypt, key, iv, b"", b"", 17)
-    assert _raises(ValueError, gcm.decrypt, key, iv, b"", b"", bytes(3))
-    assert _raises(ValueError, gcm.ctr, key, bytes(8), b"x")
-    assert _raises(ValueError, gcm.encrypt, bytes(24), iv, b"", b"")
+    assert raises(ValueError, gcm.encrypt, key, bytes(16), b"", b"")
+    assert raises(ValueError, gcm.encrypt, key, iv, b"", b"", 11)
+    assert raises(ValueError, gcm.encrypt, key, iv, b"", b"", 17)
+    assert raises(ValueError, gcm.decrypt, key, iv, b"", b"", bytes(3))
+    assert raises(ValueError, gcm.ctr, key, bytes(8), b"x")
+    assert raises(ValueError, gcm.encrypt, bytes(24), iv, b"", b"")
 
 
 def test_accepts_bytearray_and_memoryview():
