@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml Makefile
 	@# the harvester's PostgreSQL test starts a real server from Debian's packages
 	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+	@# the report tests render PDFs to pictures with poppler's pdftoppm
+	command -v pdftoppm >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-user --upgrade --target $(STUBS)/esp32 micropython-esp32-stubs==1.29.0.post1

@@ -811,6 +811,16 @@ def harvest_command(inventory_path, credentials, db, concurrency, since, timeout
 _register_openpaygo()
 
 
+def _register_exports() -> None:
+    from host.cli_export import customers, export, report
+
+    for group in (customers, export, report):
+        cli.add_command(group)
+
+
+_register_exports()
+
+
 def main() -> None:
     cli.main(prog_name="opsm")
 

@@ -1,6 +1,6 @@
 """The harvester's inventory: which meters to read, where, how, with which credentials.
 
-A row per meter (CSV with a header, or TOML with a [[meter]] table per meter):
+A row per meter (CSV or .xlsx with a header, or TOML with a [[meter]] table per meter):
     device_id    the head-end's name for the meter (AMM's PrimeRead: DeviceID), unique
     serial       the meter's serial number (checked against what the meter says)
     host, port   IP address or name and TCP port (a NAT/PAT plan: one address, many ports);
@@ -12,9 +12,10 @@ A row per meter (CSV with a header, or TOML with a [[meter]] table per meter):
 Every row is checked; all errors are reported together, each naming the row and field.
 """
 
-import csv
 import tomllib
 import zoneinfo
+
+from host import rowfile
 
 PROTOCOLS = ("dlms-tcp", "dlms-hdlc-tcp", "dlms-hdlc-serial", "iec21-serial", "modbus-tcp")
 FIELDS = ("device_id", "serial", "host", "port", "protocol", "client", "credentials", "timezone")
@@ -65,26 +66,6 @@ def load_credentials(path: str | None) -> dict:
             raise InventoryError("%s: %s: ek and ak must be 16 bytes (32 hex digits)" % (path, name))
         out[name] = keys
     return out
-
-
-def _rows(path: str) -> list:
-    if path.endswith(".toml"):
-        with open(path, "rb") as f:
-            try:
-                doc = tomllib.load(f)
-            except tomllib.TOMLDecodeError as exc:
-                raise InventoryError("%s: not valid TOML: %s" % (path, exc)) from None
-        rows = doc.get("meter")
-        if not isinstance(rows, list):
-            raise InventoryError("%s: expected [[meter]] tables" % path)
-        return [{k: "" if v is None else str(v) for k, v in row.items()} for row in rows]
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [name for name in ("device_id", "serial", "host", "port", "protocol")
-                   if name not in (reader.fieldnames or ())]
-        if missing:
-            raise InventoryError("%s: header: missing column(s) %s" % (path, ", ".join(missing)))
-        return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
 
 
 def _check(row: dict, credentials: dict, where: str, errors: list):
@@ -141,13 +122,12 @@ def load(path: str, credentials_path: str | None = None) -> list:
     """The meters of an inventory file; InventoryError lists every bad row and field."""
     credentials = load_credentials(credentials_path)
     try:
-        rows = _rows(path)
-    except OSError as exc:
-        raise InventoryError("%s: %s" % (path, exc.strerror)) from None
+        rows, first_row = rowfile.read(path, "meter", ("device_id", "serial", "host", "port", "protocol"))
+    except rowfile.RowFileError as exc:
+        raise InventoryError(str(exc)) from None
     errors: list = []
     meters = []
     seen: dict = {}
-    first_row = 1 if path.endswith(".toml") else 2  # a CSV's first row is its header
     for n, row in enumerate(rows, first_row):
         where = "%s row %d" % (path, n)
         meter = _check(row, credentials, where, errors)

@@ -39,6 +39,18 @@ MIGRATIONS = (
              ON latest.device_id = r.device_id AND latest.read_at = r.read_at
            GROUP BY r.device_id, r.read_at""",
     )),
+    (3, (
+        # who is supplied through which meter: the customer register (host/customers.py)
+        """CREATE TABLE customers (customer_id TEXT PRIMARY KEY, name TEXT NOT NULL, device_id TEXT, email TEXT,
+           phone TEXT, address TEXT, comuna TEXT, provincia TEXT, region TEXT, building TEXT, unit TEXT,
+           client_number TEXT, distributor TEXT, tariff TEXT, connected_kw DOUBLE PRECISION,
+           smart INTEGER NOT NULL, shared INTEGER NOT NULL, bill_access INTEGER NOT NULL, updated_at BIGINT)""",
+        # what each customer was charged (a billing system's export, or the vending console's sales);
+        # money in cents of the currency, never in floating point
+        """CREATE TABLE charges (customer_id TEXT NOT NULL, document TEXT NOT NULL, billed_at BIGINT NOT NULL,
+           amount_cents BIGINT NOT NULL, currency TEXT NOT NULL, kwh DOUBLE PRECISION,
+           PRIMARY KEY (customer_id, document))""",
+    )),
 )
 _ROWS_PER_STATEMENT = 400
 
@@ -103,7 +115,7 @@ class Store:
     def version(self) -> int:
         return self.query("SELECT MAX(version) FROM schema_version")[0][0]
 
-    def _insert_ignore(self, table: str, columns: tuple, rows: list) -> int:
+    def insert_ignore(self, table: str, columns: tuple, rows: list) -> int:
         """Insert rows, skipping those already stored; how many were new."""
         new = 0
         for start in range(0, len(rows), _ROWS_PER_STATEMENT):
@@ -154,13 +166,13 @@ class Store:
             if reading.ok:
                 registers = [(meter.device_id, reading.read_at, obis, None if isinstance(v, str) else float(v),
                               v if isinstance(v, str) else None) for obis, v in reading.registers.items()]
-                self._insert_ignore("register_values", ("device_id", "read_at", "obis", "value", "text"), registers)
+                self.insert_ignore("register_values", ("device_id", "read_at", "obis", "value", "text"), registers)
                 for profile, columns, rows in reading.profiles:
                     values = [(meter.device_id, profile, row[0], obis, float(value))
                               for row in rows for obis, value in zip(columns, row[1:])]
-                    new += self._insert_ignore("profile_values", ("device_id", "profile", "captured_at", "obis",
+                    new += self.insert_ignore("profile_values", ("device_id", "profile", "captured_at", "obis",
                                                                   "value"), values) // max(1, len(columns))
-                new += self._insert_ignore("events", ("device_id", "occurred_at", "code"),
+                new += self.insert_ignore("events", ("device_id", "occurred_at", "code"),
                                            [(meter.device_id, t, code) for t, code in reading.events])
             self.execute("""INSERT INTO readings (harvest_id, device_id, read_at, ok, error, clock_drift_s, attempts,
                             new_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",

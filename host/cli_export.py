@@ -1,0 +1,64 @@
+"""`opsm customers`, `opsm export` and `opsm report`: the harvested readings on their way to the platforms
+that settle and publish them (AMM's SMEC, Chile's SEC and Gestiona Energía) and to the customer.
+
+host/cli.py adds these groups to `opsm`; every command reports bad input through
+reports_errors (a message naming the field and the rule, exit status 1).
+"""
+
+import click
+
+from host import customers as register
+from host.cli import reports_errors
+from host.store import Store
+
+DB_HELP = "Harvest database: a file path, sqlite:///PATH or postgresql://user:password@host/db."
+
+
+def db_option(function):
+    return click.option("--db", envvar="OPSM_HARVEST_DB", show_envvar=True, default="harvest.sqlite",
+                        help=DB_HELP)(function)
+
+
+@click.group()
+def customers():
+    """The customer register: who is supplied through which meter, and what they were charged."""
+
+
+@customers.command("import")
+@click.argument("path")
+@db_option
+@reports_errors
+def customers_import(path, db):
+    """Add or update customers from PATH (.csv, .xlsx or .toml); nothing is stored if a row is bad."""
+    rows = register.load_customers(path)
+    store = Store.open(db)
+    try:
+        register.save_customers(store, rows)
+    finally:
+        store.close()
+    click.echo("%d customers stored" % len(rows))
+
+
+@customers.command("charges")
+@click.argument("path")
+@db_option
+@reports_errors
+def customers_charges(path, db):
+    """Add what customers were charged from PATH (.csv, .xlsx or .toml); documents already stored are kept."""
+    store = Store.open(db)
+    try:
+        rows = register.load_charges(path, register.customer_ids(store))
+        new = register.save_charges(store, rows)
+    finally:
+        store.close()
+    click.echo("%d charges stored (%d already known)" % (new, len(rows) - new))
+
+
+@click.group()
+def export():
+    """Files and feeds for the market and the regulators."""
+
+
+@click.group()
+def report():
+    """Reports for people."""

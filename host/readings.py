@@ -1,0 +1,111 @@
+"""Energy out of the harvested profiles: hourly and monthly, in the meter's local time.
+
+Energies are registers that only grow (Wh, varh), captured in the load profiles at every
+boundary; the energy of an interval is the register at its end minus the register at its
+start. Both profiles are used: the hourly one keeps +A, +R and -R for weeks, the
+15-minute one keeps +A and -A, and each captures at every whole hour. An interval whose
+boundary is missing, or whose register went backwards (a replaced meter), has no energy:
+None, never a guessed value.
+"""
+
+import datetime
+import zoneinfo
+
+# The energies a market or regulator asks for, by their AMM names (Direct@mm "Magnitudes a registrar").
+QUANTITIES = {
+    "KwhD": "1.0.1.8.0.255",    # active energy delivered to the customer (+A)
+    "KvarhD": "1.0.3.8.0.255",  # reactive energy, import (+R)
+    "KwhR": "1.0.2.8.0.255",    # active energy received from the customer (-A)
+    "KvarhR": "1.0.4.8.0.255",  # reactive energy, export (-R)
+}
+IMPORT_WH, EXPORT_WH = QUANTITIES["KwhD"], QUANTITIES["KwhR"]
+_CHUNK = 500
+
+
+def month_start(month: str, tz: zoneinfo.ZoneInfo) -> int:
+    """Seconds since 1970 UTC of local midnight starting month "YYYY-MM"; ValueError for a bad month."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        start = datetime.datetime(year, number, 1, tzinfo=tz)
+    except ValueError:
+        raise ValueError("month: must be YYYY-MM, got %r" % month) from None
+    if len(month) != 7:
+        raise ValueError("month: must be YYYY-MM, got %r" % month)
+    return int(start.timestamp())
+
+
+def shift(month: str, count: int) -> str:
+    """The month `count` months after (negative: before) "YYYY-MM"."""
+    year, number = (int(part) for part in month.split("-"))
+    index = year * 12 + number - 1 + count
+    return "%04d-%02d" % (index // 12, index % 12 + 1)
+
+
+def months_ending(last: str, count: int) -> list:
+    """`count` months in order, the last one being `last`."""
+    return [shift(last, n - count + 1) for n in range(count)]
+
+
+def month_of(seconds: int, tz: zoneinfo.ZoneInfo) -> str:
+    return datetime.datetime.fromtimestamp(seconds, tz).strftime("%Y-%m")
+
+
+def timezone(store, device_id: str) -> zoneinfo.ZoneInfo:
+    """The time zone the harvester's inventory gave the meter (UTC when it was never harvested)."""
+    rows = store.query("SELECT timezone FROM meters WHERE device_id = ?", (device_id,))
+    return zoneinfo.ZoneInfo(rows[0][0] if rows else "UTC")
+
+
+def register_at(store, device_id: str, obis: str, times: list) -> dict:
+    """time -> the register's value captured exactly then, for those of `times` that were captured."""
+    found: dict = {}
+    wanted = sorted(set(times))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        rows = store.query("SELECT captured_at, value FROM profile_values WHERE device_id = ? AND obis = ? AND "
+                           "captured_at IN (%s)" % ", ".join("?" * len(chunk)), [device_id, obis] + chunk)
+        found.update(rows)
+    return found
+
+
+def register_between(store, device_id: str, obis: str, first: int, last: int) -> dict:
+    """time -> value of every capture from first to last (inclusive), from any profile."""
+    return dict(store.query("SELECT captured_at, value FROM profile_values WHERE device_id = ? AND obis = ? AND "
+                            "captured_at BETWEEN ? AND ?", (device_id, obis, first, last)))
+
+
+def differences(values: dict, boundaries: list) -> list:
+    """The growth of a register over each interval between consecutive boundaries, None where unknown."""
+    out = []
+    for start, end in zip(boundaries, boundaries[1:]):
+        a, b = values.get(start), values.get(end)
+        out.append(b - a if a is not None and b is not None and b >= a else None)
+    return out
+
+
+def hour_boundaries(month: str, tz: zoneinfo.ZoneInfo) -> list:
+    """Every hour boundary of a local month, from its first midnight to the next month's."""
+    start, end = month_start(month, tz), month_start(shift(month, 1), tz)
+    return list(range(start, end + 1, 3600))
+
+
+def hourly(store, device_id: str, obis: str, month: str, tz: zoneinfo.ZoneInfo) -> list:
+    """The register's growth in each hour of the month (672 to 744 values, None where unknown)."""
+    boundaries = hour_boundaries(month, tz)
+    return differences(register_between(store, device_id, obis, boundaries[0], boundaries[-1]), boundaries)
+
+
+def monthly(store, device_id: str, obis: str, months: list, tz: zoneinfo.ZoneInfo) -> list:
+    """The register's growth over each of consecutive `months`, None where a boundary is missing."""
+    boundaries = [month_start(m, tz) for m in months] + [month_start(shift(months[-1], 1), tz)]
+    return differences(register_at(store, device_id, obis, boundaries), boundaries)
+
+
+def monthly_charges(store, customer_id: str, months: list, tz: zoneinfo.ZoneInfo) -> list:
+    """Cents charged to the customer in each month (0 for a month without charges)."""
+    first, end = month_start(months[0], tz), month_start(shift(months[-1], 1), tz)
+    totals = dict.fromkeys(months, 0)
+    for billed_at, amount in store.query("SELECT billed_at, amount_cents FROM charges WHERE customer_id = ? AND "
+                                         "billed_at >= ? AND billed_at < ?", (customer_id, first, end)):
+        totals[month_of(billed_at, tz)] += amount
+    return [totals[m] for m in months]
