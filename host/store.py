@@ -50,6 +50,11 @@ MIGRATIONS = (
         """CREATE TABLE charges (customer_id TEXT NOT NULL, document TEXT NOT NULL, billed_at BIGINT NOT NULL,
            amount_cents BIGINT NOT NULL, currency TEXT NOT NULL, kwh DOUBLE PRECISION,
            PRIMARY KEY (customer_id, document))""",
+        # the maximum and sum of every complete month of an AMM channel, as its mapping stood: Direct@mm's
+        # checks compare a month with the six before it, and this spares reading seven months each time
+        """CREATE TABLE smec_months (channel INTEGER NOT NULL, month TEXT NOT NULL, device_id TEXT NOT NULL,
+           quantity TEXT NOT NULL, multiplier DOUBLE PRECISION NOT NULL, maximum DOUBLE PRECISION NOT NULL,
+           total DOUBLE PRECISION NOT NULL, PRIMARY KEY (channel, month))""",
     )),
 )
 _ROWS_PER_STATEMENT = 400
