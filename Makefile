@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python bench/sim.py
 	$(BIN)/python bench/dlms.py
 	$(BIN)/python bench/harvest.py
+	$(BIN)/python bench/export.py
 
 # 24 virtual hours of the whole firmware (asyncio app, sim board) run from a ROMFS image;
 # SOAK_HEAP is the heap beside the image (the image stands for the board's flash).

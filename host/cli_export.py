@@ -5,9 +5,12 @@ host/cli.py adds these groups to `opsm`; every command reports bad input through
 reports_errors (a message naming the field and the rule, exit status 1).
 """
 
+import json
+
 import click
 
 from host import customers as register
+from host import smec
 from host.cli import reports_errors
 from host.store import Store
 
@@ -62,3 +65,32 @@ def export():
 @click.group()
 def report():
     """Reports for people."""
+
+
+@export.command("smec")
+@click.option("--month", required=True, help="The month to load, YYYY-MM (hours in the AMM's time zone).")
+@click.option("--channels", "channels_path", required=True,
+              help="Channel map: channel, device_id, quantity, multiplier, participant (.csv, .xlsx, .toml).")
+@click.option("--out", required=True, help="Folder for the workbooks and the constancia.")
+@click.option("--zip", "as_zip", is_flag=True, help="Pack the workbooks in .zip batches of at most 20 (LOTE upload).")
+@click.option("--allow-incomplete", is_flag=True, help="Write channels with missing hours (left empty) anyway.")
+@click.option("--timezone", default="America/Guatemala", show_default=True, help="Whose hours the rows are.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@db_option
+@reports_errors
+def export_smec(month, channels_path, out, as_zip, allow_incomplete, timezone, as_json, db):
+    """Direct@mm "Formato carga de medición" workbooks of a month's hourly channel readings for the SMEC."""
+    store = Store.open(db)
+    try:
+        summary = smec.export(store, channels_path, month, out, as_zip, allow_incomplete, timezone)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+        return
+    click.echo("%d channels of %s in %d workbook(s): %s" % (summary["channels"], month, summary["workbooks"],
+                                                             ", ".join(summary["files"])))
+    for number in summary["incomplete"]:
+        click.echo("incomplete: channel %d" % number)
+    for number, marks in sorted(summary["marked"].items()):
+        click.echo("%s channel %d" % (marks, number))
