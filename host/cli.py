@@ -1,7 +1,6 @@
 """`opsm`: the command line of the OPSM-SP-230 open prepaid meter tools."""
 
 import decimal
-import functools
 import json
 import os
 import sys
@@ -10,6 +9,7 @@ import click
 
 from protocol.sts_amount import encode_amount
 
+from host.cli_errors import CliError, reports_errors
 from host.keystore import KeyStore
 from host.registry import Registry
 from host.sts import keys as sts_keys
@@ -17,25 +17,6 @@ from host.sts import tokens as sts_tokens
 from host.vending import MANAGEMENT, OPENPAYGO_MANAGEMENT, TEST_CONTROLS, Vendor, derive_decoder_key
 
 DEFAULT_HOME = os.path.join(os.path.expanduser("~"), ".local", "share", "opsm")
-
-
-class CliError(click.ClickException):
-    """Bad input: message on stderr, exit status 1."""
-
-    exit_code = 1
-
-
-def reports_errors(command):
-    """Turn ValueError (our validation errors name the field) into a clean exit 1."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
-
-    return wrapper
 
 
 def emit(obj: dict, as_json: bool, text: str) -> None:

@@ -11,7 +11,7 @@ import click
 
 from host import customers as register
 from host import smec
-from host.cli import reports_errors
+from host.cli_errors import reports_errors
 from host.store import Store
 
 DB_HELP = "Harvest database: a file path, sqlite:///PATH or postgresql://user:password@host/db."

@@ -183,3 +183,21 @@ def test_bad_request(db, channel_map, tmp_path, args, message):
     result = run("--db", db, "--channels", channel_map, "--out", tmp_path / "out", *args)
     assert result.exit_code == 1 and message in result.output, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_postgresql_gives_the_same_workbook(postgres_db, channel_map, tmp_path):
+    store = Store.open(postgres_db)
+    first, last = readings.month_start("2026-01", TZ), readings.month_start("2026-03", TZ)
+    for device in (LARGE_USER, GENERATOR):
+        exportdata.populate(store, device, first, last, quarter=device == GENERATOR)
+    store.close()
+    result = run("--db", postgres_db, "--month", "2026-02", "--channels", channel_map, "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    sheet = xlrd.open_workbook(str(tmp_path / "SMEC-202602-01.xls")).sheet_by_index(0)
+    assert sheet.col_values(4, 1) == pytest.approx(expected(GENERATOR, "KwhR", "2026-02", 40))
+    assert sheet.col_values(1, 1) == pytest.approx(expected(LARGE_USER, "KvarhD", "2026-02", 1))
+    assert json.loads(result.output)["marked"] == {}  # 28 days against January's 31
+    store = Store.open(postgres_db)
+    assert store.query("SELECT month, COUNT(*) FROM smec_months GROUP BY month ORDER BY month") == [
+        ("2026-01", 6), ("2026-02", 6)]
+    store.close()

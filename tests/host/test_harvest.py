@@ -179,35 +179,6 @@ def test_serial_meters_over_a_pty_pair(tmp_path):
         proc.wait(10)
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    """A real PostgreSQL server from Debian's packages (make setup installs them), on a free port, trust auth."""
-    import glob
-    import pwd
-    import shutil
-    import socket
-
-    bindir = os.path.dirname(shutil.which("initdb") or (sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or
-                                                        [""])[-1])
-    assert bindir, "PostgreSQL is not installed: run make setup"
-    folder = tempfile.mkdtemp()
-    as_user: list = []
-    if os.geteuid() == 0:  # initdb refuses root: run the server as the packages' postgres user
-        as_user = ["runuser", "-u", "postgres", "--"]
-        os.chown(folder, pwd.getpwnam("postgres").pw_uid, -1)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = folder + "/data"
-    subprocess.run(as_user + [bindir + "/initdb", "-D", data, "-A", "trust", "-U", "postgres"], check=True,
-                   capture_output=True)
-    subprocess.run(as_user + [bindir + "/pg_ctl", "-D", data, "-l", folder + "/log", "-w", "-o",
-                              "-p %d -k %s -c listen_addresses=127.0.0.1" % (port, folder), "start"], check=True,
-                   capture_output=True)
-    yield "postgresql://postgres@127.0.0.1:%d/postgres" % port
-    subprocess.run(as_user + [bindir + "/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-
-
 def test_postgresql_stores_the_same_harvest(fleet_ports, postgres):
     runs, ports, _ = fleet_ports
     folder = tempfile.mkdtemp()
