@@ -1,12 +1,14 @@
 """The harvester against a simulated fleet: every protocol, faults on part of the fleet, resume, bad inventories."""
 
 import asyncio
+import datetime
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import threading
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -196,3 +198,39 @@ def test_postgresql_stores_the_same_harvest(fleet_ports, postgres):
     db.close()
     with pytest.raises(store.StoreError, match="cannot connect"):
         store.Store.open(postgres.rsplit(":", 1)[0] + ":1/postgres")
+
+
+def test_harvested_profiles_export_to_smec(fleet_ports, tmp_path):
+    """What the harvester stores is what the SMEC export needs: a generator's four channels, hour by hour,
+    equal to the growth of the registers in the meter's own hourly and 15-minute profiles."""
+    import xlrd
+
+    from protocol import civil
+
+    runs, ports, _ = fleet_ports
+    inventory_path, credentials = _inventory(str(tmp_path), ports, [0])
+    code, out = _harvest("--inventory", inventory_path, "--credentials", credentials, "--db", tmp_path / "h.db")
+    assert code == 0, out
+    hourly, quarter = runs[0].meter.profiles[1], runs[0].meter.profiles[0]
+    rows = {r[0] + civil.UNIX_2000: r[1:] for r in (hourly.row(i) for i in range(hourly.entries))}
+    minus_a = {r[0] + civil.UNIX_2000: r[2] for r in (quarter.row(i) for i in range(quarter.entries))}
+    month = datetime.datetime.fromtimestamp(max(rows), ZoneInfo("America/Guatemala")).strftime("%Y-%m")
+    (tmp_path / "channels.csv").write_text("channel,device_id,quantity,multiplier,participant\n" + "".join(
+        "%d,M000,%s,1,generador\n" % (n, q) for n, q in enumerate(("KwhD", "KvarhD", "KwhR", "KvarhR"), 1)))
+    result = CliRunner().invoke(cli, ["export", "smec", "--db", tmp_path / "h.db", "--month", month, "--channels",
+                                      tmp_path / "channels.csv", "--out", tmp_path / "out", "--allow-incomplete"])
+    assert result.exit_code == 0, result.output
+    sheet = xlrd.open_workbook(str(tmp_path / "out" / ("SMEC-%s-01.xls" % month.replace("-", "")))).sheet_by_index(0)
+    start = int(datetime.datetime.strptime(month, "%Y-%m").replace(tzinfo=ZoneInfo("America/Guatemala")).timestamp())
+    checked = 0
+    for hour in range(sheet.nrows - 1):
+        t = start + 3600 * hour
+        if t in rows and t + 3600 in rows:
+            grown = [b - a for a, b in zip(rows[t], rows[t + 3600])]
+            assert sheet.row_values(hour + 1)[:2] + sheet.row_values(hour + 1)[3:] == pytest.approx(
+                [grown[0] / 1000, grown[1] / 1000, grown[2] / 1000])
+            assert sheet.cell_value(hour + 1, 2) == pytest.approx((minus_a[t + 3600] - minus_a[t]) / 1000)
+            checked += 1
+        else:
+            assert sheet.row_values(hour + 1) == [""] * 4  # an hour the meter did not cover stays empty
+    assert checked >= 6  # the fleet lived a day; at least part of it falls in the month of its last capture
