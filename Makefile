@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml Makefile
 	@# the harvester's PostgreSQL test starts a real server from Debian's packages
 	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+	@# the vending console's browser tests drive Debian's Chromium with Playwright (no browser download)
+	test -x /usr/bin/chromium || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@# the report tests render PDFs to pictures with poppler's pdftoppm
 	command -v pdftoppm >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }

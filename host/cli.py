@@ -9,14 +9,12 @@ import click
 
 from protocol.sts_amount import encode_amount
 
-from host.cli_errors import CliError, reports_errors
+from host.cli_common import CliError, home_option, read_passphrase, reports_errors
 from host.keystore import KeyStore
 from host.registry import Registry
 from host.sts import keys as sts_keys
 from host.sts import tokens as sts_tokens
 from host.vending import MANAGEMENT, OPENPAYGO_MANAGEMENT, TEST_CONTROLS, Vendor, derive_decoder_key
-
-DEFAULT_HOME = os.path.join(os.path.expanduser("~"), ".local", "share", "opsm")
 
 
 def emit(obj: dict, as_json: bool, text: str) -> None:
@@ -62,25 +60,6 @@ def ea_number(value: str, derive_only: bool = False) -> int:
         raise ValueError("ea: must be 09 (DES) or 11 (MISTY1)%s; the STA cipher (EA07) is not shipped"
                          % (" or 07 (key derivation only)" if derive_only else ""))
     return int(value)
-
-
-def home_option(function):
-    function = click.option("--db", envvar="OPSM_DB", show_envvar=True,
-                            default=lambda: os.path.join(DEFAULT_HOME, "registry.sqlite"),
-                            help="SQLite meter registry.")(function)
-    function = click.option("--keyfile", envvar="OPSM_KEYFILE", show_envvar=True,
-                            default=lambda: os.path.join(DEFAULT_HOME, "vending-keys.json"),
-                            help="Encrypted vending key file.")(function)
-    return function
-
-
-def read_passphrase(confirm: bool = False) -> str:
-    value = os.environ.get("OPSM_PASSPHRASE")
-    if value is not None:
-        return value
-    if not sys.stdin.isatty():
-        raise ValueError("passphrase: set OPSM_PASSPHRASE or run from a terminal")
-    return click.prompt("Vending key passphrase", hide_input=True, confirmation_prompt=confirm)
 
 
 def open_registry(db: str) -> Registry:
@@ -793,9 +772,10 @@ _register_openpaygo()
 
 
 def _register_exports() -> None:
+    from host.cli_console import vend
     from host.cli_export import customers, export, report
 
-    for group in (customers, export, report):
+    for group in (customers, export, report, vend):
         cli.add_command(group)
 
 

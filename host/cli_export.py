@@ -10,16 +10,8 @@ import json
 import click
 
 from host import customers as register
-from host import smec
-from host.cli_errors import reports_errors
+from host.cli_common import db_option, reports_errors
 from host.store import Store
-
-DB_HELP = "Harvest database: a file path, sqlite:///PATH or postgresql://user:password@host/db."
-
-
-def db_option(function):
-    return click.option("--db", envvar="OPSM_HARVEST_DB", show_envvar=True, default="harvest.sqlite",
-                        help=DB_HELP)(function)
 
 
 @click.group()
@@ -80,6 +72,8 @@ def report():
 @reports_errors
 def export_smec(month, channels_path, out, as_zip, allow_incomplete, timezone, as_json, db):
     """Direct@mm "Formato carga de medición" workbooks of a month's hourly channel readings for the SMEC."""
+    from host import smec  # xlwt and reportlab load for this command only
+
     store = Store.open(db)
     try:
         summary = smec.export(store, channels_path, month, out, as_zip, allow_incomplete, timezone)
@@ -94,3 +88,88 @@ def export_smec(month, channels_path, out, as_zip, allow_incomplete, timezone, a
         click.echo("incomplete: channel %d" % number)
     for number, marks in sorted(summary["marked"].items()):
         click.echo("%s channel %d" % (marks, number))
+
+
+@report.command("customer")
+@click.option("--device", required=True, help="The meter, by its device_id in the harvester's inventory.")
+@click.option("--out", required=True, help="The PDF to write.")
+@click.option("--month", default=None, help="The last month shown, YYYY-MM [default: the newest month read].")
+@click.option("--lang", type=click.Choice(("es", "en")), default="es", show_default=True, help="Language.")
+@db_option
+@reports_errors
+def report_customer(device, out, month, lang, db):
+    """A customer's PDF: 36 months of consumption and charges, 12 of consumption and injections, the meter's
+    registers and events."""
+    from host import report as customer_report  # reportlab loads for this command only
+
+    store = Store.open(db)
+    try:
+        months = customer_report.write(store, device, out, month, lang)
+    finally:
+        store.close()
+    click.echo("%s: %s to %s" % (out, months[0], months[-1]))
+
+
+@export.command("gestiona")
+@click.option("--out", required=True, help="The workbook to write, FILE.xlsx.")
+@click.option("--skip-incomplete", is_flag=True,
+              help="Leave out customers without building, unit or client_number (warned on stderr) instead of "
+                   "refusing the export.")
+@db_option
+@reports_errors
+def export_gestiona(out, skip_incomplete, db):
+    """Gestiona Energía's unit inventory (Edificios, Unidades, N° de Cliente, Medidores) from the customer register."""
+    from host import gestiona, outfile
+
+    if not out.lower().endswith(".xlsx"):
+        raise ValueError("out: must be a FILE.xlsx (an Excel workbook), got %r" % out)
+    store = Store.open(db)
+    try:
+        customers = gestiona.load(store)
+    finally:
+        store.close()
+    sheets, skipped = gestiona.inventory(customers, skip_incomplete)
+    for reason in skipped:
+        click.echo("skipped %s" % reason, err=True)
+    with outfile.replacing(out) as temporary:
+        gestiona.write(temporary, sheets)
+    click.echo("%s: %s" % (out, ", ".join("%d %s" % (len(sheet.rows), sheet.name) for sheet in sheets)))
+
+
+@export.command("sec")
+@click.option("--initial", is_flag=True, help="The initial load: every record as an insert; starts the feed anew.")
+@click.option("--delta", is_flag=True, help="The changes since the last delivered batch (insert/update/delete).")
+@click.option("--date", "as_of", required=True, help="The local day the records describe, YYYY-MM-DD.")
+@click.option("--out", default=None, help="Write sec-KIND-DATE-BATCH.json into this folder.")
+@click.option("--post", "url", default=None, help="POST the document to this http(s) URL.")
+@db_option
+@click.option("--distributor", default=None,
+              help="The distributor the feed is for (default: the one the customer register names).")
+@click.option("--retries", type=click.IntRange(0, 20), default=4, show_default=True,
+              help="POST: further attempts after a connection error, time-out, 429 or 5xx.")
+@click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
+              help="POST: seconds to wait for each attempt.")
+@click.option("--ca-file", default=None, help="POST: PEM file of the CA that signed the receiver's certificate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@reports_errors
+def export_sec(initial, delta, as_of, out, url, db, distributor, retries, timeout, ca_file, as_json):
+    """Chile's SEC feed: customers, 36 months of consumption and charges, 12 of consumption and injections, the
+    meters' registers (docs/sec-feed.schema.json); the state advances only once the batch is delivered."""
+    from host import sec
+
+    if initial == delta:
+        raise ValueError("kind: give one of --initial or --delta")
+    if (out is None) == (url is None):
+        raise ValueError("destination: give one of --out DIR or --post URL")
+    day = sec.as_of_date(as_of)
+    deliver = sec.writer(out) if out is not None else sec.poster(url, retries, timeout, ca_file)
+    store = Store.open(db)
+    try:
+        summary = sec.export(store, "initial" if initial else "delta", day, distributor, deliver)
+    finally:
+        store.close()
+    counts = summary["counts"]
+    click.echo(json.dumps(summary, sort_keys=True) if as_json else
+               "sec %s batch %d as of %s: %d inserts, %d updates, %d deletes -> %s" % (
+                   summary["kind"], summary["batch"], summary["as_of"], counts["insert"], counts["update"],
+                   counts["delete"], summary["destination"]))

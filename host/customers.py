@@ -83,7 +83,8 @@ def load_customers(path: str) -> list:
         customer = _customer(row, bad)
         if customer[0] in seen:
             errors.append("%s: customer_id: %r is also on row %d" % (where, customer[0], seen[customer[0]]))
-        seen[customer[0]] = n
+        if customer[0] is not None:  # an empty id is reported as empty, not as a duplicate of the next one
+            seen[customer[0]] = n
         out.append(customer)
     if not rows:
         errors.append("%s: no customers" % path)

@@ -74,6 +74,9 @@ def read(path: str, table: str, required: tuple) -> tuple:
         header, rows = _xlsx(path) if path.endswith(".xlsx") else _csv(path)
     except OSError as exc:
         raise RowFileError("%s: %s" % (path, exc.strerror)) from None
+    except UnicodeDecodeError as exc:  # typically a CSV saved in Excel's regional encoding
+        raise RowFileError("%s: must be UTF-8 text (a CSV from Excel: save as \"CSV UTF-8\"), byte %d is not" % (
+            path, exc.start)) from None
     missing = [name for name in required if name not in header]
     if missing:
         raise RowFileError("%s: header: missing column(s) %s" % (path, ", ".join(missing)))

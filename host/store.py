@@ -56,6 +56,30 @@ MIGRATIONS = (
            quantity TEXT NOT NULL, multiplier DOUBLE PRECISION NOT NULL, maximum DOUBLE PRECISION NOT NULL,
            total DOUBLE PRECISION NOT NULL, PRIMARY KEY (channel, month))""",
     )),
+    (4, (
+        # the SEC feed (host/sec.py): each batch delivered, and the digest of every record SEC holds,
+        # against which the next delta is computed
+        """CREATE TABLE sec_batches (id BIGINT PRIMARY KEY, kind TEXT NOT NULL, as_of TEXT NOT NULL,
+           distributor TEXT NOT NULL, created_at BIGINT NOT NULL, inserts INTEGER NOT NULL, updates INTEGER NOT NULL,
+           deletes INTEGER NOT NULL, destination TEXT NOT NULL)""",
+        "CREATE TABLE sec_records (record_key TEXT PRIMARY KEY, digest TEXT NOT NULL, batch BIGINT NOT NULL)",
+    )),
+    (5, (
+        # the vending console (host/console/): its accounts, settings (product, licence, seller), invoices;
+        # a customer's meter for tokens and the account that registered the customer
+        """CREATE TABLE console_users (id {pk}, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+           role TEXT NOT NULL CHECK (role IN ('admin', 'vendor')), password_hash TEXT NOT NULL,
+           failed_logins INTEGER NOT NULL DEFAULT 0, locked_until BIGINT NOT NULL DEFAULT 0,
+           created_at BIGINT NOT NULL)""",
+        "CREATE TABLE console_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE invoices (number BIGINT PRIMARY KEY, customer_id TEXT NOT NULL, vendor_id BIGINT NOT NULL,
+           issued_at BIGINT NOT NULL, description TEXT NOT NULL, price_cents BIGINT NOT NULL, vat_bp INTEGER NOT NULL,
+           currency TEXT NOT NULL, total_cents BIGINT NOT NULL, vat_cents BIGINT NOT NULL,
+           kwh_tenths BIGINT NOT NULL, meter_pan TEXT NOT NULL, token TEXT NOT NULL)""",
+        "CREATE INDEX invoices_by_date ON invoices (issued_at)",
+        "ALTER TABLE customers ADD COLUMN meter_pan TEXT",
+        "ALTER TABLE customers ADD COLUMN owner_id BIGINT",
+    )),
 )
 _ROWS_PER_STATEMENT = 400
 

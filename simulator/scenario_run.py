@@ -8,9 +8,9 @@ import json
 import sys
 
 from protocol import cosem_client, cosem_server
+from protocol import events
 from protocol import sts_decoder as sts
 
-import eventlog
 from boards import sim
 from cosem_meter import CosemMeter
 from meter import Meter
@@ -19,9 +19,7 @@ from simulator.solar import SolarHome
 from strip import Strip
 from token_profiles import StsProfile
 
-_EVENT_CODES = {"power up": eventlog.POWER_UP, "watchdog reset": eventlog.WATCHDOG_RESET,
-                "recharge": eventlog.RECHARGE, "rejected": eventlog.REJECTED, "relay": eventlog.RELAY,
-                "admin": eventlog.ADMIN, "month": eventlog.MONTH, "low credit": eventlog.LOW_CREDIT}
+_EVENT_CODES = {name: code for code, (name, _) in events.NAMES.items()}
 _UNITS_MS = {"s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
 STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "cut_at_write", "expect", "battery_mv", "cloud",
              "port_token"}

@@ -8,16 +8,9 @@ segment; the next append rewrites that segment without it.
 """
 
 from protocol.crc16 import crc16_modbus
-
-POWER_UP = 1
-WATCHDOG_RESET = 2
-RECHARGE = 3          # a: credit Wh (low 24 bits), b: token kind index
-REJECTED = 4          # a: reason index in protocol.token_result.REASONS
-RELAY = 5             # a: 1 closed / 0 open, b: cause (relay_policy)
-ADMIN = 6             # a: setting index, b: 0
-MONTH = 7             # a: subsidy Wh granted
-LOW_CREDIT = 8
-ADMIN_LOCKOUT = 9     # a: lock seconds
+# the codes live in the protocol's table; firmware modules write them as eventlog.RECHARGE
+from protocol.events import (ADMIN, ADMIN_LOCKOUT, LOW_CREDIT, MONTH, POWER_UP, RECHARGE,  # noqa: F401
+                             REJECTED, RELAY, WATCHDOG_RESET)
 
 RECORD = 16
 

@@ -1,0 +1,1 @@
+"""The vending console: a web application for selling kWh and printing recharge codes."""

@@ -1,0 +1,117 @@
+"""The console's words, Spanish first (the platform it replaces speaks Spanish), English on request.
+
+Messages of the rules keep the seed's own wording ("Ya existe un usuario con la
+identificacion ingresada", "se han completado N usuarios", ...), so people who used the
+old platform recognise them. A message with a value is "key:value" (see Records.Refused).
+"""
+
+LANGUAGES = ("es", "en")
+
+MESSAGES = {
+    "es": {
+        "app.title": "Consola de recargas OPSM",
+        "nav.invoices": "Comprobantes", "nav.recharge": "Nuevo comprobante", "nav.customers": "Usuarios",
+        "nav.reports": "Generar reporte", "nav.users": "Cuentas", "nav.product": "Producto",
+        "nav.licence": "Licencia", "nav.meters": "Medidores", "nav.logout": "Salir",
+        "login.title": "Iniciar sesión", "login.email": "Correo electrónico", "login.password": "Contraseña",
+        "login.submit": "Ingresar", "login.wrong": "Correo o contraseña incorrectos",
+        "login.locked": "Cuenta bloqueada por intentos fallidos hasta %s",
+        "forbidden": "No tiene permisos para ver esta página",
+        "csrf": "El formulario expiró; vuelva a intentarlo",
+        "invoice.number": "Factura", "invoice.customer": "Cliente", "invoice.id": "Identificación",
+        "invoice.code": "Código", "invoice.vat": "IVA", "invoice.subtotal": "Subtotal", "invoice.total": "Total",
+        "invoice.date": "Fecha", "invoice.kwh": "Cant. (kWh)", "invoice.price": "P. unitario",
+        "invoice.vendor": "Vendedor", "invoice.description": "Descripción", "invoice.terms": "Términos",
+        "invoice.title": "Factura de venta", "invoice.none": "Aún no hay comprobantes",
+        "invoice.note": "Nota: recuerde ingresar el código en su respectivo medidor",
+        "invoice.receipts": "Imprimir comprobante", "invoice.letter": "Carta", "invoice.80mm": "Térmica 80 mm",
+        "invoice.58mm": "Térmica 58 mm", "invoice.phone": "Celular", "invoice.meter": "Medidor",
+        "recharge.title": "Nuevo comprobante", "recharge.find": "Buscar", "recharge.amount": "Valor a pagar",
+        "recharge.submit": "Recargar", "recharge.done": "Recarga exitosa, código:",
+        "recharge.no_customer": "La identificación ingresada no se encuentra asociada a ningún usuario",
+        "recharge.no_meter": "El usuario no tiene un medidor asignado",
+        "customer.title": "Usuarios", "customer.add": "Agregar manualmente", "customer.import": "Importar desde archivo Excel",
+        "customer.file": "Seleccione archivo", "customer.edit": "Modificar usuario", "customer.save": "Guardar",
+        "customer.customer_id": "Identificación", "customer.name": "Cliente", "customer.phone": "Celular",
+        "customer.email": "Correo electrónico", "customer.address": "Dirección residencia",
+        "customer.meter_pan": "Medidor (PAN)", "customer.row": "Fila", "customer.result": "Resultado",
+        "customer.added": "Agregado correctamente", "customer.updated": "Actualizado correctamente",
+        "customer.exists": "Ya existe un usuario con la identificacion ingresada",
+        "customer.limit": "se han completado %s usuarios",
+        "customer.not_yours": "No tiene permisos para modificar los datos de este usuario",
+        "customer.unknown": "La identificación ingresada no se encuentra asociada a ningún usuario",
+        "licence.expired": "La licencia ha expirado el dia %s",
+        "licence.invoices": "ha excedido la cantidad de comprobantes asignadas",
+        "licence.holder": "Titular", "licence.expires_at": "Vence (AAAA-MM-DD HH:MM)",
+        "licence.max_customers": "Máximo de usuarios", "licence.invoice_first": "Primera factura",
+        "licence.invoice_last": "Última factura", "licence.left": "Comprobantes restantes",
+        "product.description": "Descripción", "product.price": "Precio unitario kWh (IVA incluido)",
+        "product.vat": "IVA %", "product.currency": "Moneda", "seller.name": "Empresa",
+        "seller.address": "Dirección", "seller.contact": "Contacto", "seller.terms": "Términos",
+        "saved": "Guardado",
+        "report.title": "Reporte de ventas", "report.by": "Filtrar por", "report.all": "Todo",
+        "report.vendor": "Facturador", "report.customer": "Usuario", "report.from": "Fecha inicial",
+        "report.to": "Fecha final", "report.run": "Consultar", "report.download": "Descargar",
+        "report.count": "# Recargas", "report.total": "$ Total", "report.generated_by": "Generado por",
+        "user.email": "Correo", "user.name": "Nombre", "user.role": "Rol", "user.password": "Contraseña",
+        "user.add": "Agregar cuenta", "role.admin": "Administrador", "role.vendor": "Facturador",
+        "meter.pan": "PAN", "meter.profile": "Perfil", "meter.sgc": "SGC", "meter.add": "Agregar medidor",
+        "meter.key": "Llave de venta", "meter.base_year": "Fecha base", "meter.last_tid": "Último TID",
+    },
+    "en": {
+        "app.title": "OPSM vending console",
+        "nav.invoices": "Invoices", "nav.recharge": "New recharge", "nav.customers": "Customers",
+        "nav.reports": "Sales report", "nav.users": "Accounts", "nav.product": "Product",
+        "nav.licence": "Licence", "nav.meters": "Meters", "nav.logout": "Log out",
+        "login.title": "Log in", "login.email": "E-mail", "login.password": "Password", "login.submit": "Log in",
+        "login.wrong": "Wrong e-mail or password",
+        "login.locked": "Account locked after failed logins until %s",
+        "forbidden": "You may not see this page", "csrf": "The form expired; please try again",
+        "invoice.number": "Invoice", "invoice.customer": "Customer", "invoice.id": "Identification",
+        "invoice.code": "Code", "invoice.vat": "VAT", "invoice.subtotal": "Subtotal", "invoice.total": "Total",
+        "invoice.date": "Date", "invoice.kwh": "Qty (kWh)", "invoice.price": "Unit price",
+        "invoice.vendor": "Vendor", "invoice.description": "Description", "invoice.terms": "Terms",
+        "invoice.title": "Sales invoice", "invoice.none": "No invoices yet",
+        "invoice.note": "Note: enter the code on your meter", "invoice.receipts": "Print receipt",
+        "invoice.letter": "Letter", "invoice.80mm": "Thermal 80 mm", "invoice.58mm": "Thermal 58 mm",
+        "invoice.phone": "Mobile", "invoice.meter": "Meter",
+        "recharge.title": "New recharge", "recharge.find": "Find", "recharge.amount": "Amount paid",
+        "recharge.submit": "Recharge", "recharge.done": "Recharge done, code:",
+        "recharge.no_customer": "No customer has this identification",
+        "recharge.no_meter": "The customer has no meter assigned",
+        "customer.title": "Customers", "customer.add": "Add by hand", "customer.import": "Import from an Excel file",
+        "customer.file": "Choose file", "customer.edit": "Edit customer", "customer.save": "Save",
+        "customer.customer_id": "Identification", "customer.name": "Customer", "customer.phone": "Mobile",
+        "customer.email": "E-mail", "customer.address": "Address", "customer.meter_pan": "Meter (PAN)",
+        "customer.row": "Row", "customer.result": "Result", "customer.added": "Added",
+        "customer.updated": "Updated", "customer.exists": "A customer with this identification already exists",
+        "customer.limit": "the licence's %s customers are used up",
+        "customer.not_yours": "You may not change this customer's data",
+        "customer.unknown": "No customer has this identification",
+        "licence.expired": "The licence expired on %s",
+        "licence.invoices": "the licence's invoice numbers are used up",
+        "licence.holder": "Holder", "licence.expires_at": "Expires (YYYY-MM-DD HH:MM)",
+        "licence.max_customers": "Maximum customers", "licence.invoice_first": "First invoice",
+        "licence.invoice_last": "Last invoice", "licence.left": "Invoices left",
+        "product.description": "Description", "product.price": "Price per kWh (VAT included)",
+        "product.vat": "VAT %", "product.currency": "Currency", "seller.name": "Company",
+        "seller.address": "Address", "seller.contact": "Contact", "seller.terms": "Terms", "saved": "Saved",
+        "report.title": "Sales report", "report.by": "Filter by", "report.all": "All", "report.vendor": "Vendor",
+        "report.customer": "Customer", "report.from": "From", "report.to": "To", "report.run": "Show",
+        "report.download": "Download", "report.count": "# Recharges", "report.total": "$ Total",
+        "report.generated_by": "Generated by",
+        "user.email": "E-mail", "user.name": "Name", "user.role": "Role", "user.password": "Password",
+        "user.add": "Add account", "role.admin": "Administrator", "role.vendor": "Vendor",
+        "meter.pan": "PAN", "meter.profile": "Profile", "meter.sgc": "SGC", "meter.add": "Add meter",
+        "meter.key": "Vending key", "meter.base_year": "Base date", "meter.last_tid": "Last TID",
+    },
+}
+
+
+def translate(lang: str, key: str) -> str:
+    """The message for `key` ("key" or "key:value") in `lang`; a field error (ValueError text) passes through."""
+    name, _, value = key.partition(":")
+    words = MESSAGES.get(lang, MESSAGES["es"])
+    if name not in words:
+        return key
+    return words[name] % value if value else words[name]

@@ -1,0 +1,28 @@
+"""The meter's event codes: what its event log keeps and the event log profile (0.0.99.98.0.255) sends.
+
+One table for the firmware that logs them, the simulator's scenarios that expect them and
+the host's reports that name them.
+"""
+
+POWER_UP = 1
+WATCHDOG_RESET = 2
+RECHARGE = 3          # a: credit Wh (low 24 bits), b: token kind index
+REJECTED = 4          # a: reason index in protocol.token_result.REASONS
+RELAY = 5             # a: 1 closed / 0 open, b: cause (relay_policy)
+ADMIN = 6             # a: setting index, b: 0
+MONTH = 7             # a: subsidy Wh granted
+LOW_CREDIT = 8
+ADMIN_LOCKOUT = 9     # a: lock seconds
+
+# code -> (English name as scenarios write it, Spanish name as reports print it)
+NAMES = {
+    POWER_UP: ("power up", "Encendido"),
+    WATCHDOG_RESET: ("watchdog reset", "Reinicio por watchdog"),
+    RECHARGE: ("recharge", "Recarga"),
+    REJECTED: ("rejected", "Código rechazado"),
+    RELAY: ("relay", "Relé"),
+    ADMIN: ("admin", "Administración"),
+    MONTH: ("month", "Cambio de mes"),
+    LOW_CREDIT: ("low credit", "Crédito bajo"),
+    ADMIN_LOCKOUT: ("admin lockout", "Bloqueo de administración"),
+}

@@ -1,0 +1,43 @@
+"""A vending console ready to sell: a key file, a registered STS meter, the first administrator.
+
+Shared by the console's HTTP tests and its browser tests.
+"""
+
+import os
+
+from click.testing import CliRunner
+
+from host.cli import cli
+from host.console.app import first_administrator
+from host.keystore import KeyStore
+from host.vending import derive_decoder_key
+
+PASSPHRASE = "correct horse battery staple"
+VENDING_KEY = "abababababababab949494949494949401234567"
+PAN, SECOND_PAN = "600727000000000009", "600727000000000017"
+ADMIN = ("admin@example.org", "admin-secret-1")
+
+
+class Setup:
+    def __init__(self, folder, db: str | None = None):
+        self.folder = str(folder)
+        self.registry = os.path.join(self.folder, "registry.sqlite")
+        self.keyfile = os.path.join(self.folder, "keys.json")
+        self.db = db or os.path.join(self.folder, "operations.sqlite")
+        env = {"OPSM_DB": self.registry, "OPSM_KEYFILE": self.keyfile, "OPSM_PASSPHRASE": PASSPHRASE}
+        for args in (["keys", "init"], ["keys", "add", "default", "--hex", VENDING_KEY],
+                     ["meter", "add", "--pan", PAN, "--sgc", "123457", "--base-date", "2014"],
+                     ["meter", "add", "--pan", SECOND_PAN, "--sgc", "123457", "--base-date", "2014"]):
+            result = CliRunner().invoke(cli, args, env=env)
+            assert result.exit_code == 0, result.output
+        self.keystore = KeyStore.open(self.keyfile, PASSPHRASE)
+        assert first_administrator(self.db, ADMIN[0], ADMIN[1]) == ""
+
+    def decoder_key(self, pan: str) -> bytes:
+        from host.registry import Registry
+
+        registry = Registry(self.registry)
+        try:
+            return derive_decoder_key(self.keystore.get("default"), registry.meter(pan))
+        finally:
+            registry.db.close()
