@@ -256,3 +256,40 @@ def test_a_sale_on_postgresql(postgres_db, tmp_path):
     store = Store.open(postgres_db)
     assert store.query("SELECT number, total_cents FROM invoices ORDER BY number") == [(1, 150000), (2, 150000)]
     store.close()
+
+
+def test_vend_serve_creates_the_first_administrator_and_serves(tmp_path):
+    """`opsm vend serve` as the README runs it: a made password printed once, the login page on loopback."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    setup = Setup(tmp_path, str(tmp_path / "fresh.sqlite"))  # Setup's own administrator is in another database
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, OPSM_DB=setup.registry, OPSM_KEYFILE=setup.keyfile, OPSM_PASSPHRASE="correct horse "
+               "battery staple", OPSM_HARVEST_DB=str(tmp_path / "ops.sqlite"))
+    env.pop("OPSM_ADMIN_PASSWORD", None)
+    server = subprocess.Popen([sys.executable, "-m", "host.cli", "vend", "serve", "--port", str(port),
+                               "--admin-email", "jefe@example.org"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        first = server.stdout.readline()
+        password = re.match(r"first administrator: jefe@example.org, password (\S+) \(shown once", first).group(1)
+        deadline = time.time() + 20
+        while True:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/login" % port, timeout=2) as reply:
+                    assert reply.status == 200 and "Iniciar sesión" in reply.read().decode()
+                break
+            except OSError:
+                assert time.time() < deadline and server.poll() is None
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(10)
+    store = Store.open(str(tmp_path / "ops.sqlite"))
+    assert Records(store).login("jefe@example.org", password)["role"] == "admin"
+    store.close()
