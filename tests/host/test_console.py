@@ -293,3 +293,30 @@ def test_vend_serve_creates_the_first_administrator_and_serves(tmp_path):
     store = Store.open(str(tmp_path / "ops.sqlite"))
     assert Records(store).login("jefe@example.org", password)["role"] == "admin"
     store.close()
+
+
+def test_admin_registers_a_meter_and_names_the_seller_on_receipts(admin, setup):
+    import subprocess
+
+    new_pan = "600727000000000025"
+    reply = admin.post("/admin/meters", {"pan": new_pan, "sgc": "123457", "ti": "1", "krn": "1", "base_year": "2014",
+                                         "vending_key": "default"})
+    assert reply.status_code == 200 and new_pan in reply.text
+    reply = admin.post("/admin/meters", {"pan": "600727000000000026", "sgc": "123457", "ti": "1", "krn": "1",
+                                         "base_year": "2014", "vending_key": "default"})
+    assert reply.status_code == 400 and "pan: check digit 6 is wrong" in reply.text
+    reply = admin.post("/admin/meters", {"pan": new_pan, "sgc": "123457", "ti": "1", "krn": "1", "base_year": "2014",
+                                         "vending_key": "missing"})
+    assert reply.status_code == 400 and "no key named &#39;missing&#39;" in reply.text
+    admin.post("/admin/seller", {"name": "Energía Solar Comunitaria", "address": "Vereda El Sol", "contact":
+                                 "+57 300 000 0000", "terms": "Pago al contado"})
+    admin.post("/customers", {"customer_id": "1", "name": "Uno", "meter_pan": new_pan})
+    _sale(admin, "1", "500")
+    pdf = admin.client.get("/invoices/1/58mm.pdf").content
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    assert "Energía Solar Comunitaria" in text and "Pago al contado" in text and new_pan in text
+    meter = sts.StsDecoder(sts.StsState(setup.decoder_key(new_pan), ea=11, base_year=2014))
+    store = Store.open(setup.db)
+    token = Records(store).invoice(1)["token"]
+    store.close()
+    assert meter.decode(token).amount == decode_amount(encode_amount(10))  # 500 at 500 per kWh: 1.0 kWh
