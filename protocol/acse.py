@@ -6,8 +6,6 @@ name, the calling/responding titles and authentication values, and user-informat
 holding the (possibly ciphered) InitiateRequest/InitiateResponse.
 """
 
-from protocol import axdr
-
 AARQ = 0x60
 AARE = 0x61
 RLRQ = 0x62

@@ -12,7 +12,7 @@ import pytest
 from dlms_cosem.client import ActionError, DlmsClient
 from gurux_dlms import GXDLMSException
 from gurux_dlms.enums import ObjectType
-from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSProfileGeneric, GXDLMSRegister
+from gurux_dlms.objects import GXDLMSRegister
 
 from protocol import axdr
 from protocol import registers as M
