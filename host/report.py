@@ -20,7 +20,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from protocol import events, modbus_map
+from protocol import event_names, modbus_map
 from protocol import registers as M
 
 from host import outfile, readings
@@ -164,9 +164,9 @@ def register_rows(store, device_id: str, lang: str) -> list:
 
 
 def _event_name(code: int, lang: str) -> str:
-    if code not in events.NAMES:
+    if code not in event_names.NAMES:
         return TEXT[lang]["unknown_event"] % code
-    english, spanish = events.NAMES[code]
+    english, spanish = event_names.NAMES[code]
     return spanish if lang == "es" else english.capitalize()
 
 

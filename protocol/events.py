@@ -1,7 +1,7 @@
 """The meter's event codes: what its event log keeps and the event log profile (0.0.99.98.0.255) sends.
 
-One table for the firmware that logs them, the simulator's scenarios that expect them and
-the host's reports that name them.
+One table for the firmware that logs them and the host and simulator that read them; their
+names are in protocol/event_names.py, which the meter never loads (heap).
 """
 
 POWER_UP = 1
@@ -13,16 +13,3 @@ ADMIN = 6             # a: setting index, b: 0
 MONTH = 7             # a: subsidy Wh granted
 LOW_CREDIT = 8
 ADMIN_LOCKOUT = 9     # a: lock seconds
-
-# code -> (English name as scenarios write it, Spanish name as reports print it)
-NAMES = {
-    POWER_UP: ("power up", "Encendido"),
-    WATCHDOG_RESET: ("watchdog reset", "Reinicio por watchdog"),
-    RECHARGE: ("recharge", "Recarga"),
-    REJECTED: ("rejected", "Código rechazado"),
-    RELAY: ("relay", "Relé"),
-    ADMIN: ("admin", "Administración"),
-    MONTH: ("month", "Cambio de mes"),
-    LOW_CREDIT: ("low credit", "Crédito bajo"),
-    ADMIN_LOCKOUT: ("admin lockout", "Bloqueo de administración"),
-}

@@ -8,7 +8,7 @@ import json
 import sys
 
 from protocol import cosem_client, cosem_server
-from protocol import events
+from protocol import event_names
 from protocol import sts_decoder as sts
 
 from boards import sim
@@ -19,7 +19,7 @@ from simulator.solar import SolarHome
 from strip import Strip
 from token_profiles import StsProfile
 
-_EVENT_CODES = {name: code for code, (name, _) in events.NAMES.items()}
+_EVENT_CODES = {name: code for code, (name, _) in event_names.NAMES.items()}
 _UNITS_MS = {"s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
 STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "cut_at_write", "expect", "battery_mv", "cloud",
              "port_token"}
