@@ -323,6 +323,20 @@ async def report_pdf(request):
         "Content-Disposition": 'attachment; filename="reporte-%s-%s.pdf"' % (chosen["from"], chosen["to"])})
 
 
+@page()
+async def account(request):
+    error, message = None, None
+    if request.method == "POST":
+        form = request.state.form
+        try:
+            request.state.console.records.change_password(request.state.user["id"], str(form.get("current", "")),
+                                                          str(form.get("password", "")))
+            message = "saved"
+        except ValueError as exc:
+            error = str(exc)
+    return _render(request, "account.html", status=400 if error else 200, error=error, message=message)
+
+
 @page(ADMIN)
 async def users(request):
     records, error, message = request.state.console.records, None, None
@@ -419,6 +433,7 @@ ROUTES = [
     Route("/customers/{customer_id}/edit", customer_edit, methods=["GET", "POST"]),
     Route("/reports", report),
     Route("/reports.pdf", report_pdf),
+    Route("/account", account, methods=["GET", "POST"]),
     Route("/admin/users", users, methods=["GET", "POST"]),
     Route("/admin/product", _settings_page("product.html", "product.", ("description", "price_cents", "vat_bp",
                                                                         "currency"), _check_product),

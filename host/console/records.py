@@ -110,6 +110,14 @@ class Records:
         self.store.db.commit()
         return self.user(user_id)
 
+    def change_password(self, user_id: int, current: str, new: str) -> None:
+        stored = self.store.query("SELECT password_hash FROM console_users WHERE id = ?", (user_id,))[0][0]
+        if not passwords.matches(current, stored):
+            raise Refused("account.wrong")
+        passwords.check_strength(new)
+        self.store.execute("UPDATE console_users SET password_hash = ? WHERE id = ?", (passwords.hashed(new), user_id))
+        self.store.db.commit()
+
     # --- customers -------------------------------------------------------------------------
 
     def customer(self, customer_id: str) -> dict | None:

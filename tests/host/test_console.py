@@ -320,3 +320,14 @@ def test_admin_registers_a_meter_and_names_the_seller_on_receipts(admin, setup):
     token = Records(store).invoice(1)["token"]
     store.close()
     assert meter.decode(token).amount == decode_amount(encode_amount(10))  # 500 at 500 per kWh: 1.0 kWh
+
+
+def test_a_user_changes_its_own_password(admin, setup):
+    reply = admin.post("/account", {"current": "not it", "password": "a-new-secret-2"})
+    assert reply.status_code == 400 and "La contraseña actual no es correcta" in reply.text
+    reply = admin.post("/account", {"current": ADMIN[1], "password": "short"})
+    assert reply.status_code == 400 and "password: must be at least 10 characters" in reply.text
+    assert admin.post("/account", {"current": ADMIN[1], "password": "a-new-secret-2"}).status_code == 200
+    with _console(setup) as client:
+        assert Browser(client).login(*ADMIN).status_code == 401
+        assert Browser(client).login(ADMIN[0], "a-new-secret-2").status_code == 303
