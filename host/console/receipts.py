@@ -29,6 +29,11 @@ def grouped(token: str) -> str:
     return " ".join(digits[i:i + 5] for i in range(0, len(digits), 5))
 
 
+def kwh(tenths: int) -> str:
+    """32 -> "3.2": the energy a token carries, in its own 0.1 kWh steps."""
+    return "%d.%d" % divmod(tenths, 10)
+
+
 def _when(seconds: int) -> str:
     return datetime.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -61,8 +66,8 @@ def _slip_lines(invoice: dict, seller: dict, lang: str) -> list:
     lines += [("%s: %s" % (t("invoice.meter"), invoice["meter_pan"]), False, False),
               ("%s: %s" % (t("invoice.vendor"), invoice["vendor_name"]), False, False),
               ("", False, False), (invoice["description"], False, False),
-              ("%s %s  x  %s" % (money.text(invoice["kwh_tenths"] * 10), t("invoice.kwh"),
-                                money.text(invoice["price_cents"])), False, False),
+              ("%s kWh x %s %s" % (kwh(invoice["kwh_tenths"]), money.text(invoice["price_cents"]),
+                                    invoice["currency"]), False, False),
               ("", False, False), (t("invoice.code"), True, True), (grouped(invoice["token"]), True, True),
               ("", False, False)]
     lines += [("%s: %s %s" % (t(key), value, invoice["currency"]), key == "invoice.total", False)
@@ -136,7 +141,7 @@ def _letter(invoice: dict, seller: dict, lang: str) -> bytes:
     story += [Spacer(1, 12), _table([
         [t("invoice.description"), t("invoice.code"), t("invoice.kwh"), t("invoice.price"), t("invoice.total")],
         [Paragraph(invoice["description"], styles["Normal"]), grouped(invoice["token"]),
-         money.text(invoice["kwh_tenths"] * 10), money.text(invoice["price_cents"]),
+         kwh(invoice["kwh_tenths"]), money.text(invoice["price_cents"]),
          money.text(invoice["total_cents"])]], widths=[150, 160, 60, 70, 70])]
     story += [Spacer(1, 8), _table([[t(key), "%s %s" % (value, invoice["currency"])] for key, value in
                                     _amounts(invoice)], widths=[100, 120], header=False)]
@@ -157,7 +162,7 @@ def sales_report(invoices: list, heading: list, generated_by: str, lang: str) ->
     rows = [[t("invoice.number"), t("invoice.customer"), t("invoice.id"), t("invoice.vendor"), t("invoice.date"),
              t("invoice.kwh"), t("invoice.total")]]
     rows += [[str(i["number"]), i["customer_name"], i["customer_id"], i["vendor_name"], _when(i["issued_at"]),
-              money.text(i["kwh_tenths"] * 10), money.text(i["total_cents"])] for i in invoices]
+              kwh(i["kwh_tenths"]), money.text(i["total_cents"])] for i in invoices]
     story += [_table(rows), Spacer(1, 12)]
     story.append(_table([[t("report.count"), str(len(invoices))],
                          [t("report.total"), money.text(sum(i["total_cents"] for i in invoices))]],

@@ -144,9 +144,10 @@ def test_admin_sets_up_a_vendor_sells_and_prints(console, browser, tmp_path):
     for paper in ("letter", "80mm", "58mm"):
         text = _pdf_text(_download(vendor, "#receipt-" + paper, tmp_path))
         assert codes[1] in text and "Usuario Prueba" in text and "1600.00" in text and "255.46" in text, paper
+        assert "3.2" in text and "500.00" in text, paper
     vendor.goto(base + "/reports")
     text = _pdf_text(_download(vendor, "#download", tmp_path))
-    assert "80070" in text and "80071" in text and "3200.00" in text
+    assert "80070" in text and "80071" in text and "3200.00" in text and "3.2" in text
 
     # each code carries the 3.2 kWh paid for; the meter takes both
     assert _credit_on_meter(setup, [c.replace(" ", "") for c in codes], tmp_path / "meter") == pytest.approx(6.4)
