@@ -430,12 +430,15 @@ def _serve_options(faults, trace_dir, lls_password, hls_keys, meters):
 @click.option("--iec21-port", type=int, default=None, help="IEC 62056-21 mode C readout on TCP (0: any).")
 @click.option("--iec21-pty", is_flag=True, help="The optical port on a pseudo-terminal: mode C, and mode E to HDLC.")
 @click.option("--modbus-port", type=int, default=None, help="Modbus TCP (0: any).")
+@click.option("--modbus-rtu-pty", is_flag=True,
+              help="Modbus RTU on a serial line: prints the path of its far end (a pseudo-terminal) to open.")
+@click.option("--modbus-unit", type=click.IntRange(1, 247), default=1, show_default=True, help="Modbus RTU unit id.")
 @click.option("--scenario", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Play this scenario's steps first, then serve the meter as they left it.")
 @_port_options
 @reports_errors
-def sim_serve(dlms_port, hdlc_port, iec21_port, iec21_pty, modbus_port, scenario, speed, lls_password, hls_keys,
-              faults, trace_dir):
+def sim_serve(dlms_port, hdlc_port, iec21_port, iec21_pty, modbus_port, modbus_rtu_pty, modbus_unit, scenario, speed,
+              lls_password, hls_keys, faults, trace_dir):
     """Serve one live virtual meter on 127.0.0.1 until Ctrl-C; prints its ports as one JSON line."""
     import asyncio
     import tempfile
@@ -460,7 +463,8 @@ def sim_serve(dlms_port, hdlc_port, iec21_port, iec21_pty, modbus_port, scenario
             sys.stdout.flush()
 
         try:
-            asyncio.run(meters.serve(ports, started=started, optical_pty=iec21_pty))
+            asyncio.run(meters.serve(ports, started=started, optical_pty=iec21_pty, modbus_rtu_pty=modbus_rtu_pty,
+                                     modbus_unit=modbus_unit))
         except KeyboardInterrupt:
             pass
 

@@ -10,6 +10,7 @@ connection are there for testing head-ends.
 """
 
 import asyncio
+import contextlib
 import os
 import random
 import tempfile
@@ -19,6 +20,7 @@ import tty
 from protocol import civil, hdlc, iec62056_21, wrapper
 from protocol.cosem_server import CosemServer, Keys
 from protocol.registers import iec21_data_sets
+from simulator.nullmodem import null_modem
 from simulator.scenario_run import Run
 
 from optical_port import OpticalPort
@@ -256,13 +258,33 @@ class MeterPorts:
                                                             started=listening.set_result)))
         return await listening
 
-    async def serve(self, base_ports: dict, host: str = "127.0.0.1", started=None, optical_pty: bool = False) -> None:
+    async def serve(self, base_ports: dict, host: str = "127.0.0.1", started=None, optical_pty: bool = False,
+                    modbus_rtu_pty: bool = False, modbus_unit: int = 1) -> None:
         """Every protocol in base_ports on base + n for meter n (base 0: any free ports); started({protocol: ports}).
 
-        optical_pty: each meter's optical port on a pseudo-terminal, listed as "iec21_pty"."""
+        optical_pty: each meter's optical port on a pseudo-terminal, listed as "iec21_pty".
+        modbus_rtu_pty: each meter's Modbus RTU port (unit modbus_unit) at one end of a null-modem pair of
+        pseudo-terminals, the other end listed as "modbus_rtu_pty" for the client to open."""
+        with contextlib.ExitStack() as cables:
+            await self._serve(base_ports, host, started, optical_pty,
+                              [cables.enter_context(null_modem()) for _ in self.runs] if modbus_rtu_pty else [],
+                              modbus_unit)
+
+    async def _serve(self, base_ports: dict, host: str, started, optical_pty: bool, rtu_cables: list,
+                     modbus_unit: int) -> None:
         servers = []
         tasks = []
         ports: dict = {}
+        if rtu_cables:
+            from simulator.modbus import serve_modbus_rtu
+
+            ports["modbus_rtu_pty"] = []
+            for run, (meter_end, client_end) in zip(self.runs, rtu_cables):
+                opened: asyncio.Future = asyncio.get_running_loop().create_future()
+                tasks.append(asyncio.ensure_future(serve_modbus_rtu(run.meter.snapshot, meter_end, unit=modbus_unit,
+                                                                    started=opened.set_result)))
+                await opened
+                ports["modbus_rtu_pty"].append(client_end)
         if optical_pty:
             ports["iec21_pty"] = []
             for n in range(len(self.runs)):

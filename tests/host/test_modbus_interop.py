@@ -2,12 +2,9 @@
 
 import asyncio
 import contextlib
-import os
 import pathlib
-import select
 import tempfile
 import threading
-import tty
 
 import pytest
 from pymodbus import FramerType
@@ -17,6 +14,7 @@ from pymodbus.exceptions import ModbusIOException
 import simulator  # noqa: F401  (puts the firmware's modules on the path)
 from protocol import modbus_map
 from simulator.modbus import serve_modbus_rtu, serve_modbus_tcp
+from simulator.nullmodem import null_modem
 from simulator.scenario_run import Run
 from simulator.serve import DEMO_METER
 
@@ -128,40 +126,8 @@ def test_tcp_reads_the_meter_as_the_map_says(run):
             client.close()
 
 
-def _bridge(a: int, b: int, stop: int) -> None:
-    """Copy bytes both ways between two pty masters: a null-modem cable."""
-    while True:
-        ready, _, _ = select.select([a, b, stop], [], [], 5)
-        if stop in ready:
-            return
-        for src in ready:
-            try:
-                data = os.read(src, 4096)
-            except OSError:
-                return
-            os.write(b if src == a else a, data)
-
-
-@contextlib.contextmanager
-def _null_modem():
-    """Two serial port paths wired to each other (two pty pairs and a copying thread)."""
-    (ma, sa), (mb, sb) = os.openpty(), os.openpty()
-    for fd in (sa, sb):
-        tty.setraw(fd)  # raw before any byte crosses: no echo, no line editing
-    stop_r, stop_w = os.pipe()
-    thread = threading.Thread(target=_bridge, args=(ma, mb, stop_r), daemon=True)
-    thread.start()
-    try:
-        yield os.ttyname(sa), os.ttyname(sb)
-    finally:
-        os.write(stop_w, b"x")
-        thread.join(5)
-        for fd in (ma, sa, mb, sb, stop_r, stop_w):
-            os.close(fd)
-
-
 def test_rtu_over_a_serial_line_reads_the_same_block(run):
-    with _null_modem() as (meter_port, reader_port):
+    with null_modem() as (meter_port, reader_port):
         async def serve(started):
             await serve_modbus_rtu(run.meter.snapshot, meter_port, baudrate=9600, unit=17, started=started)
 

@@ -11,7 +11,8 @@ import time
 
 import pytest
 import serial
-from pymodbus.client import ModbusTcpClient
+from pymodbus import FramerType
+from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 
 from host import dlms as D
 from protocol import registers as M
@@ -35,7 +36,8 @@ def served():
     folder = tempfile.mkdtemp()
     keys = P.keys_file(folder)
     proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "serve", "--dlms-port", "0", "--hdlc-port", "0",
-                             "--iec21-port", "0", "--iec21-pty", "--modbus-port", "0", "--speed", "0",
+                             "--iec21-port", "0", "--iec21-pty", "--modbus-port", "0", "--modbus-rtu-pty",
+                             "--modbus-unit", "17", "--speed", "0",
                              "--scenario", "scenarios/recharge.toml", "--lls-password", "s3cret", "--hls-keys", keys,
                              "--trace", folder + "/trace"],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
@@ -47,7 +49,7 @@ def served():
 
 def test_every_port_serves_the_same_meter(served):
     ports, _, folder = served
-    assert set(ports) == {"dlms", "hdlc", "iec21", "iec21_pty", "modbus"}
+    assert set(ports) == {"dlms", "hdlc", "iec21", "iec21_pty", "modbus", "modbus_rtu_pty"}
     out = json.loads(_opsm("dlms", "read", "--port", str(ports["dlms"]), "--json").stdout)["registers"]
     assert out["0.0.19.10.0.255"] == 25600 and out["0.0.96.1.0.255"] == "OPS00000001"  # the scenario's recharge
     hdlc = json.loads(_opsm("dlms", "read", "--port", str(ports["hdlc"]), "--hdlc", "--password", "s3cret",
@@ -58,6 +60,11 @@ def test_every_port_serves_the_same_meter(served):
     modbus.connect()
     credit = modbus.read_holding_registers(20, count=2)
     modbus.close()
+    assert (credit.registers[0] << 16) + credit.registers[1] == 25600
+    rtu = ModbusSerialClient(ports["modbus_rtu_pty"], framer=FramerType.RTU, baudrate=9600, timeout=2, retries=0)
+    assert rtu.connect()
+    credit = rtu.read_holding_registers(20, count=2, device_id=17)
+    rtu.close()
     assert (credit.registers[0] << 16) + credit.registers[1] == 25600
     assert os.listdir(folder + "/trace")
 
