@@ -234,3 +234,31 @@ def test_harvested_profiles_export_to_smec(fleet_ports, tmp_path):
         else:
             assert sheet.row_values(hour + 1) == [""] * 4  # an hour the meter did not cover stays empty
     assert checked >= 6  # the fleet lived a day; at least part of it falls in the month of its last capture
+
+
+def test_progress_bar_on_a_terminal(fleet_ports, tmp_path):
+    """On a terminal the harvest shows a progress bar (rich), counting meters up to the inventory's size;
+    piped (every other test here) it shows none."""
+    import pty
+
+    runs, ports, _ = fleet_ports
+    inventory_path, credentials = _inventory(str(tmp_path), ports, [0, 1, 2, 6, 7, 8])
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "harvest", "--inventory", inventory_path,
+                             "--credentials", credentials, "--db", str(tmp_path / "h.db")], cwd=ROOT,
+                            stdin=terminal, stdout=terminal, stderr=terminal, env=dict(os.environ, COLUMNS="100"))
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal's far end closed: the harvest ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(60) == 0
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert "harvesting" in text and "100%" in text, text
+    assert "6 of 6 meters read" in text
