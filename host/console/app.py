@@ -223,8 +223,10 @@ async def customers(request):
                 message = "customer.added"
         except ValueError as exc:
             error = str(exc)
-    return _render(request, "customers.html", status=400 if error else 200, customers=records.customers(),
-                   report=report, message=message, error=error, form=request.state.form if error else {})
+    search = request.query_params.get("q", "")
+    return _render(request, "customers.html", status=400 if error else 200, customers=records.customers(search),
+                   search=search, report=report, message=message, error=error,
+                   form=request.state.form if error else {})
 
 
 async def _import(request, upload) -> list:
@@ -303,7 +305,8 @@ async def report(request):
     except ValueError as exc:
         return _render(request, "reports.html", status=400, error=str(exc), chosen=dict(request.query_params),
                        invoices=[])
-    return _render(request, "reports.html", chosen=chosen, invoices=rows, total=sum(i["total_cents"] for i in rows))
+    return _render(request, "reports.html", chosen=chosen, invoices=rows, total=sum(i["total_cents"] for i in rows),
+                   vendors=request.state.console.records.users() if _own(request) is None else [])
 
 
 @page()

@@ -125,10 +125,12 @@ class Records:
             CUSTOMER_FIELDS), (customer_id.strip(),))
         return dict(zip(CUSTOMER_FIELDS + ("owner_id",), rows[0])) if rows else None
 
-    def customers(self, owner_id: int | None = None) -> list:
-        where, params = ("WHERE owner_id = ?", (owner_id,)) if owner_id is not None else ("", ())
+    def customers(self, search: str = "", limit: int = 200) -> list:
+        """Customers whose identification or name contains `search` (any case), by name, at most `limit`."""
+        pattern = "%" + search.strip().lower() + "%"
         return [dict(zip(CUSTOMER_FIELDS + ("owner_id",), row)) for row in self.store.query(
-            "SELECT %s, owner_id FROM customers %s ORDER BY name" % (", ".join(CUSTOMER_FIELDS), where), params)]
+            "SELECT %s, owner_id FROM customers WHERE LOWER(customer_id) LIKE ? OR LOWER(name) LIKE ? "
+            "ORDER BY name, customer_id LIMIT %d" % (", ".join(CUSTOMER_FIELDS), limit), (pattern, pattern))]
 
     def add_customer(self, fields: dict, owner_id: int) -> None:
         """Refused with the seed's messages for a known identification or a full licence."""

@@ -331,3 +331,10 @@ def test_a_user_changes_its_own_password(admin, setup):
     with _console(setup) as client:
         assert Browser(client).login(*ADMIN).status_code == 401
         assert Browser(client).login(ADMIN[0], "a-new-secret-2").status_code == 303
+
+
+def test_customer_search(admin):
+    for customer_id, name in (("100", "Ana Pérez"), ("200", "Bruno Díaz"), ("300", "Anabel Ruiz")):
+        admin.post("/customers", {"customer_id": customer_id, "name": name})
+    listed = lambda query: re.findall(r"<tr><td>(\d+)</td><td>", admin.client.get("/customers?q=" + query).text)  # noqa: E731
+    assert listed("ana") == ["100", "300"] and listed("200") == ["200"] and listed("") == ["100", "300", "200"]
