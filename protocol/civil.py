@@ -4,8 +4,14 @@ The boards' time functions count from 2000, the unix port's from 1970: computing
 the civil date ourselves keeps months and hours the same everywhere.
 """
 
-_DAY_S = 86400
-_DAYS_1970_TO_2000 = 10957
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
+_DAY_S = const(86400)
+_DAYS_1970_TO_2000 = const(10957)
 UNIX_2000 = _DAYS_1970_TO_2000 * _DAY_S  # 946684800: add to the meter clock for Unix time
 
 

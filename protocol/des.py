@@ -231,7 +231,7 @@ class Des(BlockCipher):
             dec += enc[8 * r:8 * r + 8]
         self._enc = array("H", enc)
         self._dec = array("H", dec)
-        self._s = array("H", (0, 0, 0, 0))
+        self._s = array("H", bytes(8))
 
     def _crypt(self, buf: bytearray, k: array) -> None:
         if len(buf) != 8:

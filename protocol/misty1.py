@@ -11,7 +11,6 @@ buffer, and the per-block functions keep their frames within MicroPython's
 Usage: ``Misty1(key).decrypt_into(block)`` with an 8-byte bytearray.
 """
 
-import sys
 from array import array
 
 from protocol.block_cipher import BlockCipher
@@ -29,9 +28,8 @@ _S7 = (
     b"\x50\x22\x11\x06\x47\x16\x52\x4e\x71\x3e\x69\x43\x34\x5c\x58\x7d"
 )
 
-# S9 holds 9-bit values as 16-bit little-endian pairs (the byte order of every supported
-# port: x86, Xtensa, ARM, WebAssembly), 8 entries per line, so array() takes the bytes as
-# they are: no list of 512 ints is ever built, and the literal can stay in flash.
+# S9 holds 9-bit values as 16-bit little-endian pairs, 8 entries per line, read in place
+# by _s9: the literal stays in flash (ROMFS), where an array copy would take 1 KB of heap.
 _S9_LE = (
     b"\xc3\x01\xcb\x00\x53\x01\x9f\x01\xe3\x01\xe9\x00\xfb\x00\x35\x00"
     b"\x81\x01\xb9\x00\x17\x01\xeb\x01\x33\x01\x09\x00\x2d\x00\xd3\x00"
@@ -99,16 +97,17 @@ _S9_LE = (
     b"\xa2\x00\xea\x00\x70\x00\xfc\x01\x16\x01\x5c\x01\x4c\x00\xc2\x01"
 )
 
-if sys.byteorder != "little":
-    raise ImportError("misty1: the S9 table is stored little-endian")
-_S9 = array("H", _S9_LE)
+
+def _s9(x):
+    """S9[x], 0 <= x < 512."""
+    return _S9_LE[2 * x] | _S9_LE[2 * x + 1] << 8
 
 
 def _fi(x, k):
     """FI: 16-bit x split 9+7 through S9, S7, S9, keyed by the 16-bit k."""
-    d9 = _S9[x >> 7] ^ (x & 0x7F)
+    d9 = _s9(x >> 7) ^ (x & 0x7F)
     d7 = _S7[x & 0x7F] ^ (d9 & 0x7F) ^ (k >> 9)
-    d9 = _S9[d9 ^ (k & 0x1FF)] ^ d7
+    d9 = _s9(d9 ^ (k & 0x1FF)) ^ d7
     return (d7 << 9) | d9
 
 
@@ -210,7 +209,7 @@ class Misty1(BlockCipher):
                 _fo_keys(ek, 2 * m - 2, dec, at + 11)
         self._enc = enc
         self._dec = dec
-        self._s = array("H", (0, 0, 0, 0))
+        self._s = array("H", bytes(8))
 
     def _load(self, buf: bytearray) -> None:
         if len(buf) != 8:

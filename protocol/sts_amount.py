@@ -5,10 +5,16 @@ value = m * 10**e + sum(2**14 * 10**(n-1))  for n = 1..e, otherwise
 The largest value, 18 201 624 tenths, fits a MicroPython small int on 32-bit boards.
 """
 
-_MANTISSA = 16384  # 2**14
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
+_MANTISSA = const(16384)  # 2**14
 # Offset of each band: sum of 2**14 * 10**(n-1) for n = 1..e.
-_OFFSETS = (0, 16384, 180224, 1818624)
-_STEPS = (1, 10, 100, 1000)
+_OFFSETS = const((0, 16384, 180224, 1818624))
+_STEPS = const((1, 10, 100, 1000))
 MAX_TENTHS = 18201624
 
 

@@ -10,6 +10,12 @@ from protocol import token_result as R
 from protocol.sts_amount import decode_amount
 from protocol.sts_token import crc_matches, digits_to_buffer, transpose
 
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
 TID_MEMORY = 64          # remembered TIDs (TOKENS.md asks for at least 50)
 EA_DES = 9
 EA_MISTY1 = 11
@@ -32,8 +38,11 @@ TEST = "TEST"
 
 # Class 2 subclasses that carry RND | TID | value and what they mean.
 _CLASS2_VALUE = {0: MAX_POWER, 1: CLEAR_CREDIT, 2: TARIFF, 5: CLEAR_TAMPER, 6: PHASE_UNBALANCE}
-_KCT1, _KCT2, _KCT3, _KCT4 = 3, 4, 8, 9
-_PACK_VERSION = 1
+_KCT1 = const(3)
+_KCT2 = const(4)
+_KCT3 = const(8)
+_KCT4 = const(9)
+_PACK_VERSION = const(1)
 
 
 class StsState:
@@ -104,21 +113,26 @@ def unpack_state(data) -> StsState:
 
 
 class StsResult:
-    """What a token means. ok is False with a reason from protocol.token_result."""
+    """What a token means. ok is False with a reason from protocol.token_result.
+
+    The fields a kind of token leaves alone keep the class's defaults: an instance
+    holds only what its token set (a smaller attribute table on a board's heap).
+    """
+
+    kind: str | None = None
+    tid = -1
+    value = 0            # raw 16-bit value field
+    amount = 0           # decoded amount (tenths of kWh, or W for limits)
+    block: bytes | None = None  # plain block bytes (key sections keep their payload)
+    sections = 0         # key change: sections received including this one
+    sections_needed = 0
+    new_state: StsState | None = None  # key change: the state to install when committed
 
     def __init__(self, reason=None, token_class: int = -1, subclass: int = -1):
         self.ok = reason is None
         self.reason = reason
         self.token_class = token_class
         self.subclass = subclass
-        self.kind: str | None = None
-        self.tid = -1
-        self.value = 0            # raw 16-bit value field
-        self.amount = 0           # decoded amount (tenths of kWh, or W for limits)
-        self.block: bytes | None = None  # plain block bytes (key sections keep their payload)
-        self.sections = 0         # key change: sections received including this one
-        self.sections_needed = 0
-        self.new_state: StsState | None = None  # key change: the state to install when committed
 
     def __repr__(self):
         if not self.ok:
@@ -140,16 +154,12 @@ def cipher_for(ea: int, key: bytes):
     raise ValueError("ea: must be 9 (DES) or 11 (MISTY1), got %d" % ea)
 
 
-def _cipher(state):
-    return cipher_for(state.ea, state.key)
-
-
 class StsDecoder:
     """Decodes 20-digit STS tokens for one meter."""
 
     def __init__(self, state: StsState):
         self.state = state
-        self._cipher = _cipher(state)
+        self._cipher = cipher_for(state.ea, state.key)
         self._buf = bytearray(9)
         self._block = bytearray(8)
 
@@ -248,7 +258,7 @@ class StsDecoder:
         new_state = result.new_state
         if new_state is not None:  # a complete key change set
             self.state = new_state
-            self._cipher = _cipher(new_state)
+            self._cipher = cipher_for(new_state.ea, new_state.key)
         elif result.kind == KEY_SECTION:
             state.pending[result.subclass] = result.block
         elif result.tid >= 0:

@@ -9,12 +9,18 @@ an integer above 2**30.
 
 from protocol.crc16 import CRC16_INIT, crc16_modbus, crc16_update
 
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
 TOKEN_DIGITS = 20
 # (byte index, mask) in the 9-byte buffer of bits 65, 64 (class) and 28, 27.
-_CLASS_HI = (0, 0x02)
-_CLASS_LO = (0, 0x01)
-_SWAP_HI = (5, 0x10)
-_SWAP_LO = (5, 0x08)
+_CLASS_HI = const((0, 0x02))
+_CLASS_LO = const((0, 0x01))
+_SWAP_HI = const((5, 0x10))
+_SWAP_LO = const((5, 0x08))
 
 
 def _swap_bit(buf, a, b) -> None:

@@ -17,7 +17,7 @@ import screens
 from strip import Strip
 from ticks import ticks_diff
 
-STRIP_LINES = 20     # divides the 240 lines: 12 strips of 320x20 at 4 bits, 3 200 B
+STRIP_LINES = 10     # divides the 240 lines: 24 strips of 320x10 at 4 bits, 1 600 B
 HEARTBEAT_MS = 5000  # a task silent for longer is hung
 
 
@@ -121,7 +121,7 @@ class App:
 
 def frame_buffer():
     """What the screens are drawn into: a strip.Strip of STRIP_LINES lines and its
-    bytes (3 200 B, not a 38 400 B frame); allocate it first, while the heap is whole."""
+    bytes (1 600 B, not a 38 400 B frame); allocate it first, while the heap is whole."""
     gc.collect()
     strip = Strip(screens.WIDTH, STRIP_LINES)
     return strip, strip.buf

@@ -23,11 +23,17 @@ import binascii
 import math
 import struct
 
-_FORMAT = ">BIiIiiI"  # version, v gain, v offset, i gain, i offset, phase, battery gain
-_VERSION = 1
-_BODY = 25            # struct.calcsize(_FORMAT), spelled out for the length check
-_INT32_MAX = 2147483647
-PHASE_NS_MAX = 1000000  # 1 ms = 21.6 degrees at 60 Hz: beyond any CT or ADC skew
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
+_FORMAT = const(">BIiIiiI")  # version, v gain, v offset, i gain, i offset, phase, battery gain
+_VERSION = const(1)
+_BODY = const(25)            # struct.calcsize(_FORMAT), spelled out for the length check
+_INT32_MAX = const(2147483647)
+_PHASE_NS_MAX = const(1000000)  # 1 ms = 21.6 degrees at 60 Hz: beyond any CT or ADC skew
 
 
 def div_round(num: int, den: int) -> int:
@@ -47,7 +53,7 @@ class Calibration:
         _check("i_gain_ua", i_gain_ua, 1, _INT32_MAX)
         _check("v_offset_mv", v_offset_mv, -_INT32_MAX, _INT32_MAX)
         _check("i_offset_ma", i_offset_ma, -_INT32_MAX, _INT32_MAX)
-        _check("phase_ns", phase_ns, -PHASE_NS_MAX, PHASE_NS_MAX)
+        _check("phase_ns", phase_ns, -_PHASE_NS_MAX, _PHASE_NS_MAX)
         _check("bat_gain_ppm", bat_gain_ppm, 1, _INT32_MAX)
         self.v_gain_uv = v_gain_uv
         self.i_gain_ua = i_gain_ua
@@ -105,5 +111,5 @@ def phase_from_unity_load(phase_ns: int, p_mw: int, q_fund_mvar: int, freq_mhz: 
         raise ValueError("calibration: phase needs the measured frequency (freq_mhz > 0)")
     step = math.atan2(q_fund_mvar, p_mw) / (2 * math.pi * freq_mhz) * 1e12
     phase = phase_ns + round(step)
-    _check("phase_ns", phase, -PHASE_NS_MAX, PHASE_NS_MAX)
+    _check("phase_ns", phase, -_PHASE_NS_MAX, _PHASE_NS_MAX)
     return phase

@@ -1,6 +1,7 @@
 """Append-only event log with sequence numbers, power-safe, bounded in flash.
 
 Fixed 16-byte records: sequence (4) | time s (4) | code (1) | a (3) | b (2) | CRC-16 (2).
+The codes are protocol/events.py's.
 Two segment files take turns: when the current one is full the other is emptied
 and written, so the log keeps between one and two segments of history and flash
 use stays bounded. A record torn by a power cut fails its CRC and ends the
@@ -8,9 +9,6 @@ segment; the next append rewrites that segment without it.
 """
 
 from protocol.crc16 import crc16_modbus
-# the codes live in the protocol's table; firmware modules write them as eventlog.RECHARGE
-from protocol.events import (ADMIN, ADMIN_LOCKOUT, LOW_CREDIT, MONTH, POWER_UP, RECHARGE,  # noqa: F401
-                             REJECTED, RELAY, WATCHDOG_RESET)
 
 RECORD = 16
 

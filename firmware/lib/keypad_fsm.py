@@ -31,6 +31,12 @@ from protocol.lockout import Lockout
 import password
 from ticks import ticks_add, ticks_diff
 
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
 
 # Modes, as view().mode names them.
 MAIN = "MAIN"
@@ -57,15 +63,15 @@ _TENTHS = (CREDITO, SUBSIDIO)
 # report the rule instead of silently refusing the key).
 _FIELD_LEN = {UID: 10, DID: 10, FECHA: 8, CREDITO: 5, SUBSIDIO: 5}
 _ID_DIGITS = {UID: (6, 10), DID: (3, 10)}  # NIT (9 + check digit) or CC; cedula
-TENTHS_MAX = 9999                            # 999.9 kWh
-CAL_MIN_DV = 10                              # 1.0 V
-CAL_MAX_DV = 1400                            # 140.0 V: above the 130 V range
-CAL_SPAN_DV = 200                            # high at least 20.0 V above low
-_CAL_LEN = 4
+_TENTHS_MAX = const(9999)                    # 999.9 kWh
+_CAL_MIN_DV = const(10)                      # 1.0 V
+_CAL_MAX_DV = const(1400)                    # 140.0 V: above the 130 V range
+_CAL_SPAN_DV = const(200)                    # high at least 20.0 V above low
+_CAL_LEN = const(4)
 
-TOKEN_TIMEOUT_MS = 60000
-ADMIN_TIMEOUT_MS = 120000
-_NONE = ()
+_TOKEN_TIMEOUT_MS = const(60000)
+_ADMIN_TIMEOUT_MS = const(120000)
+_NONE = const(())
 
 
 class View:
@@ -137,26 +143,26 @@ def parse_field(name: str, text: str):
         if not text:
             raise ValueError("%s: kWh en decimas (125 = 12.5)" % name)
         value = int(text)
-        if value > TENTHS_MAX:
-            raise ValueError("%s: 0.0-%s kWh" % (name, _tenths(TENTHS_MAX)))
+        if value > _TENTHS_MAX:
+            raise ValueError("%s: 0.0-%s kWh" % (name, _tenths(_TENTHS_MAX)))
         return value
     raise ValueError("admin: no field " + name)
 
 
 def _calibration_point(text: str, low_dv: int) -> int:
     value = int(text) if text else 0
-    if not CAL_MIN_DV <= value <= CAL_MAX_DV:
-        raise ValueError("CALIBRACION: %s-%s V" % (_tenths(CAL_MIN_DV), _tenths(CAL_MAX_DV)))
-    if low_dv >= 0 and value < low_dv + CAL_SPAN_DV:
-        raise ValueError("CALIBRACION: alta >= baja + %s V" % _tenths(CAL_SPAN_DV))
+    if not _CAL_MIN_DV <= value <= _CAL_MAX_DV:
+        raise ValueError("CALIBRACION: %s-%s V" % (_tenths(_CAL_MIN_DV), _tenths(_CAL_MAX_DV)))
+    if low_dv >= 0 and value < low_dv + _CAL_SPAN_DV:
+        raise ValueError("CALIBRACION: alta >= baja + %s V" % _tenths(_CAL_SPAN_DV))
     return value
 
 
 class KeypadFsm:
     def __init__(self, record: password.PasswordRecord, lockout: Lockout,
                  code_lengths=(20,), settings=None,
-                 token_timeout_ms: int = TOKEN_TIMEOUT_MS,
-                 admin_timeout_ms: int = ADMIN_TIMEOUT_MS):
+                 token_timeout_ms: int = _TOKEN_TIMEOUT_MS,
+                 admin_timeout_ms: int = _ADMIN_TIMEOUT_MS):
         """record and lockout as restored from flash; code_lengths: what the token
         profile accepts, e.g. (20,) STS, (9, 12) OpenPAYGO; settings: the saved
         admin fields (missing ones start empty / 0)."""

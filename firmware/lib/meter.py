@@ -10,26 +10,31 @@ from array import array
 from protocol import token_result as R
 from protocol.lockout import Lockout, unpack_lockout
 
-from protocol import civil
+from protocol import civil, events
 import hal as hal_module
-import eventlog
 import keypad_fsm as kf
 import password
 import screens
-from calibration import Calibration, two_point, unpack_calibration
+import calibration
 from eventlog import EventLog
 import loadprofile
-from metering import LEAD_ACID_24V, LIFEPO4_8S, BatteryMonitor, EnergyRegister, PowerMeter, Reading, unpack_energy
+import metering
 from recharge import Outcome, Recharger
 from records import RecordStore
 from relay_policy import RelayPolicy, RelaySettings
 from settings import Settings, unpack_settings
 from ticks import ticks_add, ticks_diff
 
-SAVE_EVERY_WH = 50          # consumption that forces a save (bounds the loss at a power cut)
-SAVE_EVERY_MS = 15 * 60000  # and at least every 15 minutes while anything changed
-REFRESH_MS = 30 * 60000     # the screen redraws on its own every 30 minutes
-RESULT_MS = 8000            # how long a code's result stays on screen
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
+_SAVE_EVERY_WH = const(50)          # consumption that forces a save (bounds the loss at a power cut)
+_SAVE_EVERY_MS = const(15 * 60000)  # and at least every 15 minutes while anything changed
+_REFRESH_MS = const(30 * 60000)     # the screen redraws on its own every 30 minutes
+_RESULT_MS = const(8000)            # how long a code's result stays on screen
 _FSM_SETTINGS = {kf.UID: "uid", kf.DID: "did", kf.FECHA: "fecha", kf.CREDITO: "credito_wh",
                  kf.SUBSIDIO: "subsidio_wh"}
 
@@ -43,7 +48,7 @@ class Meter:
         self.period_us = period_us
         self._vbuf = array("H", bytes(2 * burst_samples))
         self._ibuf = array("H", bytes(2 * burst_samples))
-        self.reading: Reading | None = None
+        self.reading: metering.Reading | None = None
         self.result: Outcome | None = None  # Outcome of the last code, shown until _result_until
         self._result_until = 0
         self._calibration_low: tuple | None = None  # (raw, true) of the first calibration point
@@ -57,11 +62,11 @@ class Meter:
         data = self._store("settings").load()
         self.settings = unpack_settings(data) if data is not None else Settings()
         data = self._store("calibration").load()
-        calibration = unpack_calibration(data) if data is not None else self.hal.calibration
-        self.power = PowerMeter(calibration)
-        table = LIFEPO4_8S if self.settings.get("battery") == "lifepo4" else LEAD_ACID_24V
-        self.battery = BatteryMonitor(self.hal.battery_divider_milli, self.hal.adc_ref_mv, table,
-                                      gain_ppm=calibration.bat_gain_ppm)
+        cal = calibration.unpack_calibration(data) if data is not None else self.hal.calibration
+        self.power = metering.PowerMeter(cal)
+        table = metering.LIFEPO4_8S if self.settings.get("battery") == "lifepo4" else metering.LEAD_ACID_24V
+        self.battery = metering.BatteryMonitor(self.hal.battery_divider_milli, self.hal.adc_ref_mv, table,
+                                               gain_ppm=cal.bat_gain_ppm)
         self.battery.add_sample(self.hal.battery.read())
         store = RecordStore(root + "state", self.hal.opener)
         state: object = store
@@ -69,7 +74,7 @@ class Meter:
             from shadow import MirroredStore  # only boards with a raw-flash region
 
             state = MirroredStore(store, self.hal.shadow)
-        self.recharger = Recharger(state, self.profile, EnergyRegister(), unpack_energy)
+        self.recharger = Recharger(state, self.profile, metering.EnergyRegister(), metering.unpack_energy)
         self._billed_wh = self.recharger.energy.import_wh  # consumption charged up to the saved energy
         self.log = EventLog(root + "events", opener=self.hal.opener)
         self.log.load()
@@ -88,14 +93,14 @@ class Meter:
                 value //= 100  # the menu counts tenths of a kWh
             fields[name] = value
         self.fsm = kf.KeypadFsm(record, admin_lockout, self.code_lengths, fields)
-        self.log.append(now_s, eventlog.WATCHDOG_RESET if self.hal.reset_cause == hal_module.RESET_WATCHDOG else eventlog.POWER_UP)
+        self.log.append(now_s, events.WATCHDOG_RESET if self.hal.reset_cause == hal_module.RESET_WATCHDOG else events.POWER_UP)
         self.relay = RelayPolicy(self._relay_settings())
         self.relay.remote_open = self.settings.get("remote_open") == 1
         self._new_month(now_s)
         closed = self.relay.boot(now_s, self._hour(now_s), self.available_wh(), self.ledger.unlimited,
                                  self.battery.voltage_mv())
         self.hal.relay(closed)
-        self.log.append(now_s, eventlog.RELAY, 1 if closed else 0, 1)
+        self.log.append(now_s, events.RELAY, 1 if closed else 0, 1)
         self._low_credit = self.relay.low_credit(self.available_wh(), self.ledger.unlimited)
         self._last_ms = now_ms
         self._saved_ms = now_ms
@@ -180,11 +185,11 @@ class Meter:
         self._update_relay(now_s)
         low = self.relay.low_credit(self.available_wh(), self.ledger.unlimited)
         if low and not self._low_credit:
-            self.log.append(now_s, eventlog.LOW_CREDIT, self.available_wh())
+            self.log.append(now_s, events.LOW_CREDIT, self.available_wh())
             self.dirty = True
         self._low_credit = low
-        if self._unsaved_wh >= SAVE_EVERY_WH or (
-                self._unsaved_wh and ticks_diff(now_ms, self._saved_ms) >= SAVE_EVERY_MS):
+        if self._unsaved_wh >= _SAVE_EVERY_WH or (
+                self._unsaved_wh and ticks_diff(now_ms, self._saved_ms) >= _SAVE_EVERY_MS):
             self.save(now_ms)
         for profile in self.profiles:  # once per boundary, however often second() is called
             time_s = profile.due(now_s)
@@ -201,7 +206,7 @@ class Meter:
     def _new_month(self, now_s: int) -> None:
         month = civil.month_id(now_s + self.settings.get("utc_offset_min") * 60)
         if self.ledger.new_month(month, self.settings.get("subsidio_wh")):
-            self.log.append(now_s, eventlog.MONTH, self.settings.get("subsidio_wh"))
+            self.log.append(now_s, events.MONTH, self.settings.get("subsidio_wh"))
             self.recharger.save()
             self.dirty = True
 
@@ -210,7 +215,7 @@ class Meter:
                                   self.battery.voltage_mv())
         if cause:
             self.hal.relay(self.relay.closed)
-            self.log.append(now_s, eventlog.RELAY, 1 if self.relay.closed else 0, cause)
+            self.log.append(now_s, events.RELAY, 1 if self.relay.closed else 0, cause)
             self.dirty = True
 
     def remote_switch(self, reconnect: bool, now_s: int) -> bool:
@@ -220,7 +225,7 @@ class Meter:
             return True
         self.relay.remote_open = not reconnect
         self.set_setting("remote_open", 0 if reconnect else 1)
-        self.log.append(now_s, eventlog.ADMIN, len(kf.ITEMS) + 1, 0 if reconnect else 1)
+        self.log.append(now_s, events.ADMIN, len(kf.ITEMS) + 1, 0 if reconnect else 1)
         self._update_relay(now_s)
         return True
 
@@ -244,13 +249,13 @@ class Meter:
         """A recharge code from the keypad or a port; returns the Outcome."""
         outcome = self.recharger.enter(code, now_s)
         if outcome.ok:
-            self.log.append(now_s, eventlog.RECHARGE, outcome.credit_wh, outcome.repaid_wh // 100)
+            self.log.append(now_s, events.RECHARGE, outcome.credit_wh, outcome.repaid_wh // 100)
         else:
-            self.log.append(now_s, eventlog.REJECTED, R.REASONS.index(outcome.reason), outcome.lock_s)
+            self.log.append(now_s, events.REJECTED, R.REASONS.index(outcome.reason), outcome.lock_s)
         self._saved_ms = now_ms
         self._unsaved_wh = 0  # the pipeline's save carried the consumption too
         self.result = outcome
-        self._result_until = ticks_add(now_ms, RESULT_MS)
+        self._result_until = ticks_add(now_ms, _RESULT_MS)
         self.dirty = True
         self._update_relay(now_s)
         return outcome
@@ -267,13 +272,13 @@ class Meter:
             elif key.endswith("_wh"):
                 value = value * 100  # the menu counts tenths of a kWh
             self.set_setting(key, value)
-            self.log.append(now_s, eventlog.ADMIN, kf.ITEMS.index(action[1]))
+            self.log.append(now_s, events.ADMIN, kf.ITEMS.index(action[1]))
         elif name == "calibrate":
             self._calibrate(action[1], action[2], now_s)
         elif name in ("password", "lockout"):
             self._save_admin()
             if name == "lockout" and action[1]:
-                self.log.append(now_s, eventlog.ADMIN_LOCKOUT, action[1])
+                self.log.append(now_s, events.ADMIN_LOCKOUT, action[1])
 
     def _calibrate(self, point: str, true_dv: int, now_s: int) -> None:
         """Two-point voltage calibration against the technician's true-RMS meter."""
@@ -285,18 +290,18 @@ class Meter:
             return
         if self._calibration_low is None:
             return
-        gain, offset = two_point(self._calibration_low[0], self._calibration_low[1], raw, true_dv * 100)
+        gain, offset = calibration.two_point(self._calibration_low[0], self._calibration_low[1], raw, true_dv * 100)
         old = self.power.calibration
-        new = Calibration(gain, old.i_gain_ua, offset, old.i_offset_ma, old.phase_ns, old.bat_gain_ppm)
+        new = calibration.Calibration(gain, old.i_gain_ua, offset, old.i_offset_ma, old.phase_ns, old.bat_gain_ppm)
         self._store("calibration", True).save(new.pack())
         self.power.calibration = new
         self._calibration_low = None
-        self.log.append(now_s, eventlog.ADMIN, len(kf.ITEMS))
+        self.log.append(now_s, events.ADMIN, len(kf.ITEMS))
 
     # --- screen -----------------------------------------------------------------
 
     def needs_redraw(self, now_ms: int) -> bool:
-        return self.dirty or ticks_diff(now_ms, self._drawn_ms) >= REFRESH_MS
+        return self.dirty or ticks_diff(now_ms, self._drawn_ms) >= _REFRESH_MS
 
     def render(self, fb, now_ms: int) -> list:
         """Draw the screen the meter is on into fb; returns the text drawn."""

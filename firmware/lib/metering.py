@@ -46,6 +46,7 @@ floats (the coefficients, never accumulated).
 
 import math
 from array import array
+from collections import namedtuple
 
 from calibration import div_round
 
@@ -84,26 +85,13 @@ def isqrt(x: int) -> int:
     return r
 
 
-class Reading:
-    """One reading of the AC output in integer milli-units (see the module docstring).
-
-    v_mcounts, i_mcounts: uncalibrated RMS in thousandths of an ADC count, what
-    calibration.two_point takes. q_fund_mvar: the fundamental's reactive power Q1.
-    pf_milli is 1000 when there is no current (S = 0), negative when exporting.
-    """
-
-    def __init__(self, vrms_mv: int, irms_ma: int, p_mw: int, s_mva: int, q_mvar: int, q_fund_mvar: int,
-                 pf_milli: int, freq_mhz: int, v_mcounts: int, i_mcounts: int):
-        self.vrms_mv = vrms_mv
-        self.irms_ma = irms_ma
-        self.p_mw = p_mw
-        self.s_mva = s_mva
-        self.q_mvar = q_mvar
-        self.q_fund_mvar = q_fund_mvar
-        self.pf_milli = pf_milli
-        self.freq_mhz = freq_mhz
-        self.v_mcounts = v_mcounts
-        self.i_mcounts = i_mcounts
+# One reading of the AC output in integer milli-units (see the module docstring).
+# v_mcounts, i_mcounts: uncalibrated RMS in thousandths of an ADC count, what
+# calibration.two_point takes. q_fund_mvar: the fundamental's reactive power Q1.
+# pf_milli is 1000 when there is no current (S = 0), negative when exporting.
+# A named tuple: the reading made every second is one small object, not an instance
+# and its attribute table.
+Reading = namedtuple("Reading", "vrms_mv irms_ma p_mw s_mva q_mvar q_fund_mvar pf_milli freq_mhz v_mcounts i_mcounts")
 
 
 class PowerMeter:
@@ -296,15 +284,16 @@ def unpack_energy(data) -> EnergyRegister:
     return energy
 
 
-# Resting (open-circuit) voltage -> state of charge, (battery mV, percent), rising.
+# Resting (open-circuit) voltage -> state of charge: battery mV, percent, mV, percent...,
+# rising. Flat: a tuple of pairs would hold one more object per point in the heap.
 # Lead-acid 24 V (two flooded 12 V blocks, 25 C): the common rule of thumb per
 # block 11.6 / 12.0 / 12.2 / 12.4 / 12.6 V at 0 / 25 / 50 / 75 / 100 %, doubled.
-LEAD_ACID_24V = ((23200, 0), (24000, 25), (24400, 50), (24800, 75), (25200, 100))
+LEAD_ACID_24V = (23200, 0, 24000, 25, 24400, 50, 24800, 75, 25200, 100)
 # LiFePO4 8S (24 V class), typical published resting values of an 8S pack.
 # The middle of the curve is flat (25.0-25.6 V for 40-70 %): a 0.1 V error is
 # ~10 % of charge, so read it as a gauge, not a fuel meter.
-LIFEPO4_8S = ((24000, 0), (24400, 10), (24600, 20), (24800, 30), (25000, 40), (25200, 50),
-              (25400, 60), (25600, 70), (26000, 80), (26300, 90), (26700, 100))
+LIFEPO4_8S = (24000, 0, 24400, 10, 24600, 20, 24800, 30, 25000, 40, 25200, 50,
+              25400, 60, 25600, 70, 26000, 80, 26300, 90, 26700, 100)
 
 
 class BatteryMonitor:
@@ -352,11 +341,11 @@ class BatteryMonitor:
         """Linear interpolation in the resting-voltage table, clamped to 0-100."""
         mv = self.voltage_mv()
         table = self._table
-        if mv <= table[0][0]:
-            return table[0][1]
-        for j in range(1, len(table)):
-            hi_mv, hi_pct = table[j]
+        if mv <= table[0]:
+            return table[1]
+        for j in range(2, len(table), 2):
+            hi_mv, hi_pct = table[j], table[j + 1]
             if mv < hi_mv:
-                lo_mv, lo_pct = table[j - 1]
+                lo_mv, lo_pct = table[j - 2], table[j - 1]
                 return lo_pct + div_round((mv - lo_mv) * (hi_pct - lo_pct), hi_mv - lo_mv)
-        return table[-1][1]
+        return table[-1]

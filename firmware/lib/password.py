@@ -18,16 +18,22 @@ import os
 
 from protocol import consttime
 
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
 DEFAULT_PASSWORD = "0000"
 MIN_LEN = 4
 MAX_LEN = 8
 ITERATIONS = 1000
 SALT_LEN = 12           # any 8..16 bytes is accepted when unpacking
-_SALT_MIN = 8
-_SALT_MAX = 16
-_DIGEST_LEN = 32
-_VERSION = 1
-_MUST_CHANGE = 0x01     # flags bit
+_SALT_MIN = const(8)
+_SALT_MAX = const(16)
+_DIGEST_LEN = const(32)
+_VERSION = const(1)
+_MUST_CHANGE = const(0x01)  # flags bit
 
 
 def check_new(password: str) -> None:

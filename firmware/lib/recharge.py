@@ -12,16 +12,22 @@ from protocol import token_result as R
 from protocol.lockout import Lockout, unpack_lockout
 
 from ledger import Ledger, unpack_ledger
-from token_profiles import ADD, SET
+import token_profiles
 
-_VERSION = 3
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
+_VERSION = const(3)
 # What an accepted code that moves no credit did, as the screen says it.
 _DONE = {sts.MAX_POWER: "Limite de potencia fijado", sts.CLEAR_CREDIT: "Credito borrado",
          sts.TARIFF: "Tarifa fijada", sts.CLEAR_TAMPER: "Manipulacion borrada",
          sts.PHASE_UNBALANCE: "Limite de desbalance fijado", sts.KEY_CHANGE: "Clave nueva instalada",
          sts.TEST: "Prueba del medidor"}
-_REGISTER_ELECTRICITY = 0
-_REGISTER_ALL = 0xFFFF
+_REGISTER_ELECTRICITY = const(0)
+_REGISTER_ALL = const(0xFFFF)
 
 
 class Limits:
@@ -149,7 +155,7 @@ class Recharger:
         result = self.decoder.decode(code)
         credit = self.profile.credit(result) if result.ok else None
         if credit is not None:
-            extra = credit[1] if credit[0] == ADD else credit[1] - self.ledger.purchased_wh
+            extra = credit[1] if credit[0] == token_profiles.ADD else credit[1] - self.ledger.purchased_wh
             if not self.ledger.room_for(extra):
                 result = _Refusal(R.OVERFLOW)
         lock_s = 0
@@ -176,9 +182,9 @@ class Recharger:
         before = self.ledger.purchased_wh
         kind = result.kind
         if credit is not None:
-            if credit[0] == ADD:
+            if credit[0] == token_profiles.ADD:
                 return credit[1], self.ledger.add(credit[1])
-            if credit[0] == SET:
+            if credit[0] == token_profiles.SET:
                 self.ledger.set(credit[1])
             else:
                 self.ledger.unlimited = 1

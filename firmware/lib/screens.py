@@ -12,7 +12,13 @@ Labels are Spanish in plain ASCII: the framebuf font is 8x8 ASCII. Values are
 integers in the firmware's units (W, mV, Wh, percent).
 """
 
-from strip import framebuf  # the board's framebuf, or the host's stand-in under CPython
+from strip import Strip, framebuf  # framebuf: the board's, or the host's stand-in under CPython
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
 
 WIDTH = 320
 HEIGHT = 240
@@ -40,11 +46,13 @@ BLUE = 12
 CYAN = 13
 ORANGE = 14
 MAGENTA = 15
-PALETTE = tuple([rgb565(r, g, b) for r, g, b in (
-    (0, 0, 0), (255, 255, 255), (136, 136, 136), (200, 200, 200),
-    (48, 48, 56), (40, 200, 90), (0, 96, 40), (224, 40, 40),
-    (112, 0, 0), (255, 176, 0), (255, 232, 0), (16, 40, 96),
-    (48, 120, 255), (0, 200, 220), (255, 112, 0), (220, 0, 200))])
+# Their R, G, B bytes in index order: a bytes literal stays in flash, where (r, g, b) tuples
+# would stay in the heap beside PALETTE.
+_RGB = const(b"\x00\x00\x00" b"\xff\xff\xff" b"\x88\x88\x88" b"\xc8\xc8\xc8"
+             b"\x30\x30\x38" b"\x28\xc8\x5a" b"\x00\x60\x28" b"\xe0\x28\x28"
+             b"\x70\x00\x00" b"\xff\xb0\x00" b"\xff\xe8\x00" b"\x10\x28\x60"
+             b"\x30\x78\xff" b"\x00\xc8\xdc" b"\xff\x70\x00" b"\xdc\x00\xc8")
+PALETTE = tuple([rgb565(_RGB[i], _RGB[i + 1], _RGB[i + 2]) for i in range(0, 48, 3)])
 
 # Menu items, in screen order (the keypad state machine uses the same names).
 ADMIN_ITEMS = ("UID", "DID", "FECHA", "CREDITO", "SUBSIDIO", "CALIBRACION", "CLAVE", "SALIR")
@@ -66,9 +74,9 @@ HINT_MENU = "A/B mover   # elegir   * a SALIR"
 HINT_EDIT = "# aceptar   * volver   D borrar"
 HINT_ANY_KEY = "Pulse una tecla para volver"
 
-_TITLE_H = 24
-_FOOTER_Y = 220
-_CHAR = 8
+_TITLE_H = const(24)
+_FOOTER_Y = const(220)
+_CHAR = const(8)
 
 # One glyph for _big: MONO_HLSB keeps a row of 8 pixels in a byte, the leftmost in bit 7.
 _GLYPH = bytearray(_CHAR)
@@ -283,6 +291,8 @@ def _big(fb, s: str, x: int, y: int, fg: int, bg: int, scale: int) -> None:
     the right edge is not drawn.
     """
     size = _CHAR * scale
+    if isinstance(fb, Strip) and not fb.top - size < y < fb.top + fb.lines:
+        return  # no row of it in the strip being drawn: spare the glyph work, most of a redraw
     for ch in s:
         if x + size > WIDTH:
             return

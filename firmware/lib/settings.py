@@ -6,31 +6,46 @@ record adds the sequence number and CRC) is worth its few hundred bytes.
 
 import json
 
-# name: (default, minimum, maximum) for integers; strings are checked by the admin menu.
-_INTS = {
-    "credito_wh": (0, 0, 999900),        # CREDITO: emergency credit the entity advances
-    "subsidio_wh": (0, 0, 999900),       # SUBSIDIO: kWh granted per month
-    "fecha": (0, 0, 99991231),           # FECHA: date the meter went into service, YYYYMMDD
-    "utc_offset_min": (-300, -720, 840), # local time for months and friendly hours (Colombia: -300)
-    "friendly_start_h": (-1, -1, 23),    # -1: no friendly hours
-    "friendly_end_h": (-1, -1, 23),
-    "low_credit_wh": (2000, 0, 999900),
-    "battery_cut_mv": (22800, 18000, 30000),
-    "battery_restore_mv": (24800, 18000, 32000),
-    "min_switch_s": (60, 0, 3600),
-    "remote_open": (0, 0, 1),            # 1: the head-end disconnected the supply (DLMS disconnect control)
-    "dlms_counter": (0, 0, 0xFFFFFFFF),  # DLMS suite 0: invocation counters below this may have been used
-}
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
+# Integers, one a line: name, default, minimum, maximum (strings are checked by the admin
+# menu). One flat tuple: a dict of (default, minimum, maximum) would hold 13 more objects.
+_INTS = const((
+    "credito_wh", 0, 0, 999900,          # CREDITO: emergency credit the entity advances
+    "subsidio_wh", 0, 0, 999900,         # SUBSIDIO: kWh granted per month
+    "fecha", 0, 0, 99991231,             # FECHA: date the meter went into service, YYYYMMDD
+    "utc_offset_min", -300, -720, 840,   # local time for months and friendly hours (Colombia: -300)
+    "friendly_start_h", -1, -1, 23,      # -1: no friendly hours
+    "friendly_end_h", -1, -1, 23,
+    "low_credit_wh", 2000, 0, 999900,
+    "battery_cut_mv", 22800, 18000, 30000,
+    "battery_restore_mv", 24800, 18000, 32000,
+    "min_switch_s", 60, 0, 3600,
+    "remote_open", 0, 0, 1,              # 1: the head-end disconnected the supply (DLMS disconnect control)
+    "dlms_counter", 0, 0, 0xFFFFFFFF,    # DLMS suite 0: invocation counters below this may have been used
+))
 # UID: entity NIT/CC, DID: cedula; lls_password: the DLMS management client's (17) secret
 _STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": "", "serial": "", "lls_password": "OPSM-SP-230"}
 _CHOICES = {"battery": ("lead-acid", "lifepo4")}  # first: default
 
 
+def _int_at(name) -> int:
+    """Where an integer setting's name is in _INTS, or -1."""
+    for at in range(0, len(_INTS), 4):
+        if _INTS[at] == name:
+            return at
+    return -1
+
+
 class Settings:
     def __init__(self, values=None):
         self.values: dict = {}
-        for name, spec in _INTS.items():
-            self.values[name] = spec[0]
+        for at in range(0, len(_INTS), 4):
+            self.values[_INTS[at]] = _INTS[at + 1]
         for name, default in _STRINGS.items():
             self.values[name] = default
         for name, options in _CHOICES.items():
@@ -43,8 +58,9 @@ class Settings:
         return self.values[name]
 
     def set(self, name: str, value) -> None:
-        if name in _INTS:
-            low, high = _INTS[name][1], _INTS[name][2]
+        at = _int_at(name)
+        if at >= 0:
+            low, high = _INTS[at + 2], _INTS[at + 3]
             if not isinstance(value, int) or not low <= value <= high:
                 raise ValueError("%s: must be a whole number %d..%d" % (name, low, high))
         elif name in _CHOICES:
@@ -67,4 +83,4 @@ def unpack_settings(data) -> Settings:
     except ValueError:
         raise ValueError("settings: record is not JSON")
     # Unknown names from a newer firmware are dropped rather than refusing to boot.
-    return Settings({k: v for k, v in values.items() if k in _INTS or k in _STRINGS or k in _CHOICES})
+    return Settings({k: v for k, v in values.items() if _int_at(k) >= 0 or k in _STRINGS or k in _CHOICES})

@@ -11,9 +11,15 @@ try:
 except ImportError:
     from ticks_host import ticks_ms, ticks_us  # type: ignore # noqa: F401
 
-PERIOD = 1 << 30
-_HALF = 1 << 29
-_MASK = PERIOD - 1
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
+PERIOD = const(1 << 30)
+_HALF = const(1 << 29)
+_MASK = const(PERIOD - 1)
 
 
 def ticks_add(ticks, delta):

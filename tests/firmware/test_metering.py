@@ -343,9 +343,9 @@ def _soc(table, mv):
 
 def test_state_of_charge_tables():
     for table in (LEAD_ACID_24V, LIFEPO4_8S):
-        for mv, pct in table:
-            assert _soc(table, mv) == pct
-        assert _soc(table, table[0][0] - 2000) == 0 and _soc(table, table[-1][0] + 3000) == 100
+        for at in range(0, len(table), 2):
+            assert _soc(table, table[at]) == table[at + 1]
+        assert _soc(table, table[0] - 2000) == 0 and _soc(table, table[-2] + 3000) == 100
     assert _soc(LEAD_ACID_24V, 24200) == 38   # halfway between 25 % and 50 %
     assert _soc(LIFEPO4_8S, 26150) == 85
 
