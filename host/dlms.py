@@ -209,17 +209,25 @@ def objects_markdown() -> str:
     names = {M.DATA: "Data", M.REGISTER: "Register", M.PROFILE_GENERIC: "Profile generic", M.CLOCK: "Clock",
              M.ASSOCIATION_LN: "Association LN", M.SECURITY_SETUP: "Security setup",
              M.DISCONNECT_CONTROL: "Disconnect control", M.ACCOUNT: "Account", M.CREDIT: "Credit",
-             M.CHARGE: "Charge", M.TOKEN_GATEWAY: "Token gateway"}
+             M.CHARGE: "Charge", M.TOKEN_GATEWAY: "Token gateway", M.IEC_HDLC_SETUP: "IEC HDLC setup",
+             M.TCP_UDP_SETUP: "TCP-UDP setup"}
     types = {axdr.OCTET_STRING: "octet-string", axdr.DOUBLE_LONG_UNSIGNED: "double-long-unsigned",
              axdr.DOUBLE_LONG: "double-long", axdr.LONG: "long", axdr.BOOLEAN: "boolean"}
     lines = ["| OBIS | class (version) | attributes | written by 17 and 1 | methods for 17 and 1 | value |",
              "|------|-----------------|-----------:|---------------------|----------------------|-------|"]
-    for class_id, version, ln, row in O.build_objects():
+    # the setup objects as a meter with an optical port served as TCP wrapper on 4059 shows them
+    for class_id, version, ln, row in O.build_objects((O.hdlc_setup(9600), O.tcp_udp_setup(4059, 120))):
         _, attributes, methods = O.CLASSES[class_id]
         written = ", ".join(str(a) for c, a in O.WRITABLE if c == class_id) or "-"
         called = ", ".join(str(m) for c, m in O.METHODS if c == class_id) or "-"
         if row is not None and class_id == M.PROFILE_GENERIC:
             value = "clock, %s; every %s" % (", ".join(row[2]), "%d s" % row[1] if row[1] else "event")
+        elif class_id == M.IEC_HDLC_SETUP:
+            value = ("the HDLC port: comm_speed 5 (9600 Bd, the optical UART), windows 1, max info %d, "
+                     "inter-octet %d ms, inactivity %d s, address %d" % (row[3], row[5], row[6], row[7]))
+        elif class_id == M.TCP_UDP_SETUP:
+            value = ("the TCP wrapper's port (the simulator's; a board has no IP), IP reference %s, MSS %d, "
+                     "%d connection(s), inactivity %d s" % (O.IPV4_SETUP_OBIS, row[2], row[3], row[4]))
         elif row is not None:
             value = "`%s`, %s" % (row[2], types[row[3]])
             if class_id == M.REGISTER:

@@ -1,7 +1,7 @@
 """The meter's COSEM objects, built from the register map, and their attributes on the wire.
 
 Each object is (class id, version, logical name bytes, row): row is the REGISTERS or
-PROFILES row it comes from, or None. Values come from the model the server is given
+PROFILES row it comes from, the values of a communication setup object, or None. Values come from the model the server is given
 (the firmware's cosem_meter adapter, or a test double):
     snapshot() -> dict                 keys of REGISTERS, plus "ldn", "firmware", "control_state",
                                        "low_credit_wh", "owed_wh", "event_code", "token", "token_time",
@@ -13,7 +13,7 @@ PROFILES row it comes from, or None. Values come from the model the server is gi
 Attribute writers return a data-access-result (0 success).
 """
 
-from protocol import axdr
+from protocol import axdr, hdlc
 from protocol import registers as M
 
 SUCCESS = 0
@@ -37,11 +37,25 @@ CREDIT_OBIS = "0.0.19.10.0.255"
 CHARGE_OBIS = "0.0.19.20.0.255"
 ACCOUNT_OBIS = "0.0.19.0.0.255"
 TOKEN_GATEWAY_OBIS = "0.0.19.40.0.255"
+HDLC_SETUP_OBIS = "0.0.22.0.0.255"
+TCP_UDP_SETUP_OBIS = "0.0.25.0.0.255"
+IPV4_SETUP_OBIS = "0.0.25.1.0.255"
+SETUP_OBIS = {M.IEC_HDLC_SETUP: HDLC_SETUP_OBIS, M.TCP_UDP_SETUP: TCP_UDP_SETUP_OBIS}
+# Types of attributes 2.. of the communication setup objects; their values are the port's own.
+SETUP_TYPES = {
+    # comm_speed, window tx, window rx, max info tx, max info rx, inter-octet ms, inactivity s, device address
+    M.IEC_HDLC_SETUP: (axdr.ENUM, axdr.UNSIGNED, axdr.UNSIGNED, axdr.LONG_UNSIGNED, axdr.LONG_UNSIGNED,
+                       axdr.LONG_UNSIGNED, axdr.LONG_UNSIGNED, axdr.LONG_UNSIGNED),
+    # port, IP reference (the IPv4 setup's logical name), MSS, simultaneous connections, inactivity s
+    M.TCP_UDP_SETUP: (axdr.LONG_UNSIGNED, axdr.OCTET_STRING, axdr.LONG_UNSIGNED, axdr.UNSIGNED, axdr.LONG_UNSIGNED),
+}
+BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)  # comm_speed enum 0..9
 
 # class id -> (version, attribute count, method count)
 CLASSES = {M.DATA: (0, 2, 0), M.REGISTER: (0, 3, 1), M.PROFILE_GENERIC: (1, 8, 2), M.CLOCK: (0, 9, 6),
            M.ASSOCIATION_LN: (1, 9, 4), M.SECURITY_SETUP: (0, 5, 2), M.DISCONNECT_CONTROL: (0, 4, 2),
-           M.ACCOUNT: (0, 19, 3), M.CREDIT: (0, 11, 3), M.CHARGE: (0, 13, 5), M.TOKEN_GATEWAY: (0, 6, 1)}
+           M.ACCOUNT: (0, 19, 3), M.CREDIT: (0, 11, 3), M.CHARGE: (0, 13, 5), M.TOKEN_GATEWAY: (0, 6, 1),
+           M.IEC_HDLC_SETUP: (1, 9, 0), M.TCP_UDP_SETUP: (0, 6, 0)}
 
 # Access for the object list and the server's checks: (class, attribute) written by an
 # authenticated client; (class, method) it may invoke. The public client only reads.
@@ -50,7 +64,20 @@ METHODS = ((M.DISCONNECT_CONTROL, 1), (M.DISCONNECT_CONTROL, 2), (M.TOKEN_GATEWA
 NOT_READABLE = ((M.ASSOCIATION_LN, 7),)  # the secret
 
 
-def build_objects() -> list:
+def hdlc_setup(baud: int, inactivity_s: int = hdlc.LINK_TIMEOUT_MS // 1000, max_info: int = hdlc.LINK_MAX_INFO,
+               address: int = 1, window: int = 1, inter_octet_ms: int = hdlc.OCTET_TIMEOUT_MS) -> tuple:
+    """The IEC HDLC setup (class 23) of a port a ServerLink serves: what its SNRM/UA negotiation offers."""
+    return (M.IEC_HDLC_SETUP, (BAUDS.index(baud), window, window, max_info, max_info, inter_octet_ms, inactivity_s,
+                               address))
+
+
+def tcp_udp_setup(port: int, inactivity_s: int, mss: int = 1460, connections: int = 1) -> tuple:
+    """The TCP-UDP setup (class 41) of the TCP wrapper's port."""
+    return (M.TCP_UDP_SETUP, (port, M.obis_bytes(IPV4_SETUP_OBIS), mss, connections, inactivity_s))
+
+
+def build_objects(setups: tuple = ()) -> list:
+    """Every object; setups: (class, values) of the ports the meter serves (hdlc_setup(), tcp_udp_setup())."""
     objects: list = [(M.ASSOCIATION_LN, ASSOCIATION_OBIS, None), (M.DATA, "0.0.42.0.0.255", None),
                (M.DATA, "1.0.0.2.0.255", None), (M.CLOCK, M.CLOCK_OBIS, None),
                (M.SECURITY_SETUP, SECURITY_SETUP_OBIS, None), (M.DATA, INVOCATION_COUNTER_OBIS, None),
@@ -58,6 +85,7 @@ def build_objects() -> list:
                (M.TOKEN_GATEWAY, TOKEN_GATEWAY_OBIS, None)]
     objects += [(row[1], row[0], row) for row in M.REGISTERS]
     objects += [(M.PROFILE_GENERIC, row[0], row) for row in M.PROFILES]
+    objects += [(class_id, SETUP_OBIS[class_id], values) for class_id, values in setups]
     return [(class_id, CLASSES[class_id][0], M.obis_bytes(obis), row) for class_id, obis, row in objects]
 
 
@@ -161,6 +189,9 @@ def get_attribute(server, obj, attribute: int, buf: bytearray) -> int:
         return server.security_attribute(attribute, buf)
     if class_id == M.CLOCK:
         return _clock(model, attribute, buf)
+    if class_id in SETUP_TYPES:
+        axdr.put(buf, SETUP_TYPES[class_id][attribute - 2], row[attribute - 2])
+        return SUCCESS
     snapshot = server.snapshot()
     if row is not None and class_id in (M.DATA, M.REGISTER):
         if attribute == 2:

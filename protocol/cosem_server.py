@@ -74,7 +74,7 @@ class CosemServer:
     """One meter's logical device: its objects, secrets and the state shared by connections."""
 
     def __init__(self, model, lls_password: bytes = b"", keys: Keys | None = None, max_pdu: int = 1024,
-                 challenge=None):
+                 challenge=None, setups: tuple = ()):
         self.model = model
         self.lls_password = lls_password
         self.keys = keys
@@ -84,12 +84,16 @@ class CosemServer:
         self.invocation_counter = model.counter_reserved()
         self._reserved = self.invocation_counter
         self.replay = dlms_security.ReplayGuard()     # the clients' counters
-        self.objects = O.build_objects()
+        self.objects = O.build_objects(setups)  # setups: the ports served (cosem_objects.hdlc_setup, ...)
         if challenge is None:
             import os
 
             challenge = lambda: os.urandom(16)  # noqa: E731
         self.challenge = challenge
+
+    def describe_ports(self, setups: tuple) -> None:
+        """The ports the device serves, once they are known, as setup objects (cosem_objects.hdlc_setup, ...)."""
+        self.objects = O.build_objects(setups)
 
     def next_counter(self) -> int:
         self.invocation_counter += 1

@@ -28,6 +28,9 @@ LLC_REQUEST = b"\xe6\xe6\x00"
 LLC_REPLY = b"\xe6\xe7\x00"
 DEFAULT_INFO = 128  # max info field length when SNRM carries no parameters
 MAX_INFO = 2030     # HDLC setup class (23) upper bound: fits the 11-bit length field
+LINK_MAX_INFO = 1024          # what a ServerLink offers by default, and its HDLC setup object says
+LINK_TIMEOUT_MS = 120000      # inactivity time-out
+OCTET_TIMEOUT_MS = 1000       # inter-octet time-out
 
 # FRMR reasons (third info byte, ISO/IEC 13239): W control, X info not allowed,
 # Y info too long, Z N(R), V N(S).
@@ -273,9 +276,9 @@ class ServerLink:
     Frames of other clients while one is connected get DM; UI frames are ignored.
     """
 
-    def __init__(self, handle, on_reset, logical: int = 1, max_info_tx: int = 1024,
-                 max_info_rx: int = 1024, timeout_ms: int = 120000, max_apdu: int = 4096,
-                 octet_timeout_ms: int = 1000):
+    def __init__(self, handle, on_reset, logical: int = 1, max_info_tx: int = LINK_MAX_INFO,
+                 max_info_rx: int = LINK_MAX_INFO, timeout_ms: int = LINK_TIMEOUT_MS, max_apdu: int = 4096,
+                 octet_timeout_ms: int = OCTET_TIMEOUT_MS):
         if not (1 <= max_info_tx <= MAX_INFO and 1 <= max_info_rx <= MAX_INFO):
             raise ValueError("max info field out of range")
         self.handle = handle

@@ -18,6 +18,7 @@ import time
 import tty
 
 from protocol import civil, hdlc, iec62056_21, wrapper
+from protocol.cosem_objects import hdlc_setup, tcp_udp_setup
 from protocol.cosem_server import CosemServer, Keys
 from protocol.registers import iec21_data_sets
 from simulator.nullmodem import null_modem
@@ -249,6 +250,14 @@ class MeterPorts:
             if reply:
                 os.write(master, reply)
 
+    def _setups(self, ports: dict, n: int) -> tuple:
+        """Meter n's communication setup objects: its HDLC port (optical, or HDLC on TCP) and its TCP wrapper."""
+        inactivity = int(self.inactivity_s)
+        setups = [hdlc_setup(9600, inactivity)] if "hdlc" in ports or "iec21_pty" in ports else []
+        if "dlms" in ports:
+            setups.append(tcp_udp_setup(ports["dlms"][n], inactivity))
+        return tuple(setups)
+
     async def _modbus(self, run, host: str, port: int, tasks: list) -> int:
         """Start Modbus TCP for one meter (pymodbus); the port it listens on."""
         from simulator.modbus import serve_modbus_tcp
@@ -304,6 +313,8 @@ class MeterPorts:
                 server = await asyncio.start_server(self._handler(n, protocol), host, port)
                 servers.append(server)
                 ports[protocol].append(server.sockets[0].getsockname()[1])
+        for n, server in enumerate(self.servers):
+            server.describe_ports(self._setups(ports, n))
         if started is not None:
             started(ports)
         await asyncio.gather(self.clock(), *tasks, *[s.serve_forever() for s in servers])

@@ -153,7 +153,9 @@ def optical_port(hal, meter):
     model = CosemMeter(meter, lambda: (clock.now_s(), clock.ticks_ms()))
 
     def open_server():
+        from protocol.cosem_objects import hdlc_setup
         from protocol.cosem_server import CosemServer
 
-        return CosemServer(model, meter.settings.get("lls_password").encode())
+        # 9600 Bd: the optical UART's speed (drivers/board_kit.py); mode E keeps it
+        return CosemServer(model, meter.settings.get("lls_password").encode(), setups=(hdlc_setup(9600),))
     return OpticalPort(meter.settings.get("entity"), model, open_server)

@@ -19,7 +19,8 @@ from protocol import registers as M
 from tests.host import dlms_peers as P
 
 _READ_CLASSES = {ObjectType.DATA, ObjectType.REGISTER, ObjectType.CLOCK, ObjectType.DISCONNECT_CONTROL,
-                 ObjectType.ACCOUNT, ObjectType.CREDIT, ObjectType.CHARGE, ObjectType.TOKEN_GATEWAY}
+                 ObjectType.ACCOUNT, ObjectType.CREDIT, ObjectType.CHARGE, ObjectType.TOKEN_GATEWAY,
+                 ObjectType.IEC_HDLC_SETUP, ObjectType.TCP_UDP_SETUP}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,27 @@ def test_gurux_reads_the_association_view_every_register_clock_and_profile(meter
         assert [r[1] for r in client.rows_by_entry(profile, 3, 2)] == [rows[2][1], rows[3][1]]
     finally:
         client.close()
+
+
+def test_gurux_reads_the_ports_setup_objects(meter):
+    """The HDLC setup (class 23) and TCP-UDP setup (class 41) say what the simulator's ports really do."""
+    run, wrapper_port, hdlc_port, _ = meter
+    client = P.Gurux(hdlc_port, hdlc=True).connect()
+    try:
+        client.objects()
+        setup = client.c.objects.findByLN(ObjectType.IEC_HDLC_SETUP, "0.0.22.0.0.255")
+        tcp = client.c.objects.findByLN(ObjectType.TCP_UDP_SETUP, "0.0.25.0.0.255")
+        for number in range(2, 10):
+            client.read(setup, number)
+        for number in range(2, 7):
+            client.read(tcp, number)
+    finally:
+        client.close()
+    assert (int(setup.communicationSpeed), setup.windowSizeTransmit, setup.windowSizeReceive,
+            setup.maximumInfoLengthTransmit, setup.maximumInfoLengthReceive, setup.interCharachterTimeout,
+            setup.inactivityTimeout, setup.deviceAddress) == (5, 1, 1, 1024, 1024, 1000, 120, 1)  # 5: 9600 Bd
+    assert (tcp.port, tcp.ipReference, tcp.maximumSegmentSize, tcp.maximumSimultaneousConnections,
+            tcp.inactivityTimeout) == (wrapper_port, "0.0.25.1.0.255", 1460, 1, 120)
 
 
 def test_wrong_password_is_refused_with_authentication_failure(meter):

@@ -270,3 +270,18 @@ def test_the_invocation_counter_never_repeats_across_restarts():
     assert used == [1, 2, 3] and model.reserved >= 3  # reserved in the model (flash) before use
     second = S.CosemServer(model, b"", keys)  # a reboot: counting resumes above the reservation
     assert second.next_counter() > max(used)
+
+
+def test_setup_objects_say_what_the_ports_do():
+    server = _server()
+    a, _ = _associate(server)
+    assert _get(a, 16, M.IEC_HDLC_SETUP, O.HDLC_SETUP_OBIS, 2)[3] == 1  # not served yet: an error result
+    server.describe_ports((O.hdlc_setup(9600, 60), O.tcp_udp_setup(4059, 120)))
+    hdlc = [_value(_get(a, 16, M.IEC_HDLC_SETUP, O.HDLC_SETUP_OBIS, n)) for n in range(2, 10)]
+    assert hdlc == [(axdr.ENUM, 5), (axdr.UNSIGNED, 1), (axdr.UNSIGNED, 1), (axdr.LONG_UNSIGNED, 1024),
+                    (axdr.LONG_UNSIGNED, 1024), (axdr.LONG_UNSIGNED, 1000), (axdr.LONG_UNSIGNED, 60),
+                    (axdr.LONG_UNSIGNED, 1)]
+    tcp = [_value(_get(a, 16, M.TCP_UDP_SETUP, O.TCP_UDP_SETUP_OBIS, n)) for n in range(2, 7)]
+    assert tcp == [(axdr.LONG_UNSIGNED, 4059), (axdr.OCTET_STRING, bytes((0, 0, 25, 1, 0, 255))),
+                   (axdr.LONG_UNSIGNED, 1460), (axdr.UNSIGNED, 1), (axdr.LONG_UNSIGNED, 120)]
+    assert _get(a, 16, M.TCP_UDP_SETUP, O.TCP_UDP_SETUP_OBIS, 7)[3] == 1
