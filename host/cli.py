@@ -742,13 +742,10 @@ def harvest_command(inventory_path, credentials, db, concurrency, since, timeout
         raise CliError(str(exc)) from None
     console = Console(stderr=True)
     start = datetime.datetime.now()
-    try:
-        with Progress(console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
-            task = bar.add_task("harvesting", total=len(meters))
-            results = asyncio.run(harvest.harvest(meters, db_store, concurrency, since_s, timeout, retries,
-                                                  progress=lambda m, r: bar.advance(task)))
-    finally:
-        db_store.close()
+    with db_store, Progress(console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
+        task = bar.add_task("harvesting", total=len(meters))
+        results = asyncio.run(harvest.harvest(meters, db_store, concurrency, since_s, timeout, retries,
+                                              progress=lambda m, r: bar.advance(task)))
     seconds = (datetime.datetime.now() - start).total_seconds()
     failed = {device: r for device, r in results.items() if not r.ok}
     summary = {"meters": len(meters), "read": len(meters) - len(failed), "failed": len(failed),

@@ -26,11 +26,8 @@ def customers():
 def customers_import(path, db):
     """Add or update customers from PATH (.csv, .xlsx or .toml); nothing is stored if a row is bad."""
     rows = register.load_customers(path)
-    store = Store.open(db)
-    try:
+    with Store.open(db) as store:
         register.save_customers(store, rows)
-    finally:
-        store.close()
     click.echo("%d customers stored" % len(rows))
 
 
@@ -40,12 +37,9 @@ def customers_import(path, db):
 @reports_errors
 def customers_charges(path, db):
     """Add what customers were charged from PATH (.csv, .xlsx or .toml); documents already stored are kept."""
-    store = Store.open(db)
-    try:
+    with Store.open(db) as store:
         rows = register.load_charges(path, register.customer_ids(store))
         new = register.save_charges(store, rows)
-    finally:
-        store.close()
     click.echo("%d charges stored (%d already known)" % (new, len(rows) - new))
 
 
@@ -74,11 +68,8 @@ def export_smec(month, channels_path, out, as_zip, allow_incomplete, timezone, a
     """Direct@mm "Formato carga de medición" workbooks of a month's hourly channel readings for the SMEC."""
     from host import smec  # xlwt and reportlab load for this command only
 
-    store = Store.open(db)
-    try:
+    with Store.open(db) as store:
         summary = smec.export(store, channels_path, month, out, as_zip, allow_incomplete, timezone)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
         return
@@ -102,11 +93,8 @@ def report_customer(device, out, month, lang, db):
     registers and events."""
     from host import report as customer_report  # reportlab loads for this command only
 
-    store = Store.open(db)
-    try:
+    with Store.open(db) as store:
         months = customer_report.write(store, device, out, month, lang)
-    finally:
-        store.close()
     click.echo("%s: %s to %s" % (out, months[0], months[-1]))
 
 
@@ -123,11 +111,8 @@ def export_gestiona(out, skip_incomplete, db):
 
     if not out.lower().endswith(".xlsx"):
         raise ValueError("out: must be a FILE.xlsx (an Excel workbook), got %r" % out)
-    store = Store.open(db)
-    try:
+    with Store.open(db) as store:
         customers = gestiona.load(store)
-    finally:
-        store.close()
     sheets, skipped = gestiona.inventory(customers, skip_incomplete)
     for reason in skipped:
         click.echo("skipped %s" % reason, err=True)
@@ -154,7 +139,7 @@ def export_gestiona(out, skip_incomplete, db):
 @reports_errors
 def export_sec(initial, delta, as_of, out, url, db, distributor, retries, timeout, ca_file, as_json):
     """Chile's SEC feed: customers, 36 months of consumption and charges, 12 of consumption and injections, the
-    meters' registers (docs/sec-feed.schema.json); the state advances only once the batch is delivered."""
+    meters' registers (host/schemas/sec-feed.schema.json); the state advances only once the batch is delivered."""
     from host import sec
 
     if initial == delta:
@@ -163,11 +148,8 @@ def export_sec(initial, delta, as_of, out, url, db, distributor, retries, timeou
         raise ValueError("destination: give one of --out DIR or --post URL")
     day = sec.as_of_date(as_of)
     deliver = sec.writer(out) if out is not None else sec.poster(url, retries, timeout, ca_file)
-    store = Store.open(db)
-    try:
+    with Store.open(db) as store:
         summary = sec.export(store, "initial" if initial else "delta", day, distributor, deliver)
-    finally:
-        store.close()
     counts = summary["counts"]
     click.echo(json.dumps(summary, sort_keys=True) if as_json else
                "sec %s batch %d as of %s: %d inserts, %d updates, %d deletes -> %s" % (

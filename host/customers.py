@@ -34,13 +34,6 @@ class CustomerError(ValueError):
     """Every problem found, one per line."""
 
 
-def _read(path: str, table: str, required: tuple) -> tuple:
-    try:
-        return rowfile.read(path, table, required)
-    except rowfile.RowFileError as exc:
-        raise CustomerError(str(exc)) from None
-
-
 def _customer(row: dict, bad) -> tuple:
     values = {name: row.get(name, "").strip() for name in CUSTOMER_FIELDS}
     if not values["customer_id"]:
@@ -69,28 +62,19 @@ def _customer(row: dict, bad) -> tuple:
                                                                            flags["bill_access"])
 
 
-def load_customers(path: str) -> list:
-    """Rows ready for Store.save_customers; CustomerError names every bad row and field."""
-    rows, first = _read(path, "customer", ("customer_id", "name"))
-    errors: list = []
-    out, seen = [], {}
-    for n, row in enumerate(rows, first):
-        where = "%s row %d" % (path, n)
-
-        def bad(field, rule, row=row, where=where):
-            errors.append("%s: %s: %s, got %r" % (where, field, rule, row.get(field, "")))
-
-        customer = _customer(row, bad)
-        if customer[0] in seen:
-            errors.append("%s: customer_id: %r is also on row %d" % (where, customer[0], seen[customer[0]]))
-        if customer[0] is not None:  # an empty id is reported as empty, not as a duplicate of the next one
-            seen[customer[0]] = n
-        out.append(customer)
-    if not rows:
-        errors.append("%s: no customers" % path)
+def _checked(path: str, table: str, required: tuple, check, unique: str, key, shown=repr) -> list:
+    try:
+        items, errors = rowfile.checked(path, table, required, check, unique, key, shown)
+    except rowfile.RowFileError as exc:
+        raise CustomerError(str(exc)) from None
     if errors:
         raise CustomerError("\n".join(errors))
-    return out
+    return items
+
+
+def load_customers(path: str) -> list:
+    """Rows ready for Store.save_customers; CustomerError names every bad row and field."""
+    return _checked(path, "customer", ("customer_id", "name"), _customer, "customer_id", lambda c: c[0])
 
 
 def cents(text: str) -> int:
@@ -101,81 +85,59 @@ def cents(text: str) -> int:
     return int(amount * 100)
 
 
+def _charge(row: dict, bad, known_customers) -> tuple:
+    customer, document = row.get("customer_id", ""), row.get("document", "")
+    if customer not in known_customers:
+        bad("customer_id", "must be a customer of the register (opsm customers import)")
+    if not document:
+        bad("document", "must not be empty")
+    billed_at = 0
+    try:
+        day = datetime.date.fromisoformat(row.get("billed_on", ""))
+        billed_at = int(datetime.datetime(day.year, day.month, day.day, 12, tzinfo=datetime.timezone.utc).timestamp())
+    except ValueError:
+        bad("billed_on", "must be a date YYYY-MM-DD")
+    amount = 0
+    try:
+        amount = cents(row.get("amount", ""))
+    except (ValueError, decimal.InvalidOperation):
+        bad("amount", "must be an amount of 0 or more with at most 2 decimals")
+    currency = (row.get("currency") or "CLP").upper()
+    if len(currency) != 3 or not currency.isalpha():
+        bad("currency", "must be an ISO 4217 code such as CLP or GTQ")
+    kwh = None
+    if row.get("kwh"):
+        try:
+            kwh = float(row["kwh"])
+        except ValueError:
+            bad("kwh", "must be a number")
+    return (customer, document, billed_at, amount, currency, kwh)
+
+
 def load_charges(path: str, known_customers) -> list:
     """(customer_id, document, billed_at, amount_cents, currency, kwh) rows; billed_at is noon UTC of the
     billing day, so the day is the same in every time zone of the Americas."""
-    rows, first = _read(path, "charge", ("customer_id", "document", "billed_on", "amount"))
-    errors: list = []
-    out, seen = [], {}
-    for n, row in enumerate(rows, first):
-        where = "%s row %d" % (path, n)
-
-        def bad(field, rule, row=row, where=where):
-            errors.append("%s: %s: %s, got %r" % (where, field, rule, row.get(field, "")))
-
-        customer, document = row.get("customer_id", ""), row.get("document", "")
-        if customer not in known_customers:
-            bad("customer_id", "must be a customer of the register (opsm customers import)")
-        if not document:
-            bad("document", "must not be empty")
-        elif (customer, document) in seen:
-            errors.append("%s: document: %r of %r is also on row %d" % (where, document, customer,
-                                                                        seen[(customer, document)]))
-        seen[(customer, document)] = n
-        billed_at = 0
-        try:
-            day = datetime.date.fromisoformat(row.get("billed_on", ""))
-            billed_at = int(datetime.datetime(day.year, day.month, day.day, 12,
-                                              tzinfo=datetime.timezone.utc).timestamp())
-        except ValueError:
-            bad("billed_on", "must be a date YYYY-MM-DD")
-        amount = 0
-        try:
-            amount = cents(row.get("amount", ""))
-        except (ValueError, decimal.InvalidOperation):
-            bad("amount", "must be an amount of 0 or more with at most 2 decimals")
-        currency = (row.get("currency") or "CLP").upper()
-        if len(currency) != 3 or not currency.isalpha():
-            bad("currency", "must be an ISO 4217 code such as CLP or GTQ")
-        kwh = None
-        if row.get("kwh"):
-            try:
-                kwh = float(row["kwh"])
-            except ValueError:
-                bad("kwh", "must be a number")
-        out.append((customer, document, billed_at, amount, currency, kwh))
-    if not rows:
-        errors.append("%s: no charges" % path)
-    if errors:
-        raise CustomerError("\n".join(errors))
-    return out
+    return _checked(path, "charge", ("customer_id", "document", "billed_on", "amount"),
+                    lambda row, bad: _charge(row, bad, known_customers), "document",
+                    lambda charge: charge[:2] if charge[1] else None, lambda key: "%r of %r" % (key[1], key[0]))
 
 
 def save_customers(store, customers: list) -> None:
     """Insert or update every customer in one transaction."""
     names = CUSTOMER_FIELDS + ("updated_at",)
     now = int(time.time())
-    try:
+    with store.transaction():
         for customer in customers:
             store.execute("INSERT INTO customers (%s) VALUES (%s) ON CONFLICT (customer_id) DO UPDATE SET %s" % (
                 ", ".join(names), ", ".join("?" * len(names)),
                 ", ".join("%s = excluded.%s" % (n, n) for n in names[1:])), customer + (now,))
-        store.db.commit()
-    except Exception:
-        store.db.rollback()
-        raise
 
 
 def save_charges(store, charges: list) -> int:
     """Store charges in one transaction (a document already stored is kept as it was); how many were new."""
-    try:
-        new = store.insert_ignore("charges", ("customer_id", "document", "billed_at", "amount_cents", "currency",
-                                              "kwh"), charges)
-        store.db.commit()
-    except Exception:
-        store.db.rollback()
-        raise
-    return new
+    with store.transaction():
+        return store.insert_ignore("charges", ("customer_id", "document", "billed_at", "amount_cents", "currency",
+                                               "kwh"), charges)
 
 
 def customer_ids(store) -> set:

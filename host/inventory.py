@@ -68,10 +68,7 @@ def load_credentials(path: str | None) -> dict:
     return out
 
 
-def _check(row: dict, credentials: dict, where: str, errors: list):
-    def bad(field: str, rule: str) -> None:
-        errors.append("%s: %s: %s, got %r" % (where, field, rule, row.get(field, "")))
-
+def _check(row: dict, credentials: dict, bad) -> Meter:
     device_id, serial, host = row.get("device_id", ""), row.get("serial", ""), row.get("host", "")
     protocol = row.get("protocol", "")
     if not device_id:
@@ -122,21 +119,11 @@ def load(path: str, credentials_path: str | None = None) -> list:
     """The meters of an inventory file; InventoryError lists every bad row and field."""
     credentials = load_credentials(credentials_path)
     try:
-        rows, first_row = rowfile.read(path, "meter", ("device_id", "serial", "host", "port", "protocol"))
+        meters, errors = rowfile.checked(path, "meter", ("device_id", "serial", "host", "port", "protocol"),
+                                         lambda row, bad: _check(row, credentials, bad), "device_id",
+                                         lambda meter: meter.device_id)
     except rowfile.RowFileError as exc:
         raise InventoryError(str(exc)) from None
-    errors: list = []
-    meters = []
-    seen: dict = {}
-    for n, row in enumerate(rows, first_row):
-        where = "%s row %d" % (path, n)
-        meter = _check(row, credentials, where, errors)
-        if meter.device_id in seen:
-            errors.append("%s: device_id: %r is also on row %d" % (where, meter.device_id, seen[meter.device_id]))
-        seen[meter.device_id] = n
-        meters.append(meter)
-    if not rows:
-        errors.append("%s: no meters" % path)
     if errors:
         raise InventoryError("\n".join(errors))
     return meters

@@ -81,3 +81,31 @@ def read(path: str, table: str, required: tuple) -> tuple:
     if missing:
         raise RowFileError("%s: header: missing column(s) %s" % (path, ", ".join(missing)))
     return rows, 2
+
+
+def checked(path: str, table: str, required: tuple, check, unique: str, key, shown=repr) -> tuple:
+    """(items, errors) of a hand-kept table, every row checked before any is used.
+
+    check(row, bad) -> item, where bad(field, rule) records "PATH row N: field: rule, got 'value'";
+    a row whose key(item) repeats an earlier row's is reported under the field `unique` (shown(key)
+    says which); an empty key is not compared (the row's own check reports it). RowFileError when
+    the file or its header cannot be used."""
+    rows, first = read(path, table, required)
+    errors: list = []
+    items, seen = [], {}
+    for n, row in enumerate(rows, first):
+        where = "%s row %d" % (path, n)
+
+        def bad(field, rule, row=row, where=where):
+            errors.append("%s: %s: %s, got %r" % (where, field, rule, row.get(field, "")))
+
+        item = check(row, bad)
+        identity = key(item)
+        if identity in seen:
+            errors.append("%s: %s: %s is also on row %d" % (where, unique, shown(identity), seen[identity]))
+        elif identity:
+            seen[identity] = n
+        items.append(item)
+    if not rows:
+        errors.append("%s: no %ss" % (path, table))
+    return items, errors

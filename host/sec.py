@@ -270,7 +270,7 @@ def idempotency_key(document: dict) -> str:
 def remember(store, document: dict, destination: str) -> None:
     """Make a delivered batch what the next delta is computed against, in one transaction."""
     header, ops = document["header"], document["operations"]
-    try:
+    with store.transaction():
         if header["kind"] == "initial":
             store.execute("DELETE FROM sec_records")
         for op in ops:
@@ -284,10 +284,6 @@ def remember(store, document: dict, destination: str) -> None:
                       "destination) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                       (header["batch"], header["kind"], header["as_of"], header["distributor"], int(time.time()),
                        counts["insert"], counts["update"], counts["delete"], destination))
-        store.db.commit()
-    except Exception:
-        store.db.rollback()
-        raise
 
 
 def export(store, kind: str, as_of: datetime.date, distributor: str | None, deliver) -> dict:

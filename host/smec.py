@@ -132,24 +132,10 @@ def _check_meters(channels: list, errors: list) -> None:
 def load_channels(path: str) -> list:
     """The channel map in upload order (meters as first met, their quantities in AMM order)."""
     try:
-        rows, first = rowfile.read(path, "channel", ("channel", "device_id", "quantity", "participant"))
+        channels, errors = rowfile.checked(path, "channel", ("channel", "device_id", "quantity", "participant"),
+                                           _channel, "channel", lambda c: c.number)
     except rowfile.RowFileError as exc:
         raise SmecError(str(exc)) from None
-    errors: list = []
-    channels, seen = [], {}
-    for n, row in enumerate(rows, first):
-        where = "%s row %d" % (path, n)
-
-        def bad(field, rule, row=row, where=where):
-            errors.append("%s: %s: %s, got %r" % (where, field, rule, row.get(field, "")))
-
-        channel = _channel(row, bad)
-        if channel.number in seen:
-            errors.append("%s: channel: %d is also on row %d" % (where, channel.number, seen[channel.number]))
-        seen[channel.number] = n
-        channels.append(channel)
-    if not rows:
-        errors.append("%s: no channels" % path)
     _check_meters(channels, errors)
     if errors:
         raise SmecError("\n".join(errors))

@@ -7,6 +7,7 @@ at any moment leaves the database consistent and the next run resumes after the 
 stored row. Times are seconds since 1970-01-01 UTC.
 """
 
+import contextlib
 import sqlite3
 import time
 import urllib.parse
@@ -183,7 +184,7 @@ class Store:
 
     def save(self, harvest_id: int, meter, reading) -> int:
         """One meter's reading in one transaction; the number of new profile rows and events."""
-        try:
+        with self.transaction():
             self.execute("""INSERT INTO meters (device_id, serial, host, port, protocol, timezone, last_read)
                             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET
                             serial = excluded.serial, host = excluded.host, port = excluded.port,
@@ -207,11 +208,23 @@ class Store:
                             new_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                          (harvest_id, meter.device_id, reading.read_at, 1 if reading.ok else 0, reading.error,
                           reading.clock_drift_s, reading.attempts, new))
+        return new
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """What is written inside commits together, or not at all."""
+        try:
+            yield self
             self.db.commit()
-        except Exception:
+        except BaseException:
             self.db.rollback()
             raise
-        return new
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()

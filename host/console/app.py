@@ -298,32 +298,30 @@ def _report_query(request) -> tuple:
     return chosen, request.state.console.records.invoices(vendor_id, customer_id, first, last)
 
 
-@page()
-async def report(request):
-    try:
-        chosen, rows = _report_query(request)
-    except ValueError as exc:
-        return _render(request, "reports.html", status=400, error=str(exc), chosen=dict(request.query_params),
-                       invoices=[])
-    return _render(request, "reports.html", chosen=chosen, invoices=rows, total=sum(i["total_cents"] for i in rows),
-                   vendors=request.state.console.records.users() if _own(request) is None else [])
+def sales_report(pdf: bool):
+    """The sales report page, or its PDF; a bad filter shows the page with the error either way."""
 
+    @page()
+    async def handler(request):
+        try:
+            chosen, rows = _report_query(request)
+        except ValueError as exc:
+            return _render(request, "reports.html", status=400, error=str(exc), chosen=dict(request.query_params),
+                           invoices=[])
+        if not pdf:
+            return _render(request, "reports.html", chosen=chosen, invoices=rows,
+                           total=sum(i["total_cents"] for i in rows),
+                           vendors=request.state.console.records.users() if _own(request) is None else [])
+        lang = _lang(request)
+        heading = [(translate(lang, "report.by"), translate(lang, "report." + chosen["by"]) +
+                    (" " + chosen["who"] if chosen["who"] else "")), (translate(lang, "report.from"), chosen["from"]),
+                   (translate(lang, "report.to"), chosen["to"])]
+        user = request.state.user
+        data = receipts.sales_report(rows, heading, "%s <%s>" % (user["name"], user["email"]), lang)
+        return Response(data, media_type="application/pdf", headers={
+            "Content-Disposition": 'attachment; filename="reporte-%s-%s.pdf"' % (chosen["from"], chosen["to"])})
 
-@page()
-async def report_pdf(request):
-    try:
-        chosen, rows = _report_query(request)
-    except ValueError as exc:
-        return _render(request, "reports.html", status=400, error=str(exc), chosen=dict(request.query_params),
-                       invoices=[])
-    lang = _lang(request)
-    heading = [(translate(lang, "report.by"), translate(lang, "report." + chosen["by"]) +
-                (" " + chosen["who"] if chosen["who"] else "")), (translate(lang, "report.from"), chosen["from"]),
-               (translate(lang, "report.to"), chosen["to"])]
-    user = request.state.user
-    data = receipts.sales_report(rows, heading, "%s <%s>" % (user["name"], user["email"]), lang)
-    return Response(data, media_type="application/pdf", headers={
-        "Content-Disposition": 'attachment; filename="reporte-%s-%s.pdf"' % (chosen["from"], chosen["to"])})
+    return handler
 
 
 @page()
@@ -434,8 +432,8 @@ ROUTES = [
     Route("/invoices/{number:int}/{paper}.pdf", invoice_pdf),
     Route("/customers", customers, methods=["GET", "POST"]),
     Route("/customers/{customer_id}/edit", customer_edit, methods=["GET", "POST"]),
-    Route("/reports", report),
-    Route("/reports.pdf", report_pdf),
+    Route("/reports", sales_report(pdf=False)),
+    Route("/reports.pdf", sales_report(pdf=True)),
     Route("/account", account, methods=["GET", "POST"]),
     Route("/admin/users", users, methods=["GET", "POST"]),
     Route("/admin/product", _settings_page("product.html", "product.", ("description", "price_cents", "vat_bp",
@@ -451,9 +449,8 @@ ROUTES = [
 
 def create_app(db: str, registry_path: str, keystore) -> Starlette:
     """The console; its database, registry and session secret open at start-up, on the server's loop thread."""
-    console = Console(db, registry_path, keystore)
-    secret = console.records.session_secret()
-    console.close()
+    with Store.open(db) as store:
+        secret = Records(store).session_secret()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -470,8 +467,7 @@ def create_app(db: str, registry_path: str, keystore) -> Starlette:
 
 def first_administrator(db: str, email: str, password: str | None) -> str | None:
     """Create the first administrator when the console has no account yet; the password made, if one was."""
-    store = Store.open(db)
-    try:
+    with Store.open(db) as store:
         records = Records(store)
         if records.users():
             return None
@@ -479,5 +475,3 @@ def first_administrator(db: str, email: str, password: str | None) -> str | None
         password = password or secrets.token_urlsafe(12)
         records.add_user(email, "Administrador", ADMIN, password)
         return password if made else ""
-    finally:
-        store.close()

@@ -4,6 +4,7 @@
 cost (n = 2^14, r = 8: 16 MB and ~50 ms) is what OWASP suggests as a minimum for scrypt.
 """
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -33,3 +34,9 @@ def matches(password: str, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(actual.hex(), digest)
+
+
+@functools.cache
+def decoy() -> str:
+    """A stored hash no password matches: checking against it takes as long as against a user's."""
+    return hashed(secrets.token_hex(16))

@@ -12,7 +12,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
@@ -78,18 +78,6 @@ def _slip_lines(invoice: dict, seller: dict, lang: str) -> list:
     return lines
 
 
-def _wrapped(text: str, font: str, size: float, width: float) -> list:
-    words, out, line = text.split(" "), [], ""
-    for word in words:
-        candidate = (line + " " + word).strip()
-        if line and stringWidth(candidate, font, size) > width:
-            out.append(line)
-            line = word
-        else:
-            line = candidate
-    return out + [line]
-
-
 def _slip(invoice: dict, seller: dict, width: float, lang: str) -> bytes:
     margin, size = 3 * mm, 8 if width > 60 * mm else 7
     leading = size * 1.3
@@ -97,7 +85,7 @@ def _slip(invoice: dict, seller: dict, width: float, lang: str) -> bytes:
     rows = []
     for text, bold, centred in _slip_lines(invoice, seller, lang):
         font = _BOLD if bold else _FONT
-        for part in _wrapped(text, font, size, usable) if text else [""]:
+        for part in simpleSplit(text, font, size, usable) if text else [""]:
             rows.append((part, font, centred))
     height = 2 * margin + leading * len(rows)
     out = io.BytesIO()

@@ -94,7 +94,7 @@ class Records:
         rows = self.store.query("SELECT id, password_hash, failed_logins, locked_until FROM console_users "
                                 "WHERE email = ?", (email.strip().lower(),))
         if not rows:
-            passwords.matches(password, passwords.hashed("not a user"))  # same time as a wrong password
+            passwords.matches(password, passwords.decoy())  # as long as a wrong password takes
             raise Refused("login.wrong")
         user_id, stored, failures, locked_until = rows[0]
         if locked_until > now:
@@ -186,7 +186,7 @@ class Records:
             raise Refused("licence.invoices")
         now = int(time.time())
         vat = money.vat_inside(total_cents, product["vat_bp"])
-        try:
+        with self.store.transaction():
             self.store.execute("""INSERT INTO invoices (number, customer_id, vendor_id, issued_at, description,
                                   price_cents, vat_bp, currency, total_cents, vat_cents, kwh_tenths, meter_pan, token)
                                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -196,10 +196,6 @@ class Records:
             self.store.execute("INSERT INTO charges (customer_id, document, billed_at, amount_cents, currency, kwh) "
                                "VALUES (?, ?, ?, ?, ?, ?)", (customer["customer_id"], str(number), now, total_cents,
                                                              product["currency"], tenths / 10))
-            self.store.db.commit()
-        except Exception:
-            self.store.db.rollback()
-            raise
         return number
 
     def invoice(self, number: int) -> dict | None:

@@ -59,6 +59,16 @@ def write_toml(path, table, header, rows):
     return path
 
 
+def write_table(path, table, header, rows, xlsx_rows):
+    """The same table as the path's kind of file; xlsx_rows as a spreadsheet would hold them."""
+    kind = path.suffix[1:]
+    if kind == "csv":
+        return write_csv(path, header, rows)
+    if kind == "toml":
+        return write_toml(path, table, header, rows)
+    return write_xlsx(path, header, xlsx_rows)
+
+
 COLUMNS = {"customers": CUSTOMER_FIELDS,
            "charges": ("customer_id", "document", "billed_at", "amount_cents", "currency", "kwh")}
 
@@ -85,13 +95,8 @@ def register(tmp_path, db):
 
 @pytest.mark.parametrize("kind", ["csv", "toml", "xlsx"])
 def test_every_form_of_the_register_imports_the_same_customers(tmp_path, db, kind):
-    path = tmp_path / ("customers." + kind)
-    if kind == "csv":
-        write_csv(path, HEADER, CUSTOMERS)
-    elif kind == "toml":
-        write_toml(path, "customer", HEADER, CUSTOMERS)
-    else:
-        write_xlsx(path, HEADER, [row[:7] + (5.3 if row[7] else None,) + row[8:] for row in CUSTOMERS])
+    path = write_table(tmp_path / ("customers." + kind), "customer", HEADER, CUSTOMERS,
+                       [row[:7] + (5.3 if row[7] else None,) + row[8:] for row in CUSTOMERS])
     assert run("customers", "import", path, "--db", db).strip() == "2 customers stored"
     assert stored(db, "customers") == STORED
 
@@ -144,13 +149,9 @@ CHARGES = [
 
 @pytest.mark.parametrize("kind", ["csv", "toml", "xlsx"])
 def test_charges_are_stored_in_exact_cents(tmp_path, register, kind):
-    path = tmp_path / ("charges." + kind)
-    if kind == "csv":
-        write_csv(path, CHARGE_HEADER, CHARGES)
-    elif kind == "toml":
-        write_toml(path, "charge", CHARGE_HEADER, CHARGES)
-    else:  # spreadsheets hold amounts as binary floating point: 0.29 must not become 28 cents
-        write_xlsx(path, CHARGE_HEADER, [row[:3] + (float(row[3]),) + row[4:] for row in CHARGES])
+    # spreadsheets hold amounts as binary floating point: 0.29 must not become 28 cents
+    path = write_table(tmp_path / ("charges." + kind), "charge", CHARGE_HEADER, CHARGES,
+                       [row[:3] + (float(row[3]),) + row[4:] for row in CHARGES])
     assert run("customers", "charges", path, "--db", register).strip() == "3 charges stored (0 already known)"
     assert stored(register, "charges") == [
         ("11111111-1", "F-001", NOON_2024_03_01, 123450, "CLP", 85.5),
