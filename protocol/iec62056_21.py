@@ -44,7 +44,7 @@ class Session:
     def __init__(self, identification: str, readout, address: str = "", mode_e: bool = False):
         self.identification = identification
         self.readout = readout
-        self.address = address
+        self.address = address.encode()  # compared as bytes: a reader's line need not be text
         self.mode_e = mode_e
         self.switched = False
         self.leftover = b""
@@ -71,7 +71,7 @@ class Session:
 
     def _answer(self, line: bytes) -> bytes:
         if line.startswith(b"/?") and line.endswith(b"!\r\n"):
-            address = line[2:-3].decode()
+            address = line[2:-3]
             if address and address != self.address:
                 self._state = 0  # addressed to another meter on the bus
                 return b""

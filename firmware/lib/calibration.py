@@ -98,6 +98,22 @@ def two_point(raw_low: int, true_low: int, raw_high: int, true_high: int):
     return gain, offset
 
 
+def voltage_points(raw_low: int, true_low: int, raw_high: int, true_high: int, design_gain_uv: int):
+    """two_point for the admin menu's two voltages, refusing points the meter did not see apart.
+
+    The meter's own span must be within a factor 2 of what the front end's design gain
+    predicts for the technician's two readings: the same voltage applied twice (span 0),
+    swapped points or a loose probe give a gain no unit can have.
+    """
+    expected = (true_high - true_low) * 1000000 // design_gain_uv
+    span = raw_high - raw_low
+    if span * 2 < expected:
+        raise ValueError("CALIBRACION: puntos muy cercanos")
+    if span > expected * 2:
+        raise ValueError("CALIBRACION: lectura fuera de rango")
+    return two_point(raw_low, true_low, raw_high, true_high)
+
+
 def phase_from_unity_load(phase_ns: int, p_mw: int, q_fund_mvar: int, freq_mhz: int) -> int:
     """The phase_ns that cancels the angle a resistive load shows with phase_ns in use.
 

@@ -374,6 +374,10 @@ class KeypadFsm:
             return (("password", self.record.pack()),)
         return _NONE
 
+    def report(self, message: str, flag: str) -> None:
+        """What the meter decided about the last action (e.g. a calibration it refused)."""
+        self._say(message, flag)
+
     # --- helpers ---------------------------------------------------------------
 
     def _save_and_exit(self):

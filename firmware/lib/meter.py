@@ -282,20 +282,23 @@ class Meter:
 
     def _calibrate(self, point: str, true_dv: int, now_s: int) -> None:
         """Two-point voltage calibration against the technician's true-RMS meter."""
-        if self.reading is None:
-            return
-        raw = self.reading.v_mcounts
         if point == "low":
-            self._calibration_low = (raw, true_dv * 100)
+            self._calibration_low = (self.reading.v_mcounts, true_dv * 100) if self.reading else None
             return
-        if self._calibration_low is None:
-            return
-        gain, offset = calibration.two_point(self._calibration_low[0], self._calibration_low[1], raw, true_dv * 100)
+        low, self._calibration_low = self._calibration_low, None
         old = self.power.calibration
-        new = calibration.Calibration(gain, old.i_gain_ua, offset, old.i_offset_ma, old.phase_ns, old.bat_gain_ppm)
+        try:
+            if low is None or self.reading is None:
+                raise ValueError("CALIBRACION: sin lectura, repita")
+            gain, offset = calibration.voltage_points(low[0], low[1], self.reading.v_mcounts, true_dv * 100,
+                                                      self.hal.calibration.v_gain_uv)
+            new = calibration.Calibration(gain, old.i_gain_ua, offset, old.i_offset_ma, old.phase_ns,
+                                          old.bat_gain_ppm)
+        except ValueError as e:  # the old calibration stays; the technician reads why
+            self.fsm.report(str(e), "invalid")
+            return
         self._store("calibration", True).save(new.pack())
         self.power.calibration = new
-        self._calibration_low = None
         self.log.append(now_s, events.ADMIN, len(kf.ITEMS))
 
     # --- screen -----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 import math
 
-from calibration import Calibration, div_round, phase_from_unity_load, two_point, unpack_calibration
+from calibration import Calibration, div_round, phase_from_unity_load, two_point, unpack_calibration, voltage_points
 
 from tests.firmware.test_metering import I_GAIN_UA, MAINS_HZ, MAINS_MHZ, V_GAIN_UV, close, measure, sine
 
@@ -101,3 +101,17 @@ def test_phase_calibration_with_a_resistive_load():
     assert abs(phase - delay_ns) <= 200, phase
     after = measure(waves, calibration=Calibration(V_GAIN_UV, I_GAIN_UA, phase_ns=phase))
     assert after.pf_milli == 1000 and abs(after.q_fund_mvar) < after.p_mw // 1000
+
+
+def test_voltage_points_refuse_what_the_meter_did_not_see_apart():
+    # design gain 102100 uV/count: 60 V apart is ~587 700 mcounts
+    gain, offset = voltage_points(587676, 60500, 1175352, 121000, 102100)
+    assert 102000 < gain < 104000
+    for raw_high, rule in ((587676, "puntos muy cercanos"), (587676 + 200000, "puntos muy cercanos"),
+                           (587676 + 1300000, "lectura fuera de rango")):
+        try:
+            voltage_points(587676, 60500, raw_high, 121000, 102100)
+        except ValueError as e:
+            assert rule in str(e)
+        else:
+            raise AssertionError("accepted a span of %d" % (raw_high - 587676))

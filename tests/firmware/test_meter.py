@@ -173,3 +173,36 @@ def test_a_day_fills_the_load_profiles_once_per_boundary():
     assert again.profiles[0].row(95) == quarter.row(95)
     _run(again, 15)
     assert [p.entries for p in again.profiles] == [97, 24]
+
+
+def _admin_menu(meter):
+    _type(meter, "#0000#4321#4321#")   # factory password, changed at the first login: the menu
+
+
+def test_calibration_points_at_one_voltage_are_refused_and_the_meter_runs_on():
+    from strip import Strip
+
+    meter = _meter(FakeFlash())
+    _type(meter, "*" + CODE_25_6_KWH + "*")
+    _run(meter, 2)
+    before = meter.power.calibration.v_gain_uv
+    _admin_menu(meter)
+    _type(meter, "BBBBB#")             # CALIBRACION
+    _type(meter, "600#")               # the low point at 120 V: the technician forgot to change the source
+    _type(meter, "1200#")              # the high point at the same 120 V
+    assert meter.power.calibration.v_gain_uv == before
+    assert "CALIBRACION: puntos muy cercanos" in meter.render(Strip(320, 240), meter.hal.clock.ticks_ms())
+    meter.hal.ac.load(500)
+    _run(meter, 60)                    # still metering and charging
+    assert 490 <= meter.energy.import_wh <= 510 and meter.ledger.purchased_wh < 25600
+    assert meter.fsm.view().mode == "MAIN"  # the admin session timed out meanwhile
+    _type(meter, "#4321#BBBBB#")       # a new attempt at two voltages works
+    meter.hal.ac.vrms_mv = 60000
+    _run(meter, 1)
+    _type(meter, "605#")
+    meter.hal.ac.vrms_mv = 120000
+    _run(meter, 1)
+    _type(meter, "1210#")
+    assert meter.power.calibration.v_gain_uv != before
+    _run(meter, 1)
+    assert abs(meter.reading.vrms_mv - 121000) < 300

@@ -4,6 +4,7 @@ faults injected per connection leave the other meters served."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,8 @@ def served():
                              "--modbus-unit", "17", "--speed", "0",
                              "--scenario", "scenarios/recharge.toml", "--lls-password", "s3cret", "--hls-keys", keys,
                              "--trace", folder + "/trace"],
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            stdout=subprocess.PIPE, stderr=open(folder + "/stderr.log", "w"), text=True, cwd=ROOT,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
     ports = json.loads(proc.stdout.readline())
     yield ports, keys, folder
     proc.send_signal(signal.SIGINT)
@@ -79,6 +81,18 @@ def test_optical_port_mode_c_then_mode_e(served):
         assert b"19.10.0(25.600*kWh)" in block
     out = json.loads(_opsm("dlms", "read", "--serial", ports["iec21_pty"], "--optical", "--json").stdout)
     assert out["registers"]["1.0.1.8.0.255"] == 0
+
+
+def test_bytes_that_are_not_text_on_the_iec21_ports_get_no_traceback(served):
+    ports, _, folder = served
+    with socket.create_connection(("127.0.0.1", ports["iec21"]), timeout=5) as sock:
+        sock.sendall(b"/?\xff!\r\n/?\x80\xfe!\r\n/?!\r\n")
+        assert sock.makefile("rb").readline() == b"/OPS5OPSM-SP-230\r\n"  # still answers the good request
+    with serial.Serial(ports["iec21_pty"], 9600, timeout=5) as probe:
+        probe.write(b"/?\xff!\r\n/?!\r\n")
+        assert probe.readline() == b"/OPS5\\2OPSM-SP-230\r\n"
+    with open(folder + "/stderr.log") as f:
+        assert "Traceback" not in f.read()
 
 
 def test_token_and_relay_over_the_network_with_hls(served):

@@ -50,3 +50,19 @@ def test_the_reader_parses_the_block_the_meter_sends():
     except ValueError:
         raised = True
     assert raised
+
+
+def test_bytes_that_are_not_text_get_no_answer_and_no_exception():
+    # A request line with a byte that is not UTF-8 (or ASCII) once ended the firmware app.
+    s = _session("42")
+    for line in (b"/?\xff!\r\n", b"/?4\x802!\r\n", b"/?\xc3!\r\n", b"\x06\xff\xfe\xfd\r\n", b"/?!\x00\xff\r\n"):
+        assert s.feed(line) == b""
+    assert s.feed(b"/?42!\r\n").startswith(b"/OPS5")  # the session still serves a good reader
+
+
+def test_every_byte_value_in_a_request_is_answered_or_ignored():
+    for value in range(256):
+        s = _session()
+        out = s.feed(b"/?" + bytes((value,)) + b"!\r\n")
+        assert out == b"" or out.startswith(b"/OPS5")
+        assert s.feed(b"/?!\r\n").startswith(b"/OPS5")
