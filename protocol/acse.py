@@ -219,11 +219,13 @@ def aare(context: int, result: int, diagnostic: int, user_information: bytes, me
 
 
 def parse_aare(data) -> dict:
-    """result, diagnostic, responding title, challenge, user information of an AARE."""
+    """context, result, diagnostic, responding title, challenge, user information of an AARE."""
     start, stop = _outer(data, AARE)
-    out = {"result": -1, "diagnostic": -1, "title": b"", "challenge": b"", "user_information": b""}
+    out = {"context": 0, "result": -1, "diagnostic": -1, "title": b"", "challenge": b"", "user_information": b""}
     for tag, s, e in _items(data, start, stop):
-        if tag == 0xA2:
+        if tag == 0xA1:
+            out["context"] = _oid_tail(data, s, e)
+        elif tag == 0xA2:
             out["result"] = data[e - 1]
         elif tag == 0xA3:
             out["diagnostic"] = data[e - 1]

@@ -8,6 +8,8 @@ forms over the exchange given to the constructor. Security: none, LLS, or HLS-GM
 security suite 0 (every APDU ciphered with service-specific glo-*).
 """
 
+import os
+
 from protocol import acse, axdr, dlms_security
 from protocol import registers as M
 
@@ -74,7 +76,7 @@ async def arun(steps, exchange):
 class CosemClient:
     def __init__(self, exchange=None, client_sap: int = 16, password: bytes = b"", keys=None,
                  system_title: bytes = b"", invocation_counter: int = 0, max_pdu: int = 1024,
-                 challenge: bytes = b"0123456789ABCDEF"):
+                 challenge: bytes = b""):
         self.exchange = exchange              # for the blocking forms; None when driven with arun()
         self.client_sap = client_sap
         self.password = password
@@ -82,7 +84,7 @@ class CosemClient:
         self.system_title = system_title      # ours, for HLS
         self.invocation_counter = invocation_counter
         self.max_pdu = max_pdu
-        self.challenge = challenge
+        self.challenge = challenge            # HLS CtoS; empty: 16 random bytes drawn for each association
         self.meter_title = b""
 
     # --- blocking forms ---------------------------------------------------------------
@@ -112,12 +114,13 @@ class CosemClient:
 
     def associate_steps(self):
         initiate = acse.initiate_request(_CONFORMANCE, self.max_pdu)
+        challenge = self.challenge or os.urandom(16)
         if self.keys is not None:
             self.invocation_counter += 1
             protected = dlms_security.protect(initiate, dlms_security.SC_AUTH_ENC, self.system_title,
                                               self.invocation_counter, self.keys.ek, self.keys.ak)
             request = acse.aarq(acse.CONTEXT_LN_CIPHERED, acse.MECHANISM_HLS_GMAC,
-                                dlms_security.glo_wrap(0x21, protected), self.challenge, self.system_title)
+                                dlms_security.glo_wrap(0x21, protected), challenge, self.system_title)
         elif self.password:
             request = acse.aarq(acse.CONTEXT_LN, acse.MECHANISM_LLS, initiate, self.password)
         else:
@@ -126,7 +129,7 @@ class CosemClient:
         if aare["result"] != acse.ACCEPTED:
             raise CosemError("association refused: diagnostic %d" % aare["diagnostic"], aare["diagnostic"])
         if self.keys is not None:
-            self.meter_title = aare["title"]
+            self._check_ciphered_aare(aare)
             self.invocation_counter += 1
             reply = dlms_security.hls_gmac(aare["challenge"], self.system_title, self.invocation_counter,
                                            self.keys.ek, self.keys.ak)
@@ -135,7 +138,23 @@ class CosemClient:
             answer = yield from self.action_steps(M.ASSOCIATION_LN, "0.0.40.0.0.255", 1, bytes(data))
             if not isinstance(answer, bytes):
                 raise CosemError("HLS: the meter gave no reply to check")
-            dlms_security.hls_verify(answer, self.challenge, self.meter_title, self.keys.ek, self.keys.ak)
+            dlms_security.hls_verify(answer, challenge, self.meter_title, self.keys.ek, self.keys.ak)
+
+    def _check_ciphered_aare(self, aare: dict) -> None:
+        """An HLS association is the meter's only in the ciphered context, with its InitiateResponse
+        ciphered under our keys: anything else is a downgrade or another device."""
+        if aare["context"] != acse.CONTEXT_LN_CIPHERED or len(aare["title"]) != 8 or not aare["challenge"]:
+            raise CosemError("HLS: the meter answered outside the ciphered context")
+        self.meter_title = aare["title"]
+        inner = aare["user_information"]
+        try:
+            if not inner or inner[0] != dlms_security.GLO_TAG[acse.INITIATE_RESPONSE]:
+                raise ValueError("not a glo-initiate-response")
+            plain = dlms_security.unprotect(dlms_security.unwrap(inner)[3], self.meter_title, self.keys.ek,
+                                            self.keys.ak)[2]
+            acse.parse_initiate_response(plain)
+        except Exception as exc:  # noqa: BLE001 - ValueError, AuthenticationError: the reason is in the text
+            raise CosemError("HLS: the meter's InitiateResponse does not decipher: %s" % exc) from None
 
     def release_steps(self):
         reply = yield acse.rlrq()

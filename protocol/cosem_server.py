@@ -191,7 +191,10 @@ class Association:
         if wanted is None or (wanted == acse.MECHANISM_HLS_GMAC and keys is None):
             return self._reject(request.context, acse.DIAG_NO_REASON)
         ciphered = request.context == acse.CONTEXT_LN_CIPHERED
-        if request.context not in (acse.CONTEXT_LN, acse.CONTEXT_LN_CIPHERED) or (ciphered and keys is None):
+        # The HLS client is served in the ciphered context only: accepting it in the plain one would let
+        # whoever sits on the path reuse its authentication for plain requests (a downgrade).
+        if request.context not in (acse.CONTEXT_LN, acse.CONTEXT_LN_CIPHERED) or (ciphered and keys is None) or (
+                wanted == acse.MECHANISM_HLS_GMAC and not ciphered):
             return self._reject(acse.CONTEXT_LN, acse.DIAG_CONTEXT_NOT_SUPPORTED)
         if request.mechanism != wanted:
             diagnostic = acse.DIAG_MECHANISM_NOT_RECOGNISED if request.mechanism not in (
@@ -275,7 +278,7 @@ class Association:
         return dlms_security.glo_wrap(glo_tag, protected)
 
     def _ciphered(self, apdu: bytes) -> bytes:
-        if not self.ciphered and not self.pending_hls or self.server.keys is None:
+        if not self.ciphered or self.server.keys is None:
             self.errors += 1
             return _NOT_ALLOWED
         try:

@@ -256,6 +256,12 @@ class FrameReader:
         return frames
 
 
+def _fcs_ends_in_flag(info) -> bool:
+    """Whether a frame carrying `info` ends its FCS in 0x7E: once the HCS is in, the FCS depends on the
+    info field alone, so any header tells."""
+    return frame(b"\x03", b"\x03", 0, info)[-2] == FLAG
+
+
 def _ticks_diff(new: int, old: int) -> int:
     # new - old for millisecond ticks wrapping at 2**30 (the boards' ticks_ms)
     return ((new - old + (1 << 29)) & ((1 << 30) - 1)) - (1 << 29)
@@ -427,19 +433,24 @@ class ServerLink:
 
     def _send_segment(self) -> bytes:
         start = self._tx_pos
+        tx = self._tx
         control = self._vr << 5 | PF | self._vs << 1
-        size = self.tx_size
-        while True:
-            end = start + size
-            more = end < len(self._tx)
-            out = frame(self._client, self._server, control, self._tx[start:end], more)
-            # A frame whose FCS ends in 0x7E looks closed one byte early to readers that cut
-            # frames at flags (dlms-cosem 25.1 then loses the next frame): send one byte less.
-            if out[-2] != FLAG or size <= 1:
+        size = min(self.tx_size, len(tx) - start)
+        out = b""
+        # A frame whose FCS ends in 0x7E looks closed one byte early to readers that cut frames at
+        # flags (dlms-cosem 25.1 then loses the next frame): cut the segment shorter, but never below
+        # one byte and never leaving a last byte that would need the same (an info field of one byte
+        # cannot be shortened). Should no cut avoid it, the frame goes as it is: it is conformant.
+        for n in range(size, 0, -1):
+            end = start + n
+            candidate = frame(self._client, self._server, control, tx[start:end], end < len(tx))
+            if candidate[-2] != FLAG and not (len(tx) - end == 1 and _fcs_ends_in_flag(tx[end:])):
+                out, size = candidate, n
                 break
-            size = min(size, len(self._tx) - start) - 1
-        self._tx_pos = end
-        if not more:
+        if not out:
+            out = frame(self._client, self._server, control, tx[start:start + size], start + size < len(tx))
+        self._tx_pos = start + size
+        if self._tx_pos >= len(tx):
             self._tx = b""
         self._vs = (self._vs + 1) & 7
         self._last = out

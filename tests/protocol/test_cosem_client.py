@@ -78,3 +78,80 @@ def test_the_same_steps_run_with_an_async_exchange():
 
     rows = asyncio.run(read())
     assert len(rows) == 200 and rows[0][1] == 0  # ciphered, in blocks of 200 bytes
+
+
+def _downgraded(aarq):
+    """What an on-path attacker makes of the head-end's ciphered AARQ: the plain LN context with a plain
+    InitiateRequest, the client's challenge and title kept, so the HLS exchange itself still works."""
+    from protocol import acse
+
+    request = acse.parse_aarq(aarq)
+    return acse.aarq(acse.CONTEXT_LN, acse.MECHANISM_HLS_GMAC, acse.initiate_request(0xFFFF, 1024),
+                     request.authentication, request.calling_title)
+
+
+def test_hls_cannot_be_downgraded_to_the_plain_context():
+    from protocol import acse
+
+    server, client = _pair(1, keys=S.Keys(EK, AK, METER_TITLE))
+    association = server.association()
+    sent = []
+
+    def on_path(apdu):
+        if apdu[0] == acse.AARQ:
+            apdu = _downgraded(apdu)
+        sent.append(apdu)
+        return association.handle(1, apdu)
+
+    client.exchange = on_path
+    refused = None
+    try:
+        client.associate()
+    except C.CosemError as exc:
+        refused = exc
+    assert refused is not None                     # the head-end sees the association refused
+    assert acse.parse_aare(association.handle(1, sent[0]))["result"] == acse.REJECTED_PERMANENT
+    # the attacker's plain SET of the clock and relay command find no association
+    set_clock = b"\xC1\x01\xC1" + C.descriptor(M.CLOCK, M.CLOCK_OBIS, 2) + b"\x00\x09\x0c" + bytes(12)
+    disconnect = b"\xC3\x01\xC1" + C.descriptor(M.DISCONNECT_CONTROL, "0.0.96.3.10.255", 1) + b"\x01\x0f\x00"
+    for apdu in (set_clock, disconnect):
+        assert association.handle(1, apdu)[0] == S.EXCEPTION_RESPONSE
+    assert server.model.now == 850000000 and server.model.relay
+
+
+def test_the_client_refuses_an_aare_that_is_not_ciphered():
+    # A server (or attacker) answering an HLS association in the plain context is not the meter we know.
+    from protocol import acse
+
+    server, client = _pair(1, keys=S.Keys(EK, AK, METER_TITLE))
+
+    def plain(apdu):
+        return acse.aare(acse.CONTEXT_LN, acse.ACCEPTED, acse.DIAG_AUTHENTICATION_REQUIRED,
+                         acse.initiate_response(0x1019, 1024), acse.MECHANISM_HLS_GMAC, METER_TITLE, b"x" * 16)
+
+    client.exchange = plain
+    refused = False
+    try:
+        client.associate()
+    except C.CosemError:
+        refused = True
+    assert refused
+
+
+def test_the_client_draws_a_fresh_challenge_for_every_association():
+    from protocol import acse
+
+    server, client = _pair(1, keys=S.Keys(EK, AK, METER_TITLE))
+    association = server.association()
+    challenges = []
+
+    def exchange(apdu):
+        if apdu[0] == acse.AARQ:
+            challenges.append(acse.parse_aarq(apdu).authentication)
+        return association.handle(1, apdu)
+
+    client.exchange = exchange
+    for _ in range(3):
+        client.associate()
+        client.release()
+    assert len(set(challenges)) == 3 and all(len(c) == 16 for c in challenges)

@@ -438,3 +438,43 @@ def test_no_frame_ends_its_fcs_with_a_flag_byte():
     rest = link.receive(hdlc.frame(S1, C16, 1 << 5 | PF | RR), 0)
     assert rest[-2] != hdlc.FLAG
     assert frames[0].info + _one(rest).info == hdlc.LLC_REPLY + apdu
+
+
+def _pull(link, client, data, limit):
+    """Reply segments until the client has the reply; fails past `limit` (a server stuck on one segment)."""
+    frames = 0
+    while data:
+        out = link.receive(data, 0)
+        frames += len([f for f in hdlc.FrameReader().feed(out) if f.control & 1 == 0])  # I-frames
+        assert frames <= limit, "the reply needs more than %d frames" % limit
+        data, reply = client.receive(out)
+        if reply is not None:
+            return reply, frames
+    return None, frames
+
+
+def test_a_last_segment_of_one_flag_ending_byte_still_completes():
+    # 0x6D alone is the info field whose FCS ends in 0x7E whatever the header (the FCS of a frame
+    # depends only on its info once the HCS is in): it cannot be shortened, it must never be left alone.
+    assert hdlc.frame(C16, S1, 0x30, b"\x6d")[-2] == hdlc.FLAG
+    link, echo = _server()
+    client = hdlc.ClientLink()
+    _pump(client, link, client.snrm())
+    apdu = bytes(125) + b"\x6d"    # LLC + 126 bytes: 128, then the single byte 0x6D alone
+    reply, frames = _pull(link, client, client.send(apdu), 4)
+    assert reply == apdu and frames == 2
+
+
+def test_every_reply_completes_in_a_bounded_number_of_frames():
+    seed = 7
+    for size in (1, 2, 3, 4, 5, 8, 30, 127, 128, 129):
+        link, echo = _server(max_info_tx=size)
+        client = hdlc.ClientLink(max_info_rx=size)
+        _pump(client, link, client.snrm())
+        for round_ in range(40):
+            seed, noise = _noise(seed, 3 * size + 2)
+            tails = (noise, noise[:-1] + b"\x6d", noise[:size] + b"\x6d" * (round_ % 4 + 1), b"\x6d" * (round_ + 1))
+            apdu = tails[round_ % 4]
+            segments = (len(apdu) + 3 + size - 1) // size
+            reply, frames = _pull(link, client, client.send(apdu), 2 * segments + 2)
+            assert reply == apdu
