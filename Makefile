@@ -7,13 +7,13 @@ STUBS  := .typings
 MICROPYPATH_FW := .:firmware/lib:firmware/drivers:.frozen
 # The unit tests keep their vector files in the heap too; the firmware's own budget
 # (96 KB, a classic ESP32 without PSRAM) is enforced where the firmware runs alone.
-TEST_HEAP := 512K
+TEST_HEAP := 768K
 
-.PHONY: setup test test-py test-mp mpy typecheck demo bench soak build flash deploy clean
+.PHONY: setup test test-py test-mp test-mp32 mpy typecheck demo bench soak build flash deploy clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile tools/mp32/package-lock.json
 	@# the harvester's PostgreSQL test starts a real server from Debian's packages
 	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
@@ -27,9 +27,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-user --upgrade --target $(STUBS)/esp32 micropython-esp32-stubs==1.29.0.post1
 	$(BIN)/python -m pip install -q --no-user --upgrade --target $(STUBS)/rp2 micropython-rp2-stubs==1.29.0.post1
+	@# 32-bit MicroPython for the unit tests: the official WebAssembly port, pinned, run by node
+	command -v npm >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	npm ci --prefix tools/mp32 --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
-test: setup test-py test-mp mpy typecheck
+test: setup test-py test-mp test-mp32 mpy typecheck
 
 test-py: setup
 	$(BIN)/python -m pytest
@@ -40,6 +44,11 @@ test-mp: setup
 	for folder in tests/protocol tests/firmware tests/mp_only; do \
 	    MICROPYPATH=$(MICROPYPATH_FW) $(BIN)/micropython -X heapsize=$(TEST_HEAP) tests/mp_runner.py $$folder || exit 1; \
 	done
+
+# The same protocol and firmware tests on a 32-bit MicroPython (31-bit small ints, 4-byte pointers,
+# ticks wrapping at 2**30 as on the boards): the WebAssembly port under node.
+test-mp32: setup
+	node tools/mp32/run.mjs tests/protocol tests/firmware
 
 mpy: setup
 	$(BIN)/python tools/check_mpy.py protocol firmware boards simulator
@@ -61,7 +70,7 @@ bench: setup
 
 # 24 virtual hours of the whole firmware (asyncio app, sim board) run from a ROMFS image;
 # SOAK_HEAP is the heap beside the image (the image stands for the board's flash).
-SOAK_HEAP ?= 96K
+SOAK_HEAP ?= 97K
 soak: setup
 	$(BIN)/python -m host.soak --heap $(SOAK_HEAP)
 
@@ -70,8 +79,9 @@ PORT ?=
 FIRMWARE ?=
 DRY_RUN ?=
 ROMFS ?=
+DEV ?=
 build: setup
-	$(BIN)/opsm fw build --board $(BOARD)
+	$(BIN)/opsm fw build --board $(BOARD) $(if $(DEV),--dev)
 
 flash: setup
 	$(BIN)/opsm fw flash --board $(BOARD) --port "$(PORT)" --firmware "$(FIRMWARE)" $(if $(DRY_RUN),--dry-run)

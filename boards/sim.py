@@ -14,6 +14,9 @@ from calibration import Calibration
 from hal import FRONT_END_I_GAIN_UA as I_GAIN_UA
 from hal import FRONT_END_V_GAIN_UV as V_GAIN_UV
 from hal import RESET_POWER_ON, Hal
+from ticks import PERIOD
+
+RTC_EPOCH_S = 662774400  # 2021-01-01: where a Pico's RTC starts at power-up
 
 # The virtual board has the front end exactly as designed (no calibration error).
 BATTERY_DIVIDER_MILLI = 16000
@@ -148,8 +151,12 @@ class SimClock:
         """Set the clock (a head-end's time sync); ticks run on undisturbed."""
         self.start_s = now_s - self.ms // 1000
 
+    def lose_power(self, rtc_epoch_s: int = RTC_EPOCH_S) -> None:
+        """The RTC lost its power with the board (no backup cell): it starts again from its epoch."""
+        self.set_s(rtc_epoch_s)
+
     def ticks_ms(self) -> int:
-        return self.ms & ((1 << 30) - 1)
+        return self.ms % PERIOD  # the runtime's own period, as its ticks arithmetic expects
 
 
 class SimWatchdog:

@@ -513,12 +513,13 @@ def fw():
 @fw.command("build")
 @click.option("--board", required=True, help="esp32s3, esp32 or pico.")
 @click.option("--out", default=None, help="Output folder (default build/BOARD).")
+@click.option("--dev", is_flag=True, help="Development build: the watchdog stays off (soft resets, REPL).")
 @reports_errors
-def fw_build(board, out):
-    """Compile the deployable tree: boot.py, main.py and lib/*.mpy."""
+def fw_build(board, out, dev):
+    """Compile the deployable tree: boot.py, main.py and lib/*.mpy (production: watchdog on)."""
     from host import fwbuild
 
-    click.echo(fwbuild.build(board, out))
+    click.echo(fwbuild.build(board, out, dev))
 
 
 @fw.command("flash")

@@ -241,8 +241,10 @@ def objects_markdown() -> str:
                      O.ACCOUNT_OBIS: "available credit (attr 5) in Wh; currency kWh, scale -3",
                      O.CHARGE_OBIS: "1 Wh of credit per Wh of +A",
                      O.TOKEN_GATEWAY_OBIS: "enter(token): the 20 digits as an octet-string",
-                     O.ASSOCIATION_OBIS: "the current association; method 1: HLS pass 3",
-                     O.SECURITY_SETUP_OBIS: "suite 0, system titles"}.get(".".join(str(b) for b in ln), "")
+                     O.ASSOCIATION_OBIS: "the current association; method 1: HLS pass 3; attribute 7, the LLS "
+                                         "secret: written by client 1 only",
+                     O.SECURITY_SETUP_OBIS: "suite 0, system titles; method 2 key_transfer (keys wrapped under the "
+                                            "KEK): client 1 only"}.get(".".join(str(b) for b in ln), "")
         lines.append("| %s | %d %s (%d) | %d | %s | %s | %s |" % (".".join(str(b) for b in ln), class_id,
                                                                names[class_id], version, attributes, written,
                                                                called, value))

@@ -57,15 +57,24 @@ def compile_tree(sources: list, lib: str) -> None:
             raise BuildError("mpy-cross rejected %s:\n%s" % (os.path.relpath(source, ROOT), proc.stderr))
 
 
-def build(board: str, out_dir: str | None = None) -> str:
-    """Compile the tree for `board`; returns the build folder."""
+def build(board: str, out_dir: str | None = None, dev: bool = False) -> str:
+    """Compile the tree for `board`; returns the build folder.
+
+    A production build starts the watchdog at power-up (it cannot be stopped again, so a
+    hung meter restarts by itself); dev=True leaves it off, so a soft reset or a REPL
+    session on the bench does not end in a watchdog reset."""
     check_board(board)
     out = out_dir or os.path.join(ROOT, "build", board)
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        compile_tree(firmware_sources() + [(os.path.join(ROOT, "boards", board + ".py"), "board.py")],
-                     os.path.join(tmp, "lib"))
+        os.makedirs(tmp)
+        config = os.path.join(tmp, "build_config.py")
+        with open(config, "w") as f:
+            f.write("# written by opsm fw build\nWATCHDOG = %s\n" % (not dev))
+        compile_tree(firmware_sources() + [(os.path.join(ROOT, "boards", board + ".py"), "board.py"),
+                                           (config, "build_config.py")], os.path.join(tmp, "lib"))
+        os.remove(config)
     except BuildError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

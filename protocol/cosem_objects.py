@@ -59,8 +59,10 @@ CLASSES = {M.DATA: (0, 2, 0), M.REGISTER: (0, 3, 1), M.PROFILE_GENERIC: (1, 8, 2
 
 # Access for the object list and the server's checks: (class, attribute) written by an
 # authenticated client; (class, method) it may invoke. The public client only reads.
-WRITABLE = ((M.CLOCK, 2),)
-METHODS = ((M.DISCONNECT_CONTROL, 1), (M.DISCONNECT_CONTROL, 2), (M.TOKEN_GATEWAY, 1), (M.ASSOCIATION_LN, 1))
+WRITABLE = ((M.CLOCK, 2), (M.ASSOCIATION_LN, 7))
+METHODS = ((M.DISCONNECT_CONTROL, 1), (M.DISCONNECT_CONTROL, 2), (M.TOKEN_GATEWAY, 1), (M.ASSOCIATION_LN, 1),
+           (M.SECURITY_SETUP, 2))
+HLS_ONLY = ((M.ASSOCIATION_LN, 7), (M.SECURITY_SETUP, 2))  # the secret and key_transfer: ciphered HLS only
 NOT_READABLE = ((M.ASSOCIATION_LN, 7),)  # the secret
 
 
@@ -357,7 +359,7 @@ def _prepayment(class_id: int, attribute: int, snapshot: dict, buf: bytearray, m
     return SUCCESS
 
 
-def put_object_list(buf: bytearray, objects: list, authenticated: bool) -> None:
+def put_object_list(buf: bytearray, objects: list, authenticated: bool, ciphered: bool = False) -> None:
     """Association LN attribute 2: every object with this association's access rights."""
     axdr.put_header(buf, axdr.ARRAY, len(objects))
     for class_id, version, ln, _ in objects:
@@ -371,10 +373,11 @@ def put_object_list(buf: bytearray, objects: list, authenticated: bool) -> None:
         for a in range(1, attributes + 1):
             axdr.put_header(buf, axdr.STRUCTURE, 3)
             axdr.put(buf, axdr.INTEGER, a)
+            writable = authenticated and (class_id, a) in WRITABLE and (ciphered or (class_id, a) not in HLS_ONLY)
             if (class_id, a) in NOT_READABLE:
-                mode = 0
+                mode = 2 if writable else 0
             else:
-                mode = 3 if authenticated and (class_id, a) in WRITABLE else 1
+                mode = 3 if writable else 1
             axdr.put(buf, axdr.ENUM, mode)
             if class_id == M.PROFILE_GENERIC and a == 2:
                 axdr.put_header(buf, axdr.ARRAY, 2)
@@ -386,5 +389,6 @@ def put_object_list(buf: bytearray, objects: list, authenticated: bool) -> None:
         for m in range(1, methods + 1):
             axdr.put_header(buf, axdr.STRUCTURE, 2)
             axdr.put(buf, axdr.INTEGER, m)
-            allowed = (class_id, m) in METHODS and (authenticated or class_id == M.ASSOCIATION_LN)
+            allowed = (class_id, m) in METHODS and (authenticated or class_id == M.ASSOCIATION_LN) and (
+                ciphered or (class_id, m) not in HLS_ONLY)
             axdr.put(buf, axdr.ENUM, 1 if allowed else 0)

@@ -3,8 +3,13 @@
 LN referencing, one logical device. Three clients (IEC 62056-5-3 / notes/dlms.md 3.2):
     16  public: no security, reads only
     17  management: LLS password; reads, SET clock, ACTION relay and token gateway
-     1  HLS-GMAC with security suite 0 (AES-GCM-128); every APDU ciphered after the AARQ,
-        in service-specific glo-* or general-glo form, answered in the form it came in
+     1  HLS-GMAC with security suite 0 (AES-GCM-128), in the ciphered context only; every
+        APDU ciphered after the AARQ, in service-specific glo-* or general-glo form, answered
+        in the form it came in; also changes the LLS secret (SET association attribute 7)
+        and its own keys (security setup key_transfer, wrapped under the master key)
+Wrong secrets (LLS, or an HLS exchange that fails) go to a `guard` that slows and then
+locks further attempts (the meter persists it across reboots); a locked server refuses
+every association with a secret without looking at it.
 Services: GET normal / next block / with list, selective access by range (the clock
 column; an unspecified deviation means the meter's local time) and by entry, SET,
 ACTION, RLRQ, exception-response for anything undecodable. A reply longer than the
@@ -12,7 +17,7 @@ client's PDU goes in blocks. The transport (HDLC, TCP wrapper) keeps one Associa
 link and calls reset() when the link goes.
 """
 
-from protocol import acse, axdr, dlms_security
+from protocol import acse, axdr, consttime, dlms_security, keywrap
 from protocol import cosem_objects as O
 from protocol import registers as M
 
@@ -42,18 +47,19 @@ _MIN_PDU = 64
 
 
 class Keys:
-    """Security suite 0 keys and the meter's system title."""
+    """Security suite 0 keys, the master key that wraps new ones, and the meter's system title."""
 
-    def __init__(self, ek: bytes, ak: bytes, system_title: bytes):
-        if len(ek) != 16 or len(ak) != 16 or len(system_title) not in (0, 8):
-            raise ValueError("keys: EK and AK must be 16 bytes, the system title 8 (none on a client)")
+    def __init__(self, ek: bytes, ak: bytes, system_title: bytes, kek: bytes = b""):
+        if len(ek) != 16 or len(ak) != 16 or len(system_title) not in (0, 8) or len(kek) not in (0, 16):
+            raise ValueError("keys: EK, AK (and a KEK) must be 16 bytes, the system title 8 (none on a client)")
         self.ek = ek
         self.ak = ak
+        self.kek = kek
         self.system_title = system_title
 
     @classmethod
     def parse(cls, text: str, system_title: bytes) -> "Keys":
-        """Keys from a key file's text: `ek = HEX` and `ak = HEX` lines, '#' comments."""
+        """Keys from a key file's text: `ek = HEX`, `ak = HEX` and optionally `kek = HEX` lines, '#' comments."""
         values = {}
         for number, line in enumerate(text.split("\n"), 1):
             line = line.split("#")[0].strip()
@@ -67,17 +73,49 @@ class Keys:
         for name in ("ek", "ak"):
             if len(values.get(name, b"")) != 16:
                 raise ValueError("keys: %s must be 16 bytes (32 hex digits)" % name)
-        return cls(values["ek"], values["ak"], system_title)
+        if len(values.get("kek", bytes(16))) != 16:
+            raise ValueError("keys: kek must be 16 bytes (32 hex digits)")
+        return cls(values["ek"], values["ak"], system_title, values.get("kek", b""))
+
+
+def system_title(serial: str) -> bytes:
+    """The meter's system title: OPS + the low 5 bytes of its serial's digits, 8 bytes, unique per meter."""
+    digits = int("".join([c for c in serial if "0" <= c <= "9"]) or "0")
+    return b"OPS" + (digits % (1 << 40)).to_bytes(5, "big")
+
+
+def meter_keys(credentials, serial: str):
+    """The server's Keys from a meter's credentials (anything with ek, ak, kek), or None without HLS."""
+    if not credentials.ek:
+        return None
+    return Keys(credentials.ek, credentials.ak, system_title(serial), credentials.kek)
+
+
+class PlainSecret:
+    """An LLS secret held as it is (tests, the simulator's command line); empty: LLS off.
+    The meter keeps a digest instead (firmware/lib/credentials.py), with the same verify()."""
+
+    def __init__(self, secret):
+        self.secret = bytes(secret)
+
+    def verify(self, secret) -> bool:
+        return bool(self.secret) and consttime.equal(bytes(secret), self.secret)
 
 
 class CosemServer:
-    """One meter's logical device: its objects, secrets and the state shared by connections."""
+    """One meter's logical device: its objects, secrets and the state shared by connections.
 
-    def __init__(self, model, lls_password: bytes = b"", keys: Keys | None = None, max_pdu: int = 1024,
-                 challenge=None, setups: tuple = ()):
+    lls: the LLS secret's verifier (anything with verify(bytes)), or the secret as bytes.
+    guard: what counts wrong secrets, with access_wait() -> seconds and access_result(ok);
+    None: no lock-out (protocol tests). The model persists secret and key changes:
+    change_lls_secret(secret) and change_hls_keys(ek, ak, kek) -> bool."""
+
+    def __init__(self, model, lls=b"", keys: Keys | None = None, max_pdu: int = 1024,
+                 challenge=None, setups: tuple = (), guard=None):
         self.model = model
-        self.lls_password = lls_password
+        self.lls = PlainSecret(lls) if isinstance(lls, (bytes, bytearray)) else lls
         self.keys = keys
+        self.guard = guard
         self.max_pdu = max_pdu
         # Ours, for every ciphered reply. GCM must never see a counter twice under one key, reboots
         # included: the model persists a high-water mark a block ahead and we start from it.
@@ -113,9 +151,13 @@ class Association:
         self.server = server
         self.model = server.model
         self.errors = 0  # requests answered with an exception-response
+        self.new_keys: Keys | None = None  # transferred in this association, in force after it
         self.reset()
 
     def reset(self) -> None:
+        if self.new_keys is not None:  # keys transferred in the association now ending: they serve the next ones
+            self.server.keys = self.new_keys
+            self.new_keys = None
         self.client = 0                 # client SAP of the association, 0: none
         self.level = 0                  # 0 none, 1 public, 2 authenticated
         self.pending_hls = b""          # StoC while HLS pass 3/4 is outstanding
@@ -200,8 +242,15 @@ class Association:
             diagnostic = acse.DIAG_MECHANISM_NOT_RECOGNISED if request.mechanism not in (
                 acse.MECHANISM_NONE, acse.MECHANISM_LLS, acse.MECHANISM_HLS_GMAC) else acse.DIAG_AUTHENTICATION_REQUIRED
             return self._reject(request.context, diagnostic)
-        if wanted == acse.MECHANISM_LLS and request.authentication != server.lls_password:
-            return self._reject(request.context, acse.DIAG_AUTHENTICATION_FAILURE)
+        guard = server.guard
+        if guard is not None and wanted != acse.MECHANISM_NONE and guard.access_wait():
+            return self._reject(request.context, acse.DIAG_AUTHENTICATION_FAILURE)  # locked: not even looked at
+        if wanted == acse.MECHANISM_LLS:
+            ok = server.lls.verify(request.authentication)
+            if guard is not None:
+                guard.access_result(ok)
+            if not ok:
+                return self._reject(request.context, acse.DIAG_AUTHENTICATION_FAILURE)
         if wanted == acse.MECHANISM_HLS_GMAC and (len(request.calling_title) != 8 or not request.authentication):
             return self._reject(request.context, acse.DIAG_AUTHENTICATION_FAILURE)
         initiate = request.user_information
@@ -211,6 +260,8 @@ class Association:
             try:
                 initiate = self._decipher(initiate, request.calling_title)[1]
             except Exception:
+                if guard is not None:
+                    guard.access_result(False)  # not our keys: a wrong secret like any other
                 return self._reject(request.context, acse.DIAG_NO_REASON)
         version, proposed, client_pdu = acse.parse_initiate_request(initiate)
         offered = _FULL_CONFORMANCE if wanted != acse.MECHANISM_NONE else _PUBLIC_CONFORMANCE
@@ -442,12 +493,17 @@ class Association:
         tag, value, _ = axdr.get(apdu, pos)
         if obj is None:
             return bytes((SET_RESPONSE, 1, invoke, O.OBJECT_UNDEFINED))
-        if (obj[0], attribute) not in O.WRITABLE:
+        if (obj[0], attribute) not in O.WRITABLE or ((obj[0], attribute) in O.HLS_ONLY and not self.ciphered):
             return bytes((SET_RESPONSE, 1, invoke, O.READ_WRITE_DENIED))
-        if tag != axdr.OCTET_STRING or len(value) != 12:
+        if tag != axdr.OCTET_STRING:
             return bytes((SET_RESPONSE, 1, invoke, O.TYPE_UNMATCHED))
-        self.model.set_clock(axdr.date_time_seconds(value, self.model.clock()[1]))
-        return bytes((SET_RESPONSE, 1, invoke, O.SUCCESS))
+        if obj[0] == M.ASSOCIATION_LN:  # the LLS secret
+            done = self.model.change_lls_secret(value)
+        elif len(value) != 12:
+            return bytes((SET_RESPONSE, 1, invoke, O.TYPE_UNMATCHED))
+        else:  # the clock: the meter may refuse a step back (its rules, its event log)
+            done = self.model.set_clock(axdr.date_time_seconds(value, self.model.clock()[1]))
+        return bytes((SET_RESPONSE, 1, invoke, O.SUCCESS if done else O.OTHER_REASON))
 
     def _action(self, apdu: bytes) -> bytes:
         kind, invoke = apdu[1], apdu[2]
@@ -461,10 +517,13 @@ class Association:
             return bytes((ACTION_RESPONSE, 1, invoke, O.OBJECT_UNDEFINED, 0))
         class_id = obj[0]
         if (class_id, method) not in O.METHODS or (class_id != M.ASSOCIATION_LN and (
-                self.level < 2 or not self.conformance & acse.ACTION)):
+                self.level < 2 or not self.conformance & acse.ACTION)) or (
+                (class_id, method) in O.HLS_ONLY and not self.ciphered):
             return bytes((ACTION_RESPONSE, 1, invoke, O.READ_WRITE_DENIED, 0))
         if class_id == M.ASSOCIATION_LN:
             return self._hls_pass_3(invoke, parameter)
+        if class_id == M.SECURITY_SETUP:
+            return bytes((ACTION_RESPONSE, 1, invoke, self._key_transfer(parameter), 0))
         if class_id == M.DISCONNECT_CONTROL:
             done = self.model.disconnect(method == 2)
             return bytes((ACTION_RESPONSE, 1, invoke, O.SUCCESS if done else O.TEMPORARY_FAILURE, 0))
@@ -477,10 +536,16 @@ class Association:
         keys = self.server.keys
         if not self.pending_hls or keys is None or not isinstance(reply, bytes):
             return bytes((ACTION_RESPONSE, 1, invoke, O.READ_WRITE_DENIED, 0))
+        guard = self.server.guard
         try:
             dlms_security.hls_verify(reply, self.pending_hls, self.client_title, keys.ek, keys.ak)
         except Exception:
+            if guard is not None:
+                guard.access_result(False)
+            self.reset()  # one try per association: a wrong pass 3 ends it
             return bytes((ACTION_RESPONSE, 1, invoke, O.OTHER_REASON, 0))
+        if guard is not None:
+            guard.access_result(True)
         self.pending_hls = b""
         self.level = 2
         answer = dlms_security.hls_gmac(self.client_challenge, keys.system_title, self.server.next_counter(),
@@ -489,11 +554,36 @@ class Association:
         axdr.put(out, axdr.OCTET_STRING, answer)
         return bytes(out)
 
+    def _key_transfer(self, parameter) -> int:
+        """Security setup key_transfer: array of {key_id, key wrapped under the current KEK}.
+        0 unicast encryption key, 2 authentication key, 3 master key. All or nothing; the new
+        keys serve from the next association on."""
+        keys = self.server.keys
+        if keys is None or not keys.kek:
+            return O.READ_WRITE_DENIED
+        if not isinstance(parameter, list) or not parameter:
+            return O.TYPE_UNMATCHED
+        new = {0: keys.ek, 2: keys.ak, 3: keys.kek}
+        for item in parameter:
+            if not isinstance(item, list) or len(item) != 2 or item[0] not in new or not isinstance(item[1], bytes):
+                return O.TYPE_UNMATCHED
+            try:
+                key = keywrap.unwrap(keys.kek, item[1])
+            except ValueError:
+                return O.OTHER_REASON
+            if len(key) != 16:
+                return O.TYPE_UNMATCHED
+            new[item[0]] = key
+        if not self.model.change_hls_keys(new[0], new[2], new[3]):
+            return O.TEMPORARY_FAILURE
+        self.new_keys = Keys(new[0], new[2], keys.system_title, new[3])
+        return O.SUCCESS
+
     # --- the association's own attributes ------------------------------------------------
 
     def association_attribute(self, attribute: int, buf: bytearray) -> int:
         if attribute == 2:
-            O.put_object_list(buf, self.server.objects, self.level >= 2)
+            O.put_object_list(buf, self.server.objects, self.level >= 2, self.ciphered)
         elif attribute == 3:
             axdr.put_header(buf, axdr.STRUCTURE, 2)
             axdr.put(buf, axdr.INTEGER, self.client)

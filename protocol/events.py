@@ -9,7 +9,15 @@ WATCHDOG_RESET = 2
 RECHARGE = 3          # a: credit Wh (low 24 bits), b: token kind index
 REJECTED = 4          # a: reason index in protocol.token_result.REASONS
 RELAY = 5             # a: 1 closed / 0 open, b: cause (relay_policy)
-ADMIN = 6             # a: setting index, b: 0
+ADMIN = 6             # a: what changed, b: its detail (event_names.ADMIN_CHANGES)
 MONTH = 7             # a: subsidy Wh granted
 LOW_CREDIT = 8
 ADMIN_LOCKOUT = 9     # a: lock seconds
+CLOCK_SET = 10        # a: minutes moved (low 24 bits), b: who (event_names.BY) + 0x100 if moved back
+CLOCK_REFUSED = 11    # a: why (event_names.CLOCK_REFUSALS), b: who
+CLOCK_RESUMED = 12    # a: minutes the RTC was behind the last persisted time at power-up
+ACCESS_LOCKOUT = 13   # a: wait seconds, b: failures (a wrong DLMS association)
+TASK_FAILED = 14      # a: task, b: kind of error (event_names.TASKS, event_names.FAULTS)
+
+# The payloads' own codes live in the firmware module that writes them (private constants cost
+# no heap) and, named for readers, in protocol/event_names.py; a test keeps the two the same.

@@ -14,6 +14,8 @@ answers with the address bytes the client sent, so the reply has the client's fo
 Window size is always 1.
 """
 
+from protocol.ticks import ticks_diff
+
 FLAG = 0x7E
 PF = 0x10  # poll/final bit of the control field
 SNRM = 0x83
@@ -262,11 +264,6 @@ def _fcs_ends_in_flag(info) -> bool:
     return frame(b"\x03", b"\x03", 0, info)[-2] == FLAG
 
 
-def _ticks_diff(new: int, old: int) -> int:
-    # new - old for millisecond ticks wrapping at 2**30 (the boards' ticks_ms)
-    return ((new - old + (1 << 29)) & ((1 << 30) - 1)) - (1 << 29)
-
-
 class ServerLink:
     """The meter's end of the link.
 
@@ -319,7 +316,7 @@ class ServerLink:
     def receive(self, data, now_ms: int) -> bytes:
         """Bytes from the line -> bytes to send back (often none)."""
         self.expired(now_ms)
-        if self.octet_timeout_ms > 0 and _ticks_diff(now_ms, self._heard) > self.octet_timeout_ms:
+        if self.octet_timeout_ms > 0 and ticks_diff(now_ms, self._heard) > self.octet_timeout_ms:
             self.reader.reset()
         self._heard = now_ms
         out = b""
@@ -331,7 +328,7 @@ class ServerLink:
         """Tear the link down when the client has been silent too long; True if it was."""
         if self._state == _DISCONNECTED or self.timeout_ms <= 0:
             return False
-        if _ticks_diff(now_ms, self._seen) < self.timeout_ms:
+        if ticks_diff(now_ms, self._seen) < self.timeout_ms:
             return False
         self._teardown()
         return True

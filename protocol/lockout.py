@@ -1,9 +1,10 @@
-"""Keypad lock-out after repeated rejected entries, growing with each failure.
+"""Lock-out after repeated rejected entries (codes, admin passwords, DLMS secrets), growing with each failure.
 
 A random 20-digit string passes the STS 16-bit CRC about once in 65 536 tries:
 after FREE_FAILURES typos each further failure doubles the wait, up to a day,
-so guessing a code takes years. Times are whole seconds from the meter clock;
-the state packs to bytes so it survives a reboot.
+so guessing a code takes years. Times are whole seconds of the meter's running
+time (meterclock), so no clock change shortens a lock; the state packs to bytes so it
+survives a reboot.
 """
 
 FREE_FAILURES = 3
@@ -12,16 +13,22 @@ MAX_LOCK_S = 86400
 
 
 class Lockout:
+    """Failures and the time the lock ends, in the caller's seconds: the meter's running time,
+    which no clock change moves."""
+
     def __init__(self, failures: int = 0, until: int = 0):
         self.failures = failures
         self.until = until
 
     def remaining(self, now: int) -> int:
-        """Seconds the keypad stays locked (0: entries accepted)."""
+        """Seconds the entry stays locked (0: entries accepted); never more than MAX_LOCK_S,
+        whatever a record says."""
+        if self.until - now > MAX_LOCK_S:
+            self.until = now + MAX_LOCK_S
         return self.until - now if self.until > now else 0
 
     def failure(self, now: int) -> int:
-        """Count a rejected entry; returns the lock time it starts (seconds)."""
+        """Count a rejected entry; returns the wait it starts (seconds)."""
         self.failures = min(self.failures + 1, 0xFFFF)
         extra = self.failures - FREE_FAILURES
         if extra <= 0:

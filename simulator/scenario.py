@@ -22,7 +22,8 @@ A scenario is TOML:
     [[step]]
     expect = { relay = "open", credit_kwh = 0.0, screen = "SIN CREDITO", events = ["recharge"] }
 
-Within a step: power_cut, then load_w / pf_milli / battery_mv / cloud (fraction of the
+Within a step: power_cut (with rtc_lost = true the RTC restarts from its epoch, as on a
+Pico), then load_w / pf_milli / battery_mv / cloud (fraction of the
 clear-sky sun, with [system]), then cut_at_write (the
 supply fails at the N-th flash write from now, half of it written, and comes back: the
 meter boots from its flash), then keys, then advance, then expect. Expectations: relay ("open"/"closed"), credit_kwh and energy_kwh (within

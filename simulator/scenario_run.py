@@ -12,6 +12,7 @@ from protocol import event_names
 from protocol import sts_decoder as sts
 
 from boards import sim
+import provision
 from cosem_meter import CosemMeter
 from meter import Meter
 from simulator.flash import PowerLost, SimFlash
@@ -21,8 +22,11 @@ from token_profiles import StsProfile
 
 _EVENT_CODES = {name: code for code, (name, _) in event_names.NAMES.items()}
 _UNITS_MS = {"s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
-STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "cut_at_write", "expect", "battery_mv", "cloud",
-             "port_token"}
+STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "rtc_lost", "cut_at_write", "expect", "battery_mv",
+             "cloud", "port_token"}
+# A simulated meter's LLS secret when its scenario gives none: development only. A real meter has
+# none until `opsm fw provision` gives it its own (firmware/lib/credentials.py).
+SIM_LLS_PASSWORD = "OPSM-SP-230"
 
 
 class ScenarioError(ValueError):
@@ -44,6 +48,8 @@ class Run:
         try:
             key = bytes.fromhex(m["key"])
             self.state = sts.StsState(key, ea=int(m.get("ea", 11)), base_year=int(m.get("base_year", 2014)))
+            self.lls_password = str(m.get("lls_password", SIM_LLS_PASSWORD))
+            self.provisioned = provision.credentials_from({"lls_password": self.lls_password, "hls": m.get("hls")})
         except ValueError as exc:
             raise ScenarioError("meter: %s" % exc) from None
         self.folder = folder
@@ -65,18 +71,18 @@ class Run:
         self.hal = sim.make_hal(self.folder, self.clock, opener=self.flash.open)
         self.hal.ac.load(self.load_w, self.pf_milli)
         self.hal.battery.mv = self.battery_mv
-        self.meter = Meter(self.hal, StsProfile(self.state))
+        self.meter = Meter(self.hal, StsProfile(self.state), provisioned=self.provisioned)
         self.meter.boot(self.clock.now_s(), self.clock.ticks_ms())
         if self.model is None:
             clock = self.clock
-            self.model = CosemMeter(self.meter, lambda: (clock.now_s(), clock.ticks_ms()), clock.set_s)
+            self.model = CosemMeter(self.meter, lambda: (clock.now_s(), clock.ticks_ms()))
         else:
             self.model.attach(self.meter)
 
     def port_token(self, digits: str) -> None:
         """A token delivered over the meter's DLMS port: LLS association, token gateway enter, release."""
-        password = self.meter.settings.get("lls_password").encode()  # the meter's own, as the firmware uses
-        association = cosem_server.CosemServer(self.model, password).association()
+        password = self.lls_password.encode()  # the meter's own, as its head-end knows it
+        association = cosem_server.CosemServer(self.model, self.model, guard=self.model).association()
         client = cosem_client.CosemClient(lambda apdu: association.handle(17, apdu), 17, password)
         client.associate()
         try:
@@ -147,6 +153,8 @@ def steps(doc: dict, folder: str):
     for n, step in enumerate(doc.get("step", []), 1):
         where = "step %d" % n
         if step.get("power_cut"):
+            if step.get("rtc_lost"):  # a board without a backed-up RTC: it restarts from its epoch
+                r.clock.lose_power()
             r.boot()
         if "load_w" in step or "pf_milli" in step:
             r.load_w = int(step.get("load_w", r.load_w))

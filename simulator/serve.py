@@ -19,12 +19,14 @@ import tty
 
 from protocol import civil, hdlc, iec62056_21, wrapper
 from protocol.cosem_objects import hdlc_setup, tcp_udp_setup
-from protocol.cosem_server import CosemServer, Keys
+from protocol.cosem_server import CosemServer, Keys, meter_keys, system_title
 from protocol.registers import iec21_data_sets
 from simulator.nullmodem import null_modem
 from simulator.scenario_run import Run
 
+from meter import BY_KEYPAD
 from optical_port import OpticalPort
+from ticks import ticks_ms
 
 DEMO_METER = {"key": "f94b6ed353c3bfdb113e2d3a7ea3c41d", "base_year": 1993}  # published test vector key
 DEMO_SYSTEM = {"seed": 1, "pv_wp": 400, "battery_wh": 4800, "soc": 0.8}
@@ -147,15 +149,10 @@ def fleet(count: int, folder: str, history_ms: int = 0) -> list:
 
 
 def load_keys(path: str, serial: str) -> Keys:
-    """Suite 0 keys from a file of `ek = HEX`, `ak = HEX` lines; the system title comes from the serial."""
+    """Suite 0 keys from a file of `ek = HEX`, `ak = HEX` (and `kek = HEX`) lines; the system title
+    comes from the serial."""
     with open(path) as f:
         return Keys.parse(f.read(), system_title(serial))
-
-
-def system_title(serial: str) -> bytes:
-    """OPS + the low 5 bytes of the serial's digits: 8 bytes, unique per meter."""
-    digits = int("".join(c for c in serial if c.isdigit()) or "0")
-    return b"OPS" + (digits % (1 << 40)).to_bytes(5, "big")
 
 
 class MeterPorts:
@@ -167,11 +164,17 @@ class MeterPorts:
         self.faults = faults or {}  # meter index -> Faults
         self.trace_dir = trace_dir
         self.servers = []
-        for run in runs:
-            serial = run.meter.settings.get("serial") or "0"
-            keys = load_keys(keys_file, serial) if keys_file else None
-            password = lls_password or run.meter.settings.get("lls_password").encode()  # default: the meter's own
-            self.servers.append(CosemServer(run.model, password, keys))
+        for run in runs:  # the secrets given here become the meters' own, as a head-end would set them
+            meter = run.meter
+            serial = meter.settings.get("serial") or "0"
+            access = meter.dlms_access()
+            if lls_password and not access.change_lls(lls_password, BY_KEYPAD):
+                raise ValueError("lls_password: 8-32 printable ASCII characters")
+            if keys_file:
+                keys = load_keys(keys_file, serial)
+                access.change_keys(keys.ek, keys.ak, keys.kek)
+            self.servers.append(CosemServer(run.model, run.model, meter_keys(access.credentials, serial),
+                                            guard=run.model))
         self._connections = 0
 
     def _open(self, n: int, protocol: str, reader, writer) -> _Connection:
@@ -214,7 +217,7 @@ class MeterPorts:
             data = await c.read()
             if not data:
                 return
-            reply = link.receive(data, int(time.monotonic() * 1000) & ((1 << 30) - 1))
+            reply = link.receive(data, ticks_ms())
             if not c.hung and not await c.send(reply):
                 return
 
@@ -244,7 +247,7 @@ class MeterPorts:
         loop.add_reader(master, lambda: received.put_nowait(os.read(master, 4096)))
         while True:
             data = await received.get()
-            now_ms = int(time.monotonic() * 1000) & ((1 << 30) - 1)
+            now_ms = ticks_ms()
             port.poll(now_ms)
             reply = port.feed(data, now_ms)
             if reply:

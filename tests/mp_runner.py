@@ -58,4 +58,5 @@ def main(folders):
     return 1 if counts[1] or not counts[0] else 0
 
 
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

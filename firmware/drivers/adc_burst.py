@@ -9,14 +9,17 @@ from ticks import ticks_add, ticks_diff, ticks_us
 
 
 class AdcBurst:
-    def __init__(self, v_adc, i_adc):
+    def __init__(self, v_adc, i_adc, clock_us=ticks_us):
         # Objects with read_u16() (machine.ADC); the 16-bit value is scaled to 12 bits.
+        # clock_us: the microsecond tick counter (tests run one across its wrap).
         self._v = v_adc.read_u16
         self._i = i_adc.read_u16
+        self._clock_us = clock_us
 
     def burst(self, vbuf, ibuf, n: int, period_us: int) -> None:
         read_v = self._v
         read_i = self._i
+        ticks_us = self._clock_us
         due = ticks_us()
         for k in range(n):
             while ticks_diff(ticks_us(), due) < 0:

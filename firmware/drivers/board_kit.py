@@ -4,10 +4,11 @@ A board module only states its pins, SPI bus and defaults; the wiring of pins to
 drivers is the same on every board and lives here once.
 """
 
-import os
 import time
 
 import machine
+
+from protocol import civil
 
 from adc_burst import AdcBurst, AdcReader
 from calibration import Calibration
@@ -15,25 +16,29 @@ from hal import FRONT_END_I_GAIN_UA, FRONT_END_V_GAIN_UV, RESET_POWER_ON, Hal, N
 from ili9341 import ILI9341
 from keypad import Keypad
 
-PRODUCTION_FLAG = "/production"  # present: start the watchdog (it cannot be stopped again)
+try:  # written by `opsm fw build`: True in a production build, False in a development one (--dev)
+    from build_config import WATCHDOG  # type: ignore[import-not-found]
+except ImportError:  # running from a source tree: a development board
+    WATCHDOG = False
+
+# The ports count time.time() from 2000 (ESP32) or from 1970 (RP2040 since MicroPython 1.22):
+# the meter counts from 2000 everywhere.
+_EPOCH_OFFSET = civil.UNIX_2000 if time.gmtime(0)[0] == 1970 else 0
 
 
 class Clock:
-    """Seconds since 2000-01-01 UTC from the RTC (the ports' epoch), and ticks."""
+    """Seconds since 2000-01-01 UTC from the RTC, whatever the port's epoch, and ticks."""
 
     def now_s(self) -> int:
-        return int(time.time())
+        return int(time.time()) - _EPOCH_OFFSET
+
+    def set_s(self, now_s: int) -> None:
+        year, month, day, hour = civil.date(now_s)
+        machine.RTC().datetime((year, month, day, civil.weekday(now_s) - 1, hour, now_s % 3600 // 60,
+                                now_s % 60, 0))
 
     def ticks_ms(self):
         return time.ticks_ms()
-
-
-def _production() -> bool:
-    try:
-        os.stat(PRODUCTION_FLAG)
-        return True
-    except OSError:
-        return False
 
 
 def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, battery_divider_milli: int,
@@ -49,7 +54,7 @@ def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, battery_divi
                       Pin(pins["tft_rst"], Pin.OUT, value=1))
     ac = AdcBurst(machine.ADC(Pin(pins["adc_v"])), machine.ADC(Pin(pins["adc_i"])))
     battery = AdcReader(machine.ADC(Pin(pins["adc_battery"])))
-    wdt = machine.WDT(timeout=wdt_ms) if _production() else NoWatchdog()
+    wdt = machine.WDT(timeout=wdt_ms) if WATCHDOG else NoWatchdog()  # once started it cannot be stopped
     cause = machine.reset_cause() if hasattr(machine, "reset_cause") else RESET_POWER_ON
     # IEC 62056-21 starts at 300 Bd in modes A-C; an optical probe for mode C/E at 9600 Bd is the usual kit.
     optical = machine.UART(pins["uart"], baudrate=9600, tx=Pin(pins["uart_tx"]), rx=Pin(pins["uart_rx"]), timeout=0)

@@ -6,6 +6,11 @@ holds a whole frame), yielding between strips; optical: the IEC 62056-21 / DLMS 
 on the UART, polled with the keypad's period; supervisor: feed the watchdog only
 while every task shows a recent heartbeat, so a hung task ends in a watchdog reset
 instead of a meter that looks alive and meters nothing.
+No exception ends the app: a task that raises is logged (event TASK_FAILED with the task
+and the kind of error) and started again; metering and the ledger go on in their own
+task. Should the measure task itself fail, the relay opens at once (no supply that is not
+metered) and the screen says so, until a reading goes through again; a measure task that
+keeps failing stops its heartbeat, and the watchdog restarts the board.
 `sleep_ms` is asyncio's on a board and the virtual clock's in the soak test.
 """
 
@@ -13,12 +18,30 @@ import asyncio
 import gc
 from asyncio import gather  # loads asyncio's lazy submodule at start-up, not into a fragmented heap
 
+from protocol import events
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
 import screens
 from strip import Strip
 from ticks import ticks_diff
 
 STRIP_LINES = 10     # divides the 240 lines: 24 strips of 320x10 at 4 bits, 1 600 B
 HEARTBEAT_MS = 5000  # a task silent for longer is hung
+RESTART_MS = 1000    # a failed task starts again after this
+# The tasks and the kinds of error a TASK_FAILED event names (protocol/event_names.TASKS, FAULTS)
+_TASK_MEASURE = const(1)
+_TASK_KEYPAD = const(2)
+_TASK_UI = const(3)
+_TASK_OPTICAL = const(4)
+_FAULT_MEMORY = const(1)
+_FAULT_VALUE = const(2)
+_FAULT_OS = const(3)
+_FAULT_OTHER = const(9)
 
 
 class App:
@@ -38,27 +61,35 @@ class App:
         self.heartbeat_ms = heartbeat_ms
         now = hal.clock.ticks_ms()
         self.beats = [now, now, now]  # measure, keypad, ui
+        self.failures = 0             # tasks that raised, since start-up
+        self._fails = [0] * 5         # the same, per task (_TASK_*)
         self.running = True
 
     async def measure_task(self):
         hal, meter = self.hal, self.meter
         while self.running:
-            for _ in range(self.bursts_per_reading):
-                meter.measure()
-                await self.sleep_ms(self.burst_gap_ms)
-            meter.second(hal.clock.now_s(), hal.clock.ticks_ms())
-            self.beats[0] = hal.clock.ticks_ms()
+            try:
+                for _ in range(self.bursts_per_reading):
+                    meter.measure()
+                    await self.sleep_ms(self.burst_gap_ms)
+                meter.second(hal.clock.now_s(), hal.clock.ticks_ms())
+                self.beats[0] = hal.clock.ticks_ms()
+            except Exception as e:  # noqa: BLE001 - whatever it was, the meter must go on
+                await self.recover(_TASK_MEASURE, e)
 
     async def keypad_task(self):
         hal, meter = self.hal, self.meter
         while self.running:
-            k = hal.keypad.scan()
-            now_ms = hal.clock.ticks_ms()
-            if k is not None:
-                meter.key(k, hal.clock.now_s(), now_ms)
-            meter.tick(now_ms)
-            self.beats[1] = now_ms
-            await self.sleep_ms(self.scan_ms)
+            try:
+                k = hal.keypad.scan()
+                now_ms = hal.clock.ticks_ms()
+                if k is not None:
+                    meter.key(k, hal.clock.now_s(), now_ms)
+                meter.tick(now_ms)
+                self.beats[1] = now_ms
+                await self.sleep_ms(self.scan_ms)
+            except Exception as e:  # noqa: BLE001
+                await self.recover(_TASK_KEYPAD, e)
 
     async def ui_task(self):
         # The screen is drawn once per strip (self.fb is a strip.Strip, self.fb_bytes its
@@ -68,36 +99,85 @@ class App:
         hal, meter, strip = self.hal, self.meter, self.fb
         lines = strip.lines
         while self.running:
-            now_ms = hal.clock.ticks_ms()
-            if meter.needs_redraw(now_ms):
-                mixed = False
-                shown = None
-                for y in range(0, screens.HEIGHT, lines):
-                    changed = meter.dirty  # since the previous strip was drawn
-                    strip.move(y)
-                    text = meter.render(strip, now_ms)
-                    if shown is None:
-                        shown = text
-                    elif changed or text != shown:
-                        mixed = True
-                    hal.display.show(self.fb_bytes, screens.PALETTE, y, y + lines)
-                    await self.sleep_ms(0)
-                if mixed:
-                    meter.dirty = True
-            self.beats[2] = hal.clock.ticks_ms()
-            await self.sleep_ms(self.ui_ms)
+            try:
+                now_ms = hal.clock.ticks_ms()
+                if meter.needs_redraw(now_ms):
+                    mixed = False
+                    shown = None
+                    for y in range(0, screens.HEIGHT, lines):
+                        changed = meter.dirty  # since the previous strip was drawn
+                        strip.move(y)
+                        text = meter.render(strip, now_ms)
+                        if shown is None:
+                            shown = text
+                        elif changed or text != shown:
+                            mixed = True
+                        hal.display.show(self.fb_bytes, screens.PALETTE, y, y + lines)
+                        await self.sleep_ms(0)
+                    if mixed:
+                        meter.dirty = True
+                self.beats[2] = hal.clock.ticks_ms()
+                await self.sleep_ms(self.ui_ms)
+            except Exception as e:  # noqa: BLE001
+                await self.recover(_TASK_UI, e)
 
     async def optical_task(self):
         hal, port = self.hal, self.optical_port
         while self.running:
-            data = hal.optical.read()
-            now_ms = hal.clock.ticks_ms()
-            if data:
-                reply = port.feed(data, now_ms)
-                if reply:
-                    hal.optical.write(reply)
-            port.poll(now_ms)
-            await self.sleep_ms(self.scan_ms)
+            try:
+                data = hal.optical.read()
+                now_ms = hal.clock.ticks_ms()
+                if data:
+                    reply = port.feed(data, now_ms)
+                    if reply:
+                        hal.optical.write(reply)
+                port.poll(now_ms)
+                await self.sleep_ms(self.scan_ms)
+            except Exception as e:  # noqa: BLE001
+                await self.recover(_TASK_OPTICAL, e)
+
+    async def recover(self, task: int, error) -> None:
+        """A task raised: log why, make the meter safe, and let the task go on after a pause.
+
+        A keypad, screen or port that keeps failing keeps its heartbeat (the meter still meters:
+        no reason to restart the board); a measure task that keeps failing does not, so the
+        watchdog restarts the board."""
+        self.failures += 1
+        self._fails[task] += 1
+        count = self._fails[task]
+        try:
+            self.task_failed(task, error, count & (count - 1) == 0)  # logged at the 1st, 2nd, 4th, 8th...
+        except Exception:  # noqa: BLE001 - e.g. out of memory again: at least the relay
+            if task == _TASK_MEASURE:
+                self.hal.relay(False)
+        if task == _TASK_KEYPAD or task == _TASK_UI:  # beats[1], beats[2]
+            self.beats[task - 1] = self.hal.clock.ticks_ms()
+        await self.sleep_ms(RESTART_MS)
+
+    def task_failed(self, task: int, error, log: bool = True) -> None:
+        meter = self.meter
+        now_s = self.hal.clock.now_s()
+        cause = _FAULT_OTHER
+        if isinstance(error, MemoryError):
+            cause = _FAULT_MEMORY
+        elif isinstance(error, ValueError):
+            cause = _FAULT_VALUE
+        elif isinstance(error, OSError):
+            cause = _FAULT_OS
+        if task == _TASK_MEASURE:
+            try:
+                meter.metering_failed(now_s)
+            except Exception:  # noqa: BLE001 - not even that: the pin itself
+                self.hal.relay(False)
+        elif task == _TASK_OPTICAL and self.optical_port is not None:
+            self.optical_port.reset()
+        meter.dirty = True
+        if not log:  # a task failing again and again must not wear the flash out
+            return
+        try:
+            meter.log.append(now_s, events.TASK_FAILED, task, cause)
+        except Exception:  # noqa: BLE001 - the flash may be what failed
+            pass
 
     def healthy(self, now_ms: int) -> bool:
         for beat in self.beats:
@@ -135,15 +215,28 @@ def run() -> None:
     from meter import Meter
 
     hal = board.make_hal()
-    profile, code_lengths = provision.load_profile(hal.storage_root)
-    meter = Meter(hal, profile, code_lengths)
+    try:
+        profile, code_lengths, credentials = provision.load(hal.storage_root)
+    except ValueError as e:
+        return halt(hal, fb, data, str(e))
+    meter = Meter(hal, profile, code_lengths, provisioned=credentials)
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
     gc.collect()
     asyncio.run(App(hal, meter, fb, data, optical_port=optical_port(hal, meter)).main())
 
 
+def halt(hal, fb, fb_bytes, why: str) -> None:
+    """A meter that cannot start (no provisioning, a broken file): supply off, the reason on the screen."""
+    hal.relay(False)
+    for y in range(0, screens.HEIGHT, fb.lines):
+        fb.move(y)
+        screens.draw_prompt(fb, "MEDIDOR SIN CONFIGURAR", why, "")
+        hal.display.show(fb_bytes, screens.PALETTE, y, y + fb.lines)
+
+
 def optical_port(hal, meter):
-    """The optical port over the meter, its DLMS server (LLS password from the settings) made on demand."""
+    """The optical port over the meter, its DLMS server made on demand with the meter's own
+    secrets (credentials.py) and its association lock-out."""
     if hal.optical is None:
         return None
     from cosem_meter import CosemMeter
@@ -154,8 +247,9 @@ def optical_port(hal, meter):
 
     def open_server():
         from protocol.cosem_objects import hdlc_setup
-        from protocol.cosem_server import CosemServer
+        from protocol.cosem_server import CosemServer, meter_keys
 
         # 9600 Bd: the optical UART's speed (drivers/board_kit.py); mode E keeps it
-        return CosemServer(model, meter.settings.get("lls_password").encode(), setups=(hdlc_setup(9600),))
+        return CosemServer(model, model, meter_keys(meter.dlms_access().credentials, meter.settings.get("serial")),
+                           setups=(hdlc_setup(9600),), guard=model)
     return OpticalPort(meter.settings.get("entity"), model, open_server)

@@ -2,11 +2,15 @@
 
 protocol/cosem_server.py knows objects and bytes; this adapter knows where the values
 live in the firmware (Meter, its load profiles and event log) and applies a relay
-command or a token exactly as the keypad path does. `clock()` returns (now_s, now_ms):
-the board's RTC and ticks, or the simulator's virtual clock; `set_clock(now_s)` moves it.
+command, a token, a clock change or a new secret exactly as the keypad path does, under
+the meter's rules. `clock()` returns (now_s, now_ms): the board's RTC and ticks, or the
+simulator's virtual clock. It is also the server's guard: wrong secrets go to the meter's
+persisted association lock-out.
 """
 
 from protocol import token_result as R
+
+from meter import BY_DLMS
 
 VERSION = b"OPSM-SP-230 fw 0.5"
 
@@ -55,9 +59,8 @@ class EventRows:
 
 
 class CosemMeter:
-    def __init__(self, meter, clock, set_clock=None):
+    def __init__(self, meter, clock):
         self._clock = clock
-        self._set_clock = set_clock
         self.attach(meter)
         self.token = b""
         self.token_time = 0
@@ -71,9 +74,24 @@ class CosemMeter:
     def clock(self) -> tuple:
         return self._clock()[0], self.meter.settings.get("utc_offset_min")
 
-    def set_clock(self, now_s: int) -> None:
-        if self._set_clock is not None:
-            self._set_clock(now_s)
+    def set_clock(self, now_s: int) -> bool:
+        return self.meter.set_clock(now_s, self._clock()[1], BY_DLMS)
+
+    def verify(self, secret) -> bool:
+        """The LLS verifier: the meter's credentials, as they are now."""
+        return self.meter.dlms_access().verify(secret)
+
+    def change_lls_secret(self, secret) -> bool:
+        return self.meter.dlms_access().change_lls(bytes(secret), BY_DLMS)
+
+    def change_hls_keys(self, ek: bytes, ak: bytes, kek: bytes) -> bool:
+        return self.meter.dlms_access().change_keys(ek, ak, kek)
+
+    def access_wait(self) -> int:
+        return self.meter.dlms_access().wait()
+
+    def access_result(self, ok: bool) -> None:
+        self.meter.dlms_access().result(ok)
 
     def counter_reserved(self) -> int:
         return self.meter.settings.get("dlms_counter")

@@ -26,7 +26,7 @@ class Hal:
         self.display = display        # .show(fb_bytes, palette, y0, y1)
         self.wdt = wdt                # .feed()
         self.storage_root = storage_root
-        self.clock = clock            # .now_s(): seconds since 2000-01-01 UTC; .ticks_ms()
+        self.clock = clock            # .now_s(): seconds since 2000-01-01 UTC; .set_s(now_s); .ticks_ms()
         self.reset_cause = reset_cause
         self.calibration = calibration  # the board's default calibration record
         self.keymap = keymap

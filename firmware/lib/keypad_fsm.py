@@ -1,12 +1,15 @@
 """What the 4x4 keypad means: `*` recharge code entry and the `#` admin menu.
 
 Pure logic, so every screen and rule is tested without a board: the app feeds
-key(k, now_ms, now_s) for each debounced press and tick(now_ms) regularly, and
+key(k, now_ms, run_s) for each debounced press and tick(now_ms) regularly, and
 carries out the actions returned (a tuple of tuples, empty when nothing to do):
 
   ("token", digits)               a code typed and confirmed with `*`
   ("setting", name, value)        SALIR saves an edited field: UID, DID, FECHA (str),
                                   CREDITO, SUBSIDIO (int, tenths of a kWh)
+  ("clock", digits)               HORA confirmed: the local date and time AAAAMMDDhhmm,
+                                  set at once (the meter may refuse: report())
+  ("lls_secret", digits)          DLMS confirmed: the management client's new secret
   ("calibrate", point, value_dv)  point "low" then "high": the true RMS voltage the
                                   technician reads now, tenths of a volt; the app
                                   applies a calibration on "high" only, with the
@@ -20,9 +23,10 @@ carries out the actions returned (a tuple of tuples, empty when nothing to do):
   ("timeout", "TOKEN"/"ADMIN")    no key for the timeout: back to MAIN, unsaved edits lost
 
 now_ms is a millisecond tick counter compared with ticks_diff (wraps like the
-boards' ticks_ms every 2**30 ms); now_s is the wall clock in seconds (RTC), used
-only by the admin lock-out, because that one must survive a reboot. A key that
-arrives after its session timed out only ends that session.
+boards' ticks_ms every 2**30 ms); run_s is the meter's running time in seconds
+(meterclock), used only by the admin lock-out, because that one must survive a
+reboot and no clock change may shorten it. A key that arrives after its session
+timed out only ends that session.
 view() returns what the screen shows, without pixels.
 """
 
@@ -55,13 +59,17 @@ CREDITO = "CREDITO"
 SUBSIDIO = "SUBSIDIO"
 CALIBRACION = "CALIBRACION"
 CLAVE = "CLAVE"
+HORA = "HORA"
+DLMS = "DLMS"
 SALIR = "SALIR"
-ITEMS = (UID, DID, FECHA, CREDITO, SUBSIDIO, CALIBRACION, CLAVE, SALIR)
+ITEMS = (UID, DID, FECHA, HORA, CREDITO, SUBSIDIO, CALIBRACION, CLAVE, DLMS, SALIR)
 FIELDS = (UID, DID, FECHA, CREDITO, SUBSIDIO)  # edited as text, saved by SALIR
+NOW = (HORA, DLMS)                             # edited as text, applied when confirmed
 _TENTHS = (CREDITO, SUBSIDIO)
 # Longest text each field takes (one digit more than the rule where that helps to
 # report the rule instead of silently refusing the key).
-_FIELD_LEN = {UID: 10, DID: 10, FECHA: 8, CREDITO: 5, SUBSIDIO: 5}
+_FIELD_LEN = {UID: 10, DID: 10, FECHA: 8, CREDITO: 5, SUBSIDIO: 5, HORA: 12, DLMS: 16}
+_LLS_DIGITS = (8, 16)                        # the DLMS management secret typed on the keypad
 _ID_DIGITS = {UID: (6, 10), DID: (3, 10)}  # NIT (9 + check digit) or CC; cedula
 _TENTHS_MAX = const(9999)                    # 999.9 kWh
 _CAL_MIN_DV = const(10)                      # 1.0 V
@@ -110,8 +118,9 @@ def _shown(name: str, value) -> str:
     """A field's value as the menu and the editor show it."""
     if name in _TENTHS:
         return "" if value == "" else _tenths(int(value)) + " kWh"
-    if name == FECHA and value:
-        return "-".join([x for x in (value[:4], value[4:6], value[6:8]) if x])
+    if name in (FECHA, HORA) and value:  # 2027-03-01, and HORA's time as 1030 (15 characters fit)
+        date = "-".join([x for x in (value[:4], value[4:6], value[6:8]) if x])
+        return date + " " + value[8:] if len(value) > 8 else date
     return value
 
 
@@ -119,6 +128,17 @@ def _days_in_month(year: int, month: int) -> int:
     if month == 2:
         return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
     return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _check_date(name: str, text: str) -> None:
+    """AAAAMMDD at the start of text: a real date of 2000-2099."""
+    year, month, day = int(text[:4]), int(text[4:6]), int(text[6:8])
+    if not 2000 <= year <= 2099:
+        raise ValueError("%s: ano 2000-2099" % name)
+    if not 1 <= month <= 12:
+        raise ValueError("%s: mes 01-12" % name)
+    if not 1 <= day <= _days_in_month(year, month):
+        raise ValueError("%s: dia 01-%02d en ese mes" % (name, _days_in_month(year, month)))
 
 
 def parse_field(name: str, text: str):
@@ -131,13 +151,18 @@ def parse_field(name: str, text: str):
     if name == FECHA:
         if len(text) != 8:
             raise ValueError("FECHA: 8 digitos AAAAMMDD")
-        year, month, day = int(text[:4]), int(text[4:6]), int(text[6:])
-        if not 2000 <= year <= 2099:
-            raise ValueError("FECHA: ano 2000-2099")
-        if not 1 <= month <= 12:
-            raise ValueError("FECHA: mes 01-12")
-        if not 1 <= day <= _days_in_month(year, month):
-            raise ValueError("FECHA: dia 01-%02d en ese mes" % _days_in_month(year, month))
+        _check_date(name, text)
+        return text
+    if name == HORA:
+        if len(text) != 12:
+            raise ValueError("HORA: 12 digitos AAAAMMDDhhmm")
+        _check_date(name, text)
+        if int(text[8:10]) > 23 or int(text[10:12]) > 59:
+            raise ValueError("HORA: hora 00-23, minutos 00-59")
+        return text
+    if name == DLMS:
+        if not _LLS_DIGITS[0] <= len(text) <= _LLS_DIGITS[1]:
+            raise ValueError("DLMS: %d-%d digitos" % _LLS_DIGITS)
         return text
     if name in _TENTHS:
         if not text:
@@ -172,8 +197,9 @@ class KeypadFsm:
         self.lockout = lockout
         self.code_lengths = tuple(code_lengths)
         self._max_code = max(self.code_lengths)
-        self.settings = {UID: "", DID: "", FECHA: "", CREDITO: 0, SUBSIDIO: 0}
-        for name in FIELDS:
+        # HORA shows the clock and DLMS whether a secret is set: the meter keeps them current
+        self.settings = {UID: "", DID: "", FECHA: "", CREDITO: 0, SUBSIDIO: 0, HORA: "", DLMS: ""}
+        for name in FIELDS + NOW:
             if settings and name in settings:
                 self.settings[name] = settings[name]
         self._token_timeout_ms = token_timeout_ms
@@ -201,7 +227,7 @@ class KeypadFsm:
         self._leave("Tiempo agotado", "timeout")
         return (("timeout", which),)
 
-    def key(self, k: str, now_ms: int, now_s: int) -> tuple:
+    def key(self, k: str, now_ms: int, run_s: int) -> tuple:
         """One debounced key press: '0'-'9', 'A'-'D', '*' or '#'."""
         expired = self.tick(now_ms)
         if expired:
@@ -212,11 +238,11 @@ class KeypadFsm:
         if mode != MAIN:
             self._deadline = ticks_add(now_ms, self._timeout(mode))
         if mode == MAIN:
-            return self._main(k, now_ms, now_s)
+            return self._main(k, now_ms, run_s)
         if mode == TOKEN:
             return self._token(k)
         if mode == LOGIN:
-            return self._login(k, now_s)
+            return self._login(k, run_s)
         if mode == MENU:
             return self._menu(k)
         if mode == EDIT:
@@ -227,11 +253,11 @@ class KeypadFsm:
 
     # --- modes -----------------------------------------------------------------
 
-    def _main(self, k, now_ms, now_s):
+    def _main(self, k, now_ms, run_s):
         if k == "*":
             self._start(TOKEN, now_ms)
         elif k == "#":
-            locked = self.lockout.remaining(now_s)
+            locked = self.lockout.remaining(run_s)
             if locked:
                 self._say("Bloqueado: espere %d s" % locked, "locked")
                 return (("lockout", locked),)
@@ -252,7 +278,7 @@ class KeypadFsm:
             self._type(k, self._max_code)
         return _NONE
 
-    def _login(self, k, now_s):
+    def _login(self, k, run_s):
         if k == "*":
             self._leave("Cancelado", "cancelled")
         elif k != "#":
@@ -268,7 +294,7 @@ class KeypadFsm:
                 self._open_menu(0, "")
             return (("lockout", 0),) if had_failures else _NONE
         else:
-            lock_s = self.lockout.failure(now_s)
+            lock_s = self.lockout.failure(run_s)
             if lock_s:
                 self._leave("Bloqueado: espere %d s" % lock_s, "locked")
             else:
@@ -288,9 +314,9 @@ class KeypadFsm:
             self._say("# en SALIR guarda y sale", "")
         elif k == "#":
             item = ITEMS[self._selected]
-            if item in FIELDS:
+            if item in FIELDS or item in NOW:
                 self._field = item
-                value = self._pending.get(item, self.settings[item])
+                value = self._pending.get(item, self.settings[item]) if item != DLMS else ""
                 self._entry = str(value)
                 self._fresh = True
                 self.mode = EDIT
@@ -311,10 +337,14 @@ class KeypadFsm:
             self._open_menu(self._selected, "%s sin cambios" % name)
         elif k == "#":
             try:
-                self._pending[name] = parse_field(name, self._entry)
+                value = parse_field(name, self._entry)
             except ValueError as e:
                 self._say(str(e), "invalid")
                 return _NONE
+            if name in NOW:
+                self._open_menu(self._selected, "%s fijada" % name)
+                return (("clock" if name == HORA else "lls_secret", value),)
+            self._pending[name] = value
             self._open_menu(self._selected, "%s listo: SALIR guarda" % name)
         else:
             if _is_digit(k) or k == "D":
@@ -450,7 +480,7 @@ class KeypadFsm:
         if mode == MENU:
             lines = []
             for name in ITEMS:
-                if name in FIELDS:
+                if name in FIELDS or name in NOW:
                     shown = _shown(name, self._pending.get(name, self.settings[name]))
                     lines.append(name + " " + shown if shown else name)
                 else:

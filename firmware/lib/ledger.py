@@ -1,8 +1,8 @@
 """Credit ledger in whole watt-hours (integers only: no float drift on 32-bit boards).
 
 Three pots, consumed in this order:
-- subsidy: kWh per month granted by the state (SUBSIDIO); refilled at each month
-  start to the allowance, never carried over;
+- subsidy: kWh per month granted by the state (SUBSIDIO); refilled to the allowance
+  when the month moves past the last one granted, never carried over;
 - purchased: credit from recharge codes;
 - emergency: credit the entity advances (CREDITO) as a grace until the next
   recharge; what was used of it is repaid first from that recharge.
@@ -46,8 +46,11 @@ class Ledger:
         self.purchased_wh = 0
 
     def new_month(self, month: int, allowance_wh: int) -> bool:
-        """Refill the subsidy when `month` (year * 12 + month) starts; True if it did."""
-        if month == self.subsidy_month:
+        """Refill the subsidy when `month` (year * 12 + month) starts; True if it did.
+
+        Only a month past the last one granted refills: a clock moved back and forth across
+        a month boundary grants that month once."""
+        if month <= self.subsidy_month:
             return False
         self.subsidy_month = month
         self.subsidy_wh = allowance_wh

@@ -3,8 +3,12 @@
 Every input is a method call that carries the time, so the same object runs on a
 board (app.py drives it from asyncio tasks) and in the simulator (virtual time).
 Times: now_s is the clock in seconds since 2000-01-01 UTC, now_ms a ticks_ms value.
+The wall clock only dates things and decides months and hours; lock-outs and the
+relay's anti-chatter count the meter's running time (meterclock), which no clock
+change moves. The clock itself changes only through set_clock().
 """
 
+import gc
 from array import array
 
 from protocol import token_result as R
@@ -19,6 +23,7 @@ import calibration
 from eventlog import EventLog
 import loadprofile
 import metering
+from meterclock import MeterClock
 from recharge import Outcome, Recharger
 from records import RecordStore
 from relay_policy import RelayPolicy, RelaySettings
@@ -32,20 +37,34 @@ except ImportError:
         return x
 
 _SAVE_EVERY_WH = const(50)          # consumption that forces a save (bounds the loss at a power cut)
-_SAVE_EVERY_MS = const(15 * 60000)  # and at least every 15 minutes while anything changed
+_SAVE_EVERY_MS = const(15 * 60000)  # and at least every 15 minutes (energy, running time, the clock's floor)
 _REFRESH_MS = const(30 * 60000)     # the screen redraws on its own every 30 minutes
 _RESULT_MS = const(8000)            # how long a code's result stays on screen
+# What an ADMIN event changed (its payload a; protocol/event_names.ADMIN_CHANGES names them)
+_ADMIN_PASSWORD = const(6)
+_ADMIN_CALIBRATION = const(8)
+_ADMIN_REMOTE = const(9)
+BY_KEYPAD = const(1)    # who changed the clock or a secret (event_names.BY)
+BY_DLMS = const(2)
+_STEP_BACK = const(0x100)
+# Admin menu field -> setting; an ADMIN event names the field by its place in kf.FIELDS (0-4)
 _FSM_SETTINGS = {kf.UID: "uid", kf.DID: "did", kf.FECHA: "fecha", kf.CREDITO: "credito_wh",
                  kf.SUBSIDIO: "subsidio_wh"}
+_ADMIN_MAGIC = const(0xAD)  # the admin record: magic, version, lock-out in running time, password
+_ADMIN_VERSION = const(2)
 
 
 class Meter:
-    def __init__(self, hal, profile, code_lengths=(20,), burst_samples: int = 64, period_us: int = 521):
+    def __init__(self, hal, profile, code_lengths=(20,), burst_samples: int = 64, period_us: int = 521,
+                 provisioned=None):
+        """provisioned: credentials.Credentials from provision.json, taken the first time they are needed."""
         self.hal = hal
         self.profile = profile
-        self.code_lengths = code_lengths
+        self._code_lengths = code_lengths  # the keypad's, once booted (fsm.code_lengths)
         self.burst_samples = burst_samples
         self.period_us = period_us
+        self.provisioned = provisioned
+        self._dlms: object = None  # credentials.DlmsAccess, loaded when a port or the menu needs it
         self._vbuf = array("H", bytes(2 * burst_samples))
         self._ibuf = array("H", bytes(2 * burst_samples))
         self.reading: metering.Reading | None = None
@@ -57,11 +76,12 @@ class Meter:
     # --- start-up -------------------------------------------------------------
 
     def boot(self, now_s: int, now_ms: int) -> None:
+        """Start from flash. now_s is the RTC's time as the board came up: an RTC behind the last
+        persisted time (it lost power) is moved to it first."""
         root = self.hal.storage_root.rstrip("/") + "/"
-        self._root = root
-        data = self._store("settings").load()
+        data = self.record("settings").load()
         self.settings = unpack_settings(data) if data is not None else Settings()
-        data = self._store("calibration").load()
+        data = self.record("calibration").load()
         cal = calibration.unpack_calibration(data) if data is not None else self.hal.calibration
         self.power = metering.PowerMeter(cal)
         table = metering.LIFEPO4_8S if self.settings.get("battery") == "lifepo4" else metering.LEAD_ACID_24V
@@ -74,10 +94,13 @@ class Meter:
             from shadow import MirroredStore  # only boards with a raw-flash region
 
             state = MirroredStore(store, self.hal.shadow)
-        self.recharger = Recharger(state, self.profile, metering.EnergyRegister(), metering.unpack_energy)
+        self.clock = MeterClock(self.hal.clock)
+        self.recharger = Recharger(state, self.profile, metering.EnergyRegister(), self.clock)
         self._billed_wh = self.recharger.energy.import_wh  # consumption charged up to the saved energy
         self.log = EventLog(root + "events", opener=self.hal.opener)
         self.log.load()
+        behind = self.clock.resume()
+        now_s = self.hal.clock.now_s()
         # Load profiles: 15 minutes for 7 days, hours for 35 days (DLMS 1.0.99.1.0.255, 1.0.99.2.0.255).
         self.profiles = (loadprofile.LoadProfile(root + "lp15", 900, loadprofile.QUARTER_COLUMNS, 96 * 7, self.hal.opener),
                          loadprofile.LoadProfile(root + "lp60", 3600, loadprofile.HOURLY_COLUMNS, 24 * 35, self.hal.opener))
@@ -92,12 +115,14 @@ class Meter:
             elif key.endswith("_wh"):
                 value //= 100  # the menu counts tenths of a kWh
             fields[name] = value
-        self.fsm = kf.KeypadFsm(record, admin_lockout, self.code_lengths, fields)
+        self.fsm = kf.KeypadFsm(record, admin_lockout, self._code_lengths, fields)
         self.log.append(now_s, events.WATCHDOG_RESET if self.hal.reset_cause == hal_module.RESET_WATCHDOG else events.POWER_UP)
+        if behind:
+            self.log.append(now_s, events.CLOCK_RESUMED, min(behind // 60, 0xFFFFFF))
         self.relay = RelayPolicy(self._relay_settings())
         self.relay.remote_open = self.settings.get("remote_open") == 1
         self._new_month(now_s)
-        closed = self.relay.boot(now_s, self._hour(now_s), self.available_wh(), self.ledger.unlimited,
+        closed = self.relay.boot(self.clock.run_s, self._hour(now_s), self.available_wh(), self.ledger.unlimited,
                                  self.battery.voltage_mv())
         self.hal.relay(closed)
         self.log.append(now_s, events.RELAY, 1 if closed else 0, 1)
@@ -107,9 +132,9 @@ class Meter:
         self._unsaved_wh = 0
         self._drawn_ms = now_ms
 
-    def _store(self, name: str, loaded: bool = False) -> RecordStore:
+    def record(self, name: str, loaded: bool = False) -> RecordStore:
         """A record store made when needed, not kept: three of them cost ~1 KB of a board's heap."""
-        store = RecordStore(self._root + name, self.hal.opener)
+        store = RecordStore(self.hal.storage_root.rstrip("/") + "/" + name, self.hal.opener)
         if loaded:
             store.load()  # finds the slot to write next
         return store
@@ -122,18 +147,34 @@ class Meter:
     def set_setting(self, name: str, value) -> None:
         """Change one setting (admin menu or a port), save it and apply it at once."""
         self.settings.set(name, value)
-        self._store("settings", True).save(self.settings.pack())
+        self.record("settings", True).save(self.settings.pack())
         self.relay.settings = self._relay_settings()
         self.dirty = True
 
     def _load_admin(self):
-        data = self._store("admin").load()
+        """(password record, lock-out) of the admin record. One without the magic is older: its
+        lock counted wall time, so its failures stay and the lock does not."""
+        data = self.record("admin").load()
         if data is None:
             return password.factory_record(), Lockout()
-        return password.unpack_password(data[7:]), unpack_lockout(data[0:7])
+        if data[0] == _ADMIN_MAGIC and data[1] == _ADMIN_VERSION:
+            return password.unpack_password(data[9:]), unpack_lockout(data[2:9])
+        lockout = unpack_lockout(data[0:7])
+        lockout.until = 0
+        return password.unpack_password(data[7:]), lockout
 
     def _save_admin(self) -> None:
-        self._store("admin", True).save(self.fsm.lockout.pack() + self.fsm.record.pack())
+        self.record("admin", True).save(bytes((_ADMIN_MAGIC, _ADMIN_VERSION)) + self.fsm.lockout.pack()
+                                        + self.fsm.record.pack())
+
+    def dlms_access(self):
+        """The DLMS secrets and their lock-out (credentials.DlmsAccess), loaded the first time asked."""
+        access = self._dlms
+        if access is None:
+            from credentials import DlmsAccess
+
+            access = self._dlms = DlmsAccess(self, self.provisioned)
+        return access
 
     # --- state the screen, the ports and the tests read ---------------------------
 
@@ -172,6 +213,7 @@ class Meter:
         """Close a reading: energy, credit, month, relay, persistence (a board: every second)."""
         reading = self.power.reading()
         self.reading = reading
+        self.clock.tick(now_ms)
         dt = ticks_diff(now_ms, self._last_ms)
         self._last_ms = now_ms
         self.energy.add(reading.p_mw, reading.q_mvar, dt if dt > 0 else 0)
@@ -182,14 +224,16 @@ class Meter:
             self._unsaved_wh += used
             self.ledger.consume(used, self.settings.get("credito_wh"))
         self._new_month(now_s)
+        if self.relay.fault:  # a reading went through: metering works again
+            self.relay.fault = False
+            self.dirty = True
         self._update_relay(now_s)
         low = self.relay.low_credit(self.available_wh(), self.ledger.unlimited)
         if low and not self._low_credit:
             self.log.append(now_s, events.LOW_CREDIT, self.available_wh())
             self.dirty = True
         self._low_credit = low
-        if self._unsaved_wh >= _SAVE_EVERY_WH or (
-                self._unsaved_wh and ticks_diff(now_ms, self._saved_ms) >= _SAVE_EVERY_MS):
+        if self._unsaved_wh >= _SAVE_EVERY_WH or ticks_diff(now_ms, self._saved_ms) >= _SAVE_EVERY_MS:
             self.save(now_ms)
         for profile in self.profiles:  # once per boundary, however often second() is called
             time_s = profile.due(now_s)
@@ -199,6 +243,7 @@ class Meter:
                                 (e.import_wh, e.import_varh, e.export_varh, self.battery.voltage_mv(), self.available_wh()))
 
     def save(self, now_ms: int) -> None:
+        self.clock.tick(now_ms)
         self.recharger.save()
         self._saved_ms = now_ms
         self._unsaved_wh = 0
@@ -211,12 +256,19 @@ class Meter:
             self.dirty = True
 
     def _update_relay(self, now_s: int) -> None:
-        cause = self.relay.update(now_s, self._hour(now_s), self.available_wh(), self.ledger.unlimited,
+        cause = self.relay.update(self.clock.run_s, self._hour(now_s), self.available_wh(), self.ledger.unlimited,
                                   self.battery.voltage_mv())
         if cause:
             self.hal.relay(self.relay.closed)
             self.log.append(now_s, events.RELAY, 1 if self.relay.closed else 0, cause)
             self.dirty = True
+
+    def metering_failed(self, now_s: int) -> None:
+        """The metering task failed (the app restarts it): no supply the meter cannot meter and
+        charge, so the relay opens now; the next good reading lets the usual rules close it."""
+        self.relay.fault = True
+        self._update_relay(now_s)
+        self.dirty = True
 
     def remote_switch(self, reconnect: bool, now_s: int) -> bool:
         """A head-end's disconnect/reconnect (DLMS disconnect control): a reconnect only lifts the
@@ -225,8 +277,28 @@ class Meter:
             return True
         self.relay.remote_open = not reconnect
         self.set_setting("remote_open", 0 if reconnect else 1)
-        self.log.append(now_s, events.ADMIN, len(kf.ITEMS) + 1, 0 if reconnect else 1)
+        self.log.append(now_s, events.ADMIN, _ADMIN_REMOTE, 0 if reconnect else 1)
         self._update_relay(now_s)
+        return True
+
+    # --- clock and credentials ---------------------------------------------------
+
+    def set_clock(self, new_s: int, now_ms: int, source: int) -> bool:
+        """Move the wall clock (admin menu or a management association); the rules are meterclock's.
+        Logged either way; a change that is made is persisted at once."""
+        old = self.hal.clock.now_s()
+        self.clock.tick(now_ms)
+        why = self.clock.set(new_s)
+        if why:
+            self.log.append(old, events.CLOCK_REFUSED, why, source)
+            return False
+        step = new_s - old
+        self.log.append(new_s, events.CLOCK_SET, min(abs(step) // 60, 0xFFFFFF),
+                        source | (_STEP_BACK if step < 0 else 0))
+        self._new_month(new_s)
+        self.save(now_ms)
+        self._update_relay(new_s)
+        self.dirty = True
         return True
 
     # --- keypad and codes -------------------------------------------------------
@@ -235,7 +307,10 @@ class Meter:
         self.dirty = True
         if self.result is not None:  # any key clears a code's result
             self.result = None
-        for action in self.fsm.key(k, now_ms, now_s):
+        run_s = self.clock.tick(now_ms)
+        if self.fsm.mode == kf.MENU:
+            self._menu_state()  # an item opened now starts from what it shows
+        for action in self.fsm.key(k, now_ms, run_s):
             self._act(action, now_s, now_ms)
 
     def tick(self, now_ms: int) -> None:
@@ -247,7 +322,8 @@ class Meter:
 
     def enter_code(self, code: str, now_s: int, now_ms: int):
         """A recharge code from the keypad or a port; returns the Outcome."""
-        outcome = self.recharger.enter(code, now_s)
+        gc.collect()  # decode and the atomic save need the most heap of anything: give them all of it
+        outcome = self.recharger.enter(code, self.clock.tick(now_ms))
         if outcome.ok:
             self.log.append(now_s, events.RECHARGE, outcome.credit_wh, outcome.repaid_wh // 100)
         else:
@@ -272,12 +348,22 @@ class Meter:
             elif key.endswith("_wh"):
                 value = value * 100  # the menu counts tenths of a kWh
             self.set_setting(key, value)
-            self.log.append(now_s, events.ADMIN, kf.ITEMS.index(action[1]))
+            self.log.append(now_s, events.ADMIN, kf.FIELDS.index(action[1]))
+        elif name == "clock":
+            digits = action[1]
+            local = civil.seconds(int(digits[0:4]), int(digits[4:6]), int(digits[6:8]), int(digits[8:10]),
+                                  int(digits[10:12]))
+            if not self.set_clock(local - self.settings.get("utc_offset_min") * 60, now_ms, BY_KEYPAD):
+                self.fsm.report("HORA: rechazada (atras max 5 min, 1 vez al dia)", "invalid")
+        elif name == "lls_secret":
+            self.dlms_access().change_lls(action[1].encode(), BY_KEYPAD)
         elif name == "calibrate":
             self._calibrate(action[1], action[2], now_s)
         elif name in ("password", "lockout"):
             self._save_admin()
-            if name == "lockout" and action[1]:
+            if name == "password":
+                self.log.append(now_s, events.ADMIN, _ADMIN_PASSWORD)
+            elif action[1]:
                 self.log.append(now_s, events.ADMIN_LOCKOUT, action[1])
 
     def _calibrate(self, point: str, true_dv: int, now_s: int) -> None:
@@ -297,19 +383,29 @@ class Meter:
         except ValueError as e:  # the old calibration stays; the technician reads why
             self.fsm.report(str(e), "invalid")
             return
-        self._store("calibration", True).save(new.pack())
+        self.record("calibration", True).save(new.pack())
         self.power.calibration = new
-        self.log.append(now_s, events.ADMIN, len(kf.ITEMS))
+        self.log.append(now_s, events.ADMIN, _ADMIN_CALIBRATION)
 
     # --- screen -----------------------------------------------------------------
 
     def needs_redraw(self, now_ms: int) -> bool:
         return self.dirty or ticks_diff(now_ms, self._drawn_ms) >= _REFRESH_MS
 
+    def _menu_state(self) -> None:
+        """What the menu shows of the clock and the DLMS secret, as they are now."""
+        local = self.hal.clock.now_s() + self.settings.get("utc_offset_min") * 60
+        year, month, day, hour = civil.date(local)
+        minute = local % 3600 // 60
+        self.fsm.settings[kf.HORA] = "%04d%02d%02d%02d%02d" % (year, month, day, hour, minute)
+        self.fsm.settings[kf.DLMS] = "fijada" if self.dlms_access().credentials.lls is not None else "sin clave"
+
     def render(self, fb, now_ms: int) -> list:
         """Draw the screen the meter is on into fb; returns the text drawn."""
         self.dirty = False
         self._drawn_ms = now_ms
+        if self.fsm.mode == kf.MENU:
+            self._menu_state()
         view = self.fsm.view()
         if self.result is not None:
             outcome = self.result
@@ -319,11 +415,11 @@ class Meter:
                 return screens.draw_prompt(fb, "CODIGO ACEPTADO", outcome.message(), "")
             return screens.draw_token_rejected(fb, R.MESSAGES[outcome.reason])
         if view.mode == kf.TOKEN:
-            return screens.draw_token_entry(fb, view.entry.replace(" ", ""), max(self.code_lengths), view.message)
+            return screens.draw_token_entry(fb, view.entry.replace(" ", ""), max(self.fsm.code_lengths), view.message)
         if view.mode in (kf.MENU, kf.EDIT):
             values = [line[len(name):].strip() for name, line in zip(kf.ITEMS, view.lines)] if view.lines else ()
             edit = view.entry if view.mode == kf.EDIT else None
-            return screens.draw_admin_menu(fb, view.selected, values, edit, view.message)
+            return screens.draw_admin_menu(fb, kf.ITEMS, view.selected, values, edit, view.message)
         if view.mode != kf.MAIN:
             return screens.draw_prompt(fb, view.title, view.lines[0] if view.lines else "", view.entry,
                                        view.message)
@@ -332,6 +428,8 @@ class Meter:
     def _draw_main(self, fb) -> list:
         r = self.reading
         battery_mv = self.battery.voltage_mv()
+        if self.relay.fault:
+            return screens.draw_alarm(fb, screens.METER_FAULT, self.available_wh(), battery_mv)
         if not self.relay.closed and not self.relay.battery_ok:
             return screens.draw_alarm(fb, screens.BATTERY_LOW, self.available_wh(), battery_mv)
         if not self.relay.closed and self.available_wh() <= 0 and not self.ledger.unlimited:

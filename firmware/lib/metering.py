@@ -270,17 +270,22 @@ class EnergyRegister:
             out += self.wh[register].to_bytes(4, "big") + self.residual[register].to_bytes(4, "big")
         return out
 
+    def restore(self, data) -> None:
+        """Take the registers of a pack()ed record."""
+        if len(data) != 32:
+            raise ValueError("energy: record must be 32 bytes")
+        for register in range(4):
+            residual = int.from_bytes(data[8 * register + 4:8 * register + 8], "big")
+            if residual >= UJ_PER_WH:
+                raise ValueError("energy: residual must be below one Wh (3 600 000 000 mW x ms)")
+        for register in range(4):
+            self.wh[register] = int.from_bytes(data[8 * register:8 * register + 4], "big")
+            self.residual[register] = int.from_bytes(data[8 * register + 4:8 * register + 8], "big")
+
 
 def unpack_energy(data) -> EnergyRegister:
-    if len(data) != 32:
-        raise ValueError("energy: record must be 32 bytes")
     energy = EnergyRegister()
-    for register in range(4):
-        energy.wh[register] = int.from_bytes(data[8 * register:8 * register + 4], "big")
-        residual = int.from_bytes(data[8 * register + 4:8 * register + 8], "big")
-        if residual >= UJ_PER_WH:
-            raise ValueError("energy: residual must be below one Wh (3 600 000 000 mW x ms)")
-        energy.residual[register] = residual
+    energy.restore(data)
     return energy
 
 

@@ -54,6 +54,10 @@ class OpticalPort:
         if self._link is not None and self._link.expired(now_ms):
             self._back_to_mode_c()
 
+    def reset(self) -> None:
+        """Forget the dialogue and any link (after a failure in the port's task): listen for a new "/?!"."""
+        self._back_to_mode_c()
+
     def _back_to_mode_c(self) -> None:
         self._link = None
         self._association = None

@@ -42,8 +42,9 @@ def check_new(password: str) -> None:
         raise ValueError("CLAVE: %d-%d digitos" % (MIN_LEN, MAX_LEN))
 
 
-def _digest(salt: bytes, password: str, iterations: int) -> bytes:
-    h = hashlib.sha256(salt + password.encode()).digest()
+def _digest(salt: bytes, password, iterations: int) -> bytes:
+    """password: text (the keypad's digits) or bytes (a DLMS secret as it came)."""
+    h = hashlib.sha256(salt + (password.encode() if isinstance(password, str) else bytes(password))).digest()
     for _ in range(iterations - 1):
         h = hashlib.sha256(h + salt).digest()
     return h
@@ -57,7 +58,7 @@ class PasswordRecord:
         self.iterations = iterations
         self.must_change = must_change
 
-    def verify(self, password: str) -> bool:
+    def verify(self, password) -> bool:
         return consttime.equal(_digest(self.salt, password, self.iterations), self.digest)
 
     def pack(self) -> bytes:
@@ -82,7 +83,7 @@ def unpack_password(data) -> PasswordRecord:
                           bool(data[1] & _MUST_CHANGE))
 
 
-def new_record(password: str, must_change: bool = False, salt=None,
+def new_record(password, must_change: bool = False, salt=None,
                iterations: int = ITERATIONS) -> PasswordRecord:
     """Record for `password` with a fresh random salt (tests may pass their own)."""
     if salt is None:

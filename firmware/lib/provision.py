@@ -1,11 +1,12 @@
-"""The meter's identity as the factory writes it: which codes it takes and its first key.
+"""The meter's identity as the factory writes it: which codes it takes, its first key, its DLMS secrets.
 
 `provision.json` in the storage root (written by `opsm fw provision`):
   {"profile": "sts", "key": hex, "ea": 11, "base_year": 2014, "krn": 1, "kt": 2, "ti": 1,
-   "ken": 255, "sgc": 123457}
+   "ken": 255, "sgc": 123457, "lls_password": text, "hls": {"ek": hex, "ak": hex, "kek": hex}}
   {"profile": "openpaygo", "key": hex, "starting_code": n or null, "extended": false,
-   "restricted": false}
-Only the first boot uses it: afterwards the state record (key changes included) rules.
+   "restricted": false, ...the same secrets}
+Only the first boot uses it: afterwards the state record (key changes included) and the
+credentials record rule.
 """
 
 import binascii
@@ -13,6 +14,7 @@ import json
 
 from protocol import sts_decoder as sts
 
+import credentials
 from token_profiles import StsProfile
 
 FILE = "provision.json"
@@ -39,6 +41,38 @@ def profile_from(doc: dict):
     raise ValueError("provision: profile must be 'sts' or 'openpaygo'")
 
 
-def load_profile(root: str):
-    with open(root.rstrip("/") + "/" + FILE) as f:
-        return profile_from(json.load(f))
+def load(root: str, opener=open):
+    """(profile, code lengths, credentials) of the storage root's provision.json; any fault of the
+    file is a ValueError that names it (the meter shows it instead of starting)."""
+    try:
+        with opener(root.rstrip("/") + "/" + FILE) as f:
+            doc = json.load(f)
+    except OSError:
+        raise ValueError("provision: no %s on the meter (opsm fw provision)" % FILE)
+    except ValueError:
+        raise ValueError("provision: %s is not JSON" % FILE)
+    if not isinstance(doc, dict):
+        raise ValueError("provision: %s must hold one object" % FILE)
+    try:
+        profile, lengths = profile_from(doc)
+    except (KeyError, TypeError, IndexError) as e:
+        raise ValueError("provision: a field has the wrong type (%r)" % (e,))
+    return profile, lengths, credentials_from(doc)
+
+
+def credentials_from(doc: dict):
+    """The credentials of a provisioning document: "lls_password" (text) and "hls" {"ek", "ak", "kek"} (hex)."""
+    creds = credentials.Credentials()
+    secret = doc.get("lls_password")
+    if secret is not None:
+        if not isinstance(secret, str):
+            raise ValueError("provision: lls_password must be text")
+        creds.set_lls(secret.encode())
+    hls = doc.get("hls")
+    if hls is not None:
+        try:
+            keys = [binascii.unhexlify(hls[name]) for name in ("ek", "ak", "kek")]
+            creds = credentials.Credentials(creds.lls, keys[0], keys[1], keys[2])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("provision: hls needs ek, ak and kek, 32 hexadecimal digits each")
+    return creds

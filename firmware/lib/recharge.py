@@ -20,7 +20,7 @@ except ImportError:
     def const(x):  # type: ignore[misc]
         return x
 
-_VERSION = const(3)
+_VERSION = const(4)  # 4 added the clock part; 3 kept its lock-out in wall time
 # What an accepted code that moves no credit did, as the screen says it.
 _DONE = {sts.MAX_POWER: "Limite de potencia fijado", sts.CLEAR_CREDIT: "Credito borrado",
          sts.TARIFF: "Tarifa fijada", sts.CLEAR_TAMPER: "Manipulacion borrada",
@@ -92,16 +92,18 @@ def _field(data, pos):
 
 
 class Recharger:
-    def __init__(self, store, profile, energy=None, unpack_energy=None):
+    def __init__(self, store, profile, energy=None, clock=None):
         """Restore from the newest good record in `store`, or start from the profile's
-        factory state (one decoder, and one key schedule, is ever built)."""
+        factory state (one decoder, and one key schedule, is ever built). energy
+        (metering.EnergyRegister) and clock (meterclock.MeterClock) ride in the same record:
+        restored in place, saved with every change of credit."""
         self.store = store
         self.profile = profile
         self.ledger = Ledger()
         self.lockout = Lockout()
         self.limits = Limits()
-        self.energy = energy            # metering.EnergyRegister, saved in the same record
-        self._unpack_energy = unpack_energy
+        self.energy = energy
+        self.clock = clock
         data = store.load()
         if data is None:
             self.decoder = profile.decoder()
@@ -117,7 +119,7 @@ class Recharger:
         return True
 
     def _unpack(self, data) -> None:
-        if data[0] != _VERSION:
+        if data[0] not in (3, _VERSION):
             raise ValueError("recharge record: unknown version %d" % data[0])
         if data[1] != self.profile.tag:
             raise ValueError("recharge record: written for another token profile")
@@ -126,30 +128,35 @@ class Recharger:
         while pos < len(data):
             part, pos = _field(data, pos)
             parts.append(part)
-        if len(parts) != 5:
-            raise ValueError("recharge record: %d parts instead of 5" % len(parts))
+        if len(parts) != data[0] + 2:
+            raise ValueError("recharge record: %d parts instead of %d" % (len(parts), data[0] + 2))
         self.decoder = self.profile.decoder(parts[0])
         self.ledger = unpack_ledger(parts[1])
         self.lockout = unpack_lockout(parts[2])
+        if data[0] == 3:
+            self.lockout.until = 0  # it counted wall time: the failures stay, the lock does not
         self.limits = unpack_limits(parts[3])
-        if self._unpack_energy is not None:
-            self.energy = self._unpack_energy(parts[4])
+        for extra, part in zip((self.energy, self.clock), parts[4:]):
+            if extra is not None and part:
+                extra.restore(part)
 
-    def pack(self) -> bytes:
+    def pack(self) -> bytearray:
+        # Part by part into one buffer: a recharge packs twice (the snapshot, then the save), so
+        # every copy avoided here is heap free for the decoder when the meter is at its fullest.
         out = bytearray((_VERSION, self.profile.tag))
-        energy = self.energy.pack() if self.energy is not None else b""
-        for part in (self.decoder.state.pack(), self.ledger.pack(), self.lockout.pack(), self.limits.pack(),
-                     energy):
-            out += len(part).to_bytes(2, "big")
-            out += part
-        return bytes(out)
+        for part in (self.decoder.state, self.ledger, self.lockout, self.limits, self.energy, self.clock):
+            data = part.pack() if part is not None else b""
+            out += len(data).to_bytes(2, "big")
+            out += data
+        return out
 
     def save(self) -> None:
         """Persist after consumption (the pipeline saves recharges itself)."""
         self.store.save(self.pack())
 
     def enter(self, code: str, now: int) -> Outcome:
-        """One code typed on the keypad (or delivered over a port) at time `now` (s)."""
+        """One code typed on the keypad (or delivered over a port); `now` is the meter's
+        running time in seconds (meterclock), which the lock-out counts in."""
         if self.lockout.remaining(now):
             return Outcome(_Refusal(R.LOCKED))
         result = self.decoder.decode(code)

@@ -12,9 +12,13 @@ MAGIC = b"OR"
 HEADER = 8  # magic (2) + sequence (4) + payload length (2)
 
 
-def encode_record(seq: int, payload) -> bytes:
-    body = MAGIC + seq.to_bytes(4, "big") + len(payload).to_bytes(2, "big") + bytes(payload)
-    return body + (binascii.crc32(body) & 0xFFFFFFFF).to_bytes(4, "big")
+def encode_record(seq: int, payload) -> bytearray:
+    out = bytearray(MAGIC)  # one buffer, no intermediate copies of the payload
+    out += seq.to_bytes(4, "big")
+    out += len(payload).to_bytes(2, "big")
+    out += payload
+    out += (binascii.crc32(out) & 0xFFFFFFFF).to_bytes(4, "big")
+    return out
 
 
 def decode_record(data):

@@ -1,7 +1,8 @@
 """When the supply relay opens and closes: credit, friendly hours, battery, anti-chatter.
 
-Pure logic: the app feeds it the time, the credit left and the battery voltage,
-and drives the relay pin with the answer. Battery protection wins over friendly
+Pure logic: the app feeds it the meter's running time (seconds no clock change
+moves), the local hour, the credit left and the battery voltage, and drives the relay
+pin with the answer. Battery protection wins over friendly
 hours (it protects the hardware); friendly hours only delay a cut for credit.
 """
 
@@ -12,6 +13,7 @@ CAUSE_CREDIT_BACK = 3
 CAUSE_BATTERY_LOW = 4
 CAUSE_BATTERY_OK = 5
 CAUSE_REMOTE = 6
+CAUSE_FAULT = 7   # metering or the ledger failed: no supply that is not metered
 
 
 class RelaySettings:
@@ -43,6 +45,7 @@ class RelayPolicy:
         self.open_cause = CAUSE_BOOT
         self.battery_ok = True
         self.remote_open = False   # opened by the head-end (DLMS disconnect control)
+        self.fault = False         # metering failed: open at once, whatever else holds
         self.last_switch_s = -1
 
     def low_credit(self, available_wh: int, unlimited: int) -> bool:
@@ -57,6 +60,8 @@ class RelayPolicy:
 
     def _open_cause(self, hour: int, available_wh: int, unlimited: int) -> int:
         """Why the relay must be open now, or 0 if it may be closed."""
+        if self.fault:
+            return CAUSE_FAULT
         if not self.battery_ok:
             return CAUSE_BATTERY_LOW
         if self.remote_open:
@@ -82,7 +87,7 @@ class RelayPolicy:
         cause = self._open_cause(hour, available_wh, unlimited)
         if (not cause) == self.closed:
             return 0
-        if now_s - self.last_switch_s < self.settings.min_switch_s:
+        if cause != CAUSE_FAULT and now_s - self.last_switch_s < self.settings.min_switch_s:
             return 0  # never chatter: wait for the minimum time between switchings
         self.last_switch_s = now_s
         if cause:
@@ -90,5 +95,5 @@ class RelayPolicy:
             self.open_cause = cause
             return cause
         self.closed = True
-        return {CAUSE_BATTERY_LOW: CAUSE_BATTERY_OK, CAUSE_REMOTE: CAUSE_REMOTE}.get(self.open_cause,
-                                                                                   CAUSE_CREDIT_BACK)
+        return {CAUSE_BATTERY_LOW: CAUSE_BATTERY_OK, CAUSE_REMOTE: CAUSE_REMOTE, CAUSE_FAULT: CAUSE_FAULT}.get(
+            self.open_cause, CAUSE_CREDIT_BACK)

@@ -54,17 +54,18 @@ _RGB = const(b"\x00\x00\x00" b"\xff\xff\xff" b"\x88\x88\x88" b"\xc8\xc8\xc8"
              b"\x30\x78\xff" b"\x00\xc8\xdc" b"\xff\x70\x00" b"\xdc\x00\xc8")
 PALETTE = tuple([rgb565(_RGB[i], _RGB[i + 1], _RGB[i + 2]) for i in range(0, 48, 3)])
 
-# Menu items, in screen order (the keypad state machine uses the same names).
-ADMIN_ITEMS = ("UID", "DID", "FECHA", "CREDITO", "SUBSIDIO", "CALIBRACION", "CLAVE", "SALIR")
+_MENU_ROWS = const(8)  # admin items on screen at once: the list scrolls with the cursor
 
 # Alarms: the full screen and the main screen's alarm line.
 LOW_CREDIT = "LOW_CREDIT"
 CREDIT_OUT = "CREDIT_OUT"
 BATTERY_LOW = "BATTERY_LOW"
+METER_FAULT = "METER_FAULT"
 ALARM_LINES = {
     LOW_CREDIT: "Credito bajo: recargue pronto",
     CREDIT_OUT: "Sin credito: servicio cortado",
     BATTERY_LOW: "Bateria baja: servicio cortado",
+    METER_FAULT: "Falla de medicion: servicio cortado",
 }
 
 # Key hints, as the keypad state machine reads the keys.
@@ -183,32 +184,34 @@ def draw_token_rejected(fb, reason: str) -> list:
     return shown
 
 
-def draw_admin_menu(fb, selected: int, values=(), edit_value=None, message: str = "") -> list:
+def draw_admin_menu(fb, items, selected: int, values=(), edit_value=None, message: str = "") -> list:
     """Admin menu: items with their current values, the selected one highlighted.
 
-    values: the value shown beside each item (ADMIN_ITEMS order; missing ones blank).
-    edit_value: None, or the text being typed for the selected item (edit field).
-    message: a status line (e.g. why a value was refused) shown instead of the hint.
+    items: the menu's item names (keypad_fsm.ITEMS); values: the value shown beside each
+    (same order; missing ones blank). At most _MENU_ROWS rows show, the window following
+    the cursor. edit_value: None, or the text being typed for the selected item (edit
+    field). message: a status line (e.g. why a value was refused) shown instead of the hint.
     """
-    if not 0 <= selected < len(ADMIN_ITEMS):
-        raise ValueError("selected: must index ADMIN_ITEMS")
+    if not 0 <= selected < len(items):
+        raise ValueError("selected: must index the menu's items")
     shown: list = []
     fb.fill(BLACK)
     _title(fb, shown, "ADMINISTRACION", NAVY)
     y = _TITLE_H + 2
-    for i in range(len(ADMIN_ITEMS)):
+    first = min(max(selected - _MENU_ROWS // 2 + 1, 0), max(len(items) - _MENU_ROWS, 0))
+    for i in range(first, min(first + _MENU_ROWS, len(items))):
         chosen = i == selected
         fg, bg = (BLACK, AMBER) if chosen else (WHITE, BLACK)
         if chosen:
             fb.fill_rect(0, y, WIDTH, 20, AMBER)
-        _put(fb, shown, ADMIN_ITEMS[i], 8, y + 2, fg, bg, 2)
+        _put(fb, shown, items[i], 8, y + 2, fg, bg, 2)
         value = _fit(values[i], 15) if i < len(values) else ""
         if value:
             _put(fb, shown, value, WIDTH - 8 - len(value) * _CHAR, y + 6, fg if chosen else LIGHT_GREY)
         y += 20
     if edit_value is not None:
         fb.rect(4, 190, WIDTH - 8, 26, AMBER)
-        label = ADMIN_ITEMS[selected] + ":"
+        label = items[selected] + ":"
         _put(fb, shown, label, 12, 199, AMBER)
         x = 12 + (len(label) + 1) * _CHAR
         value = _fit(edit_value, (WIDTH - 16 - x) // 16)
@@ -240,7 +243,7 @@ def draw_prompt(fb, title: str, prompt: str, entry: str, message: str = "") -> l
 
 
 def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0) -> list:
-    """Full-screen alarm: low credit, credit exhausted (relay open), battery low (relay open)."""
+    """Full-screen alarm: low credit, credit exhausted, battery low or a metering fault (relay open)."""
     if kind == LOW_CREDIT:
         colour, title = AMBER, "CREDITO BAJO"
         detail, advice = "Quedan " + _kwh(credit_wh) + " kWh", "Recargue pronto con la tecla *"
@@ -250,8 +253,11 @@ def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0) -> list:
     elif kind == BATTERY_LOW:
         colour, title = RED, "BATERIA BAJA"
         detail, advice = "Bateria " + _fixed(battery_mv, 1000, 1) + " V", "Servicio cortado hasta que cargue"
+    elif kind == METER_FAULT:  # no supply the meter cannot meter and charge
+        colour, title = RED, "FALLA MEDIDOR"
+        detail, advice = "Servicio cortado", "La medicion fallo; se reintenta sola"
     else:
-        raise ValueError("kind: must be LOW_CREDIT, CREDIT_OUT or BATTERY_LOW")
+        raise ValueError("kind: must be LOW_CREDIT, CREDIT_OUT, BATTERY_LOW or METER_FAULT")
     shown: list = []
     fb.fill(BLACK)
     for i in range(4):  # a thick frame in the alarm colour

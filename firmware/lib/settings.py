@@ -28,8 +28,8 @@ _INTS = const((
     "remote_open", 0, 0, 1,              # 1: the head-end disconnected the supply (DLMS disconnect control)
     "dlms_counter", 0, 0, 0xFFFFFFFF,    # DLMS suite 0: invocation counters below this may have been used
 ))
-# UID: entity NIT/CC, DID: cedula; lls_password: the DLMS management client's (17) secret
-_STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": "", "serial": "", "lls_password": "OPSM-SP-230"}
+# UID: entity NIT/CC, DID: cedula (the DLMS secrets are in credentials.py's record, not here)
+_STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": "", "serial": ""}
 _CHOICES = {"battery": ("lead-acid", "lifepo4")}  # first: default
 
 

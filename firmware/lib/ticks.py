@@ -1,31 +1,16 @@
 """Tick counters and their arithmetic, the same on every runtime.
 
-ticks_ms/ticks_us are MicroPython's (under CPython, ticks_host.py's). ticks_add and
-ticks_diff are ours: they work modulo 2**30, the period of the ESP32 and RP2040
-counters, which is also right for the unix port's 2**62 (a multiple) as long as
-differences stay under 2**29 ticks. Tests can then run a board's wrap anywhere.
+On MicroPython all four are the port's own (time.ticks_*: machine words, no allocation near
+the wrap) and PERIOD is its counter's period. Under CPython ticks_ms/ticks_us are
+ticks_host.py's and the arithmetic protocol/ticks.py's, both wrapping at 2**30 like a board.
+Tests run a board's wrap by starting a clock near PERIOD. (ticks.pyi gives the type checker
+plain ints: the MicroPython stubs type tick values apart.)
 """
 
 try:
-    from time import ticks_ms, ticks_us  # noqa: F401
+    from time import ticks_add, ticks_diff, ticks_ms, ticks_us
+
+    PERIOD = ticks_add(0, -1) + 1
 except ImportError:
-    from ticks_host import ticks_ms, ticks_us  # type: ignore # noqa: F401
-
-try:
-    from micropython import const
-except ImportError:
-    def const(x):  # type: ignore[misc]
-        return x
-
-PERIOD = const(1 << 30)
-_HALF = const(1 << 29)
-_MASK = const(PERIOD - 1)
-
-
-def ticks_add(ticks, delta):
-    return (ticks + delta) & _MASK
-
-
-def ticks_diff(new, old):
-    """new - old for a counter wrapping at 2**30."""
-    return ((new - old + _HALF) & _MASK) - _HALF
+    from protocol.ticks import PERIOD, ticks_add, ticks_diff
+    from ticks_host import ticks_ms, ticks_us

@@ -3,6 +3,7 @@
 import asyncio
 import binascii
 
+from protocol import event_names as NAMES
 from protocol import sts_decoder as sts
 
 from app import App, frame_buffer
@@ -80,3 +81,116 @@ def test_optical_port_answers_a_probe_between_the_other_tasks():
     asyncio.run(scenario())
     assert b"96.3.10(" in probe.sent and probe.sent[-2] == 0x03  # the data block, ETX then BCC
     assert app.optical_port.server is None  # mode C only: the DLMS server was never loaded
+
+
+def _events(app, code):
+    return [e for e in app.meter.log.events() if e[2] == code]
+
+
+def _run_for(app, clock, ms, during=None):
+    async def stop_after():
+        if during is not None:
+            await during()
+        await clock.sleep_ms(ms)
+        app.running = False
+
+    async def scenario():
+        await asyncio.gather(app.main(), stop_after())
+
+    asyncio.run(scenario())
+
+
+def test_a_line_that_is_not_text_on_the_optical_port_does_not_end_the_app():
+    from app import optical_port
+
+    app, clock = _app()
+    app.optical_port = optical_port(app.hal, app.meter)
+    probe = app.hal.optical
+
+    async def reader():
+        probe.inbox = b"/?\xff!\r\n"
+        await clock.sleep_ms(500)
+        probe.inbox = b"/?!\r\n"
+        await clock.sleep_ms(500)
+
+    _run_for(app, clock, 20000, reader)
+    assert probe.sent == b"/OPS5\\2OPSM-SP-230\r\n"   # the bad line got nothing, the good one its answer
+    assert app.failures == 0 and app.hal.wdt.feeds >= 19 and app.meter.reading is not None
+
+
+def test_a_task_that_raises_is_logged_and_started_again():
+    from protocol import events
+
+    app, clock = _app()
+
+    class BrokenPort:
+        def __init__(self):
+            self.feeds = 0
+            self.resets = 0
+
+        def feed(self, data, now_ms):
+            self.feeds += 1
+            raise ValueError("a parser bug")
+
+        def poll(self, now_ms):
+            pass
+
+        def reset(self):
+            self.resets += 1
+
+    app.optical_port = port = BrokenPort()
+    probe = app.hal.optical
+
+    async def probe_twice():
+        probe.inbox = b"x"
+        await clock.sleep_ms(3000)
+        probe.inbox = b"y"
+
+    _run_for(app, clock, 30000, probe_twice)
+    assert port.feeds == 2 and port.resets == 2 and app.failures == 2
+    logged = _events(app, events.TASK_FAILED)
+    assert [(NAMES.TASKS[e[3]], NAMES.FAULTS[e[4]]) for e in logged] == [("optical port", "bad value")] * 2
+    assert app.hal.wdt.feeds >= 29  # metering, keypad and screen never stopped
+
+
+def test_a_failing_measure_task_opens_the_relay_until_readings_come_back():
+    from protocol import events
+
+    app, clock = _app()
+    meter = app.meter
+    meter.ledger.add(25600)  # credit: the relay closes once the anti-chatter minute is over
+    _run_for(app, clock, 90000)
+    assert app.hal.relay.closed
+    ac = app.hal.ac
+    real_burst = ac.burst
+    fails = [1000]
+
+    def flaky(*args):
+        if fails[0]:
+            fails[0] -= 1
+            raise OSError(5)  # the ADC went away
+        real_burst(*args)
+
+    ac.burst = flaky
+    app.running = True
+    _run_for(app, clock, 5000)
+    assert not app.hal.relay.closed and meter.relay.fault  # no supply the meter cannot meter
+    assert [(NAMES.TASKS[e[3]], NAMES.FAULTS[e[4]]) for e in _events(app, events.TASK_FAILED)][:2] == [
+        ("measure", "I/O error")] * 2
+    fails[0] = 0  # the ADC is back
+    app.running = True
+    _run_for(app, clock, 120000)
+    assert app.hal.relay.closed and not meter.relay.fault
+    assert meter.energy.import_wh >= 0 and meter.reading is not None
+
+
+def test_a_measure_task_that_keeps_failing_ends_in_a_watchdog_reset():
+    app, clock = _app()
+
+    def broken(*args):
+        raise MemoryError()
+
+    app.hal.ac.burst = broken
+    _run_for(app, clock, 20000)
+    assert not app.hal.relay.closed
+    assert not app.healthy(clock.ticks_ms()) and app.hal.wdt.feeds <= 6  # the board will restart

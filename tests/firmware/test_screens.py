@@ -7,6 +7,7 @@ On a board they are drawn strip by strip (strip.Strip): the strips make the same
 
 import sys
 
+import keypad_fsm as K
 import screens as S
 from strip import Strip
 
@@ -109,24 +110,28 @@ def test_token_results_say_what_was_added_or_why_not():
     assert fb.pixel(2, 2) == S.RED
 
 
-def test_admin_menu_highlights_the_selected_item():
-    values = ("900123456", "1098765432", "2026-03-01", "5.0 kWh", "30.0 kWh")
-    for selected in range(len(S.ADMIN_ITEMS)):
+def test_admin_menu_highlights_the_selected_item_and_scrolls_with_it():
+    values = ("900123456", "1098765432", "2026-03-01", "2027-01-01 1030", "5.0 kWh", "30.0 kWh")
+    items = K.ITEMS
+    for selected in range(len(items)):
         fb = _fb()
-        shown = S.draw_admin_menu(fb, selected, values)
-        items = [s for s in shown if s in S.ADMIN_ITEMS]
-        assert items == list(S.ADMIN_ITEMS)
-        for row in range(len(S.ADMIN_ITEMS)):
+        shown = S.draw_admin_menu(fb, items, selected, values)
+        rows = [s for s in shown if s in items]
+        assert len(rows) == 8 and items[selected] in rows  # a window of 8 that follows the cursor
+        assert rows == list(items[items.index(rows[0]):items.index(rows[0]) + 8])
+        for row in range(8):
             colour = fb.pixel(2, 26 + 20 * row + 1)
-            assert colour == (S.AMBER if row == selected else S.BLACK), (selected, row)
-    assert "1098765432" in shown and S.HINT_MENU in shown
+            assert colour == (S.AMBER if rows[row] == items[selected] else S.BLACK), (selected, row)
+    first = S.draw_admin_menu(_fb(), items, 0, values)
+    assert first[1:3] == ["UID", "900123456"] and "1098765432" in first and S.HINT_MENU in first
+    assert "SALIR" in S.draw_admin_menu(_fb(), items, len(items) - 1, values)
 
 
 def test_admin_edit_field_shows_the_item_and_the_typed_value():
-    shown = S.draw_admin_menu(_fb(), 2, (), "202603", "FECHA: dia 01-31")
+    shown = S.draw_admin_menu(_fb(), K.ITEMS, 2, (), "202603", "FECHA: dia 01-31")
     assert shown[-3:] == ["FECHA:", "202603", "FECHA: dia 01-31"]
-    assert S.draw_admin_menu(_fb(), 0, (), "")[-1] == S.HINT_EDIT
-    assert raises_value_error(S.draw_admin_menu, _fb(), len(S.ADMIN_ITEMS))
+    assert S.draw_admin_menu(_fb(), K.ITEMS, 0, (), "")[-1] == S.HINT_EDIT
+    assert raises_value_error(S.draw_admin_menu, _fb(), K.ITEMS, len(K.ITEMS))
 
 
 def test_prompt_shows_title_prompt_and_entry():
@@ -183,8 +188,8 @@ SCREEN_CALLS = (
     (S.draw_token_entry, ("1234", 9, "Incompleto: faltan 5")),
     (S.draw_token_accepted, (12500, 135990)),
     (S.draw_token_rejected, ("Credit would overflow the register of this meter",)),
-    (S.draw_admin_menu, (3, ("900123456", "1098765432", "2026-03-01", "5.0 kWh"))),
-    (S.draw_admin_menu, (0, (), "90012", "UID: 10 digitos")),
+    (S.draw_admin_menu, (K.ITEMS, 3, ("900123456", "1098765432", "2026-03-01", "5.0 kWh"))),
+    (S.draw_admin_menu, (K.ITEMS, 0, (), "90012", "UID: 10 digitos")),
     (S.draw_prompt, ("CLAVE", "Digite la clave de administrador", "****")),
     (S.draw_alarm, (S.LOW_CREDIT, 1250)),
     (S.draw_alarm, (S.BATTERY_LOW, 0, 21800)),

@@ -35,7 +35,7 @@ def fleet_ports():
     def main():
         async def go():
             loop_box.append(asyncio.get_running_loop())
-            await MeterPorts(runs, speed=0, lls_password=b"s3cret",
+            await MeterPorts(runs, speed=0, lls_password=b"s3cret-42",
                              faults={3: Faults(hang_after=1), 4: Faults(disconnect_after=20)}).serve(
                 {"dlms": 0, "hdlc": 0, "modbus": 0}, started=lambda p: (ports.update(p), started.set()))
         asyncio.run(go())
@@ -57,7 +57,7 @@ def _inventory(folder, ports, rows=None):
     with open(folder + "/inventory.csv", "w") as f:
         f.writelines(lines)
     with open(folder + "/credentials.toml", "w") as f:
-        f.write('[mgmt]\npassword = "s3cret"\n[wrong]\npassword = "guess"\n')
+        f.write('[mgmt]\npassword = "s3cret-42"\n[wrong]\npassword = "guess"\n')
     return folder + "/inventory.csv", folder + "/credentials.toml"
 
 

@@ -25,6 +25,7 @@ from simulator.screenshot import (GS4_HMSB, FrameBuffer, decode_spi_capture, pal
 from tests.firmware.test_ili9341 import FakeBus
 from tests.firmware.test_screens import booted_meter, ui_round
 
+import keypad_fsm
 import screens
 from app import STRIP_LINES
 from ili9341 import ILI9341
@@ -32,7 +33,8 @@ from strip import Strip
 
 GOLDEN = pathlib.Path(__file__).with_name("screens_golden.json")
 ENTITY = "Cooperativa Solar del Cauca"
-MENU_VALUES = ["900123456", "1098765432", "2026-03-01", "5.0 kWh", "30.0 kWh"]
+MENU_ITEMS = list(keypad_fsm.ITEMS)
+MENU_VALUES = ["900123456", "1098765432", "2026-03-01", "2027-01-01 1030", "5.0 kWh", "30.0 kWh"]
 
 # name -> (draw function, arguments after the frame buffer): plain data, so the same
 # list runs under MicroPython with the real framebuf.
@@ -45,12 +47,14 @@ SCREENS = {
     "token_entry_openpaygo": ("draw_token_entry", ["1234", 9, "Incompleto: faltan 5"]),
     "token_accepted": ("draw_token_accepted", [12500, 135990]),
     "token_rejected": ("draw_token_rejected", ["Codigo no es de este medidor"]),
-    "admin_menu": ("draw_admin_menu", [3, MENU_VALUES]),
-    "admin_edit": ("draw_admin_menu", [0, MENU_VALUES, "90012", "UID: 10 digitos"]),
+    "admin_menu": ("draw_admin_menu", [MENU_ITEMS, 4, MENU_VALUES]),
+    "admin_menu_end": ("draw_admin_menu", [MENU_ITEMS, 9, MENU_VALUES]),
+    "admin_edit": ("draw_admin_menu", [MENU_ITEMS, 0, MENU_VALUES, "90012", "UID: 10 digitos"]),
     "admin_password": ("draw_prompt", ["CLAVE", "Digite la clave de administrador", "****"]),
     "alarm_low_credit": ("draw_alarm", ["LOW_CREDIT", 1250, 0]),
     "alarm_credit_out": ("draw_alarm", ["CREDIT_OUT", 0, 0]),
     "alarm_battery_low": ("draw_alarm", ["BATTERY_LOW", 0, 21800]),
+    "alarm_meter_fault": ("draw_alarm", ["METER_FAULT", 0, 24100]),
 }
 
 # Raw framebuf calls that stress the font and clipping beyond what the screens do.

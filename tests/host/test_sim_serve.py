@@ -39,7 +39,7 @@ def served():
     proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "serve", "--dlms-port", "0", "--hdlc-port", "0",
                              "--iec21-port", "0", "--iec21-pty", "--modbus-port", "0", "--modbus-rtu-pty",
                              "--modbus-unit", "17", "--speed", "0",
-                             "--scenario", "scenarios/recharge.toml", "--lls-password", "s3cret", "--hls-keys", keys,
+                             "--scenario", "scenarios/recharge.toml", "--lls-password", "s3cret-42", "--hls-keys", keys,
                              "--trace", folder + "/trace"],
                             stdout=subprocess.PIPE, stderr=open(folder + "/stderr.log", "w"), text=True, cwd=ROOT,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
@@ -54,7 +54,7 @@ def test_every_port_serves_the_same_meter(served):
     assert set(ports) == {"dlms", "hdlc", "iec21", "iec21_pty", "modbus", "modbus_rtu_pty"}
     out = json.loads(_opsm("dlms", "read", "--port", str(ports["dlms"]), "--json").stdout)["registers"]
     assert out["0.0.19.10.0.255"] == 25600 and out["0.0.96.1.0.255"] == "OPS00000001"  # the scenario's recharge
-    hdlc = json.loads(_opsm("dlms", "read", "--port", str(ports["hdlc"]), "--hdlc", "--password", "s3cret",
+    hdlc = json.loads(_opsm("dlms", "read", "--port", str(ports["hdlc"]), "--hdlc", "--password", "s3cret-42",
                             "--json").stdout)["registers"]
     assert hdlc["0.0.19.10.0.255"] == 25600
     assert _readout(ports["iec21"])["19.10.0"] == ("25.600", "kWh")
@@ -100,9 +100,9 @@ def test_token_and_relay_over_the_network_with_hls(served):
     port = str(ports["dlms"])
     refused = _opsm("dlms", "token", "63638916334124550935", "--port", port, "--hls-keys", keys, check=False)
     assert refused.returncode == 1 and "token status 6" in refused.stderr  # used already by the scenario
-    assert json.loads(_opsm("dlms", "relay", "disconnect", "--port", port, "--password", "s3cret").stdout) == {
+    assert json.loads(_opsm("dlms", "relay", "disconnect", "--port", port, "--password", "s3cret-42").stdout) == {
         "relay": "open"}
-    assert json.loads(_opsm("dlms", "relay", "reconnect", "--port", port, "--password", "s3cret").stdout) == {
+    assert json.loads(_opsm("dlms", "relay", "reconnect", "--port", port, "--password", "s3cret-42").stdout) == {
         "relay": "open"}  # lifted, but the anti-chatter minimum time still holds the relay open
     wrong = _opsm("dlms", "read", "--port", port, "--password", "guess", check=False)
     assert wrong.returncode == 1 and "diagnostic 13" in wrong.stderr

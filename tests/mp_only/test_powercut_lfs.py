@@ -18,7 +18,7 @@ from protocol import sts_decoder as sts
 from protocol.misty1 import Misty1
 from protocol.sts_token import buffer_to_digits, seal, transpose
 
-from metering import EnergyRegister, unpack_energy
+from metering import EnergyRegister
 from recharge import Recharger
 from records import RecordStore
 from token_profiles import StsProfile
@@ -42,7 +42,7 @@ def _mount(flash):
 
 def _boot():
     return Recharger(RecordStore("/fl/recharge"), StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)),
-                          EnergyRegister(), unpack_energy)
+                          EnergyRegister())
 
 
 def _credit_codes():

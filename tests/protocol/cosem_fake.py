@@ -35,6 +35,8 @@ class FakeMeter:
         self.tokens = []
         self.profiles = [Rows(p[1] or 60, len(p[2]), rows) for p in M.PROFILES]
         self.reserved = 0
+        self.secret = b"secret"
+        self.keys = None
 
     def snapshot(self):
         return {"serial": b"OPS00000001", "import_wh": 33581, "export_wh": 0, "import_varh": 1200,
@@ -55,6 +57,18 @@ class FakeMeter:
 
     def set_clock(self, now):
         self.now = now
+        return True
+
+    def change_lls_secret(self, secret):
+        self.secret = bytes(secret)
+        return True
+
+    def verify(self, secret):  # the LLS verifier, when a test serves the fake's own secret
+        return bytes(secret) == self.secret
+
+    def change_hls_keys(self, ek, ak, kek):
+        self.keys = (ek, ak, kek)
+        return True
 
     def profile(self, n):
         return self.profiles[n]

@@ -245,7 +245,9 @@ def test_wrong_hls_reply_is_refused():
     wrong = dlms_security.hls_gmac(b"X" * 16, CLIENT_TITLE, 3, EK, AK)
     action = b"\xC3\x01\xC1\x00\x0F" + M.obis_bytes(O.ASSOCIATION_OBIS) + b"\x01\x01\x09\x11" + wrong
     assert _ciphered(a, "glo", action, 4)[3] == O.OTHER_REASON
-    assert a.pending_hls  # still not authenticated
+    assert not a.pending_hls and a.level == 0 and not a.client  # one try: a wrong pass 3 ends the association
+    again = dlms_security.glo_wrap(dlms_security.GLO_TAG[0xC3], dlms_security.protect(action, 0x30, CLIENT_TITLE, 5, EK, AK))
+    assert a.handle(1, again)[0] == S.EXCEPTION_RESPONSE
 
 
 def test_object_list_gives_access_rights_per_association():

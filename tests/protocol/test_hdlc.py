@@ -2,6 +2,7 @@
 
 from protocol import hdlc
 from protocol.hdlc import PF, RR
+from protocol.ticks import PERIOD
 from tests.asserts import raises_value_error
 
 SNRM_16_TO_1 = bytes.fromhex("7E A0 07 03 21 93 0F 01 7E")  # the classic example frame
@@ -297,7 +298,7 @@ def test_inactivity_timeout_drops_the_link():
     assert link.expired(1500) and echo.resets == 1 and not link.connected
     assert not link.expired(9999) and echo.resets == 1
     assert _one(link.receive(_request(1, 1, b"b"), 9999)).control == hdlc.DM | PF
-    wrap = 1 << 30  # the boards' ticks_ms wraps: the link must survive it
+    wrap = PERIOD  # ticks_ms wraps (every 12.4 days on a board): the link must survive it
     link.receive(SNRM_16_TO_1, wrap - 300)
     assert _one(link.receive(_request(0, 0, b"c"), 200)).info == hdlc.LLC_REPLY + b"c"
     assert not link.expired(1199) and link.expired(1200)
