@@ -554,15 +554,17 @@ def fw_deploy(board, port, romfs, dry_run):
 @home_option
 @click.option("--meter", "pan", required=True, help="Registered meter.")
 @click.option("--out", required=True, help="Where to write provision.json (copy it to the board's root).")
+@click.option("--credentials", "credentials_path", required=True,
+              help="The head-end's credentials file (TOML): the meter's DLMS secrets are appended as [PAN].")
 @reports_errors
-def fw_provision(db, keyfile, pan, out):
-    """Write the meter's first key and profile for its first boot (keep the file secret)."""
+def fw_provision(db, keyfile, pan, out, credentials_path):
+    """Write the meter's first key, profile and its own DLMS secrets for its first boot (keep both files secret)."""
     from host import fwbuild
 
     meter_row = open_registry(db).meter(pan)
     key = KeyStore.open(keyfile, read_passphrase()).get(meter_row["vending_key"])
-    fwbuild.write_provision(meter_row, key, out)
-    click.echo("wrote %s (0600)" % out)
+    fwbuild.write_provision(meter_row, key, out, credentials_path)
+    click.echo("wrote %s and [%s] in %s (0600)" % (out, pan, credentials_path))
 
 
 @cli.command()
@@ -701,6 +703,89 @@ def dlms_relay(action, host, port, hdlc, device, baud, optical, client_sap, pass
     finally:
         link.close()
     click.echo(json.dumps({"relay": "closed" if closed else "open"}))
+
+
+@dlms.command("clock")
+@_dlms_options
+@click.option("--set", "set_to", default=None,
+              help="'now' (this computer's UTC clock) or a UTC time YYYY-MM-DDTHH:MM[:SS]; without it, read only.")
+@reports_errors
+def dlms_clock(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter, timeout,
+               set_to):
+    """Read the meter's clock, or set it (a management association: LLS or HLS). The meter refuses a step
+    back of more than 5 minutes, and a second one within a day of its running time."""
+    import datetime
+
+    from host import dlms as D
+    from protocol import civil
+    from protocol import registers as M
+
+    def iso(seconds: int) -> str:
+        return datetime.datetime.fromtimestamp(seconds + civil.UNIX_2000, datetime.timezone.utc).isoformat()
+
+    target = None
+    if set_to:
+        try:
+            when = datetime.datetime.now(datetime.timezone.utc) if set_to == "now" else \
+                datetime.datetime.fromisoformat(set_to).replace(tzinfo=datetime.timezone.utc)
+        except ValueError:
+            raise CliError("--set: 'now' or a UTC time YYYY-MM-DDTHH:MM[:SS], got %r" % set_to) from None
+        target = int(when.timestamp()) - civil.UNIX_2000
+    link, client = _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys,
+                                 invocation_counter, timeout)
+    try:
+        before = D.clock_seconds(client.get(M.CLOCK, M.CLOCK_OBIS, 2))
+        if target is not None:
+            D.set_clock(client, target)
+        after = D.clock_seconds(client.get(M.CLOCK, M.CLOCK_OBIS, 2))
+        client.release()
+    except D.CosemError as exc:
+        raise CliError("meter: %s (a clock refused goes to its event log)" % exc) from None
+    finally:
+        link.close()
+    click.echo(json.dumps({"before": iso(before), "clock": iso(after)}))
+
+
+@dlms.command("credentials")
+@_dlms_options
+@click.option("--new-password", default=None, help="The management client's (17) new LLS secret, 8-32 characters.")
+@click.option("--new-keys", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="File with the new 'ek = HEX', 'ak = HEX' and 'kek = HEX': sent wrapped under the current kek.")
+@reports_errors
+def dlms_credentials(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
+                     timeout, new_password, new_keys):
+    """Change the meter's own DLMS secrets over an HLS association (--hls-keys with the current ek, ak and kek)."""
+    from host import dlms as D
+    from protocol.cosem_server import Keys
+
+    if not hls_keys:
+        raise CliError("--hls-keys: secrets change only in an HLS association (the file with the current keys)")
+    if not new_password and not new_keys:
+        raise CliError("give --new-password and/or --new-keys")
+    if new_password is not None and not (8 <= len(new_password) <= 32 and new_password.isascii()
+                                         and new_password.isprintable() and " " not in new_password):
+        raise CliError("--new-password: 8-32 printable ASCII characters, no spaces")
+    with open(hls_keys) as f:
+        current = Keys.parse(f.read(), b"")
+    keys = None
+    if new_keys:
+        with open(new_keys) as f:
+            keys = Keys.parse(f.read(), b"")
+        if not current.kek or not keys.kek:
+            raise CliError("kek: both key files need the master key (kek = HEX) to wrap and replace it")
+    link, client = _dlms_session(host, port, hdlc, device, baud, optical, "1", None, hls_keys,
+                                 invocation_counter, timeout)
+    try:
+        if new_password:
+            D.set_lls_secret(client, new_password.encode())
+        if keys is not None:
+            D.transfer_keys(client, current.kek, {"ek": keys.ek, "ak": keys.ak, "kek": keys.kek})
+        client.release()
+    except D.CosemError as exc:
+        raise CliError("meter: %s" % exc) from None
+    finally:
+        link.close()
+    click.echo(json.dumps({"lls_password": bool(new_password), "keys": bool(keys)}))
 
 
 @cli.command("harvest")

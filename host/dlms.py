@@ -10,6 +10,7 @@ import time
 
 from protocol import axdr, civil, hdlc, wrapper
 from protocol import registers as M
+from protocol.cosem_objects import ASSOCIATION_OBIS, SECURITY_SETUP_OBIS
 from protocol.cosem_client import CosemClient, CosemError
 from protocol.cosem_server import Keys
 
@@ -193,6 +194,36 @@ def read_registers(client: CosemClient) -> dict:
         values[row[0]] = scaled(row, client.get(row[1], row[0], 2))
     values[M.CLOCK_OBIS] = clock_seconds(client.get(M.CLOCK, M.CLOCK_OBIS, 2))
     return values
+
+
+def set_clock(client: CosemClient, seconds: int) -> None:
+    """SET the meter's clock (management association); the meter refuses a step back of more than
+    5 minutes, or a second one within a day of its running time (CosemError)."""
+    data = bytearray()
+    axdr.put(data, axdr.OCTET_STRING, axdr.date_time(seconds, 0))
+    client.set(M.CLOCK, M.CLOCK_OBIS, 2, bytes(data))
+
+
+def set_lls_secret(client: CosemClient, secret: bytes) -> None:
+    """The management client's new LLS secret (association attribute 7; an HLS association only)."""
+    data = bytearray()
+    axdr.put(data, axdr.OCTET_STRING, secret)
+    client.set(M.ASSOCIATION_LN, ASSOCIATION_OBIS, 7, bytes(data))
+
+
+def transfer_keys(client: CosemClient, kek: bytes, new: dict) -> None:
+    """Security setup key_transfer: the new keys ({"ek", "ak", "kek"}: bytes) wrapped under the meter's
+    current master key (RFC 3394), in one request; they serve from the meter's next association on."""
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+
+    data = bytearray()
+    ids = {"ek": 0, "ak": 2, "kek": 3}
+    axdr.put_header(data, axdr.ARRAY, len(new))
+    for name, key in new.items():
+        axdr.put_header(data, axdr.STRUCTURE, 2)
+        axdr.put(data, axdr.ENUM, ids[name])
+        axdr.put(data, axdr.OCTET_STRING, aes_key_wrap(kek, key))
+    client.action(M.SECURITY_SETUP, SECURITY_SETUP_OBIS, 2, bytes(data))
 
 
 def read_profile(client: CosemClient, obis: str, selection: bytes = b"") -> list:

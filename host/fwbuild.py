@@ -9,9 +9,12 @@ to esptool and mpremote; with dry_run the commands are only returned.
 
 import json
 import os
+import secrets
 import shutil
+import string
 import subprocess
 import sys
+import tomllib
 
 from host.mpunix import ROOT
 
@@ -134,10 +137,39 @@ def deploy(board: str, port: str, dry_run: bool = False, romfs: bool = False) ->
     return _run([mpremote + ["fs", "cp", "-r", os.path.join(tree, "lib"), ":", "+"] + mains], dry_run)
 
 
-def write_provision(meter: dict, key: bytes, path: str) -> None:
-    """provision.json for a registered meter: its profile and first decoder (or secret) key."""
+def new_credentials() -> dict:
+    """A meter's own DLMS secrets, drawn at random: the LLS secret (20 letters and digits, ~119 bits)
+    and the suite 0 keys (EK, AK) with the master key that wraps their replacements (KEK)."""
+    alphabet = string.ascii_letters + string.digits
+    return {"lls_password": "".join(secrets.choice(alphabet) for _ in range(20)),
+            "hls": {name: secrets.token_hex(16) for name in ("ek", "ak", "kek")}}
+
+
+def _private_write(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_provision(meter: dict, key: bytes, path: str, credentials_path: str) -> dict:
+    """provision.json for a registered meter (its profile, first decoder or secret key and its own DLMS
+    secrets), and the same secrets as a [PAN] table of the head-end's credentials file (TOML, the
+    harvester's --credentials), appended. Refuses a meter already in that file: its secrets would be lost."""
     from host.vending import derive_decoder_key
 
+    table = meter["pan"]
+    existing = ""
+    if os.path.exists(credentials_path):
+        with open(credentials_path, "rb") as f:
+            existing = f.read().decode()
+        try:
+            if table in tomllib.loads(existing):
+                raise BuildError("credentials: %s already has [%s]: that meter was provisioned" %
+                                 (credentials_path, table))
+        except tomllib.TOMLDecodeError as exc:
+            raise BuildError("credentials: %s is not valid TOML: %s" % (credentials_path, exc)) from None
     if meter["profile"] == "sts":
         doc = {"profile": "sts", "key": derive_decoder_key(key, meter).hex(), "ea": meter["ea"],
                "base_year": meter["base_year"], "krn": meter["krn"], "kt": meter["kt"], "ti": meter["ti"],
@@ -145,8 +177,11 @@ def write_provision(meter: dict, key: bytes, path: str) -> None:
     else:
         doc = {"profile": "openpaygo", "key": key.hex(), "starting_code": None,
                "extended": bool(meter["opaygo_extended"]), "restricted": bool(meter["opaygo_restricted"])}
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f)
-    os.replace(tmp, path)
+    creds = new_credentials()
+    doc.update(creds)
+    # Letters, digits and hex only: no TOML escaping is needed.
+    entry = '[%s]\npassword = "%s"\n%s' % (table, creds["lls_password"], "".join(
+        '%s = "%s"\n' % item for item in creds["hls"].items()))
+    _private_write(path, json.dumps(doc))
+    _private_write(credentials_path, existing + ("\n" if existing and not existing.endswith("\n") else "") + entry)
+    return creds

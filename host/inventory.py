@@ -43,7 +43,8 @@ class Meter:
 
 
 def load_credentials(path: str | None) -> dict:
-    """name -> {"password": bytes} or {"ek": bytes, "ak": bytes}, from a TOML file of [name] tables."""
+    """name -> {"password": bytes} and/or {"ek": bytes, "ak": bytes, "kek": bytes}, from a TOML file of
+    [name] tables (what `opsm fw provision` appends: a meter's LLS secret and HLS keys together)."""
     if not path:
         return {}
     with open(path, "rb") as f:
@@ -53,18 +54,20 @@ def load_credentials(path: str | None) -> dict:
             raise InventoryError("%s: not valid TOML: %s" % (path, exc)) from None
     out = {}
     for name, entry in doc.items():
-        if not isinstance(entry, dict):
+        if not isinstance(entry, dict) or not ("password" in entry or "ek" in entry):
             raise InventoryError("%s: %s: must be a table with password, or ek and ak" % (path, name))
+        secret: dict = {}
         if "password" in entry:
-            out[name] = {"password": str(entry["password"]).encode()}
-            continue
-        try:
-            keys = {k: bytes.fromhex(str(entry[k])) for k in ("ek", "ak")}
-        except (KeyError, ValueError):
-            raise InventoryError("%s: %s: needs password, or ek and ak in hexadecimal" % (path, name)) from None
-        if any(len(v) != 16 for v in keys.values()):
-            raise InventoryError("%s: %s: ek and ak must be 16 bytes (32 hex digits)" % (path, name))
-        out[name] = keys
+            secret["password"] = str(entry["password"]).encode()
+        if "ek" in entry:
+            try:
+                keys = {k: bytes.fromhex(str(entry[k])) for k in ("ek", "ak", "kek") if k in entry or k != "kek"}
+            except (KeyError, ValueError):
+                raise InventoryError("%s: %s: needs ek and ak in hexadecimal" % (path, name)) from None
+            if any(len(v) != 16 for v in keys.values()):
+                raise InventoryError("%s: %s: ek, ak (and kek) must be 16 bytes (32 hex digits)" % (path, name))
+            secret.update(keys)
+        out[name] = secret
     return out
 
 

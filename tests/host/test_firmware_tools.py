@@ -82,8 +82,9 @@ def test_provision_writes_the_first_key_privately(home):
     run("keys", "add", "default", "--hex", "abababababababab949494949494949401234567")
     run("meter", "add", "--pan", "600727000000000009", "--sgc", "123457", "--base-date", "2014")
     path = home / "provision.json"
-    run("fw", "provision", "--meter", "600727000000000009", "--out", path)
+    run("fw", "provision", "--meter", "600727000000000009", "--out", path, "--credentials", home / "headend.toml")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(home / "headend.toml").st_mode) == 0o600
     doc = json.loads(path.read_text())
     assert doc["profile"] == "sts" and doc["base_year"] == 2014 and len(doc["key"]) == 32
     expected = json.loads(run("token", "derive-key", "--dkga", "04", "--vending-key",
