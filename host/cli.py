@@ -1,5 +1,6 @@
 """`opsm`: the command line of the OPSM-SP-230 open prepaid meter tools."""
 
+import contextlib
 import decimal
 import json
 import os
@@ -621,6 +622,24 @@ def _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password,
         raise CliError("meter: %s" % exc) from None
 
 
+@contextlib.contextmanager
+def _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
+                 timeout, refused="meter: %s"):
+    """An associated client for one command: released at the end, the link closed whatever happens, and
+    a meter's refusal a CLI error (`refused` % the reason)."""
+    from host import dlms as D
+
+    link, client = _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys,
+                                 invocation_counter, timeout)
+    try:
+        yield client
+        client.release()
+    except D.CosemError as exc:
+        raise CliError(refused % exc) from None
+    finally:
+        link.close()
+
+
 @dlms.command("read")
 @_dlms_options
 @click.option("--profile", default=None, help="Also read this profile (e.g. 1.0.99.1.0.255).")
@@ -634,9 +653,8 @@ def dlms_read(host, port, hdlc, device, baud, optical, client_sap, password, hls
     from protocol import axdr
     from protocol.cosem_client import range_selection
 
-    link, client = _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys,
-                                 invocation_counter, timeout)
-    try:
+    with _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
+                      timeout) as client:
         values = D.read_registers(client)
         rows = []
         if profile:
@@ -645,11 +663,6 @@ def dlms_read(host, port, hdlc, device, baud, optical, client_sap, password, hls
                 now = values["0.0.1.0.0.255"]
                 selection = range_selection(axdr.date_time(now - hours * 3600, 0), axdr.date_time(now, 0))
             rows = D.read_profile(client, profile, selection)
-        client.release()
-    except D.CosemError as exc:
-        raise CliError("meter: %s" % exc) from None
-    finally:
-        link.close()
     out = {"registers": values, "profile": [list(r) for r in rows]} if profile else {"registers": values}
     emit(out, as_json, "\n".join("%-16s %s" % item for item in values.items()) +
          ("\n%d profile rows" % len(rows) if profile else ""))
@@ -690,18 +703,10 @@ def dlms_token(token, host, port, hdlc, device, baud, optical, client_sap, passw
 def dlms_relay(action, host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
                timeout):
     """Remote disconnect or reconnect (disconnect control 0.0.96.3.10.255); credit and battery rules still apply."""
-    from host import dlms as D
-
-    link, client = _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys,
-                                 invocation_counter, timeout)
-    try:
+    with _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
+                      timeout) as client:
         client.action(70, "0.0.96.3.10.255", 1 if action == "disconnect" else 2, b"\x0f\x00")
         closed = client.get(70, "0.0.96.3.10.255", 2)
-        client.release()
-    except D.CosemError as exc:
-        raise CliError("meter: %s" % exc) from None
-    finally:
-        link.close()
     click.echo(json.dumps({"relay": "closed" if closed else "open"}))
 
 
@@ -731,18 +736,12 @@ def dlms_clock(host, port, hdlc, device, baud, optical, client_sap, password, hl
         except ValueError:
             raise CliError("--set: 'now' or a UTC time YYYY-MM-DDTHH:MM[:SS], got %r" % set_to) from None
         target = int(when.timestamp()) - civil.UNIX_2000
-    link, client = _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys,
-                                 invocation_counter, timeout)
-    try:
+    with _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
+                      timeout, "meter: %s (a clock refused goes to its event log)") as client:
         before = D.clock_seconds(client.get(M.CLOCK, M.CLOCK_OBIS, 2))
         if target is not None:
             D.set_clock(client, target)
         after = D.clock_seconds(client.get(M.CLOCK, M.CLOCK_OBIS, 2))
-        client.release()
-    except D.CosemError as exc:
-        raise CliError("meter: %s (a clock refused goes to its event log)" % exc) from None
-    finally:
-        link.close()
     click.echo(json.dumps({"before": iso(before), "clock": iso(after)}))
 
 
@@ -773,18 +772,12 @@ def dlms_credentials(host, port, hdlc, device, baud, optical, client_sap, passwo
             keys = Keys.parse(f.read(), b"")
         if not current.kek or not keys.kek:
             raise CliError("kek: both key files need the master key (kek = HEX) to wrap and replace it")
-    link, client = _dlms_session(host, port, hdlc, device, baud, optical, "1", None, hls_keys,
-                                 invocation_counter, timeout)
-    try:
+    with _dlms_client(host, port, hdlc, device, baud, optical, "1", None, hls_keys, invocation_counter,
+                      timeout) as client:
         if new_password:
             D.set_lls_secret(client, new_password.encode())
         if keys is not None:
             D.transfer_keys(client, current.kek, {"ek": keys.ek, "ak": keys.ak, "kek": keys.kek})
-        client.release()
-    except D.CosemError as exc:
-        raise CliError("meter: %s" % exc) from None
-    finally:
-        link.close()
     click.echo(json.dumps({"lls_password": bool(new_password), "keys": bool(keys)}))
 
 

@@ -218,20 +218,26 @@ def run() -> None:
     try:
         profile, code_lengths, credentials = provision.load(hal.storage_root)
     except ValueError as e:
-        return halt(hal, fb, data, str(e))
+        halt(hal, fb, data, str(e))
+        return
     meter = Meter(hal, profile, code_lengths, provisioned=credentials)
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
     gc.collect()
     asyncio.run(App(hal, meter, fb, data, optical_port=optical_port(hal, meter)).main())
 
 
-def halt(hal, fb, fb_bytes, why: str) -> None:
-    """A meter that cannot start (no provisioning, a broken file): supply off, the reason on the screen."""
+def halt(hal, fb, fb_bytes, why: str) -> list:
+    """A meter that cannot start (no provisioning, a broken file): supply off, the reason on the
+    screen; returns the text shown."""
     hal.relay(False)
+    shown: list = []
     for y in range(0, screens.HEIGHT, fb.lines):
         fb.move(y)
-        screens.draw_prompt(fb, "MEDIDOR SIN CONFIGURAR", why, "")
+        for text in screens.draw_prompt(fb, "SIN CONFIGURAR", why, ""):
+            if text not in shown:
+                shown.append(text)
         hal.display.show(fb_bytes, screens.PALETTE, y, y + fb.lines)
+    return shown
 
 
 def optical_port(hal, meter):

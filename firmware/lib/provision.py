@@ -45,11 +45,13 @@ def load(root: str, opener=open):
     """(profile, code lengths, credentials) of the storage root's provision.json; any fault of the
     file is a ValueError that names it (the meter shows it instead of starting)."""
     try:
-        with opener(root.rstrip("/") + "/" + FILE) as f:
-            doc = json.load(f)
+        with opener(root.rstrip("/") + "/" + FILE, "rb") as f:
+            data = f.read()
     except OSError:
         raise ValueError("provision: no %s on the meter (opsm fw provision)" % FILE)
-    except ValueError:
+    try:
+        doc = json.loads(bytes(data).decode())
+    except ValueError:  # UnicodeError is one
         raise ValueError("provision: %s is not JSON" % FILE)
     if not isinstance(doc, dict):
         raise ValueError("provision: %s must hold one object" % FILE)

@@ -8,9 +8,9 @@ plain ints: the MicroPython stubs type tick values apart.)
 """
 
 try:
-    from time import ticks_add, ticks_diff, ticks_ms, ticks_us
+    from time import ticks_add, ticks_diff, ticks_ms, ticks_us  # noqa: F401
 
     PERIOD = ticks_add(0, -1) + 1
 except ImportError:
-    from protocol.ticks import PERIOD, ticks_add, ticks_diff
-    from ticks_host import ticks_ms, ticks_us
+    from protocol.ticks import PERIOD, ticks_add, ticks_diff  # noqa: F401
+    from ticks_host import ticks_ms, ticks_us  # noqa: F401

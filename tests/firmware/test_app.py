@@ -24,6 +24,23 @@ def _app():
                ui_ms=500, heartbeat_ms=5000), clock
 
 
+def _events(app, code):
+    return [e for e in app.meter.log.events() if e[2] == code]
+
+
+def _run_for(app, clock, ms, during=None):
+    async def stop_after():
+        if during is not None:
+            await during()
+        await clock.sleep_ms(ms)
+        app.running = False
+
+    async def scenario():
+        await asyncio.gather(app.main(), stop_after())
+
+    asyncio.run(scenario())
+
+
 def test_supervisor_stops_feeding_when_a_task_hangs():
     app, clock = _app()
 
@@ -47,15 +64,7 @@ def test_supervisor_stops_feeding_when_a_task_hangs():
 
 def test_healthy_app_feeds_every_second_and_draws():
     app, clock = _app()
-
-    async def stop_after(ms):
-        await clock.sleep_ms(ms)
-        app.running = False
-
-    async def scenario():
-        await asyncio.gather(app.main(), stop_after(20000))
-
-    asyncio.run(scenario())
+    _run_for(app, clock, 20000)
     assert app.hal.wdt.feeds >= 19 and app.hal.display.frames >= 6
     assert app.meter.reading is not None  # the measure task closed readings
 
@@ -72,32 +81,10 @@ def test_optical_port_answers_a_probe_between_the_other_tasks():
         await clock.sleep_ms(500)
         assert probe.sent == b"/OPS5\\2OPSM-SP-230\r\n"
         probe.inbox = b"\x06050\r\n"
-        await clock.sleep_ms(500)
-        app.running = False
 
-    async def scenario():
-        await asyncio.gather(app.main(), reader())
-
-    asyncio.run(scenario())
+    _run_for(app, clock, 500, reader)
     assert b"96.3.10(" in probe.sent and probe.sent[-2] == 0x03  # the data block, ETX then BCC
     assert app.optical_port.server is None  # mode C only: the DLMS server was never loaded
-
-
-def _events(app, code):
-    return [e for e in app.meter.log.events() if e[2] == code]
-
-
-def _run_for(app, clock, ms, during=None):
-    async def stop_after():
-        if during is not None:
-            await during()
-        await clock.sleep_ms(ms)
-        app.running = False
-
-    async def scenario():
-        await asyncio.gather(app.main(), stop_after())
-
-    asyncio.run(scenario())
 
 
 def test_a_line_that_is_not_text_on_the_optical_port_does_not_end_the_app():

@@ -191,8 +191,6 @@ def _admin_menu(meter):
 
 
 def test_calibration_points_at_one_voltage_are_refused_and_the_meter_runs_on():
-    from strip import Strip
-
     meter = _meter(FakeFlash())
     _type(meter, "*" + CODE_25_6_KWH + "*")
     _run(meter, 2)

@@ -18,11 +18,11 @@ import credentials
 from boards import sim
 from cosem_meter import CosemMeter
 from meter import Meter
-from meterclock import BACK_EVERY_S, MAX_BACK_S
+from meterclock import MAX_BACK_S
 from token_profiles import StsProfile
 
 from tests.firmware.seekflash import SeekFlash as FakeFlash
-from tests.firmware.test_meter import screen_text
+from tests.firmware.test_meter import _run, _type, screen_text
 
 _KEY = binascii.unhexlify("f94b6ed353c3bfdb113e2d3a7ea3c41d")
 CODE_25_6_KWH = "63638916334124550935"
@@ -44,22 +44,6 @@ def _meter(flash, clock=None, reset_cause=1):
     meter = Meter(hal, StsProfile(sts.StsState(_KEY, ea=11, base_year=1993)), provisioned=_provisioned())
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
     return meter
-
-
-def _run(meter, minutes):
-    clock = meter.hal.clock
-    for _ in range(minutes):
-        clock.advance_ms(60000)
-        meter.measure()
-        meter.second(clock.now_s(), clock.ticks_ms())
-        meter.tick(clock.ticks_ms())
-
-
-def _type(meter, keys):
-    clock = meter.hal.clock
-    for k in keys:
-        clock.advance_ms(300)
-        meter.key(k, clock.now_s(), clock.ticks_ms())
 
 
 def _model(meter):

@@ -16,7 +16,7 @@ Prints the counts per port.
 
 import asyncio
 
-from protocol import acse, civil, events, hdlc, wrapper
+from protocol import acse, civil, hdlc, wrapper
 from protocol import cosem_client as C
 from protocol import cosem_server as S
 from protocol import registers as M
@@ -256,7 +256,7 @@ class Attack:
 def test_the_whole_app_withstands_ten_thousand_hostile_inputs():
     attack = Attack()
     asyncio.run(attack.main())
-    meter, app = attack.meter, attack.app
+    app = attack.app
     counts = attack.counts
     assert counts["optical"] + counts["dlms"] + counts["keypad"] >= 10000
     # never an exception in any task, metering and the watchdog all along
