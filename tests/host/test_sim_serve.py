@@ -95,6 +95,40 @@ def test_bytes_that_are_not_text_on_the_iec21_ports_get_no_traceback(served):
         assert "Traceback" not in f.read()
 
 
+def test_garbage_on_every_network_port_leaves_every_port_serving(served):
+    import random
+
+    ports, _, folder = served
+    rnd = random.Random(13)
+    seeds = {"dlms": bytes.fromhex("0001001000010005c0010000"), "hdlc": bytes.fromhex("7ea0070321930f017e"),
+             "iec21": b"/?!\r\n\x06050\r\n", "modbus": bytes.fromhex("000100000006110300000002")}
+    sent = 0
+    for name, seed in seeds.items():
+        for _ in range(60):
+            data = bytearray(seed if rnd.random() < 0.5 else rnd.randbytes(rnd.randint(1, 64)))
+            for _ in range(rnd.randint(0, 4)):
+                if data:
+                    data[rnd.randrange(len(data))] = rnd.randrange(256)
+            with socket.create_connection(("127.0.0.1", ports[name]), timeout=5) as sock:
+                sock.sendall(bytes(data))
+                sock.settimeout(0.05)
+                try:
+                    sock.recv(4096)  # an answer, a close or silence: never a hang of the server
+                except (socket.timeout, ConnectionError):
+                    pass
+            sent += 1
+    assert sent == 240
+    out = json.loads(_opsm("dlms", "read", "--port", str(ports["dlms"]), "--json").stdout)["registers"]
+    assert out["0.0.96.1.0.255"] == "OPS00000001"
+    assert _readout(ports["iec21"])["19.10.0"] == ("25.600", "kWh")
+    modbus = ModbusTcpClient("127.0.0.1", port=ports["modbus"], timeout=5)
+    modbus.connect()
+    assert not modbus.read_holding_registers(20, count=2).isError()
+    modbus.close()
+    with open(folder + "/stderr.log") as f:
+        assert "Traceback" not in f.read()
+
+
 def test_token_and_relay_over_the_network_with_hls(served):
     ports, keys, _ = served
     port = str(ports["dlms"])
