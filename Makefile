@@ -70,7 +70,7 @@ bench: setup
 
 # 24 virtual hours of the whole firmware (asyncio app, sim board) run from a ROMFS image;
 # SOAK_HEAP is the heap beside the image (the image stands for the board's flash).
-SOAK_HEAP ?= 97K
+SOAK_HEAP ?= 96K
 soak: setup
 	$(BIN)/python -m host.soak --heap $(SOAK_HEAP)
 

@@ -30,6 +30,8 @@ timed out only ends that session.
 view() returns what the screen shows, without pixels.
 """
 
+import sys
+
 from protocol.lockout import Lockout
 
 import password
@@ -69,12 +71,6 @@ _TENTHS = (CREDITO, SUBSIDIO)
 # Longest text each field takes (one digit more than the rule where that helps to
 # report the rule instead of silently refusing the key).
 _FIELD_LEN = {UID: 10, DID: 10, FECHA: 8, CREDITO: 5, SUBSIDIO: 5, HORA: 12, DLMS: 16}
-_LLS_DIGITS = (8, 16)                        # the DLMS management secret typed on the keypad
-_ID_DIGITS = {UID: (6, 10), DID: (3, 10)}  # NIT (9 + check digit) or CC; cedula
-_TENTHS_MAX = const(9999)                    # 999.9 kWh
-_CAL_MIN_DV = const(10)                      # 1.0 V
-_CAL_MAX_DV = const(1400)                    # 140.0 V: above the 130 V range
-_CAL_SPAN_DV = const(200)                    # high at least 20.0 V above low
 _CAL_LEN = const(4)
 
 _TOKEN_TIMEOUT_MS = const(60000)
@@ -121,65 +117,6 @@ def _shown(name: str, value) -> str:
     if name in (FECHA, HORA) and value:  # 2027-03-01, and HORA's time as 1030 (15 characters fit)
         date = "-".join([x for x in (value[:4], value[4:6], value[6:8]) if x])
         return date + " " + value[8:] if len(value) > 8 else date
-    return value
-
-
-def _days_in_month(year: int, month: int) -> int:
-    if month == 2:
-        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
-    return 30 if month in (4, 6, 9, 11) else 31
-
-
-def _check_date(name: str, text: str) -> None:
-    """AAAAMMDD at the start of text: a real date of 2000-2099."""
-    year, month, day = int(text[:4]), int(text[4:6]), int(text[6:8])
-    if not 2000 <= year <= 2099:
-        raise ValueError("%s: ano 2000-2099" % name)
-    if not 1 <= month <= 12:
-        raise ValueError("%s: mes 01-12" % name)
-    if not 1 <= day <= _days_in_month(year, month):
-        raise ValueError("%s: dia 01-%02d en ese mes" % (name, _days_in_month(year, month)))
-
-
-def parse_field(name: str, text: str):
-    """The value an admin field saves from the digits typed; ValueError names the rule."""
-    if name in _ID_DIGITS:
-        low, high = _ID_DIGITS[name]
-        if not low <= len(text) <= high:
-            raise ValueError("%s: %d-%d digitos" % (name, low, high))
-        return text
-    if name == FECHA:
-        if len(text) != 8:
-            raise ValueError("FECHA: 8 digitos AAAAMMDD")
-        _check_date(name, text)
-        return text
-    if name == HORA:
-        if len(text) != 12:
-            raise ValueError("HORA: 12 digitos AAAAMMDDhhmm")
-        _check_date(name, text)
-        if int(text[8:10]) > 23 or int(text[10:12]) > 59:
-            raise ValueError("HORA: hora 00-23, minutos 00-59")
-        return text
-    if name == DLMS:
-        if not _LLS_DIGITS[0] <= len(text) <= _LLS_DIGITS[1]:
-            raise ValueError("DLMS: %d-%d digitos" % _LLS_DIGITS)
-        return text
-    if name in _TENTHS:
-        if not text:
-            raise ValueError("%s: kWh en decimas (125 = 12.5)" % name)
-        value = int(text)
-        if value > _TENTHS_MAX:
-            raise ValueError("%s: 0.0-%s kWh" % (name, _tenths(_TENTHS_MAX)))
-        return value
-    raise ValueError("admin: no field " + name)
-
-
-def _calibration_point(text: str, low_dv: int) -> int:
-    value = int(text) if text else 0
-    if not _CAL_MIN_DV <= value <= _CAL_MAX_DV:
-        raise ValueError("CALIBRACION: %s-%s V" % (_tenths(_CAL_MIN_DV), _tenths(_CAL_MAX_DV)))
-    if low_dv >= 0 and value < low_dv + _CAL_SPAN_DV:
-        raise ValueError("CALIBRACION: alta >= baja + %s V" % _tenths(_CAL_SPAN_DV))
     return value
 
 
@@ -332,12 +269,14 @@ class KeypadFsm:
         return _NONE
 
     def _edit(self, k):
+        import admin_fields  # only while an admin edits: the rules stay out of the heap otherwise
+
         name = self._field
         if k == "*":
             self._open_menu(self._selected, "%s sin cambios" % name)
         elif k == "#":
             try:
-                value = parse_field(name, self._entry)
+                value = admin_fields.parse_field(name, self._entry)
             except ValueError as e:
                 self._say(str(e), "invalid")
                 return _NONE
@@ -355,11 +294,13 @@ class KeypadFsm:
         return _NONE
 
     def _calibrate(self, k):
+        import admin_fields
+
         if k == "*":
             self._open_menu(self._selected, "Calibracion cancelada")
         elif k == "#":
             try:
-                value = _calibration_point(self._entry, self._low_dv)
+                value = admin_fields.calibration_point(self._entry, self._low_dv)
             except ValueError as e:
                 self._say(str(e), "invalid")
                 return _NONE
@@ -447,6 +388,7 @@ class KeypadFsm:
         self._pending = {}
         self._forced = False
         self._say(message, flag)
+        sys.modules.pop("admin_fields", None)  # the admin's rules leave the heap with the admin
 
     def _open_menu(self, selected, message):
         self.mode = MENU

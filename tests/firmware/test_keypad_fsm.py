@@ -410,3 +410,16 @@ def test_no_code_lengths_refused():
     except ValueError:
         raised = True
     assert raised
+
+
+def test_the_admin_field_rules_are_loaded_only_while_an_admin_edits():
+    import sys
+
+    sys.modules.pop("admin_fields", None)
+    m = _admin()
+    assert "admin_fields" not in sys.modules
+    _edit(m, K.FECHA, "20260230#")                # the rules load with the first edit
+    assert "admin_fields" in sys.modules and m.view().message == "FECHA: dia 01-28 en ese mes"
+    m.keys("*")
+    _select(m, K.SALIR)
+    assert "admin_fields" not in sys.modules      # and leave with the admin
