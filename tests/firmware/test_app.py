@@ -69,12 +69,17 @@ def test_healthy_app_feeds_every_second_and_draws():
     assert app.meter.reading is not None  # the measure task closed readings
 
 
-def test_optical_port_answers_a_probe_between_the_other_tasks():
+def _with_optical_port():
+    """The app with the meter's optical port on its UART, and the probe at the other end."""
     from app import optical_port
 
     app, clock = _app()
     app.optical_port = optical_port(app.hal, app.meter)
-    probe = app.hal.optical
+    return app, clock, app.hal.optical
+
+
+def test_optical_port_answers_a_probe_between_the_other_tasks():
+    app, clock, probe = _with_optical_port()
 
     async def reader():
         probe.inbox = b"/?!\r\n"
@@ -88,11 +93,7 @@ def test_optical_port_answers_a_probe_between_the_other_tasks():
 
 
 def test_a_line_that_is_not_text_on_the_optical_port_does_not_end_the_app():
-    from app import optical_port
-
-    app, clock = _app()
-    app.optical_port = optical_port(app.hal, app.meter)
-    probe = app.hal.optical
+    app, clock, probe = _with_optical_port()
 
     async def reader():
         probe.inbox = b"/?\xff!\r\n"
