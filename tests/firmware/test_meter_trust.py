@@ -235,3 +235,88 @@ def test_a_metering_fault_opens_the_relay_until_a_reading_goes_through():
     assert "FALLA MEDIDOR" in screen_text(meter)
     _run(meter, 2)
     assert meter.hal.relay.closed and not meter.relay.fault
+
+
+def _power_cut_at_every_write(operation, check):
+    """Run `operation(meter, model)` on a meter that loses power at its 1st, 2nd... flash write (torn),
+    boot it again from that flash and `check(state, after, cut)`, state being what the meter held
+    before; also once without a cut. Returns how many cuts were tried."""
+    base = FakeFlash()
+    meter = _meter(base)
+    _type(meter, "*" + CODE_25_6_KWH + "*")
+    _run(meter, 2)
+    meter.save(meter.hal.clock.ticks_ms())
+    image, start = dict(base.files), meter.hal.clock.now_s()
+    cuts = 0
+    for k in range(1, 30):
+        flash = FakeFlash()
+        flash.files = dict(image)
+        clock = sim.SimClock(start)
+        before = _meter(flash, clock)
+        state = (before.hal.clock.now_s(), before.ledger.purchased_wh, before.dlms_access().lockout.failures)
+        flash.arm(k, tear=True)
+        cut = False
+        try:
+            operation(before, _model(before))
+        except OSError:  # the fault injected at write k: the power went
+            cut = True
+        flash.fail_at = 0
+        check(state, _meter(flash, clock), cut)
+        if not cut:
+            return cuts
+        cuts += 1
+    raise AssertionError("the operation never ended")
+
+
+def test_a_power_cut_at_any_write_of_a_clock_secret_or_key_change_loses_nothing_and_grants_nothing():
+    new_keys = (bytes(16), bytes(range(16, 32)), bytes(range(32, 48)))
+
+    def change(meter, model):
+        model.set_clock(meter.hal.clock.now_s() + 86400)
+        model.change_lls_secret(b"new-secret-0042")
+        model.change_hls_keys(*new_keys)
+        model.access_result(False)
+        meter.enter_code("1" * 20, meter.hal.clock.now_s(), meter.hal.clock.ticks_ms())
+
+    def check(state, after, cut):
+        was_s, purchased, failures = state
+        assert after.hal.clock.now_s() >= was_s                       # never earlier than before
+        assert after.ledger.purchased_wh == purchased                 # no credit made or lost
+        access = after.dlms_access()
+        assert access.verify(SECRET) or access.verify(b"new-secret-0042")  # one secret, never none
+        assert access.credentials.ek in (EK, new_keys[0]) and access.lockout.failures >= failures
+        if not cut:
+            assert access.verify(b"new-secret-0042") and access.credentials.kek == new_keys[2]
+            assert access.lockout.failures == failures + 1 and after.recharger.lockout.failures == 1
+
+    assert _power_cut_at_every_write(change, check) >= 6
+
+
+def test_records_written_before_running_time_keep_their_failures_and_lose_their_wall_clock_locks():
+    flash = FakeFlash()
+    meter = _meter(flash)
+    for _ in range(4):
+        _type(meter, "*" + "1" * 20 + "*")   # the 4th locks
+    _type(meter, "#1111#")
+    # what a meter of the previous firmware wrote: the state record version 3 (no clock part, the
+    # lock-out in wall-clock seconds) and the admin record as lock-out + password, no magic
+    state = meter.recharger.pack()
+    parts, pos = [], 2
+    while pos < len(state):
+        size = int.from_bytes(state[pos:pos + 2], "big")
+        parts.append(bytes(state[pos + 2:pos + 2 + size]))
+        pos += 2 + size
+    parts[2] = parts[2][:2] + (meter.hal.clock.now_s() + 3600).to_bytes(5, "big")  # locked an hour, by the clock
+    old = bytearray((3, state[1]))
+    for part in parts[:5]:
+        old += len(part).to_bytes(2, "big") + part
+    meter.recharger.store.save(old)
+    admin = meter.fsm.lockout
+    admin.until = meter.hal.clock.now_s() + 3600
+    meter.record("admin", True).save(admin.pack() + meter.fsm.record.pack())
+    again = _meter(flash, meter.hal.clock)
+    assert again.recharger.lockout.failures == 4 and again.recharger.lockout.remaining(again.clock.run_s) == 0
+    assert again.fsm.lockout.failures == 1 and again.fsm.lockout.remaining(again.clock.run_s) == 0
+    assert again.energy.import_wh == meter.energy.import_wh and again.fsm.record.verify("0000")
+    _type(again, "*" + "1" * 20 + "*")   # one more failure locks at once: the count was kept
+    assert again.result.lock_s > 0
