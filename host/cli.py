@@ -755,15 +755,18 @@ def dlms_credentials(host, port, hdlc, device, baud, optical, client_sap, passwo
                      timeout, new_password, new_keys):
     """Change the meter's own DLMS secrets over an HLS association (--hls-keys with the current ek, ak and kek)."""
     from host import dlms as D
+    from protocol.acse import check_lls_secret
     from protocol.cosem_server import Keys
 
     if not hls_keys:
         raise CliError("--hls-keys: secrets change only in an HLS association (the file with the current keys)")
     if not new_password and not new_keys:
         raise CliError("give --new-password and/or --new-keys")
-    if new_password is not None and not (8 <= len(new_password) <= 32 and new_password.isascii()
-                                         and new_password.isprintable() and " " not in new_password):
-        raise CliError("--new-password: 8-32 printable ASCII characters, no spaces")
+    if new_password is not None:
+        try:
+            check_lls_secret(new_password.encode())  # the meter's own rule
+        except ValueError as exc:
+            raise CliError("--new-password: %s" % str(exc).split(": ", 1)[1]) from None
     with open(hls_keys) as f:
         current = Keys.parse(f.read(), b"")
     keys = None

@@ -17,6 +17,7 @@ import sys
 import tomllib
 
 from host.mpunix import ROOT
+from host.outfile import replacing
 
 BOARDS = {
     # board: (chip for esptool or None, flash offset, how MicroPython is flashed)
@@ -145,14 +146,6 @@ def new_credentials() -> dict:
             "hls": {name: secrets.token_hex(16) for name in ("ek", "ak", "kek")}}
 
 
-def _private_write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_provision(meter: dict, key: bytes, path: str, credentials_path: str) -> dict:
     """provision.json for a registered meter (its profile, first decoder or secret key and its own DLMS
     secrets), and the same secrets as a [PAN] table of the head-end's credentials file (TOML, the
@@ -182,6 +175,10 @@ def write_provision(meter: dict, key: bytes, path: str, credentials_path: str) -
     # Letters, digits and hex only: no TOML escaping is needed.
     entry = '[%s]\npassword = "%s"\n%s' % (table, creds["lls_password"], "".join(
         '%s = "%s"\n' % item for item in creds["hls"].items()))
-    _private_write(path, json.dumps(doc))
-    _private_write(credentials_path, existing + ("\n" if existing and not existing.endswith("\n") else "") + entry)
+    # Both files or neither (outfile.replacing: written beside, renamed when whole, mode 0600 from mkstemp).
+    with replacing(path) as doc_tmp, replacing(credentials_path) as creds_tmp:
+        with open(doc_tmp, "w") as f:
+            json.dump(doc, f)
+        with open(creds_tmp, "w") as f:
+            f.write(existing + ("\n" if existing and not existing.endswith("\n") else "") + entry)
     return creds

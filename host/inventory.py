@@ -61,7 +61,7 @@ def load_credentials(path: str | None) -> dict:
             secret["password"] = str(entry["password"]).encode()
         if "ek" in entry:
             try:
-                keys = {k: bytes.fromhex(str(entry[k])) for k in ("ek", "ak", "kek") if k in entry or k != "kek"}
+                keys = {k: bytes.fromhex(str(entry[k])) for k in ("ek", "ak", "kek")[:3 if "kek" in entry else 2]}
             except (KeyError, ValueError):
                 raise InventoryError("%s: %s: needs ek and ak in hexadecimal" % (path, name)) from None
             if any(len(v) != 16 for v in keys.values()):

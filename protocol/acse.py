@@ -50,6 +50,17 @@ class AcseError(ValueError):
     pass
 
 
+LLS_MIN = 8   # characters of the meter's LLS secrets (IEC 62056-5-3 allows shorter: 8 is our floor)
+LLS_MAX = 32
+
+
+def check_lls_secret(secret) -> None:
+    """Rule for a new LLS secret (the meter, its keypad, the head-end): 8-32 printable ASCII
+    characters, no spaces. Raises ValueError naming it."""
+    if not LLS_MIN <= len(secret) <= LLS_MAX or any(c < 0x21 or c > 0x7E for c in bytes(secret)):
+        raise ValueError("lls_password: %d-%d printable ASCII characters, no spaces" % (LLS_MIN, LLS_MAX))
+
+
 def _tlv(tag: int, body) -> bytes:
     out = bytearray((tag,))
     _ber_length(out, len(body))

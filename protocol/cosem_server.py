@@ -7,9 +7,9 @@ LN referencing, one logical device. Three clients (IEC 62056-5-3 / notes/dlms.md
         APDU ciphered after the AARQ, in service-specific glo-* or general-glo form, answered
         in the form it came in; also changes the LLS secret (SET association attribute 7)
         and its own keys (security setup key_transfer, wrapped under the master key)
-Wrong secrets (LLS, or an HLS exchange that fails) go to a `guard` that slows and then
-locks further attempts (the meter persists it across reboots); a locked server refuses
-every association with a secret without looking at it.
+Wrong secrets (LLS, or an HLS exchange that fails) go to a `guard` that locks further
+attempts for a growing time (the meter persists it across reboots); a locked server
+refuses every association with a secret without looking at it.
 Services: GET normal / next block / with list, selective access by range (the clock
 column; an unspecified deviation means the meter's local time) and by entry, SET,
 ACTION, RLRQ, exception-response for anything undecodable. A reply longer than the
@@ -91,6 +91,16 @@ def meter_keys(credentials, serial: str):
     return Keys(credentials.ek, credentials.ak, system_title(serial), credentials.kek)
 
 
+class NoGuard:
+    """No lock-out (protocol tests, a fake meter): every attempt is looked at."""
+
+    def access_wait(self) -> int:
+        return 0
+
+    def access_result(self, ok: bool) -> None:
+        pass
+
+
 class PlainSecret:
     """An LLS secret held as it is (tests, the simulator's command line); empty: LLS off.
     The meter keeps a digest instead (firmware/lib/credentials.py), with the same verify()."""
@@ -107,7 +117,7 @@ class CosemServer:
 
     lls: the LLS secret's verifier (anything with verify(bytes)), or the secret as bytes.
     guard: what counts wrong secrets, with access_wait() -> seconds and access_result(ok);
-    None: no lock-out (protocol tests). The model persists secret and key changes:
+    None: no lock-out (NoGuard). The model persists secret and key changes:
     change_lls_secret(secret) and change_hls_keys(ek, ak, kek) -> bool."""
 
     def __init__(self, model, lls=b"", keys: Keys | None = None, max_pdu: int = 1024,
@@ -115,7 +125,7 @@ class CosemServer:
         self.model = model
         self.lls = PlainSecret(lls) if isinstance(lls, (bytes, bytearray)) else lls
         self.keys = keys
-        self.guard = guard
+        self.guard = guard or NoGuard()
         self.max_pdu = max_pdu
         # Ours, for every ciphered reply. GCM must never see a counter twice under one key, reboots
         # included: the model persists a high-water mark a block ahead and we start from it.
@@ -243,12 +253,11 @@ class Association:
                 acse.MECHANISM_NONE, acse.MECHANISM_LLS, acse.MECHANISM_HLS_GMAC) else acse.DIAG_AUTHENTICATION_REQUIRED
             return self._reject(request.context, diagnostic)
         guard = server.guard
-        if guard is not None and wanted != acse.MECHANISM_NONE and guard.access_wait():
+        if wanted != acse.MECHANISM_NONE and guard.access_wait():
             return self._reject(request.context, acse.DIAG_AUTHENTICATION_FAILURE)  # locked: not even looked at
         if wanted == acse.MECHANISM_LLS:
             ok = server.lls.verify(request.authentication)
-            if guard is not None:
-                guard.access_result(ok)
+            guard.access_result(ok)
             if not ok:
                 return self._reject(request.context, acse.DIAG_AUTHENTICATION_FAILURE)
         if wanted == acse.MECHANISM_HLS_GMAC and (len(request.calling_title) != 8 or not request.authentication):
@@ -260,8 +269,7 @@ class Association:
             try:
                 initiate = self._decipher(initiate, request.calling_title)[1]
             except Exception:
-                if guard is not None:
-                    guard.access_result(False)  # not our keys: a wrong secret like any other
+                guard.access_result(False)  # not our keys: a wrong secret like any other
                 return self._reject(request.context, acse.DIAG_NO_REASON)
         version, proposed, client_pdu = acse.parse_initiate_request(initiate)
         offered = _FULL_CONFORMANCE if wanted != acse.MECHANISM_NONE else _PUBLIC_CONFORMANCE
@@ -540,12 +548,10 @@ class Association:
         try:
             dlms_security.hls_verify(reply, self.pending_hls, self.client_title, keys.ek, keys.ak)
         except Exception:
-            if guard is not None:
-                guard.access_result(False)
+            guard.access_result(False)
             self.reset()  # one try per association: a wrong pass 3 ends it
             return bytes((ACTION_RESPONSE, 1, invoke, O.OTHER_REASON, 0))
-        if guard is not None:
-            guard.access_result(True)
+        guard.access_result(True)
         self.pending_hls = b""
         self.level = 2
         answer = dlms_security.hls_gmac(self.client_challenge, keys.system_title, self.server.next_counter(),

@@ -19,6 +19,7 @@ import tty
 
 from protocol import civil, hdlc, iec62056_21, wrapper
 from protocol.cosem_objects import hdlc_setup, tcp_udp_setup
+from protocol.acse import check_lls_secret
 from protocol.cosem_server import CosemServer, Keys, meter_keys, system_title
 from protocol.registers import iec21_data_sets
 from simulator.nullmodem import null_modem
@@ -168,8 +169,9 @@ class MeterPorts:
             meter = run.meter
             serial = meter.settings.get("serial") or "0"
             access = meter.dlms_access()
-            if lls_password and not access.change_lls(lls_password, BY_KEYPAD):
-                raise ValueError("lls_password: 8-32 printable ASCII characters")
+            if lls_password:
+                check_lls_secret(lls_password)  # the meter's rule, with its message
+                access.change_lls(lls_password, BY_KEYPAD)
             if keys_file:
                 keys = load_keys(keys_file, serial)
                 access.change_keys(keys.ek, keys.ak, keys.kek)

@@ -20,15 +20,15 @@ from asyncio import gather  # loads asyncio's lazy submodule at start-up, not in
 
 from protocol import events
 
+import screens
+from strip import Strip
+from ticks import ticks_diff
+
 try:
     from micropython import const
 except ImportError:
     def const(x):  # type: ignore[misc]
         return x
-
-import screens
-from strip import Strip
-from ticks import ticks_diff
 
 STRIP_LINES = 10     # divides the 240 lines: 24 strips of 320x10 at 4 bits, 1 600 B
 HEARTBEAT_MS = 5000  # a task silent for longer is hung
@@ -61,8 +61,7 @@ class App:
         self.heartbeat_ms = heartbeat_ms
         now = hal.clock.ticks_ms()
         self.beats = [now, now, now]  # measure, keypad, ui
-        self.failures = 0             # tasks that raised, since start-up
-        self._fails = [0] * 5         # the same, per task (_TASK_*)
+        self._fails = [0] * 5         # tasks that raised, per task (_TASK_*), since start-up
         self.running = True
 
     async def measure_task(self):
@@ -137,47 +136,37 @@ class App:
                 await self.recover(_TASK_OPTICAL, e)
 
     async def recover(self, task: int, error) -> None:
-        """A task raised: log why, make the meter safe, and let the task go on after a pause.
+        """A task raised: make the meter safe, log why, and let the task go on after a pause.
 
         A keypad, screen or port that keeps failing keeps its heartbeat (the meter still meters:
         no reason to restart the board); a measure task that keeps failing does not, so the
-        watchdog restarts the board."""
-        self.failures += 1
+        watchdog restarts the board. Nothing here may raise: out of memory again, or a flash
+        that is itself what failed, still leaves the relay open when metering stopped."""
         self._fails[task] += 1
         count = self._fails[task]
+        meter = self.meter
         try:
-            self.task_failed(task, error, count & (count - 1) == 0)  # logged at the 1st, 2nd, 4th, 8th...
-        except Exception:  # noqa: BLE001 - e.g. out of memory again: at least the relay
+            now_s = self.hal.clock.now_s()
+            if task == _TASK_MEASURE:
+                meter.metering_failed(now_s)
+            elif task == _TASK_OPTICAL and self.optical_port is not None:
+                self.optical_port.reset()
+            meter.dirty = True
+            if count & (count - 1) == 0:  # logged at the 1st, 2nd, 4th, 8th...: no flash worn out
+                fault = _FAULT_MEMORY if isinstance(error, MemoryError) else _FAULT_VALUE if isinstance(
+                    error, ValueError) else _FAULT_OS if isinstance(error, OSError) else _FAULT_OTHER
+                meter.log.append(now_s, events.TASK_FAILED, task, fault)
+        except Exception:  # noqa: BLE001
             if task == _TASK_MEASURE:
                 self.hal.relay(False)
         if task == _TASK_KEYPAD or task == _TASK_UI:  # beats[1], beats[2]
             self.beats[task - 1] = self.hal.clock.ticks_ms()
         await self.sleep_ms(RESTART_MS)
 
-    def task_failed(self, task: int, error, log: bool = True) -> None:
-        meter = self.meter
-        now_s = self.hal.clock.now_s()
-        cause = _FAULT_OTHER
-        if isinstance(error, MemoryError):
-            cause = _FAULT_MEMORY
-        elif isinstance(error, ValueError):
-            cause = _FAULT_VALUE
-        elif isinstance(error, OSError):
-            cause = _FAULT_OS
-        if task == _TASK_MEASURE:
-            try:
-                meter.metering_failed(now_s)
-            except Exception:  # noqa: BLE001 - not even that: the pin itself
-                self.hal.relay(False)
-        elif task == _TASK_OPTICAL and self.optical_port is not None:
-            self.optical_port.reset()
-        meter.dirty = True
-        if not log:  # a task failing again and again must not wear the flash out
-            return
-        try:
-            meter.log.append(now_s, events.TASK_FAILED, task, cause)
-        except Exception:  # noqa: BLE001 - the flash may be what failed
-            pass
+    @property
+    def failures(self) -> int:
+        """Tasks that raised, since start-up."""
+        return sum(self._fails)
 
     def healthy(self, now_ms: int) -> bool:
         for beat in self.beats:
@@ -218,26 +207,12 @@ def run() -> None:
     try:
         profile, code_lengths, credentials = provision.load(hal.storage_root)
     except ValueError as e:
-        halt(hal, fb, data, str(e))
+        provision.halt(hal, fb, data, str(e))
         return
     meter = Meter(hal, profile, code_lengths, provisioned=credentials)
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
     gc.collect()
     asyncio.run(App(hal, meter, fb, data, optical_port=optical_port(hal, meter)).main())
-
-
-def halt(hal, fb, fb_bytes, why: str) -> list:
-    """A meter that cannot start (no provisioning, a broken file): supply off, the reason on the
-    screen; returns the text shown."""
-    hal.relay(False)
-    shown: list = []
-    for y in range(0, screens.HEIGHT, fb.lines):
-        fb.move(y)
-        for text in screens.draw_prompt(fb, "SIN CONFIGURAR", why, ""):
-            if text not in shown:
-                shown.append(text)
-        hal.display.show(fb_bytes, screens.PALETTE, y, y + fb.lines)
-    return shown
 
 
 def optical_port(hal, meter):

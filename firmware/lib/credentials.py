@@ -15,6 +15,7 @@ Wrong secrets lock further associations with a secret out for a growing time
 """
 
 from protocol import events
+from protocol.acse import check_lls_secret
 from protocol.lockout import Lockout, unpack_lockout
 
 import password
@@ -28,14 +29,6 @@ except ImportError:
 _VERSION = const(1)
 _ADMIN_LLS_SECRET = const(10)  # ADMIN event payloads (protocol/event_names.ADMIN_CHANGES)
 _ADMIN_HLS_KEYS = const(11)
-LLS_MIN = const(8)   # characters of an LLS secret (IEC 62056-5-3 allows more; 8 is our floor)
-LLS_MAX = const(32)
-
-
-def check_lls(secret) -> None:
-    """Rule for an LLS secret: 8-32 printable ASCII characters. Raises ValueError naming it."""
-    if not LLS_MIN <= len(secret) <= LLS_MAX or any(c < 0x21 or c > 0x7E for c in bytes(secret)):
-        raise ValueError("lls_password: %d-%d printable ASCII characters" % (LLS_MIN, LLS_MAX))
 
 
 class Credentials:
@@ -52,7 +45,7 @@ class Credentials:
         return self.lls is not None and self.lls.verify(bytes(secret))
 
     def set_lls(self, secret) -> None:
-        check_lls(secret)
+        check_lls_secret(secret)
         self.lls = password.new_record(bytes(secret))
 
     @property
@@ -114,7 +107,7 @@ class DlmsAccess:
         wait = lockout.failure(self.meter.clock.run_s)
         self.save()
         if wait:
-            self.meter.log.append(self.meter.hal.clock.now_s(), events.ACCESS_LOCKOUT, wait, lockout.failures)
+            self._log(events.ACCESS_LOCKOUT, wait, lockout.failures)
 
     def change_lls(self, secret, by: int) -> bool:
         try:
@@ -122,12 +115,15 @@ class DlmsAccess:
         except ValueError:
             return False
         self.save()
-        self.meter.log.append(self.meter.hal.clock.now_s(), events.ADMIN, _ADMIN_LLS_SECRET, by)
+        self._log(events.ADMIN, _ADMIN_LLS_SECRET, by)
         return True
 
     def change_keys(self, ek: bytes, ak: bytes, kek: bytes) -> bool:
         """New HLS keys (an HLS association's key_transfer, already unwrapped and checked)."""
         self.credentials = Credentials(self.credentials.lls, ek, ak, kek)
         self.save()
-        self.meter.log.append(self.meter.hal.clock.now_s(), events.ADMIN, _ADMIN_HLS_KEYS)
+        self._log(events.ADMIN, _ADMIN_HLS_KEYS)
         return True
+
+    def _log(self, code: int, a: int = 0, b: int = 0) -> None:
+        self.meter.log.append(self.meter.hal.clock.now_s(), code, a, b)

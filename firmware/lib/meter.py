@@ -174,6 +174,7 @@ class Meter:
             from credentials import DlmsAccess
 
             access = self._dlms = DlmsAccess(self, self.provisioned)
+            self.provisioned = None  # in the record now, or ignored because one was there
         return access
 
     # --- state the screen, the ports and the tests read ---------------------------

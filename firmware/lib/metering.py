@@ -274,13 +274,11 @@ class EnergyRegister:
         """Take the registers of a pack()ed record."""
         if len(data) != 32:
             raise ValueError("energy: record must be 32 bytes")
-        for register in range(4):
-            residual = int.from_bytes(data[8 * register + 4:8 * register + 8], "big")
-            if residual >= UJ_PER_WH:
-                raise ValueError("energy: residual must be below one Wh (3 600 000 000 mW x ms)")
-        for register in range(4):
-            self.wh[register] = int.from_bytes(data[8 * register:8 * register + 4], "big")
-            self.residual[register] = int.from_bytes(data[8 * register + 4:8 * register + 8], "big")
+        wh = [int.from_bytes(data[i:i + 4], "big") for i in range(0, 32, 8)]
+        residual = [int.from_bytes(data[i + 4:i + 8], "big") for i in range(0, 32, 8)]
+        if max(residual) >= UJ_PER_WH:  # checked whole before any register changes
+            raise ValueError("energy: residual must be below one Wh (3 600 000 000 mW x ms)")
+        self.wh, self.residual = wh, residual
 
 
 def unpack_energy(data) -> EnergyRegister:

@@ -78,3 +78,19 @@ def credentials_from(doc: dict):
         except (KeyError, TypeError, ValueError):
             raise ValueError("provision: hls needs ek, ak and kek, 32 hexadecimal digits each")
     return creds
+
+
+def halt(hal, fb, fb_bytes, why: str) -> list:
+    """A meter that cannot start (no provisioning, a broken file): supply off, the reason on the
+    screen; returns the text shown."""
+    import screens
+
+    hal.relay(False)
+    shown: list = []
+    for y in range(0, screens.HEIGHT, fb.lines):
+        fb.move(y)
+        for text in screens.draw_prompt(fb, "SIN CONFIGURAR", why, ""):
+            if text not in shown:
+                shown.append(text)
+        hal.display.show(fb_bytes, screens.PALETTE, y, y + fb.lines)
+    return shown

@@ -21,6 +21,7 @@ from meter import Meter
 from meterclock import MAX_BACK_S
 from token_profiles import StsProfile
 
+from tests.asserts import raises
 from tests.firmware.seekflash import SeekFlash as FakeFlash
 from tests.firmware.test_meter import _run, _type, screen_text
 
@@ -204,12 +205,7 @@ def test_each_meter_has_its_own_secret_and_none_by_default():
     assert bare.dlms_access().credentials.lls is None and not bare.dlms_access().credentials.hls
     for secret in (b"OPSM-SP-230", b"", b"00000000"):  # no factory default opens a management association
         _, client = _manager(bare, secret)
-        try:
-            client.associate()
-            opened = True
-        except C.CosemError:
-            opened = False
-        assert not opened
+        assert raises(C.CosemError, client.associate)
     assert SECRET not in flash.files.get("/m/dlms.a", b"") + flash.files.get("/m/dlms.b", b"")
 
 

@@ -55,7 +55,8 @@ def test_every_fault_of_the_provisioning_file_is_a_message_not_a_crash():
 
 
 def test_a_meter_that_cannot_start_says_why_with_the_supply_off():
-    from app import frame_buffer, halt
+    from app import frame_buffer
+    from provision import halt
     from boards import sim
 
     hal = sim.make_hal("/m", opener=_flash_with(None).open)

@@ -4,6 +4,7 @@ from protocol import axdr
 from protocol import cosem_client as C
 from protocol import cosem_server as S
 from protocol import registers as M
+from tests.asserts import raises
 from tests.protocol.cosem_fake import FakeMeter
 from tests.protocol.test_cosem_server import AK, EK, METER_TITLE
 
@@ -104,12 +105,7 @@ def test_hls_cannot_be_downgraded_to_the_plain_context():
         return association.handle(1, apdu)
 
     client.exchange = on_path
-    refused = None
-    try:
-        client.associate()
-    except C.CosemError as exc:
-        refused = exc
-    assert refused is not None                     # the head-end sees the association refused
+    assert raises(C.CosemError, client.associate)  # the head-end sees the association refused
     assert acse.parse_aare(association.handle(1, sent[0]))["result"] == acse.REJECTED_PERMANENT
     # the attacker's plain SET of the clock and relay command find no association
     set_clock = b"\xC1\x01\xC1" + C.descriptor(M.CLOCK, M.CLOCK_OBIS, 2) + b"\x00\x09\x0c" + bytes(12)
@@ -130,12 +126,7 @@ def test_the_client_refuses_an_aare_that_is_not_ciphered():
                          acse.initiate_response(0x1019, 1024), acse.MECHANISM_HLS_GMAC, METER_TITLE, b"x" * 16)
 
     client.exchange = plain
-    refused = False
-    try:
-        client.associate()
-    except C.CosemError:
-        refused = True
-    assert refused
+    assert raises(C.CosemError, client.associate)
 
 
 def test_the_client_draws_a_fresh_challenge_for_every_association():
