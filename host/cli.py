@@ -557,14 +557,33 @@ def fw_deploy(board, port, romfs, dry_run):
 @click.option("--out", required=True, help="Where to write provision.json (copy it to the board's root).")
 @click.option("--credentials", "credentials_path", required=True,
               help="The head-end's credentials file (TOML): the meter's DLMS secrets are appended as [PAN].")
+@click.option("--entity", default=None, help="The entity's name on the main screen (24 characters at most).")
+@click.option("--utc-offset-min", type=int, default=None, help="Local time's minutes east of UTC (Chile: -240).")
+@click.option("--friendly-hours", default=None, metavar="FROM-TO",
+              help="Local hours in which credit running out does not cut the supply, e.g. 18-6.")
+@click.option("--low-credit-wh", type=int, default=None, help="Credit under which the meter warns, Wh.")
+@click.option("--battery-cut-mv", type=int, default=None, help="Battery voltage that cuts the supply, mV.")
+@click.option("--battery-restore-mv", type=int, default=None, help="Battery voltage that restores it, mV.")
+@click.option("--battery", type=click.Choice(["lead-acid", "lifepo4"]), default=None, help="Battery chemistry.")
 @reports_errors
-def fw_provision(db, keyfile, pan, out, credentials_path):
-    """Write the meter's first key, profile and its own DLMS secrets for its first boot (keep both files secret)."""
+def fw_provision(db, keyfile, pan, out, credentials_path, entity, utc_offset_min, friendly_hours, low_credit_wh,
+                 battery_cut_mv, battery_restore_mv, battery):
+    """Write the meter's first key, profile, its own DLMS secrets and its field settings for its first boot
+    (keep both files secret). Field settings left out take the firmware's defaults; a management
+    association changes them later (docs/dlms.md)."""
     from host import fwbuild
 
+    settings = {"serial": pan, "entity": entity, "utc_offset_min": utc_offset_min, "low_credit_wh": low_credit_wh,
+                "battery_cut_mv": battery_cut_mv, "battery_restore_mv": battery_restore_mv, "battery": battery}
+    if friendly_hours is not None:
+        hours = friendly_hours.split("-")
+        if len(hours) != 2 or not all(h.strip().isdigit() for h in hours):
+            raise click.BadParameter("write two local hours FROM-TO, e.g. 18-6", param_hint="--friendly-hours")
+        settings["friendly_start_h"], settings["friendly_end_h"] = int(hours[0]), int(hours[1])
     meter_row = open_registry(db).meter(pan)
     key = KeyStore.open(keyfile, read_passphrase()).get(meter_row["vending_key"])
-    fwbuild.write_provision(meter_row, key, out, credentials_path)
+    fwbuild.write_provision(meter_row, key, out, credentials_path,
+                            {name: value for name, value in settings.items() if value is not None})
     click.echo("wrote %s and [%s] in %s (0600)" % (out, pan, credentials_path))
 
 

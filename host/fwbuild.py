@@ -146,11 +146,20 @@ def new_credentials() -> dict:
             "hls": {name: secrets.token_hex(16) for name in ("ek", "ak", "kek")}}
 
 
-def write_provision(meter: dict, key: bytes, path: str, credentials_path: str) -> dict:
-    """provision.json for a registered meter (its profile, first decoder or secret key and its own DLMS
-    secrets), and the same secrets as a [PAN] table of the head-end's credentials file (TOML, the
-    harvester's --credentials), appended. Refuses a meter already in that file: its secrets would be lost."""
+def write_provision(meter: dict, key: bytes, path: str, credentials_path: str, settings: dict | None = None) -> dict:
+    """provision.json for a registered meter (its profile, first decoder or secret key, its own DLMS
+    secrets and its field settings), and the same secrets as a [PAN] table of the head-end's credentials
+    file (TOML, the harvester's --credentials), appended. Refuses a meter already in that file: its
+    secrets would be lost; and settings the firmware would refuse at its first boot (its own rules)."""
+    import simulator  # noqa: F401  (puts the firmware's modules on the path: its rules, not a copy)
+    from provision import settings_from
+
     from host.vending import derive_decoder_key
+
+    try:
+        settings_from({"settings": settings or {}})
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
 
     table = meter["pan"]
     existing = ""
@@ -172,6 +181,8 @@ def write_provision(meter: dict, key: bytes, path: str, credentials_path: str) -
                "extended": bool(meter["opaygo_extended"]), "restricted": bool(meter["opaygo_restricted"])}
     creds = new_credentials()
     doc.update(creds)
+    if settings:
+        doc["settings"] = settings
     # Letters, digits and hex only: no TOML escaping is needed.
     entry = '[%s]\npassword = "%s"\n%s' % (table, creds["lls_password"], "".join(
         '%s = "%s"\n' % item for item in creds["hls"].items()))

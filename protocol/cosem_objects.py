@@ -3,13 +3,14 @@
 Each object is (class id, version, logical name bytes, row): row is the REGISTERS or
 PROFILES row it comes from, the values of a communication setup object, or None. Values come from the model the server is given
 (the firmware's cosem_meter adapter, or a test double):
-    snapshot() -> dict                 keys of REGISTERS, plus "ldn", "firmware", "control_state",
+    snapshot() -> dict                 keys of REGISTERS and SETTINGS, plus "ldn", "firmware", "control_state",
                                        "low_credit_wh", "owed_wh", "event_code", "token", "token_time",
                                        "token_status"
     clock() -> (utc_s, utc_offset_min)
     profile(n) -> rows of PROFILES[n]: .entries, .capacity, .row(i) -> (time_s, values...),
                   .range_index(from_s, to_s) -> (first, count), inclusive bounds
     counter_reserved() -> int; reserve_counter(upto)   the suite 0 invocation counter's persisted mark
+    set_setting(row, value) -> bool    write SETTINGS[row]'s setting (False: the meter's rule refused it)
 Attribute writers return a data-access-result (0 success).
 """
 
@@ -86,6 +87,7 @@ def build_objects(setups: tuple = ()) -> list:
                (M.DATA, M.EVENT_CODE_OBIS, None), (M.ACCOUNT, ACCOUNT_OBIS, None), (M.CHARGE, CHARGE_OBIS, None),
                (M.TOKEN_GATEWAY, TOKEN_GATEWAY_OBIS, None)]
     objects += [(row[1], row[0], row) for row in M.REGISTERS]
+    objects += [(M.DATA, row[0], row) for row in M.SETTINGS if row[1] == M.DATA]
     objects += [(M.PROFILE_GENERIC, row[0], row) for row in M.PROFILES]
     objects += [(class_id, SETUP_OBIS[class_id], values) for class_id, values in setups]
     return [(class_id, CLASSES[class_id][0], M.obis_bytes(obis), row) for class_id, obis, row in objects]
@@ -373,7 +375,8 @@ def put_object_list(buf: bytearray, objects: list, authenticated: bool, ciphered
         for a in range(1, attributes + 1):
             axdr.put_header(buf, axdr.STRUCTURE, 3)
             axdr.put(buf, axdr.INTEGER, a)
-            writable = authenticated and (class_id, a) in WRITABLE and (ciphered or (class_id, a) not in HLS_ONLY)
+            writable = authenticated and ((class_id, a) in WRITABLE or M.setting_at(ln, a) >= 0) and (
+                ciphered or (class_id, a) not in HLS_ONLY)
             if (class_id, a) in NOT_READABLE:
                 mode = 2 if writable else 0
             else:

@@ -2,7 +2,7 @@
 
 LN referencing, one logical device. Three clients (IEC 62056-5-3 / notes/dlms.md 3.2):
     16  public: no security, reads only
-    17  management: LLS password; reads, SET clock, ACTION relay and token gateway
+    17  management: LLS password; reads, SET clock and field settings, ACTION relay and token gateway
      1  HLS-GMAC with security suite 0 (AES-GCM-128), in the ciphered context only; every
         APDU ciphered after the AARQ, in service-specific glo-* or general-glo form, answered
         in the form it came in; also changes the LLS secret (SET association attribute 7)
@@ -501,6 +501,13 @@ class Association:
         tag, value, _ = axdr.get(apdu, pos)
         if obj is None:
             return bytes((SET_RESPONSE, 1, invoke, O.OBJECT_UNDEFINED))
+        setting = M.setting_at(obj[2], attribute)
+        if setting >= 0:  # a field setting: the meter's own rule decides (settings.py)
+            row = M.SETTINGS[setting]
+            if tag != row[3]:
+                return bytes((SET_RESPONSE, 1, invoke, O.TYPE_UNMATCHED))
+            done = self.model.set_setting(setting, -value if row[1] == M.CLOCK else value)
+            return bytes((SET_RESPONSE, 1, invoke, O.SUCCESS if done else O.OTHER_REASON))
         if (obj[0], attribute) not in O.WRITABLE or ((obj[0], attribute) in O.HLS_ONLY and not self.ciphered):
             return bytes((SET_RESPONSE, 1, invoke, O.READ_WRITE_DENIED))
         if tag != axdr.OCTET_STRING:

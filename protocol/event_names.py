@@ -1,7 +1,7 @@
 """What people call the meter's events (protocol/events.py): scenarios write the English names,
 reports print the Spanish ones. Kept apart from the codes so the firmware does not hold these strings."""
 
-from protocol.events import (ACCESS_LOCKOUT, ADMIN, ADMIN_LOCKOUT, CLOCK_REFUSED, CLOCK_RESUMED, CLOCK_SET,
+from protocol.events import (ACCESS_LOCKOUT, ADMIN, ADVANCE, ADMIN_LOCKOUT, CLOCK_REFUSED, CLOCK_RESUMED, CLOCK_SET,
                              LOW_CREDIT, MONTH, POWER_UP, RECHARGE, REJECTED, RELAY, TASK_FAILED, WATCHDOG_RESET)
 
 # code -> (English name as scenarios write it, Spanish name as reports print it)
@@ -20,13 +20,14 @@ NAMES = {
     CLOCK_RESUMED: ("clock resumed", "Reloj recuperado al encender"),
     ACCESS_LOCKOUT: ("access lockout", "Bloqueo de acceso DLMS"),
     TASK_FAILED: ("task failed", "Falla de tarea"),
+    ADVANCE: ("advance", "Crédito anticipado"),
 }
 
 # What the payloads of some events mean (the firmware writes these numbers: firmware/lib/meter.py,
 # meterclock.py, app.py). Stable: they stay in flash and in harvested databases.
 ADMIN_CHANGES = {0: "UID", 1: "DID", 2: "FECHA", 3: "CREDITO", 4: "SUBSIDIO", 6: "admin password",
                  8: "calibration", 9: "remote disconnect (b 1) or reconnect (b 0)", 10: "LLS secret (b: who)",
-                 11: "HLS keys"}
+                 11: "HLS keys", 12: "field setting over DLMS (b: its row in registers.SETTINGS)"}
 BY = {1: "keypad", 2: "DLMS"}
 CLOCK_REFUSALS = {1: "before 2025", 2: "too far back", 3: "back again within a day of running time"}
 TASKS = {1: "measure", 2: "keypad", 3: "screen", 4: "optical port"}

@@ -6,7 +6,7 @@ names are in protocol/event_names.py, which the meter never loads (heap).
 
 POWER_UP = 1
 WATCHDOG_RESET = 2
-RECHARGE = 3          # a: credit Wh (low 24 bits), b: token kind index
+RECHARGE = 3          # a: credit Wh the code brought (low 24 bits), b: part that repaid an advance, 0.1 kWh
 REJECTED = 4          # a: reason index in protocol.token_result.REASONS
 RELAY = 5             # a: 1 closed / 0 open, b: cause (relay_policy)
 ADMIN = 6             # a: what changed, b: its detail (event_names.ADMIN_CHANGES)
@@ -18,6 +18,7 @@ CLOCK_REFUSED = 11    # a: why (event_names.CLOCK_REFUSALS), b: who
 CLOCK_RESUMED = 12    # a: minutes the RTC was behind the last persisted time at power-up
 ACCESS_LOCKOUT = 13   # a: wait seconds, b: failures (a wrong DLMS association)
 TASK_FAILED = 14      # a: task, b: kind of error (event_names.TASKS, event_names.FAULTS)
+ADVANCE = 15          # a: Wh the entity advanced (CREDITO), b: owed in all after it, 0.1 kWh
 
 # The payloads' own codes live in the firmware module that writes them (private constants cost
 # no heap) and, named for readers, in protocol/event_names.py; a test keeps the two the same.

@@ -56,6 +56,21 @@ REGISTERS = (
 )
 
 CLOCK_OBIS = "0.0.1.0.0.255"
+
+# The field settings a management association reads and writes: (OBIS, class, setting, A-XDR type,
+# attribute). The setting is its name in firmware/lib/settings.py, which also holds its rule;
+# the Data objects (manufacturer-specific group C = 128) are the meter's own, the two others are
+# attributes of standard objects: the credit's warning_threshold and the clock's time_zone (minutes
+# from local time to UTC: the setting negated). Append only: an ADMIN event names a row by its place.
+SETTINGS = (
+    ("0.0.128.0.0.255", DATA, "entity", axdr.VISIBLE_STRING, 2),         # the name on the main screen
+    ("0.0.128.0.1.255", DATA, "friendly_start_h", axdr.INTEGER, 2),      # no cut from this local hour
+    ("0.0.128.0.2.255", DATA, "friendly_end_h", axdr.INTEGER, 2),        # to this one (-1: none)
+    ("0.0.128.0.3.255", DATA, "battery_cut_mv", axdr.LONG_UNSIGNED, 2),  # supply cut below, mV
+    ("0.0.128.0.4.255", DATA, "battery_restore_mv", axdr.LONG_UNSIGNED, 2),  # and back above, mV
+    ("0.0.19.10.0.255", CREDIT, "low_credit_wh", axdr.DOUBLE_LONG, 5),   # low-credit warning, Wh
+    (CLOCK_OBIS, CLOCK, "utc_offset_min", axdr.LONG, 3),                 # -(minutes east of UTC)
+)
 EVENT_CODE_OBIS = "0.0.96.11.0.255"   # the last event's code; the event log's second column
 
 # (OBIS, capture period s (0: on event), columns after the clock as snapshot keys)
@@ -79,6 +94,14 @@ def register(key: str):
         if row[2] == key:
             return row
     raise KeyError(key)
+
+
+def setting_at(ln, attribute: int) -> int:
+    """The SETTINGS row index of an object's attribute (logical name bytes), or -1."""
+    for at, row in enumerate(SETTINGS):
+        if row[4] == attribute and obis_bytes(row[0]) == ln:
+            return at
+    return -1
 
 
 def iec21_address(obis: str) -> str:

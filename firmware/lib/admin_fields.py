@@ -1,9 +1,9 @@
 """The admin menu's rules for what a technician types: identifiers, dates, the clock, kWh in tenths,
-the DLMS secret and calibration voltages. Loaded only while an admin edits (keypad_fsm imports it
-then), so its rules and messages stay out of the heap of a meter nobody is configuring.
+the DLMS secret and calibration voltages. Loaded with admin_menu, only while an admin is at the
+keypad, so its rules and messages stay out of the heap of a meter nobody is configuring.
 """
 
-from keypad_fsm import DID, DLMS, FECHA, HORA, UID, _TENTHS, _tenths
+from keypad_fsm import CREDITO, DID, DLMS, FECHA, HORA, TENTHS, UID
 
 try:
     from micropython import const
@@ -17,6 +17,11 @@ _TENTHS_MAX = const(9999)                    # 999.9 kWh
 _CAL_MIN_DV = const(10)                      # 1.0 V
 _CAL_MAX_DV = const(1400)                    # 140.0 V: above the 130 V range
 _CAL_SPAN_DV = const(200)                    # high at least 20.0 V above low
+
+
+def tenths(value: int) -> str:
+    """125 -> '12.5': what the menu types in tenths (kWh, volts)."""
+    return "%d.%d" % (value // 10, value % 10)
 
 
 def _days_in_month(year: int, month: int) -> int:
@@ -59,12 +64,13 @@ def parse_field(name: str, text: str):
         if not _LLS_DIGITS[0] <= len(text) <= _LLS_DIGITS[1]:
             raise ValueError("DLMS: %d-%d digitos" % _LLS_DIGITS)
         return text
-    if name in _TENTHS:
+    if name in TENTHS:
         if not text:
             raise ValueError("%s: kWh en decimas (125 = 12.5)" % name)
         value = int(text)
-        if value > _TENTHS_MAX:
-            raise ValueError("%s: 0.0-%s kWh" % (name, _tenths(_TENTHS_MAX)))
+        low = 1 if name == CREDITO else 0  # an advance of nothing grants nothing
+        if not low <= value <= _TENTHS_MAX:
+            raise ValueError("%s: %s-%s kWh" % (name, tenths(low), tenths(_TENTHS_MAX)))
         return value
     raise ValueError("admin: no field " + name)
 
@@ -72,7 +78,7 @@ def parse_field(name: str, text: str):
 def calibration_point(text: str, low_dv: int) -> int:
     value = int(text) if text else 0
     if not _CAL_MIN_DV <= value <= _CAL_MAX_DV:
-        raise ValueError("CALIBRACION: %s-%s V" % (_tenths(_CAL_MIN_DV), _tenths(_CAL_MAX_DV)))
+        raise ValueError("CALIBRACION: %s-%s V" % (tenths(_CAL_MIN_DV), tenths(_CAL_MAX_DV)))
     if low_dv >= 0 and value < low_dv + _CAL_SPAN_DV:
-        raise ValueError("CALIBRACION: alta >= baja + %s V" % _tenths(_CAL_SPAN_DV))
+        raise ValueError("CALIBRACION: alta >= baja + %s V" % tenths(_CAL_SPAN_DV))
     return value

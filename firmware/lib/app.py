@@ -205,11 +205,11 @@ def run() -> None:
 
     hal = board.make_hal()
     try:
-        profile, code_lengths, credentials = provision.load(hal.storage_root)
+        profile, code_lengths, credentials, settings = provision.load(hal.storage_root)
     except ValueError as e:
         provision.halt(hal, fb, data, str(e))
         return
-    meter = Meter(hal, profile, code_lengths, provisioned=credentials)
+    meter = Meter(hal, profile, code_lengths, provisioned=credentials, settings=settings)
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
     gc.collect()
     asyncio.run(App(hal, meter, fb, data, optical_port=optical_port(hal, meter)).main())
@@ -233,4 +233,5 @@ def optical_port(hal, meter):
         # 9600 Bd: the optical UART's speed (drivers/board_kit.py); mode E keeps it
         return CosemServer(model, model, meter_keys(meter.dlms_access().credentials, meter.settings.get("serial")),
                            setups=(hdlc_setup(9600),), guard=model)
-    return OpticalPort(meter.settings.get("entity"), model, open_server)
+    # The meter's type, not the entity's name: IEC 62056-21 allows 16 printable ASCII characters
+    return OpticalPort("OPSM-SP-230", model, open_server)

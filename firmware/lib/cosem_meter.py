@@ -8,9 +8,17 @@ simulator's virtual clock. It is also the server's guard: wrong secrets go to th
 persisted association lock-out.
 """
 
+from protocol import events
+from protocol import registers as M
 from protocol import token_result as R
 
 from meter import BY_DLMS
+
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
 
 VERSION = b"OPSM-SP-230 fw 0.5"
 
@@ -20,6 +28,7 @@ _TOKEN_FORMAT_FAIL = 4
 _TOKEN_AUTHENTICATION_FAIL = 5
 _TOKEN_VALIDATION_FAIL = 6
 _TOKEN_EXECUTION_FAIL = 7
+_ADMIN_SETTING = const(12)  # ADMIN event: a field setting written (b: its row in registers.SETTINGS)
 _REASON_STATUS = {R.FORMAT: _TOKEN_FORMAT_FAIL, R.CRC: _TOKEN_AUTHENTICATION_FAIL, R.KEY_TYPE: _TOKEN_AUTHENTICATION_FAIL,
                   R.DDTK: _TOKEN_AUTHENTICATION_FAIL, R.INVALID: _TOKEN_AUTHENTICATION_FAIL,
                   R.OVERFLOW: _TOKEN_EXECUTION_FAIL, R.RANGE: _TOKEN_EXECUTION_FAIL}
@@ -93,6 +102,16 @@ class CosemMeter:
     def access_result(self, ok: bool) -> None:
         self.meter.dlms_access().result(ok)
 
+    def set_setting(self, row: int, value) -> bool:
+        """A field setting written over a management association: the settings' own rule, saved and
+        applied at once, logged."""
+        try:
+            self.meter.set_setting(M.SETTINGS[row][2], value)
+        except ValueError:
+            return False
+        self.meter.log.append(self._clock()[0], events.ADMIN, _ADMIN_SETTING, row)
+        return True
+
     def counter_reserved(self) -> int:
         return self.meter.settings.get("dlms_counter")
 
@@ -111,7 +130,9 @@ class CosemMeter:
         values["firmware"] = VERSION
         values["control_state"] = 1 if meter.relay.closed else 0
         values["low_credit_wh"] = meter.settings.get("low_credit_wh")
-        values["owed_wh"] = meter.ledger.emergency_used_wh
+        values["owed_wh"] = meter.ledger.owed_wh
+        for row in M.SETTINGS:
+            values[row[2]] = meter.settings.get(row[2])
         values["event_code"] = self._events.row(self._events.entries - 1)[1] if self._events.entries else 0
         values["token"] = self.token
         values["token_time"] = self.token_time

@@ -47,23 +47,25 @@ _ADMIN_REMOTE = const(9)
 BY_KEYPAD = const(1)    # who changed the clock or a secret (event_names.BY)
 BY_DLMS = const(2)
 _STEP_BACK = const(0x100)
-# Admin menu field -> setting; an ADMIN event names the field by its place in kf.FIELDS (0-4)
-_FSM_SETTINGS = {kf.UID: "uid", kf.DID: "did", kf.FECHA: "fecha", kf.CREDITO: "credito_wh",
-                 kf.SUBSIDIO: "subsidio_wh"}
+# Admin menu field -> setting; an ADMIN event names the field by its place in kf.FIELDS (0-4).
+# CREDITO is not a standing setting but an advance to grant (_save_settings).
+_FSM_SETTINGS = {kf.UID: "uid", kf.DID: "did", kf.FECHA: "fecha", kf.SUBSIDIO: "subsidio_wh"}
 _ADMIN_MAGIC = const(0xAD)  # the admin record: magic, version, lock-out in running time, password
 _ADMIN_VERSION = const(2)
 
 
 class Meter:
     def __init__(self, hal, profile, code_lengths=(20,), burst_samples: int = 64, period_us: int = 521,
-                 provisioned=None):
-        """provisioned: credentials.Credentials from provision.json, taken the first time they are needed."""
+                 provisioned=None, settings=None):
+        """provisioned: credentials.Credentials from provision.json, taken the first time they are needed;
+        settings: its settings.Settings, used until the meter has a settings record of its own."""
         self.hal = hal
         self.profile = profile
         self._code_lengths = code_lengths  # the keypad's, once booted (fsm.code_lengths)
         self.burst_samples = burst_samples
         self.period_us = period_us
         self.provisioned = provisioned
+        self.settings = settings or Settings()
         self._dlms: object = None  # credentials.DlmsAccess, loaded when a port or the menu needs it
         self._vbuf = array("H", bytes(2 * burst_samples))
         self._ibuf = array("H", bytes(2 * burst_samples))
@@ -80,7 +82,8 @@ class Meter:
         persisted time (it lost power) is moved to it first."""
         root = self.hal.storage_root.rstrip("/") + "/"
         data = self.record("settings").load()
-        self.settings = unpack_settings(data) if data is not None else Settings()
+        if data is not None:
+            self.settings = unpack_settings(data)
         data = self.record("calibration").load()
         cal = calibration.unpack_calibration(data) if data is not None else self.hal.calibration
         self.power = metering.PowerMeter(cal)
@@ -119,6 +122,7 @@ class Meter:
         self.log.append(now_s, events.WATCHDOG_RESET if self.hal.reset_cause == hal_module.RESET_WATCHDOG else events.POWER_UP)
         if behind:
             self.log.append(now_s, events.CLOCK_RESUMED, min(behind // 60, 0xFFFFFF))
+        self._grant_advance(now_s)  # one SALIR saved before a power cut reached the ledger
         self.relay = RelayPolicy(self._relay_settings())
         self.relay.remote_open = self.settings.get("remote_open") == 1
         self._new_month(now_s)
@@ -188,7 +192,7 @@ class Meter:
         return self.recharger.energy
 
     def available_wh(self) -> int:
-        return self.ledger.available_wh(self.settings.get("credito_wh"))
+        return self.ledger.available_wh()
 
     def snapshot(self) -> dict:
         """The values protocol/registers.py names, in integer milli-units or whole Wh."""
@@ -223,7 +227,7 @@ class Meter:
         if used > 0:
             self._billed_wh += used
             self._unsaved_wh += used
-            self.ledger.consume(used, self.settings.get("credito_wh"))
+            self.ledger.consume(used)
         self._new_month(now_s)
         if self.relay.fault:  # a reading went through: metering works again
             self.relay.fault = False
@@ -341,15 +345,8 @@ class Meter:
         name = action[0]
         if name == "token":
             self.enter_code(action[1], now_s, now_ms)
-        elif name == "setting":
-            key = _FSM_SETTINGS[action[1]]
-            value = action[2]
-            if key == "fecha":
-                value = int(value)
-            elif key.endswith("_wh"):
-                value = value * 100  # the menu counts tenths of a kWh
-            self.set_setting(key, value)
-            self.log.append(now_s, events.ADMIN, kf.FIELDS.index(action[1]))
+        elif name == "settings":
+            self._save_settings(action[1], now_s)
         elif name == "clock":
             digits = action[1]
             local = civil.seconds(int(digits[0:4]), int(digits[4:6]), int(digits[6:8]), int(digits[8:10]),
@@ -366,6 +363,39 @@ class Meter:
                 self.log.append(now_s, events.ADMIN, _ADMIN_PASSWORD)
             elif action[1]:
                 self.log.append(now_s, events.ADMIN_LOCKOUT, action[1])
+
+    def _save_settings(self, changes, now_s: int) -> None:
+        """SALIR: every field the admin edited in one write of the settings record, so a power cut
+        keeps all old or all new. An advance (CREDITO) rides in it as the ledger's next grant and
+        reaches the ledger just after, or at the next boot if the power fails in between."""
+        new = Settings(self.settings.values)
+        for name, value in changes:
+            if name == kf.CREDITO:
+                if not self.ledger.room_for(value * 100):
+                    self.fsm.report(R.MESSAGES[R.OVERFLOW], "invalid")
+                    return
+                new.set("credito_wh", value * 100)  # the menu counts tenths of a kWh
+                new.set("credito_grant", (self.ledger.grants + 1) & 0xFFFF)
+            else:
+                key = _FSM_SETTINGS[name]
+                new.set(key, int(value) if key == "fecha" else value * 100 if key.endswith("_wh") else value)
+        self.record("settings", True).save(new.pack())
+        self.settings = new
+        self.relay.settings = self._relay_settings()
+        for name, _ in changes:
+            if name != kf.CREDITO:
+                self.log.append(now_s, events.ADMIN, kf.FIELDS.index(name))
+        self._grant_advance(now_s)
+        self._update_relay(now_s)
+
+    def _grant_advance(self, now_s: int) -> None:
+        """The advance the settings hold, if the ledger has not had it yet: credit now, owed by
+        the next recharge. Saved with the ledger at once and logged."""
+        s = self.settings
+        if self.ledger.advance(s.get("credito_wh"), s.get("credito_grant")):
+            self.recharger.save()
+            self.log.append(now_s, events.ADVANCE, s.get("credito_wh"), self.ledger.owed_wh // 100)
+            self.dirty = True
 
     def _calibrate(self, point: str, true_dv: int, now_s: int) -> None:
         """Two-point voltage calibration against the technician's true-RMS meter."""
@@ -400,6 +430,7 @@ class Meter:
         minute = local % 3600 // 60
         self.fsm.settings[kf.HORA] = "%04d%02d%02d%02d%02d" % (year, month, day, hour, minute)
         self.fsm.settings[kf.DLMS] = "fijada" if self.dlms_access().credentials.lls is not None else "sin clave"
+        self.fsm.settings[kf.CREDITO] = self.ledger.owed_wh // 100  # the advance still owed, in tenths
 
     def render(self, fb, now_ms: int) -> list:
         """Draw the screen the meter is on into fb; returns the text drawn."""
@@ -411,31 +442,41 @@ class Meter:
         if self.result is not None:
             outcome = self.result
             if outcome.ok and outcome.credit_wh > 0:
-                return screens.draw_token_accepted(fb, outcome.credit_wh, self.available_wh())
+                return screens.draw_token_accepted(fb, outcome.credit_wh, self.available_wh(), outcome.repaid_wh)
             if outcome.ok:  # key sections, management and test codes say what they did
                 return screens.draw_prompt(fb, "CODIGO ACEPTADO", outcome.message(), "")
-            return screens.draw_token_rejected(fb, R.MESSAGES[outcome.reason])
+            return screens.draw_token_rejected(fb, R.MESSAGES[outcome.reason], _advice(outcome.reason))
         if view.mode == kf.TOKEN:
             return screens.draw_token_entry(fb, view.entry.replace(" ", ""), max(self.fsm.code_lengths), view.message)
         if view.mode in (kf.MENU, kf.EDIT):
-            values = [line[len(name):].strip() for name, line in zip(kf.ITEMS, view.lines)] if view.lines else ()
             edit = view.entry if view.mode == kf.EDIT else None
-            return screens.draw_admin_menu(fb, kf.ITEMS, view.selected, values, edit, view.message)
+            return screens.draw_admin_menu(fb, kf.ITEMS, view.selected, view.lines, edit, view.message)
         if view.mode != kf.MAIN:
             return screens.draw_prompt(fb, view.title, view.lines[0] if view.lines else "", view.entry,
                                        view.message)
-        return self._draw_main(fb)
+        return self._draw_main(fb, view.message)
 
-    def _draw_main(self, fb) -> list:
+    def _draw_main(self, fb, message: str) -> list:
         r = self.reading
         battery_mv = self.battery.voltage_mv()
         if self.relay.fault:
-            return screens.draw_alarm(fb, screens.METER_FAULT, self.available_wh(), battery_mv)
+            return screens.draw_alarm(fb, screens.METER_FAULT, self.available_wh(), battery_mv, message)
         if not self.relay.closed and not self.relay.battery_ok:
-            return screens.draw_alarm(fb, screens.BATTERY_LOW, self.available_wh(), battery_mv)
+            return screens.draw_alarm(fb, screens.BATTERY_LOW, self.available_wh(), battery_mv, message)
         if not self.relay.closed and self.available_wh() <= 0 and not self.ledger.unlimited:
-            return screens.draw_alarm(fb, screens.CREDIT_OUT, 0, battery_mv)
+            return screens.draw_alarm(fb, screens.CREDIT_OUT, 0, battery_mv, message)
         alarm = screens.ALARM_LINES[screens.LOW_CREDIT] if self._low_credit else ""
         return screens.draw_main(fb, self.settings.get("entity"), r.p_mw // 1000 if r else 0, battery_mv,
                                  self.battery.soc_percent(), r.vrms_mv if r else 0, self.available_wh(),
-                                 self.relay.closed, alarm)
+                                 self.relay.closed, alarm, message)
+
+
+def _advice(reason) -> str:
+    """What to do about a rejected code, by its reason."""
+    if reason == R.LOCKED:
+        return "Intente de nuevo mas tarde"
+    if reason in (R.FORMAT, R.CRC, R.INVALID):
+        return "Revise el codigo e intente otra vez"
+    if reason in (R.USED, R.OLD):
+        return "Pida un codigo nuevo a su vendedor"
+    return "Consulte a su vendedor"

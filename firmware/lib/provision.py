@@ -5,8 +5,11 @@
    "ken": 255, "sgc": 123457, "lls_password": text, "hls": {"ek": hex, "ak": hex, "kek": hex}}
   {"profile": "openpaygo", "key": hex, "starting_code": n or null, "extended": false,
    "restricted": false, ...the same secrets}
-Only the first boot uses it: afterwards the state record (key changes included) and the
-credentials record rule.
+Either may add "settings": {"serial": PAN, "entity": name on the screen, "utc_offset_min": n,
+   "friendly_start_h": h, "friendly_end_h": h, "low_credit_wh": n, "battery_cut_mv": n,
+   "battery_restore_mv": n, "battery": "lead-acid" or "lifepo4"}  (settings.py's rules).
+Only the first boot uses it: afterwards the state record (key changes included), the
+credentials record and the settings record rule.
 """
 
 import binascii
@@ -15,9 +18,13 @@ import json
 from protocol import sts_decoder as sts
 
 import credentials
+from settings import Settings
 from token_profiles import StsProfile
 
 FILE = "provision.json"
+# What a provisioning document may set: the field settings (protocol/registers.SETTINGS) and identity.
+_SETTINGS = ("serial", "entity", "utc_offset_min", "friendly_start_h", "friendly_end_h", "low_credit_wh",
+             "battery_cut_mv", "battery_restore_mv", "battery")
 
 
 def profile_from(doc: dict):
@@ -42,8 +49,8 @@ def profile_from(doc: dict):
 
 
 def load(root: str, opener=open):
-    """(profile, code lengths, credentials) of the storage root's provision.json; any fault of the
-    file is a ValueError that names it (the meter shows it instead of starting)."""
+    """(profile, code lengths, credentials, settings) of the storage root's provision.json; any fault
+    of the file is a ValueError that names it (the meter shows it instead of starting)."""
     try:
         with opener(root.rstrip("/") + "/" + FILE, "rb") as f:
             data = f.read()
@@ -59,7 +66,21 @@ def load(root: str, opener=open):
         profile, lengths = profile_from(doc)
     except (KeyError, TypeError, IndexError) as e:
         raise ValueError("provision: a field has the wrong type (%r)" % (e,))
-    return profile, lengths, credentials_from(doc)
+    return profile, lengths, credentials_from(doc), settings_from(doc)
+
+
+def settings_from(doc: dict) -> Settings:
+    """The first settings of a provisioning document's "settings" (defaults for what it leaves out)."""
+    values = doc.get("settings") or {}
+    if not isinstance(values, dict):
+        raise ValueError("provision: settings must be an object")
+    for name in values:
+        if name not in _SETTINGS:
+            raise ValueError("provision: settings.%s: not a field setting (%s)" % (name, ", ".join(_SETTINGS)))
+    try:
+        return Settings(values)
+    except ValueError as e:
+        raise ValueError("provision: settings." + str(e))
 
 
 def credentials_from(doc: dict):

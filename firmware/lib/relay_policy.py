@@ -20,8 +20,6 @@ class RelaySettings:
     def __init__(self, battery_cut_mv: int = 22800, battery_restore_mv: int = 24800,
                  min_switch_s: int = 60, friendly_start_h: int = -1, friendly_end_h: int = -1,
                  low_credit_wh: int = 2000):
-        if battery_restore_mv <= battery_cut_mv:
-            raise ValueError("battery_restore_mv: must be above battery_cut_mv (hysteresis)")
         self.battery_cut_mv = battery_cut_mv
         self.battery_restore_mv = battery_restore_mv
         self.min_switch_s = min_switch_s

@@ -85,8 +85,9 @@ _GLYPH_FB = framebuf.FrameBuffer(_GLYPH, _CHAR, _CHAR, framebuf.MONO_HLSB)
 
 
 def draw_main(fb, entity: str, power_w: int, battery_mv: int, battery_pct: int, inverter_mv: int,
-              credit_wh: int, relay_closed: bool, alarm: str = "") -> list:
-    """Status: entity, credit (large), consumption, battery, inverter, relay, one alarm line."""
+              credit_wh: int, relay_closed: bool, alarm: str = "", message: str = "") -> list:
+    """Status: entity, credit (large), consumption, battery, inverter, relay, one alarm line;
+    message: why a keypad session ended (cancelled, locked, timed out), in the hint's place."""
     if not 0 <= battery_pct <= 100:
         raise ValueError("battery_pct: must be 0..100")
     shown: list = []
@@ -118,7 +119,7 @@ def draw_main(fb, entity: str, power_w: int, battery_mv: int, battery_pct: int, 
     if alarm:
         fb.fill_rect(0, 184, WIDTH, 24, RED)
         _put_centred(fb, shown, _fit(alarm, 38), 192, WHITE)
-    _footer(fb, shown, HINT_MAIN, "")
+    _footer(fb, shown, HINT_MAIN, message)
     return shown
 
 
@@ -154,8 +155,9 @@ def draw_token_entry(fb, digits: str, length: int = 20, message: str = "") -> li
     return shown
 
 
-def draw_token_accepted(fb, added_wh: int, credit_wh: int) -> list:
-    """Recharge accepted: the energy added (large) and the credit now available."""
+def draw_token_accepted(fb, added_wh: int, credit_wh: int, repaid_wh: int = 0) -> list:
+    """Recharge accepted: the energy the code brought (large), the part that repaid an advance
+    (CREDITO) if any, and the credit now available."""
     shown: list = []
     fb.fill(BLACK)
     _title(fb, shown, "RECARGA ACEPTADA", DARK_GREEN)
@@ -164,14 +166,16 @@ def draw_token_accepted(fb, added_wh: int, credit_wh: int) -> list:
     x = (WIDTH - len(added) * _CHAR * scale - 8 - 3 * 16) // 2
     _put(fb, shown, added, x, 56, GREEN, BLACK, scale)
     _put(fb, shown, "kWh", x + len(added) * _CHAR * scale + 8, 56 + _CHAR * scale - 16, GREEN, BLACK, 2)
+    if repaid_wh:
+        _put_centred(fb, shown, "Descontado del anticipo: -" + _kwh(repaid_wh) + " kWh", 104, AMBER)
     _put_centred(fb, shown, "Credito disponible", 124, GREY)
     _put_centred(fb, shown, _kwh(credit_wh) + " kWh", 140, WHITE, BLACK, 2)
     _footer(fb, shown, HINT_ANY_KEY, "")
     return shown
 
 
-def draw_token_rejected(fb, reason: str) -> list:
-    """reason: one short sentence saying why (the token decoder's message)."""
+def draw_token_rejected(fb, reason: str, advice: str = "") -> list:
+    """reason: one short sentence saying why (the token decoder's message); advice: what to do."""
     shown: list = []
     fb.fill(BLACK)
     _title(fb, shown, "CODIGO RECHAZADO", RED)
@@ -179,7 +183,8 @@ def draw_token_rejected(fb, reason: str) -> list:
     for line in _wrap(reason, WIDTH // (2 * _CHAR) - 1)[:3]:
         _put_centred(fb, shown, line, y, WHITE, BLACK, 2)
         y += 24
-    _put_centred(fb, shown, "Revise el codigo e intente otra vez", 152, GREY)
+    if advice:
+        _put_centred(fb, shown, _fit(advice, 38), 152, GREY)
     _footer(fb, shown, HINT_ANY_KEY, "")
     return shown
 
@@ -228,7 +233,7 @@ def draw_prompt(fb, title: str, prompt: str, entry: str, message: str = "") -> l
     """
     shown: list = []
     fb.fill(BLACK)
-    _title(fb, shown, _fit(title, 19), NAVY)
+    _title(fb, shown, title, NAVY)
     y = 48
     for line in _wrap(prompt, 38)[:2]:
         _put_centred(fb, shown, line, y, LIGHT_GREY)
@@ -242,8 +247,9 @@ def draw_prompt(fb, title: str, prompt: str, entry: str, message: str = "") -> l
     return shown
 
 
-def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0) -> list:
-    """Full-screen alarm: low credit, credit exhausted, battery low or a metering fault (relay open)."""
+def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0, message: str = "") -> list:
+    """Full-screen alarm: low credit, credit exhausted, battery low or a metering fault (relay open);
+    message: as draw_main's, in the hint's place."""
     if kind == LOW_CREDIT:
         colour, title = AMBER, "CREDITO BAJO"
         detail, advice = "Quedan " + _kwh(credit_wh) + " kWh", "Recargue pronto con la tecla *"
@@ -268,7 +274,7 @@ def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0) -> list:
     _put_centred(fb, shown, title, 84, colour, BLACK, 3)
     _put_centred(fb, shown, detail, 124, WHITE, BLACK, 2)
     _put_centred(fb, shown, advice, 156, LIGHT_GREY)
-    _put_centred(fb, shown, HINT_ANY_KEY, 200, GREY)
+    _put_centred(fb, shown, _fit(message, 38) or HINT_ANY_KEY, 200, AMBER if message else GREY)
     return shown
 
 
@@ -319,14 +325,25 @@ def _big(fb, s: str, x: int, y: int, fg: int, bg: int, scale: int) -> None:
 
 
 def _title(fb, shown: list, title: str, bg: int) -> None:
+    # Large when it fits the width (19 characters), else the small font (38): never cut.
     fb.fill_rect(0, 0, WIDTH, _TITLE_H, bg)
-    _put_centred(fb, shown, title, 4, WHITE, bg, 2)
+    if len(title) * _CHAR * 2 <= WIDTH:
+        _put_centred(fb, shown, title, 4, WHITE, bg, 2)
+    else:
+        _put_centred(fb, shown, _fit(title, WIDTH // _CHAR), 8, WHITE, bg)
 
 
 def _footer(fb, shown: list, hint: str, message: str) -> None:
-    # A message (refusal, status) takes the hint's place, in amber.
+    # A message (refusal, status) takes the hint's place, in amber, on two lines if it needs them.
     fb.fill_rect(0, _FOOTER_Y, WIDTH, HEIGHT - _FOOTER_Y, DARK_GREY)
-    _put_centred(fb, shown, _fit(message or hint, 38), _FOOTER_Y + 6, AMBER if message else LIGHT_GREY)
+    if not message:
+        _put_centred(fb, shown, hint, _FOOTER_Y + 6, LIGHT_GREY)
+        return
+    lines = _wrap(message, WIDTH // _CHAR)[:2]
+    y = _FOOTER_Y + (6 if len(lines) == 1 else 2)
+    for line in lines:
+        _put_centred(fb, shown, line, y, AMBER)
+        y += 9
 
 
 def _battery_gauge(fb, shown: list, x: int, y: int, pct: int) -> None:

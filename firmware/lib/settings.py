@@ -15,7 +15,8 @@ except ImportError:
 # Integers, one a line: name, default, minimum, maximum (strings are checked by the admin
 # menu). One flat tuple: a dict of (default, minimum, maximum) would hold 13 more objects.
 _INTS = const((
-    "credito_wh", 0, 0, 999900,          # CREDITO: emergency credit the entity advances
+    "credito_wh", 0, 0, 999900,          # CREDITO: the last advance the entity granted
+    "credito_grant", 0, 0, 0xFFFF,       # its number: the ledger applies grant n+1 once (ledger.advance)
     "subsidio_wh", 0, 0, 999900,         # SUBSIDIO: kWh granted per month
     "fecha", 0, 0, 99991231,             # FECHA: date the meter went into service, YYYYMMDD
     "utc_offset_min", -300, -720, 840,   # local time for months and friendly hours (Colombia: -300)
@@ -52,12 +53,28 @@ class Settings:
             self.values[name] = options[0]
         if values:
             for name, value in values.items():
-                self.set(name, value)
+                self._set(name, value)
+            self._check()
 
     def get(self, name: str):
         return self.values[name]
 
     def set(self, name: str, value) -> None:
+        """One setting by its rule; refused, with nothing changed, if it breaks a rule between two."""
+        old = self.values[name] if name in self.values else None
+        self._set(name, value)
+        try:
+            self._check()
+        except ValueError:
+            self.values[name] = old
+            raise
+
+    def _check(self) -> None:
+        # The supply comes back well above where it was cut, or it would chatter at one voltage.
+        if self.values["battery_restore_mv"] <= self.values["battery_cut_mv"]:
+            raise ValueError("battery_restore_mv: must be above battery_cut_mv (hysteresis)")
+
+    def _set(self, name: str, value) -> None:
         at = _int_at(name)
         if at >= 0:
             low, high = _INTS[at + 2], _INTS[at + 3]

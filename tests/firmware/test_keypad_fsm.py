@@ -140,8 +140,10 @@ def test_token_timeout_is_retriggered_by_each_key():
     assert m.wait(59999) == ()
     assert m.wait(1) == (("timeout", "TOKEN"),)
     v = m.view()
-    assert (v.mode, v.flag) == (K.MAIN, "timeout")
-    assert m.wait(100000) == ()
+    assert (v.mode, v.flag, v.message) == (K.MAIN, "timeout", "Tiempo agotado")
+    assert m.wait(7999) == ()                   # the main screen says so for a while
+    assert m.wait(1) == (("message",),)         # then redraws without it
+    assert m.view().message == "" and m.wait(100000) == ()
 
 
 def test_key_after_the_deadline_only_ends_the_session():
@@ -215,7 +217,7 @@ def test_lockout_grows_blocks_and_survives_reboot():
 def test_menu_navigation_wraps_and_star_goes_to_salir():
     m = _admin()
     v = m.view()
-    assert v.lines[0] == "UID" and v.lines[-1] == "SALIR" and v.selected == 0
+    assert len(v.lines) == len(K.ITEMS) and v.lines[0] == "" and v.lines[-1] == "" and v.selected == 0
     m.keys("A")
     assert m.view().selected == len(K.ITEMS) - 1
     m.keys("BB")
@@ -241,13 +243,13 @@ def test_uid_and_did_digit_rules():
     m.keys("678901")
     assert m.view().flag == "full"               # 11th digit refused
     assert m.keys("#") == []
-    assert m.view().lines[0] == "UID 1234567890"
+    assert m.view().lines[0] == "1234567890"
     assert _edit(m, K.DID, "12#") == []
     assert m.view().message == "DID: 3-10 digitos"
     assert m.keys("3#") == []
     assert m.view().mode == K.MENU
     out = _select(m, K.SALIR)
-    assert out == [("setting", "UID", "1234567890"), ("setting", "DID", "123"), ("admin_exit",)]
+    assert out == [("settings", (("UID", "1234567890"), ("DID", "123"))), ("admin_exit",)]  # one save
     assert m.fsm.settings[K.UID] == "1234567890"
     assert m.view().flag == "saved"
 
@@ -267,52 +269,53 @@ def test_fecha_must_be_a_real_date():
     m.keys("DDDDDDDD2024022")
     assert m.view().entry == "2024-02-2"
     m.keys("9#")
-    assert m.view().lines[2] == "FECHA 2024-02-29"
-    assert _select(m, K.SALIR) == [("setting", "FECHA", "20240229"), ("admin_exit",)]
+    assert m.view().lines[2] == "2024-02-29"
+    assert _select(m, K.SALIR) == [("settings", (("FECHA", "20240229"),)), ("admin_exit",)]
 
 
 def test_credit_and_subsidy_in_tenths():
     m = _admin(settings={K.CREDITO: 50, K.SUBSIDIO: 1300})
-    assert m.view().lines[K.ITEMS.index(K.CREDITO)] == "CREDITO 5.0 kWh"
+    at = K.ITEMS.index(K.CREDITO)
+    assert m.view().lines[at] == "5.0 kWh"       # the advance still owed
     _select(m, K.CREDITO)
-    assert m.view().entry == "5.0 kWh"           # the saved value, replaced by a digit
-    m.keys("7")
-    assert m.view().entry == "0.7 kWh"
-    m.keys("5000")
+    assert m.view().entry == ""                  # a new grant: # alone never grants the owed again
+    m.keys("#")
+    assert m.view().message == "CREDITO: kWh en decimas (125 = 12.5)"
+    m.keys("0#")
+    assert m.view().message == "CREDITO: 0.1-999.9 kWh"  # an advance of nothing
+    m.keys("D75000")
     assert m.view().entry == "7500.0 kWh"
     m.keys("#")
     v = m.view()
-    assert (v.mode, v.message) == (K.EDIT, "CREDITO: 0.0-999.9 kWh")
-    m.keys("DDDDD#")
-    assert m.view().message == "CREDITO: kWh en decimas (125 = 12.5)"
-    m.keys("9999#")
-    assert m.view().lines[K.ITEMS.index(K.CREDITO)] == "CREDITO 999.9 kWh"
+    assert (v.mode, v.message) == (K.EDIT, "CREDITO: 0.1-999.9 kWh")
+    m.keys("DDDDD9999#")
+    assert m.view().lines[at] == "+999.9 kWh"    # to grant at SALIR
     _select(m, K.SUBSIDIO)
     m.keys("D")                                   # D edits the saved value: 130.0 -> 13.0
     assert m.view().entry == "13.0 kWh"
     m.keys("5#")
-    assert _select(m, K.SALIR) == [("setting", "CREDITO", 9999), ("setting", "SUBSIDIO", 1305),
-                                   ("admin_exit",)]
+    assert _select(m, K.SALIR) == [("settings", (("CREDITO", 9999), ("SUBSIDIO", 1305))), ("admin_exit",)]
+    assert m.fsm.settings[K.CREDITO] == 50        # the meter shows what is owed once granted
 
 
 def test_star_in_editor_keeps_the_old_value():
     m = _admin(settings={K.UID: "900123456"})
     _edit(m, K.UID, "111111*")
     v = m.view()
-    assert (v.mode, v.lines[0], v.message) == (K.MENU, "UID 900123456", "UID sin cambios")
+    assert (v.mode, v.lines[0], v.message) == (K.MENU, "900123456", "UID sin cambios")
     assert _select(m, K.SALIR) == [("admin_exit",)]
 
 
 def test_admin_timeout_drops_unsaved_edits():
     m = _admin(settings={K.DID: "555"}, ms=_WRAP - 60000)
     _edit(m, K.DID, "12345678#")
-    assert m.view().lines[1] == "DID 12345678"
+    assert m.view().lines[1] == "12345678"
     assert m.wait(119999) == ()                    # across the tick wrap
     assert m.wait(1) == (("timeout", "ADMIN"),)
     assert m.view().mode == K.MAIN
     assert m.fsm.settings[K.DID] == "555"
     m.keys("#4711#")
-    assert m.view().lines[1] == "DID 555"
+    assert m.view().lines[1] == "555"
 
 
 def test_calibration_two_points():
@@ -356,7 +359,7 @@ def test_password_change_rules_and_mismatch():
     assert m.keys("123#") == []
     assert m.view().message == "CLAVE: 4-8 digitos"
     assert m.keys("4711#") == []
-    assert m.view().message == "CLAVE: must differ from the current one"
+    assert m.view().message == "CLAVE: debe ser distinta de la actual"
     m.keys("123456789")
     assert m.view().entry == "********"            # 8 digits at most
     assert m.keys("D#") == []
@@ -395,7 +398,7 @@ def test_factory_password_must_be_changed_first():
     assert m.view().mode == K.MAIN
     m.keys("#0000#")
     assert m.keys("0000#") == []
-    assert m.view().message == "CLAVE: must differ from the current one"
+    assert m.view().message == "CLAVE: debe ser distinta de la actual"
     out = m.keys("2468#2468#")
     assert out[0][0] == "password" and P.unpack_password(out[0][1]).verify("2468")
     v = m.view()
@@ -412,14 +415,21 @@ def test_no_code_lengths_refused():
     assert raised
 
 
-def test_the_admin_field_rules_are_loaded_only_while_an_admin_edits():
+def test_the_admin_menu_is_loaded_only_while_an_admin_is_at_the_keypad():
     import sys
 
-    sys.modules.pop("admin_fields", None)
-    m = _admin()
-    assert "admin_fields" not in sys.modules
-    _edit(m, K.FECHA, "20260230#")                # the rules load with the first edit
-    assert "admin_fields" in sys.modules and m.view().message == "FECHA: dia 01-28 en ese mes"
+    admin = ("admin_menu", "admin_fields")
+    for name in admin:
+        sys.modules.pop(name, None)
+    m = _meter()
+    m.keys("*123#")                               # code entry and its cancel need none of it
+    assert m.view().message == "Cancelado" and not [n for n in admin if n in sys.modules]
+    m.keys("#4711#")                              # the session loads it
+    _edit(m, K.FECHA, "20260230#")
+    assert all(n in sys.modules for n in admin) and m.view().message == "FECHA: dia 01-28 en ese mes"
     m.keys("*")
     _select(m, K.SALIR)
-    assert "admin_fields" not in sys.modules      # and leave with the admin
+    assert not [n for n in admin if n in sys.modules]  # and it leaves with the admin
+    m.keys("#4711#")
+    assert m.wait(120000) == (("timeout", "ADMIN"),)
+    assert not [n for n in admin if n in sys.modules]  # a session that times out too

@@ -39,14 +39,21 @@ def test_every_fault_of_the_provisioning_file_is_a_message_not_a_crash():
 
     good = '{"profile": "sts", "key": "%s", "lls_password": "meter-own-secret", "hls": {"ek": "%s", "ak": "%s", ' \
            '"kek": "%s"}}' % ("00" * 16, "11" * 16, "22" * 16, "33" * 16)
-    profile, lengths, creds = load("/m", _flash_with(good).open)
+    profile, lengths, creds, settings = load("/m", _flash_with(good).open)
     assert lengths == (20,) and creds.verify(b"meter-own-secret") and creds.kek == bytes([0x33]) * 16
+    assert settings.get("entity") == "OPSM-SP-230"  # no "settings": the defaults
+    key = '"profile": "sts", "key": "%s"' % ("00" * 16)
     for text, rule in ((None, "no provision.json"), ("{not json", "not JSON"), (b"\xff\xfe", "not JSON"),
                        ("[1, 2]", "one object"), ('{"profile": "sts", "key": 5}', "provision"),
                        ('{"profile": "sts", "key": "%s", "ea": "x"}' % ("00" * 16), "provision"),
                        ('{"profile": "sts", "key": "%s", "lls_password": "short"}' % ("00" * 16), "lls_password"),
                        ('{"profile": "sts", "key": "%s", "lls_password": 7}' % ("00" * 16), "lls_password"),
-                       ('{"profile": "sts", "key": "%s", "hls": {"ek": "11"}}' % ("00" * 16), "hls")):
+                       ('{"profile": "sts", "key": "%s", "hls": {"ek": "11"}}' % ("00" * 16), "hls"),
+                       ('{%s, "settings": [1]}' % key, "settings must be an object"),
+                       ('{%s, "settings": {"credito_wh": 5000}}' % key, "settings.credito_wh: not a field setting"),
+                       ('{%s, "settings": {"utc_offset_min": 900}}' % key, "settings.utc_offset_min: must be"),
+                       ('{%s, "settings": {"entity": "%s"}}' % (key, "E" * 25), "settings.entity: must be text"),
+                       ('{%s, "settings": {"battery": "nicd"}}' % key, "settings.battery: must be one of")):
         try:
             load("/m", _flash_with(text).open)
             raise AssertionError("accepted %r" % (text,))
@@ -73,3 +80,29 @@ def test_a_meter_that_cannot_start_says_why_with_the_supply_off():
     text = halt(hal, fb, data, "provision: no provision.json on the meter (opsm fw provision)")
     assert not hal.relay.closed and shown == list(range(0, 240, fb.lines))
     assert "SIN CONFIGURAR" in text and "provision: no provision.json on the" in text
+
+
+def test_the_provisioned_settings_are_the_meters_until_it_saves_its_own():
+    from boards import sim
+    from meter import Meter
+    from provision import load
+
+    from tests.firmware.test_meter import _type, screen_text
+
+    doc = ('{"profile": "sts", "key": "f94b6ed353c3bfdb113e2d3a7ea3c41d", "base_year": 1993, "settings": '
+           '{"serial": "0123456789012", "entity": "Cooperativa Rio Claro", "utc_offset_min": -360, '
+           '"low_credit_wh": 3000, "battery_cut_mv": 23000}}')
+    flash = _flash_with(doc)
+    profile, lengths, creds, settings = load("/m", flash.open)
+    hal = sim.make_hal("/m", sim.SimClock(), opener=flash.open)
+    meter = Meter(hal, profile, lengths, provisioned=creds, settings=settings)
+    meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
+    _type(meter, "*63638916334124550935*D")  # 25.6 kWh: the main screen, not the no-credit alarm
+    assert "Cooperativa Rio Claro" in screen_text(meter)  # the entity's name, as the seed's screen
+    assert meter.snapshot()["serial"] == "0123456789012"
+    assert (meter.relay.settings.low_credit_wh, meter.relay.settings.battery_cut_mv) == (3000, 23000)
+    assert meter._hour(0) == 18  # 00:00 UTC is 18:00 the day before at UTC-6
+    meter.set_setting("entity", "Otra Entidad")
+    again = Meter(hal, profile, lengths, settings=load("/m", flash.open)[3])
+    again.boot(hal.clock.now_s(), hal.clock.ticks_ms())
+    assert again.settings.get("entity") == "Otra Entidad" and again.settings.get("battery_cut_mv") == 23000

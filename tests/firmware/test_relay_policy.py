@@ -63,9 +63,3 @@ def test_remote_disconnect_and_low_credit_warning():
     assert policy.low_credit(1999, 0) and not policy.low_credit(2000, 0) and not policy.low_credit(0, 1)
 
 
-def test_settings_reject_inverted_hysteresis():
-    try:
-        RelaySettings(battery_cut_mv=24000, battery_restore_mv=23000)
-        raise AssertionError("accepted")
-    except ValueError as exc:
-        assert "battery_restore_mv" in str(exc)

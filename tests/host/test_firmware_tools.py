@@ -91,6 +91,26 @@ def test_provision_writes_the_first_key_privately(home):
                               "abababababababab949494949494949401234567", "--pan", "600727000000000009",
                               "--sgc", "123457", "--ti", 1, "--krn", 1, "--kt", 2, "--base-date", 2014, "--json"))
     assert doc["key"] == expected["decoder_key"]
+    assert doc["settings"] == {"serial": "600727000000000009"}  # the meter's own number for DLMS
+
+
+def test_provision_carries_the_field_settings_and_refuses_what_the_meter_would(home):
+    run("keys", "init")
+    run("keys", "add", "default", "--hex", "abababababababab949494949494949401234567")
+    run("meter", "add", "--pan", "600727000000000009", "--sgc", "123457", "--base-date", "2014")
+    path = home / "provision.json"
+    common = ("fw", "provision", "--meter", "600727000000000009", "--out", path, "--credentials", home / "he.toml")
+    output = run(*common, "--battery-cut-mv", "25000", code=1)
+    assert "battery_restore_mv: must be above battery_cut_mv" in output
+    assert not path.exists() and not (home / "he.toml").exists()  # nothing half-written
+    assert "--friendly-hours" in run(*common, "--friendly-hours", "18:6", code=1)
+    run(*common, "--entity", "Cooperativa Rio Claro", "--utc-offset-min", "-240", "--friendly-hours", "18-6",
+        "--low-credit-wh", "3000", "--battery", "lifepo4", "--battery-cut-mv", "24000", "--battery-restore-mv",
+        "26000")
+    assert json.loads(path.read_text())["settings"] == {
+        "serial": "600727000000000009", "entity": "Cooperativa Rio Claro", "utc_offset_min": -240,
+        "friendly_start_h": 18, "friendly_end_h": 6, "low_credit_wh": 3000, "battery": "lifepo4",
+        "battery_cut_mv": 24000, "battery_restore_mv": 26000}
 
 
 def test_soak_runs_a_day_of_the_whole_firmware(capfd):

@@ -14,6 +14,7 @@ def test_wraps_with_the_boards_period():
 
 def test_the_event_payload_codes_the_firmware_writes_are_the_ones_readers_are_told():
     import app
+    import cosem_meter
     import credentials
     import meter
     import meterclock
@@ -23,7 +24,7 @@ def test_the_event_payload_codes_the_firmware_writes_are_the_ones_readers_are_to
 
     assert set(range(len(keypad_fsm.FIELDS))) | {
         meter._ADMIN_PASSWORD, meter._ADMIN_CALIBRATION, meter._ADMIN_REMOTE, credentials._ADMIN_LLS_SECRET,
-        credentials._ADMIN_HLS_KEYS} == set(event_names.ADMIN_CHANGES)
+        credentials._ADMIN_HLS_KEYS, cosem_meter._ADMIN_SETTING} == set(event_names.ADMIN_CHANGES)
     assert [event_names.ADMIN_CHANGES[i] for i in range(len(keypad_fsm.FIELDS))] == list(keypad_fsm.FIELDS)
     assert (meter.BY_KEYPAD, meter.BY_DLMS) == (1, 2) and event_names.BY == {1: "keypad", 2: "DLMS"}
     assert {meterclock._REFUSED_EARLY, meterclock._REFUSED_BACK, meterclock._REFUSED_BACK_AGAIN} == set(
