@@ -1,7 +1,11 @@
 """Classic ESP32 (WROOM, no PSRAM: the smallest heap we support): pin table and hardware layer.
 
 ADC1 only (GPIO32-39); GPIO34-39 have no pull-ups, so the keypad columns use 21, 22, 32, 33.
+Every ADC pin at 11 dB, read through read_uv() (eFuse-calibrated); docs/front-end.md has the
+front end's numbers, and what clips.
 """
+
+from machine import ADC
 
 from board_kit import build_hal
 
@@ -14,10 +18,11 @@ PINS = {
 }
 SPI_BUS = 2
 SPI_BAUD = 26000000
-BATTERY_DIVIDER_MILLI = 16000  # 150k/10k; read_u16 spans ~3.1 V at ATTN_11DB
-ADC_REF_MV = 3100
+BATTERY_DIVIDER_MILLI = 16000  # 150k/10k: 36 V -> 2.25 V, inside the 150-2450 mV linear range
+ADC_REF_MV = 3100              # pin mV at 4096 counts: raw 4095 comes at ~3.1 V at 11 dB
+ADC_ATTEN = ADC.ATTN_11DB      # without it: 0 dB, ~0-1 V, and the AC swing clips
 WDT_MS = 10000
 
 
 def make_hal():
-    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, BATTERY_DIVIDER_MILLI, ADC_REF_MV)
+    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, BATTERY_DIVIDER_MILLI, ADC_REF_MV, adc_atten=ADC_ATTEN)

@@ -41,8 +41,21 @@ class Clock:
         return time.ticks_ms()
 
 
+def _adc(pin: int, atten):
+    # The esp32 port sets the attenuation at construction (ADC(pin, atten=...)); the rp2 port's
+    # ADC takes no keyword at all, so a board without one (atten None) passes none.
+    if atten is None:
+        return machine.ADC(machine.Pin(pin))
+    return machine.ADC(machine.Pin(pin), atten=atten)
+
+
 def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, battery_divider_milli: int,
-              adc_ref_mv: int, keymap: str = "123A456B789C*0#D", shadow=None) -> Hal:
+              adc_ref_mv: int, keymap: str = "123A456B789C*0#D", shadow=None, adc_atten=None,
+              adc_correct=None) -> Hal:
+    """adc_ref_mv: pin millivolts at 4096 counts, also the full scale that calibrated read_uv()
+    microvolts are scaled against (where the port has read_uv). adc_atten: the port's
+    attenuation constant for every ADC pin (esp32: ADC.ATTN_11DB), or None. adc_correct: a
+    function of a raw 12-bit code (rp2040_dnl), or None. docs/front-end.md has the numbers."""
     Pin = machine.Pin
     spi = machine.SPI(spi_bus, baudrate=spi_baud, sck=Pin(pins["spi_sck"]), mosi=Pin(pins["spi_mosi"]),
                       miso=Pin(pins["spi_miso"]))
@@ -52,8 +65,10 @@ def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, battery_divi
     cols = [Pin(n, Pin.IN, Pin.PULL_UP) for n in pins["cols"]]
     display = ILI9341(spi, Pin(pins["tft_cs"], Pin.OUT, value=1), Pin(pins["tft_dc"], Pin.OUT, value=0),
                       Pin(pins["tft_rst"], Pin.OUT, value=1))
-    ac = AdcBurst(machine.ADC(Pin(pins["adc_v"])), machine.ADC(Pin(pins["adc_i"])))
-    battery = AdcReader(machine.ADC(Pin(pins["adc_battery"])))
+    full_scale_uv = adc_ref_mv * 1000
+    ac = AdcBurst(_adc(pins["adc_v"], adc_atten), _adc(pins["adc_i"], adc_atten), full_scale_uv=full_scale_uv,
+                  correct=adc_correct)
+    battery = AdcReader(_adc(pins["adc_battery"], adc_atten), full_scale_uv=full_scale_uv, correct=adc_correct)
     wdt = machine.WDT(timeout=wdt_ms) if WATCHDOG else NoWatchdog()  # once started it cannot be stopped
     cause = machine.reset_cause() if hasattr(machine, "reset_cause") else RESET_POWER_ON
     # IEC 62056-21 starts at 300 Bd in modes A-C; an optical probe for mode C/E at 9600 Bd is the usual kit.
