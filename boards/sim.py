@@ -32,42 +32,54 @@ def xorshift32(x: int) -> int:
 
 
 class SimAc:
-    """Inverter output and household load as the ADC sees them: quantised to 12 bits,
-    with the front end's bias error and a little seeded noise, as a real converter."""
+    """Inverter output and household load as the ADC sees them: the analogue sine waves sampled at
+    the board's instants from a random point of the cycle (each burst starts at a seeded random
+    phase, as a board's bursts do against the mains), plus the front end's bias error and a little
+    seeded noise, quantised to 12 bits, as a real converter. Nothing else: amplitude and phase are
+    exact floats, so the firmware's own maths sets the meter's accuracy."""
 
-    def __init__(self, vrms_mv: int = 120000, irms_ma: int = 0, phase_deg: int = 0, freq_mhz: int = 60000,
+    def __init__(self, vrms_mv: int = 120000, irms_ma: float = 0, phase_deg: float = 0, freq_mhz: int = 60000,
                  noise_counts: int = 2, offset_counts: int = 3, seed: int = 1):
         self.vrms_mv = vrms_mv
-        self.irms_ma = irms_ma
-        self.phase_deg = phase_deg   # current lags the voltage by this angle
+        self.irms_ma = irms_ma       # a float after load(): the load's exact current
+        self.phase_deg = phase_deg   # current lags the voltage by this angle (a float after load())
         self.freq_mhz = freq_mhz
         self.supplied = True         # False while the relay is open: no current flows
-        self.noise_counts = noise_counts    # uniform noise of +-noise_counts on every sample
+        self.noise_counts = noise_counts    # uniform noise of +-noise_counts, before quantisation
         self.offset_counts = offset_counts  # the bias is not exactly mid-scale
         self._state = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
 
-    def _noise(self) -> int:
+    def _unit(self) -> float:
+        """The next seeded number, uniform in (-1, 1)."""
         self._state = xorshift32(self._state)
-        return self._state % (2 * self.noise_counts + 1) - self.noise_counts
+        return self._state * _TWO_TO_MINUS_31 - 1.0
 
-    def load(self, power_w: int, pf_milli: int = 1000) -> None:
+    def load(self, power_w: float, pf_milli: float = 1000) -> None:
         """Set the load from its real power and power factor (lagging)."""
         if self.vrms_mv <= 0 or power_w <= 0:
             self.irms_ma = 0
             return
-        self.irms_ma = power_w * 1000000000 // (self.vrms_mv * pf_milli)
-        self.phase_deg = int(round(math.degrees(math.acos(pf_milli / 1000))))
+        self.irms_ma = power_w * 1e9 / (self.vrms_mv * pf_milli)
+        self.phase_deg = math.degrees(math.acos(pf_milli / 1000))
 
     def burst(self, vbuf, ibuf, n: int, period_us: int) -> None:
-        v_peak = self.vrms_mv * 1414214 // 1000000 * 1000 // V_GAIN_UV        # counts
-        i_ma = self.irms_ma if self.supplied else 0
-        i_peak = i_ma * 1414214 // 1000000 * 1000 // I_GAIN_UA
-        w = 2 * math.pi * self.freq_mhz / 1000 * period_us / 1000000  # radians per sample
+        v_peak = self.vrms_mv * _SQRT2_K / V_GAIN_UV                     # counts
+        i_peak = (self.irms_ma if self.supplied else 0) * _SQRT2_K / I_GAIN_UA
+        w = 2 * math.pi * self.freq_mhz * period_us / 1e9                # radians per sample
+        start = (self._unit() + 1.0) * math.pi                           # the mains' phase at sample 0
         lag = math.radians(self.phase_deg)
         bias = self.offset_counts
+        noise = self.noise_counts
+        unit = self._unit
+        sin = math.sin
         for k in range(n):
-            vbuf[k] = _adc(v_peak * math.sin(w * k) + bias + self._noise())
-            ibuf[k] = _adc(i_peak * math.sin(w * k - lag) - bias + self._noise())
+            angle = start + w * k
+            vbuf[k] = _adc(v_peak * sin(angle) + bias + noise * unit())
+            ibuf[k] = _adc(i_peak * sin(angle - lag) - bias + noise * unit())
+
+
+_SQRT2_K = math.sqrt(2) * 1000       # RMS milli-units -> peak micro-units
+_TWO_TO_MINUS_31 = 1 / 2147483648
 
 
 def _adc(signal: float) -> int:

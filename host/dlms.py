@@ -243,13 +243,15 @@ def objects_markdown() -> str:
              M.CHARGE: "Charge", M.TOKEN_GATEWAY: "Token gateway", M.IEC_HDLC_SETUP: "IEC HDLC setup",
              M.TCP_UDP_SETUP: "TCP-UDP setup"}
     types = {axdr.OCTET_STRING: "octet-string", axdr.DOUBLE_LONG_UNSIGNED: "double-long-unsigned",
-             axdr.DOUBLE_LONG: "double-long", axdr.LONG: "long", axdr.BOOLEAN: "boolean"}
+             axdr.DOUBLE_LONG: "double-long", axdr.LONG: "long", axdr.BOOLEAN: "boolean",
+             axdr.VISIBLE_STRING: "visible-string", axdr.INTEGER: "integer", axdr.LONG_UNSIGNED: "long-unsigned"}
     lines = ["| OBIS | class (version) | attributes | written by 17 and 1 | methods for 17 and 1 | value |",
              "|------|-----------------|-----------:|---------------------|----------------------|-------|"]
     # the setup objects as a meter with an optical port served as TCP wrapper on 4059 shows them
     for class_id, version, ln, row in O.build_objects((O.hdlc_setup(9600), O.tcp_udp_setup(4059, 120))):
         _, attributes, methods = O.CLASSES[class_id]
-        written = ", ".join(str(a) for c, a in O.WRITABLE if c == class_id) or "-"
+        written = ", ".join(sorted({str(a) for c, a in O.WRITABLE if c == class_id} | {
+            str(row[4]) for row in M.SETTINGS if M.obis_bytes(row[0]) == ln})) or "-"
         called = ", ".join(str(m) for c, m in O.METHODS if c == class_id) or "-"
         if row is not None and class_id == M.PROFILE_GENERIC:
             value = "clock, %s; every %s" % (", ".join(row[2]), "%d s" % row[1] if row[1] else "event")
@@ -259,6 +261,8 @@ def objects_markdown() -> str:
         elif class_id == M.TCP_UDP_SETUP:
             value = ("the TCP wrapper's port (the simulator's; a board has no IP), IP reference %s, MSS %d, "
                      "%d connection(s), inactivity %d s" % (O.IPV4_SETUP_OBIS, row[2], row[3], row[4]))
+        elif row is not None and row in M.SETTINGS:
+            value = "field setting `%s`, %s" % (row[2], types[row[3]])
         elif row is not None:
             value = "`%s`, %s" % (row[2], types[row[3]])
             if class_id == M.REGISTER:
@@ -276,6 +280,10 @@ def objects_markdown() -> str:
                                          "secret: written by client 1 only",
                      O.SECURITY_SETUP_OBIS: "suite 0, system titles; method 2 key_transfer (keys wrapped under the "
                                             "KEK): client 1 only"}.get(".".join(str(b) for b in ln), "")
+        for setting in M.SETTINGS:  # attributes of standard objects that hold a field setting
+            if setting[1] != M.DATA and M.obis_bytes(setting[0]) == ln:
+                value += "; attribute %d sets field setting `%s`%s" % (
+                    setting[4], setting[2], " (negated: minutes from local time to UTC)" if class_id == M.CLOCK else "")
         lines.append("| %s | %d %s (%d) | %d | %s | %s | %s |" % (".".join(str(b) for b in ln), class_id,
                                                                names[class_id], version, attributes, written,
                                                                called, value))

@@ -258,10 +258,14 @@ class FrameReader:
         return frames
 
 
-def _fcs_ends_in_flag(info) -> bool:
-    """Whether a frame carrying `info` ends its FCS in 0x7E: once the HCS is in, the FCS depends on the
-    info field alone, so any header tells."""
-    return frame(b"\x03", b"\x03", 0, info)[-2] == FLAG
+_TWO_FLAGS = b"\x7e\x7e"
+
+
+def _cut_at_flags(info) -> bool:
+    """Whether a frame carrying `info` holds two 0x7E bytes in a row (in the info, or an FCS ending in
+    0x7E before the closing flag): once the HCS is in, the FCS depends on the info field alone, so
+    any header tells."""
+    return _TWO_FLAGS in frame(b"\x03", b"\x03", 0, info)
 
 
 class ServerLink:
@@ -434,14 +438,16 @@ class ServerLink:
         control = self._vr << 5 | PF | self._vs << 1
         size = min(self.tx_size, len(tx) - start)
         out = b""
-        # A frame whose FCS ends in 0x7E looks closed one byte early to readers that cut frames at
-        # flags (dlms-cosem 25.1 then loses the next frame): cut the segment shorter, but never below
-        # one byte and never leaving a last byte that would need the same (an info field of one byte
-        # cannot be shortened). Should no cut avoid it, the frame goes as it is: it is conformant.
+        # Two 0x7E bytes in a row inside a frame (a ciphered APDU holds any bytes; an FCS may end in
+        # 0x7E) stall readers that cut frames at flags and read the line again before looking at
+        # what they already hold (dlms-cosem 25.1 then times out): cut the segment shorter, between
+        # them, but never below one byte and never leaving a last byte that would need the same (an
+        # info field of one byte cannot be shortened). Should no cut avoid it, the frame goes as it
+        # is: it is conformant.
         for n in range(size, 0, -1):
             end = start + n
             candidate = frame(self._client, self._server, control, tx[start:end], end < len(tx))
-            if candidate[-2] != FLAG and not (len(tx) - end == 1 and _fcs_ends_in_flag(tx[end:])):
+            if _TWO_FLAGS not in candidate and not (len(tx) - end == 1 and _cut_at_flags(tx[end:])):
                 out, size = candidate, n
                 break
         if not out:

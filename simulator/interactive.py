@@ -17,6 +17,7 @@ from simulator.serve import DEMO_METER, DEMO_SYSTEM
 from simulator.screenshot import save_png
 
 from framebuf_host import GS4_HMSB, FrameBuffer
+from metering import watts
 from screens import PALETTE
 
 KEYS = set("0123456789ABCD*#")
@@ -60,7 +61,7 @@ class Console:
         reading = r.meter.reading
         self.echo("t=%.2f h  relay %s  credit %.3f kWh  energy %.3f kWh  battery %d mV  load %s W" % (
             r.clock.ms / 3600000, "closed" if r.hal.relay.closed else "OPEN", r.meter.available_wh() / 1000,
-            r.meter.energy.import_wh / 1000, r.hal.battery.mv, reading.p_mw // 1000 if reading else 0))
+            r.meter.energy.import_wh / 1000, r.hal.battery.mv, watts(reading.p_mw) if reading else 0))
 
     def handle(self, line: str) -> bool:
         """One line typed; False when the session ends."""

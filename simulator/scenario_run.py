@@ -22,8 +22,6 @@ from token_profiles import StsProfile
 
 _EVENT_CODES = {name: code for code, (name, _) in event_names.NAMES.items()}
 _UNITS_MS = {"s": 1000, "m": 60000, "h": 3600000, "d": 86400000}
-STEP_KEYS = {"keys", "advance", "load_w", "pf_milli", "power_cut", "rtc_lost", "cut_at_write", "expect", "battery_mv",
-             "cloud", "port_token"}
 # A simulated meter's LLS secret when its scenario gives none: development only. A real meter has
 # none until `opsm fw provision` gives it its own (firmware/lib/credentials.py).
 SIM_LLS_PASSWORD = "OPSM-SP-230"

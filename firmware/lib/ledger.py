@@ -7,6 +7,8 @@ Two pots, consumed in this order:
 An advance is credit at once and a debt (owed_wh) that the next recharge repays in full,
 before it adds anything; a recharge smaller than the debt repays what it can and the rest
 waits for the following ones (seed: "la cual se descontara inmediatamente se realice").
+Energy used with no credit left (friendly hours, the minimum time before the relay may open)
+is owed the same way: nothing the meter registers is free.
 Every register stays below 2**30 so it is a small int on every board.
 """
 
@@ -76,16 +78,18 @@ class Ledger:
         return self.subsidy_wh + self.purchased_wh
 
     def consume(self, wh: int) -> int:
-        """Take `wh` from subsidy, then purchased credit.
+        """Take `wh` from subsidy, then purchased credit; what finds no credit is owed.
 
-        Returns the Wh that found no credit (the relay should already be open then).
+        Returns the Wh that found no credit.
         """
         take = min(wh, self.subsidy_wh)
         self.subsidy_wh -= take
         wh -= take
         take = min(wh, self.purchased_wh)
         self.purchased_wh -= take
-        return wh - take
+        wh -= take
+        self.owed_wh = min(self.owed_wh + wh, CREDIT_MAX_WH)
+        return wh
 
     def pack(self) -> bytes:
         return (self.purchased_wh.to_bytes(4, "big") + bytes((self.unlimited,))

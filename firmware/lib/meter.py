@@ -199,7 +199,7 @@ class Meter:
         r, e = self.reading, self.energy
         return {"serial": self.settings.get("serial") or "0", "import_wh": e.import_wh, "export_wh": e.export_wh,
                 "import_varh": e.import_varh, "export_varh": e.export_varh,
-                "power_w": r.p_mw // 1000 if r else 0, "voltage_mv": r.vrms_mv if r else 0,
+                "power_w": metering.watts(r.p_mw) if r else 0, "voltage_mv": r.vrms_mv if r else 0,
                 "current_ma": r.irms_ma if r else 0, "freq_mhz": r.freq_mhz if r else 0,
                 "pf_milli": r.pf_milli if r else 1000, "battery_mv": self.battery.voltage_mv(),
                 "credit_wh": self.available_wh(), "relay": 1 if self.relay.closed else 0}
@@ -462,11 +462,14 @@ class Meter:
         if self.relay.fault:
             return screens.draw_alarm(fb, screens.METER_FAULT, self.available_wh(), battery_mv, message)
         if not self.relay.closed and not self.relay.battery_ok:
-            return screens.draw_alarm(fb, screens.BATTERY_LOW, self.available_wh(), battery_mv, message)
+            return screens.draw_alarm(fb, screens.BATTERY_LOW, self.available_wh(), battery_mv, message,
+                                      self.relay.settings.battery_restore_mv)
         if not self.relay.closed and self.available_wh() <= 0 and not self.ledger.unlimited:
             return screens.draw_alarm(fb, screens.CREDIT_OUT, 0, battery_mv, message)
         alarm = screens.ALARM_LINES[screens.LOW_CREDIT] if self._low_credit else ""
-        return screens.draw_main(fb, self.settings.get("entity"), r.p_mw // 1000 if r else 0, battery_mv,
+        if self.available_wh() <= 0 and not self.ledger.unlimited:  # friendly hours hold the supply
+            alarm = "Sin credito: sin corte hasta las %d h" % self.relay.settings.friendly_end_h
+        return screens.draw_main(fb, self.settings.get("entity"), metering.watts(r.p_mw) if r else 0, battery_mv,
                                  self.battery.soc_percent(), r.vrms_mv if r else 0, self.available_wh(),
                                  self.relay.closed, alarm, message)
 

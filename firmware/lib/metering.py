@@ -35,8 +35,31 @@ since the last reading (all sums exact integers):
            convention of DLMS 1.0.3.8.0 / 1.0.4.8.0. Q1 is exact for sine waves;
            harmonic active power leaks into it, so use it for signs and phase
            calibration, not as a register.
-  PF     = P / S;   f = rising zero crossings counted across bursts, timed to
-           1/256 sample by linear interpolation.
+  PF     = P / S;   f = whole cycles between the first and last rising zero
+           crossing of each burst, and between its first and last falling one
+           (each pair spans whole cycles whatever the offset), timed to 1/256
+           sample by linear interpolation and summed across bursts. A burst of
+           two cycles holds two rising or two falling crossings at any phase, so
+           each burst (the simulator's one a minute too) measures f.
+
+Starting threshold and no load (IEC 62053-21 class 1, direct connection: the
+meter starts by 0.004 Ib and a voltage with no current, 115 % Un, gives at most
+one pulse). Ib of this meter is 5 A (its CT spans 30 A peak, 2.5 kW at 120 V):
+it starts by 20 mA, 2.4 W at 120 V. The rule compares powers, not Irms: the current
+channel's noise of 1.4-2 LSB RMS (16.7 mA a count) alone reads 24-34 mA RMS,
+more than the starting current, while it adds nothing to P or Q1 on average
+(v and i noises are independent). With the threshold current _START_MA,
+3/4 of the starting current so that a load at 20 mA starts through the noise:
+  start  = max(Vrms, 1 V) x 15 mA          (1.8 W at 120 V, 0.15 W at 10 V)
+  P = 0  when |P| < start                  (import and export: no creep, no "-1 W")
+  Q = 0  when |Q1| < start                 (below it Q's sign is noise)
+  both:  no load: Irms, S = 0, PF 1000
+q_fund_mvar, v_mcounts and i_mcounts stay as measured: calibration's inputs.
+So no energy reaches any register from noise, and export above the threshold
+stays measurable. The noise P and Q1 see scales with Vrms, as start does: one
+burst of 64 samples with the simulator's +-2 LSB of current noise (1.4 LSB RMS)
+gives sigma(P) ~ 0.35 W at 120 V (start is 5 sigma), a board's 30 bursts a
+reading 0.06-0.09 W (1.4-2 LSB RMS).
 
 Per-burst sums stay small ints on a 32-bit board (64 x 2048^2 = 2^28 < 2^30);
 each is added once per burst to a two-word accumulator, so add_burst never
@@ -58,6 +81,8 @@ except ImportError:
 
 _MID_SCALE = const(2048)      # reference level until the first reading measures the bias
 _HYSTERESIS = const(16)       # counts either side of the level for a crossing: 8x the ~2 LSB noise
+_START_MA = const(15)         # starting threshold current: 3/4 of 0.004 Ib (Ib = 5 A), see above
+_NO_VOLTAGE_MV = const(1000)  # the threshold's voltage floor: below 1 V there is nothing to meter
 _LO_BITS = const(24)          # two-word accumulators: lo keeps 24 bits, hi the carries
 _LO_MASK = const(0xFFFFFF)
 _Q_BITS = const(24)           # fixed point of the phase coefficients
@@ -88,10 +113,16 @@ def isqrt(x: int) -> int:
 # One reading of the AC output in integer milli-units (see the module docstring).
 # v_mcounts, i_mcounts: uncalibrated RMS in thousandths of an ADC count, what
 # calibration.two_point takes. q_fund_mvar: the fundamental's reactive power Q1.
-# pf_milli is 1000 when there is no current (S = 0), negative when exporting.
+# pf_milli is 1000 when there is no current (S = 0, or no load: below the starting
+# threshold), negative when exporting.
 # A named tuple: the reading made every second is one small object, not an instance
 # and its attribute table.
 Reading = namedtuple("Reading", "vrms_mv irms_ma p_mw s_mva q_mvar q_fund_mvar pf_milli freq_mhz v_mcounts i_mcounts")
+
+
+def watts(p_mw: int) -> int:
+    """Whole watts, rounded (a floor would show a 3 W load as 2 W and 1 kW as 999 W)."""
+    return (p_mw + 500) // 1000
 
 
 class PowerMeter:
@@ -128,8 +159,8 @@ class PowerMeter:
         mid_i = self._mid_i
         sv = si = svv = sii = svi = spi = 0
         before = vbuf[n - 1] - mid_v  # v[k-1] for k = 0: v[n-1] has its phase (whole cycles)
-        armed = False                 # went below -hysteresis since the last crossing
-        crossings = first = last = 0
+        side = 0                      # 1 above +hysteresis, -1 below -hysteresis, 0 neither yet
+        rises = falls = rise0 = rise1 = fall0 = fall1 = 0
         for k in range(n):
             v = vbuf[k] - mid_v
             i = ibuf[k] - mid_i
@@ -139,16 +170,22 @@ class PowerMeter:
             sii += i * i
             svi += v * i
             spi += before * i
-            if armed:
-                if v >= _HYSTERESIS:
-                    # rising zero crossing between samples k-1 and k, in 1/256 sample
-                    last = ((k - 1) << 8) + ((-before) << 8) // (v - before)
-                    if crossings == 0:
-                        first = last
-                    crossings += 1
-                    armed = False
+            if v >= _HYSTERESIS:
+                if side < 1:
+                    if side:  # rising zero crossing between samples k-1 and k, in 1/256 sample
+                        rise1 = ((k - 1) << 8) + ((-before) << 8) // (v - before)
+                        if rises == 0:
+                            rise0 = rise1
+                        rises += 1
+                    side = 1
             elif v <= -_HYSTERESIS:
-                armed = True
+                if side > -1:
+                    if side:  # falling zero crossing
+                        fall1 = ((k - 1) << 8) + (before << 8) // (before - v)
+                        if falls == 0:
+                            fall0 = fall1
+                        falls += 1
+                    side = -1
             before = v
         self._accumulate(_SV, sv)
         self._accumulate(_SI, si)
@@ -156,9 +193,10 @@ class PowerMeter:
         self._accumulate(_SII, sii)
         self._accumulate(_SVI, svi)
         self._accumulate(_SPI, spi)
-        if crossings > 1:
-            self._cycles += crossings - 1
-            self._accumulate(_SPAN, (last - first) * period_us)
+        cycles = (rises - 1 if rises > 1 else 0) + (falls - 1 if falls > 1 else 0)
+        if cycles:
+            self._cycles += cycles
+            self._accumulate(_SPAN, (rise1 - rise0 + fall1 - fall0) * period_us)
         self._samples += n
         self._period_us = period_us
 
@@ -192,8 +230,15 @@ class PowerMeter:
         # sqrt(C)/N counts x gain uV/count = uV, / 1000 = mV
         vrms_mv = max(0, div_round(isqrt(cvv * cal.v_gain_uv * cal.v_gain_uv), n * 1000) + cal.v_offset_mv)
         irms_ma = max(0, div_round(isqrt(cii * cal.i_gain_ua * cal.i_gain_ua), n * 1000) + cal.i_offset_ma)
+        # the starting threshold (module docstring): noise is no load, registers nothing
+        start_mw = div_round(max(vrms_mv, _NO_VOLTAGE_MV) * _START_MA, 1000)
+        if -start_mw < p_mw < start_mw:
+            p_mw = 0
+        reactive = not -start_mw < q_fund_mvar < start_mw
+        if not (p_mw or reactive):
+            irms_ma = 0
         s_mva = div_round(vrms_mv * irms_ma, 1000)
-        q_mvar = isqrt(max(0, s_mva * s_mva - p_mw * p_mw))
+        q_mvar = isqrt(max(0, s_mva * s_mva - p_mw * p_mw)) if reactive else 0
         if q_fund_mvar < 0:
             q_mvar = -q_mvar
         pf_milli = max(-1000, min(1000, div_round(1000 * p_mw, s_mva))) if s_mva else 1000

@@ -247,9 +247,10 @@ def draw_prompt(fb, title: str, prompt: str, entry: str, message: str = "") -> l
     return shown
 
 
-def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0, message: str = "") -> list:
+def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0, message: str = "",
+               restore_mv: int = 0) -> list:
     """Full-screen alarm: low credit, credit exhausted, battery low or a metering fault (relay open);
-    message: as draw_main's, in the hint's place."""
+    message: as draw_main's, in the hint's place; restore_mv: where the supply comes back (BATTERY_LOW)."""
     if kind == LOW_CREDIT:
         colour, title = AMBER, "CREDITO BAJO"
         detail, advice = "Quedan " + _kwh(credit_wh) + " kWh", "Recargue pronto con la tecla *"
@@ -258,7 +259,8 @@ def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0, message: 
         detail, advice = "Servicio cortado", "Recargue con la tecla *"
     elif kind == BATTERY_LOW:
         colour, title = RED, "BATERIA BAJA"
-        detail, advice = "Bateria " + _fixed(battery_mv, 1000, 1) + " V", "Servicio cortado hasta que cargue"
+        detail, advice = "Bateria " + _fixed(battery_mv, 1000, 1) + " V", "Vuelve al cargar a " + _fixed(
+            restore_mv, 1000, 1) + " V"
     elif kind == METER_FAULT:  # no supply the meter cannot meter and charge
         colour, title = RED, "FALLA MEDIDOR"
         detail, advice = "Servicio cortado", "La medicion fallo; se reintenta sola"

@@ -86,6 +86,29 @@ def test_an_advance_survives_a_reboot_and_is_never_granted_twice():
     assert len(_logged(meter, events.ADVANCE)) == 1
 
 
+def test_friendly_hours_keep_the_supply_and_what_is_used_without_credit_is_owed():
+    from boards import sim
+    from protocol import civil
+
+    # 19:00 local (UTC-5): inside friendly hours 18-6
+    meter = _meter(FakeFlash(), sim.SimClock(civil.seconds(2027, 3, 10, 19, 0) + 5 * 3600))
+    meter.set_setting("friendly_start_h", 18)
+    meter.set_setting("friendly_end_h", 6)
+    _type(meter, ADMIN + "BBBB#5#*#")                                  # 0.5 kWh advanced
+    _run(meter, 2)
+    meter.hal.ac.load(1000)
+    _run(meter, 60)                                                    # ~1 kWh: 0.5 of it without credit
+    assert meter.hal.relay.closed and meter.available_wh() == 0
+    assert "Sin credito: sin corte hasta las 6 h" in screen_text(meter)
+    owed = meter.ledger.owed_wh
+    assert owed >= 500 + 450                                           # the advance and the night's use
+    _run(meter, 11 * 60)                                               # 06:00: the friendly hours end
+    assert not meter.hal.relay.closed
+    _type(meter, "*" + CODE_25_6_KWH + "*")
+    assert meter.result.repaid_wh == meter.energy.import_wh            # every Wh used is paid for
+    assert meter.available_wh() == 25600 - meter.energy.import_wh      # the advance and the night: all paid
+
+
 def test_salir_is_all_or_nothing_at_a_power_cut_on_any_write():
     def salir(meter, model):
         _type(meter, ADMIN + "#900123456#BBBB#50#B#300#*#")            # UID, CREDITO 5.0, SUBSIDIO 30.0

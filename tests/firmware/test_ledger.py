@@ -11,8 +11,9 @@ def test_consumption_order_subsidy_then_purchased():
     assert (ledger.subsidy_wh, ledger.purchased_wh) == (500, 3000)
     assert ledger.consume(1000) == 0
     assert (ledger.subsidy_wh, ledger.purchased_wh) == (0, 2500)
-    assert ledger.consume(4000) == 1500  # beyond every pot: no overdraft without an advance
-    assert ledger.available_wh() == 0 and ledger.owed_wh == 0
+    assert ledger.consume(4000) == 1500  # beyond every pot (friendly hours): owed, not free
+    assert ledger.available_wh() == 0 and ledger.owed_wh == 1500
+    assert ledger.add(2000) == 1500 and ledger.purchased_wh == 500  # the next recharge repays it
 
 
 def test_subsidy_resets_each_month_without_carry_over():

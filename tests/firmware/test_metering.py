@@ -203,6 +203,98 @@ def test_no_current_reads_zero_power_and_unity_power_factor():
     assert r.irms_ma == 0 and r.p_mw == 0 and r.s_mva == 0 and r.pf_milli == 1000
 
 
+# The starting current of this meter: 0.004 Ib, Ib = 5 A (IEC 62053-21 class 1, direct connection).
+START_A = 0.020
+
+
+def _readings(waves, readings, bursts, seed, noise_rms=2.0, **options):
+    """`readings` readings of `bursts` bursts each, on one meter (a board: 30 bursts, the simulator: 1)."""
+    meter = PowerMeter(Calibration(V_GAIN_UV, I_GAIN_UA))
+    vbuf = array("H", [0] * N)
+    ibuf = array("H", [0] * N)
+    rng = Lcg(seed)
+    out = []
+    for _ in range(readings):
+        for _ in range(bursts):
+            burst(vbuf, ibuf, rng, waves, noise_rms=noise_rms, **options)
+            meter.add_burst(vbuf, ibuf, N, PERIOD_US)
+        out.append(meter.reading())
+    return out
+
+
+def test_no_load_registers_nothing_and_shows_no_power():
+    # voltage and no current (IEC no-load test: 115 % Un too), noise on both channels: one burst a
+    # reading with the simulator's 1.4 LSB RMS, each held for a minute; a board's 30 bursts with 2 LSB
+    for v_rms, readings, bursts, noise_rms in ((120, 200, 1, 1.5), (138, 100, 1, 1.5), (10, 50, 1, 1.5),
+                                               (120, 10, 30, 2.0)):
+        energy = EnergyRegister()
+        for r in _readings(sine(v_rms, 0, 1.0), readings, bursts, seed=v_rms, noise_rms=noise_rms, mid_i=2051):
+            assert (r.p_mw, r.q_mvar, r.s_mva, r.irms_ma, r.pf_milli) == (0, 0, 0, 0, 1000), (v_rms, r)
+            assert r.p_mw // 1000 == 0  # the screen's W: no "-1 W" from noise
+            assert close(r.vrms_mv, v_rms * 1000, 0.01)
+            energy.add(r.p_mw, r.q_mvar, 60000)
+        assert [energy.exact_uj(register) for register in range(4)] == [0, 0, 0, 0], energy.wh
+
+
+def test_a_load_just_above_the_starting_current_registers_and_below_it_nothing():
+    # unity power factor at 120 V (the IEC starting test), a board's 30 bursts a reading
+    for fraction in (1.1, 0.5):
+        i_rms = START_A * fraction
+        energy = EnergyRegister()
+        readings = _readings(sine(120, i_rms, 1.0), 10, 30, seed=7)
+        for r in readings:
+            energy.add(r.p_mw, r.q_mvar, 1000)
+        truth_uj = 120 * i_rms * 1000 * 10 * 1000  # mW x ms
+        if fraction > 1:
+            assert all(r.p_mw > 0 and r.irms_ma > 0 for r in readings), readings
+            assert close(energy.exact_uj(ACTIVE_IMPORT), truth_uj, 0.03), (energy.exact_uj(ACTIVE_IMPORT), truth_uj)
+        else:
+            assert all(r.p_mw == 0 and r.irms_ma == 0 for r in readings), readings
+            assert energy.exact_uj(ACTIVE_IMPORT) == 0
+        assert energy.exact_uj(ACTIVE_EXPORT) == 0
+        assert energy.exact_uj(REACTIVE_IMPORT) == energy.exact_uj(REACTIVE_EXPORT) == 0
+
+
+def test_export_above_the_starting_current_stays_measurable():
+    # 0.1 A exported at 120 V (12 W): the export register counts it, import nothing
+    energy = EnergyRegister()
+    for r in _readings(sine(120, 0.1, -1.0), 5, 30, seed=11):  # current in antiphase
+        assert close(r.p_mw, -12000, 0.03), r
+        energy.add(r.p_mw, r.q_mvar, 3600000)
+    assert energy.import_wh == 0 and close(energy.export_wh, 60, 0.03)
+
+
+def _mains(vbuf, ibuf, rng, hz, period_us, start, noise_rms=2.0):
+    """One burst of a 120 V, 10 A resistive load at `hz`, starting at phase `start`."""
+    step = 2 * math.pi * hz * period_us * 1e-6
+    v_peak = 120 * 1.41421356e6 / V_GAIN_UV
+    i_peak = 10 * 1.41421356e6 / I_GAIN_UA
+    for k in range(N):
+        theta = start + step * k
+        vbuf[k] = min(4095, max(0, int(2048 + v_peak * math.sin(theta) + rng.noise(noise_rms) + 0.5)))
+        ibuf[k] = min(4095, max(0, int(2048 + i_peak * math.sin(theta) + rng.noise(noise_rms) + 0.5)))
+
+
+def test_frequency_of_every_single_burst_at_any_phase():
+    # 64 samples: 2 cycles at 50 Hz (625 us) or 60 Hz (521 us, 0.03 % more); one burst a reading,
+    # as the simulator measures, starting anywhere in the cycle, a rising zero crossing included
+    vbuf = array("H", [0] * N)
+    ibuf = array("H", [0] * N)
+    rng = Lcg(21)
+    for hz, period_us in ((50.0, 625), (60.0, 521)):
+        meter = PowerMeter(Calibration(V_GAIN_UV, I_GAIN_UA))
+        phases = [0.0, math.pi, 2 * math.pi - 0.01] + [rng.unit() * 2 * math.pi for _ in range(40)]
+        for start in phases:
+            _mains(vbuf, ibuf, rng, hz, period_us, start)
+            meter.add_burst(vbuf, ibuf, N, period_us)
+            r = meter.reading()
+            assert abs(r.freq_mhz - hz * 1000) <= 50, (hz, start, r.freq_mhz)
+        for _ in range(30):  # a board's reading: 30 bursts at random phases
+            _mains(vbuf, ibuf, rng, hz, period_us, rng.unit() * 2 * math.pi)
+            meter.add_burst(vbuf, ibuf, N, period_us)
+        assert abs(meter.reading().freq_mhz - hz * 1000) <= 5
+
+
 def test_reading_needs_a_burst_and_a_sane_burst():
     meter = PowerMeter(Calibration(V_GAIN_UV, I_GAIN_UA))
     buf = array("H", [2048] * N)

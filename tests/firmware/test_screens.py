@@ -148,8 +148,8 @@ def test_alarms_name_the_problem_and_the_way_out():
     shown = S.draw_alarm(fb, S.CREDIT_OUT)
     assert "SIN CREDITO" in shown and "Servicio cortado" in shown
     assert fb.pixel(0, 0) == S.RED
-    shown = S.draw_alarm(_fb(), S.BATTERY_LOW, battery_mv=21850)
-    assert "BATERIA BAJA" in shown and "Bateria 21.8 V" in shown
+    shown = S.draw_alarm(_fb(), S.BATTERY_LOW, battery_mv=21850, restore_mv=24800)
+    assert "BATERIA BAJA" in shown and "Bateria 21.8 V" in shown and "Vuelve al cargar a 24.8 V" in shown
     assert raises_value_error(S.draw_alarm, _fb(), "FIRE")
 
 

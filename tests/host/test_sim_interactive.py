@@ -13,7 +13,7 @@ def test_type_a_code_advance_and_save_the_screen(tmp_path):
     out = result.output
     assert "RECARGA ACEPTADA" in out and "+25.60" in out
     assert "relay closed  credit 25.5" in out                             # after the 2 minutes, the home using it
-    assert "energy 1.001 kWh" in out and "credit 24.599 kWh" in out       # an hour at 1 kW
+    assert "energy 1.002 kWh" in out and "credit 24.598 kWh" in out       # an hour at 1 kW and 2 min of the home
     assert "error: keys are 0-9, A-D, * and #; not 'xyz'" in out and "commands: :advance" in out
     assert png.read_bytes()[:4] == b"\x89PNG"
 

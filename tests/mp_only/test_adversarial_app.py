@@ -122,7 +122,7 @@ class Attack:
         self.counts = {"optical": 0, "dlms": 0, "keypad": 0, "clock": 0}
         self.expected_wh = 0.0
         self.load_w = 0
-        self.taken = [0, 0, 0, 0]  # subsidy, purchased, emergency, unbilled (what Ledger.consume moved)
+        self.taken = [0, 0, 0, 0]  # subsidy, purchased, owed, without credit (what Ledger.consume moved)
         self.months = []
 
     def _account(self, ms):
@@ -208,12 +208,12 @@ class Attack:
                 months.append(month)
             return done
 
-        def counted(ledger, wh, emergency_limit_wh):
-            before = (ledger.subsidy_wh, ledger.purchased_wh, ledger.emergency_used_wh)
-            unbilled = original(ledger, wh, emergency_limit_wh)
+        def counted(ledger, wh):
+            before = (ledger.subsidy_wh, ledger.purchased_wh, ledger.owed_wh)
+            unbilled = original(ledger, wh)
             taken[0] += before[0] - ledger.subsidy_wh
             taken[1] += before[1] - ledger.purchased_wh
-            taken[2] += ledger.emergency_used_wh - before[2]
+            taken[2] += ledger.owed_wh - before[2]
             taken[3] += unbilled
             return unbilled
 
@@ -265,8 +265,8 @@ def test_the_whole_app_withstands_ten_thousand_hostile_inputs():
     used = attack.end_wh - attack.start_wh
     assert used > 300 and abs(used - attack.expected_wh) <= 0.02 * attack.expected_wh + 30, (used, attack.expected_wh)
     # the ledger was charged exactly that energy, and from nowhere else
-    subsidy, purchased, emergency, unbilled = attack.taken
-    assert subsidy + purchased + emergency + unbilled == used and unbilled == 0 and emergency == 0
+    subsidy, purchased, owed, unbilled = attack.taken
+    assert subsidy + purchased + owed == used and unbilled == owed == 0
     assert attack.start_purchased - attack.end_purchased == purchased
     assert attack.accepted == []  # no code an attacker typed or sent was accepted
     months = attack.months

@@ -85,7 +85,7 @@ def _consume(meter):
     """An hour at 480 W charged to the ledger, then the consumption save."""
     before = meter.energy.import_wh
     meter.energy.add(480000, 0, 3600000)
-    meter.ledger.consume(meter.energy.import_wh - before, 0)
+    meter.ledger.consume(meter.energy.import_wh - before)
     meter.save()
     return True
 

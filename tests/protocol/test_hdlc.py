@@ -441,6 +441,26 @@ def test_no_frame_ends_its_fcs_with_a_flag_byte():
     assert frames[0].info + _one(rest).info == hdlc.LLC_REPLY + apdu
 
 
+def test_no_frame_holds_two_flag_bytes_in_a_row():
+    # a ciphered reply may hold 7E 7E anywhere: dlms-cosem 25.1 then stalls reading the line for the
+    # rest of a frame it already holds. The segment is cut between them; the reply arrives whole.
+    link, echo = _server()
+    client = hdlc.ClientLink()
+    _pump(client, link, client.snrm())
+    for at in (0, 1, 60, 124, 125, 126, 127, 200):
+        apdu = bytearray(bytes(range(256)) * 2)
+        apdu[at:at + 2] = b"\x7e\x7e"
+        data = client.send(bytes(apdu))
+        reply = None
+        while data:
+            out = link.receive(data, 0)  # one frame
+            assert b"\x7e\x7e" not in out, (at, out.hex())
+            data, reply = client.receive(out)
+            if reply is not None:
+                break
+        assert reply == bytes(apdu), at
+
+
 def _pull(link, client, data, limit):
     """Reply segments until the client has the reply; fails past `limit` (a server stuck on one segment)."""
     frames = 0
