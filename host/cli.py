@@ -10,7 +10,7 @@ import click
 
 from protocol.sts_amount import encode_amount
 
-from host.cli_common import CliError, home_option, read_passphrase, reports_errors
+from host.cli_common import CliError, db_option, home_option, read_passphrase, reports_errors
 from host.keystore import KeyStore
 from host.registry import Registry
 from host.sts import keys as sts_keys
@@ -64,7 +64,10 @@ def ea_number(value: str, derive_only: bool = False) -> int:
 
 
 def open_registry(db: str) -> Registry:
-    os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
+    """--db: a SQLite file (its folder is made), sqlite:///PATH, or a postgresql:// URL."""
+    path = db[len("sqlite:///"):] if db.startswith("sqlite:///") else db
+    if "://" not in path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return Registry(db)
 
 
@@ -409,7 +412,8 @@ def _port_options(f):
     f = click.option("--hls-keys", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="File with 'ek = HEX' and 'ak = HEX': enables client 1, HLS-GMAC, suite 0.")(f)
     f = click.option("--faults", default="", help="Faults on every connection, e.g. "
-                     "latency=50,drop=0.1,corrupt=0.05,disconnect_after=3,hang_after=5,seed=7.")(f)
+                     "latency=50,drop=0.1,corrupt=0.05,disconnect_after=3,hang_after=5,seed=7; hostile meters: "
+                     "trickle=2.5 (a byte every 2.5 s), endless=blocks or endless=segments.")(f)
     f = click.option("--trace", "trace_dir", type=click.Path(file_okay=False), default=None,
                      help="Write a hex trace (RX/TX lines) per connection into this folder.")(f)
     return f
@@ -808,16 +812,30 @@ def dlms_credentials(host, port, hdlc, device, baud, optical, client_sap, passwo
               help="CSV or TOML: device_id, serial, host, port, protocol, client, credentials, timezone.")
 @click.option("--credentials", type=click.Path(exists=True, dir_okay=False), default=None,
               help="TOML: [name] password = ..., or ek/ak in hexadecimal.")
-@click.option("--db", default="opsm-harvest.db", show_default=True,
-              help="SQLite file (or sqlite:///PATH) or postgresql://user:password@host:port/database.")
+@db_option
 @click.option("--concurrency", type=int, default=50, show_default=True, help="Meters read at the same time.")
 @click.option("--since", default=None, help="Profiles from this UTC time on (YYYY-MM-DD or YYYY-MM-DDTHH:MM); "
               "default: after the newest stored row.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each answer.")
 @click.option("--retries", type=int, default=2, show_default=True, help="Extra attempts for a meter that fails.")
+@click.option("--meter-deadline", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
+              help="Seconds one meter may take in all: connection, association, every read, release, retries; "
+              "a meter still at it fails with 'deadline N s passed after K reads'.")
+@click.option("--harvest-deadline", type=click.FloatRange(0, min_open=True), default=None, show_default="no bound",
+              help="Seconds the whole harvest may take; meters not done by then fail with that reason.")
+@click.option("--max-reply-bytes", type=click.IntRange(1), default=1 << 20, show_default=True,
+              help="Bytes one read may bring, all its blocks (the meter's full hourly profile, 840 rows, is "
+              "35 KB); a larger reply fails the meter.")
+@click.option("--max-blocks", type=click.IntRange(1), default=256, show_default=True,
+              help="GET blocks one read may take (the full hourly profile takes 35), and HDLC segments one "
+              "reply; more fail the meter.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: totals and every failure.")
-def harvest_command(inventory_path, credentials, db, concurrency, since, timeout, retries, as_json):
-    """Read every meter of an inventory into the database. Exit 0: all read; 2: some failed; 1: bad input."""
+def harvest_command(inventory_path, credentials, db, concurrency, since, timeout, retries, meter_deadline,
+                    harvest_deadline, max_reply_bytes, max_blocks, as_json):
+    """Read every meter of an inventory into the database. Exit 0: all read; 2: some failed; 1: bad input.
+
+    Each meter has a deadline for its whole session and caps on what one read may bring: a meter that
+    trickles, or sends blocks forever, fails with the reason stored; the rest of the fleet is read."""
     import asyncio
     import datetime
 
@@ -846,7 +864,9 @@ def harvest_command(inventory_path, credentials, db, concurrency, since, timeout
     with db_store, Progress(console=console, transient=True, disable=as_json or not console.is_terminal) as bar:
         task = bar.add_task("harvesting", total=len(meters))
         results = asyncio.run(harvest.harvest(meters, db_store, concurrency, since_s, timeout, retries,
-                                              progress=lambda m, r: bar.advance(task)))
+                                              progress=lambda m, r: bar.advance(task),
+                                              meter_deadline=meter_deadline, harvest_deadline=harvest_deadline,
+                                              max_reply_bytes=max_reply_bytes, max_blocks=max_blocks))
     seconds = (datetime.datetime.now() - start).total_seconds()
     failed = {device: r for device, r in results.items() if not r.ok}
     summary = {"meters": len(meters), "read": len(meters) - len(failed), "failed": len(failed),

@@ -32,7 +32,8 @@ def reports_errors(command):
 def home_option(function):
     function = click.option("--db", envvar="OPSM_DB", show_envvar=True,
                             default=lambda: os.path.join(DEFAULT_HOME, "registry.sqlite"),
-                            help="SQLite meter registry.")(function)
+                            help="Meter registry: a SQLite file path, sqlite:///PATH or "
+                                 "postgresql://user:password@host/db.")(function)
     function = click.option("--keyfile", envvar="OPSM_KEYFILE", show_envvar=True,
                             default=lambda: os.path.join(DEFAULT_HOME, "vending-keys.json"),
                             help="Encrypted vending key file.")(function)
@@ -40,12 +41,32 @@ def home_option(function):
 
 
 def read_passphrase(confirm: bool = False) -> str:
+    """The key file's passphrase from OPSM_PASSPHRASE, or asked at the terminal.
+
+    confirm: a new passphrase (asked twice at a terminal), which must be long enough for a new key file
+    (host.keystore.MIN_PASSPHRASE characters); a shorter one is asked again at a terminal, refused from
+    the environment. An existing key file is opened with whatever passphrase it was made under."""
+    from host.keystore import KeyStoreError, check_new_passphrase
+
     value = os.environ.get("OPSM_PASSPHRASE")
     if value is not None:
+        if confirm:
+            check_new_passphrase(value, "OPSM_PASSPHRASE")
         return value
     if not sys.stdin.isatty():
         raise ValueError("passphrase: set OPSM_PASSPHRASE or run from a terminal")
-    return click.prompt("Vending key passphrase", hide_input=True, confirmation_prompt=confirm)
+    if not confirm:
+        return click.prompt("Vending key passphrase", hide_input=True)
+
+    def long_enough(text: str) -> str:
+        try:
+            check_new_passphrase(text)
+        except KeyStoreError as exc:
+            raise click.BadParameter(str(exc)) from None
+        return text
+
+    return click.prompt("New vending key passphrase", hide_input=True, confirmation_prompt=True,
+                        value_proc=long_enough)
 
 
 DB_HELP = ("Operations database (harvested readings, customers, sales): a file path, sqlite:///PATH or "
@@ -53,5 +74,7 @@ DB_HELP = ("Operations database (harvested readings, customers, sales): a file p
 
 
 def db_option(function):
+    """--db of every command on the operations database (`opsm harvest` has the same default and variable:
+    harvest, then export or report, with no --db, meet in one file)."""
     return click.option("--db", envvar="OPSM_HARVEST_DB", show_envvar=True, default="harvest.sqlite",
-                        help=DB_HELP)(function)
+                        show_default=True, help=DB_HELP)(function)

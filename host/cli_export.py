@@ -24,11 +24,25 @@ def customers():
 @db_option
 @reports_errors
 def customers_import(path, db):
-    """Add or update customers from PATH (.csv, .xlsx or .toml); nothing is stored if a row is bad."""
+    """Add or update customers from PATH (.xlsx, .xls, .csv or .toml); nothing is stored if a row is bad."""
     rows = register.load_customers(path)
     with Store.open(db) as store:
         register.save_customers(store, rows)
     click.echo("%d customers stored" % len(rows))
+
+
+@customers.command("template")
+@click.argument("kind", type=click.Choice(["channel", "charge", "customer", "meter"]))
+@click.argument("out")
+@reports_errors
+def customers_template(kind, out):
+    """Write OUT, an .xlsx with the header row of a KIND of row file (customer, charge, the harvester's meter
+    inventory, the SMEC channel map), every column formatted as text."""
+    from host import outfile, rowfile
+
+    with outfile.replacing(out) as temporary, open(temporary, "wb") as f:
+        f.write(rowfile.template(kind))
+    click.echo("wrote %s" % out)
 
 
 @customers.command("charges")
@@ -36,7 +50,7 @@ def customers_import(path, db):
 @db_option
 @reports_errors
 def customers_charges(path, db):
-    """Add what customers were charged from PATH (.csv, .xlsx or .toml); documents already stored are kept."""
+    """Add what customers were charged from PATH (.xlsx, .xls, .csv or .toml); documents already stored are kept."""
     with Store.open(db) as store:
         rows = register.load_charges(path, register.customer_ids(store))
         new = register.save_charges(store, rows)
@@ -107,7 +121,7 @@ def report_customer(device, out, month, lang, db):
 @reports_errors
 def export_gestiona(out, skip_incomplete, db):
     """Gestiona Energía's unit inventory (Edificios, Unidades, N° de Cliente, Medidores) from the customer register."""
-    from host import gestiona, outfile
+    from host import gestiona
 
     if not out.lower().endswith(".xlsx"):
         raise ValueError("out: must be a FILE.xlsx (an Excel workbook), got %r" % out)
@@ -116,8 +130,7 @@ def export_gestiona(out, skip_incomplete, db):
     sheets, skipped = gestiona.inventory(customers, skip_incomplete)
     for reason in skipped:
         click.echo("skipped %s" % reason, err=True)
-    with outfile.replacing(out) as temporary:
-        gestiona.write(temporary, sheets)
+    gestiona.export(out, sheets)
     click.echo("%s: %s" % (out, ", ".join("%d %s" % (len(sheet.rows), sheet.name) for sheet in sheets)))
 
 
@@ -126,7 +139,7 @@ def export_gestiona(out, skip_incomplete, db):
 @click.option("--delta", is_flag=True, help="The changes since the last delivered batch (insert/update/delete).")
 @click.option("--date", "as_of", required=True, help="The local day the records describe, YYYY-MM-DD.")
 @click.option("--out", default=None, help="Write sec-KIND-DATE-BATCH.json into this folder.")
-@click.option("--post", "url", default=None, help="POST the document to this http(s) URL.")
+@click.option("--post", "url", default=None, help="POST the document to this https:// URL.")
 @db_option
 @click.option("--distributor", default=None,
               help="The distributor the feed is for (default: the one the customer register names).")
@@ -135,11 +148,24 @@ def export_gestiona(out, skip_incomplete, db):
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
               help="POST: seconds to wait for each attempt.")
 @click.option("--ca-file", default=None, help="POST: PEM file of the CA that signed the receiver's certificate.")
+@click.option("--token-file", default=None,
+              help="POST: file (mode 0600) holding the bearer token; or set OPSM_SEC_TOKEN. Never on the command line.")
+@click.option("--client-cert", default=None, help="POST: the distributor's TLS client certificate (PEM).")
+@click.option("--client-key", default=None,
+              help="POST: the client certificate's private key (PEM, unencrypted, mode 0600) "
+                   "[default: in --client-cert].")
+@click.option("--ack-spec", default=None,
+              help="POST: JSON file describing the receiver's acknowledgement [default: HTTP 200/201/202 with "
+                   '{"status": "ok"|"accepted", "batch": N, "received": COUNT}].')
+@click.option("--insecure-http", is_flag=True,
+              help="POST: allow a plain http:// URL (tests only: the batch and the token travel unencrypted).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @reports_errors
-def export_sec(initial, delta, as_of, out, url, db, distributor, retries, timeout, ca_file, as_json):
+def export_sec(initial, delta, as_of, out, url, db, distributor, retries, timeout, ca_file, token_file, client_cert,
+               client_key, ack_spec, insecure_http, as_json):
     """Chile's SEC feed: customers, 36 months of consumption and charges, 12 of consumption and injections, the
-    meters' registers (host/schemas/sec-feed.schema.json); the state advances only once the batch is delivered."""
+    meters' registers (host/schemas/sec-feed.schema.json); the state advances only once the batch is delivered
+    (the file written whole, or the POST acknowledged)."""
     from host import sec
 
     if initial == delta:
@@ -147,7 +173,16 @@ def export_sec(initial, delta, as_of, out, url, db, distributor, retries, timeou
     if (out is None) == (url is None):
         raise ValueError("destination: give one of --out DIR or --post URL")
     day = sec.as_of_date(as_of)
-    deliver = sec.writer(out) if out is not None else sec.poster(url, retries, timeout, ca_file)
+    if out is not None:
+        for option, value in (("token-file", token_file), ("client-cert", client_cert), ("client-key", client_key),
+                              ("ack-spec", ack_spec), ("ca-file", ca_file)):
+            if value is not None:
+                raise ValueError("%s: only with --post" % option)
+        deliver = sec.writer(out)
+    else:
+        ack = sec.Acknowledgement.load(ack_spec) if ack_spec is not None else None
+        deliver = sec.poster(url, retries, timeout, ca_file, token=sec.bearer_token(token_file),
+                             client_cert=client_cert, client_key=client_key, insecure_http=insecure_http, ack=ack)
     with Store.open(db) as store:
         summary = sec.export(store, "initial" if initial else "delta", day, distributor, deliver)
     counts = summary["counts"]

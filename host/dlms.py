@@ -293,31 +293,55 @@ def objects_markdown() -> str:
 
 # --- asyncio links, for the harvester's many meters at once -----------------------------------
 
-class AsyncLink:
-    """A DLMS link on an asyncio stream: TCP wrapper or HDLC over TCP; a deadline on every read."""
+MAX_REPLY_BYTES = 1 << 20  # one reply (and, in the harvester, one read's blocks): 1 MB; a full profile is ~35 KB
+MAX_SEGMENTS = 256         # HDLC segments in one reply (the harvester: GET blocks in one read); a profile takes ~35
 
-    def __init__(self, reader, writer, framing: str, client_sap: int, timeout: float):
+
+class LimitError(TransportError):
+    """The meter's reply broke a bound the head-end sets (bytes, HDLC segments, GET blocks): retrying
+    will not change it."""
+
+
+def size_text(n: int) -> str:
+    """1048576 -> "1 MB", 2048 -> "2 KB", 1000 -> "1000 bytes"."""
+    for unit, size in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return "%d %s" % (n // size, unit)
+    return "%d bytes" % n
+
+
+class AsyncLink:
+    """A DLMS link on an asyncio stream: TCP wrapper or HDLC over TCP; a deadline on every read, and bounds
+    on one reply: max_reply_bytes received for it, max_segments HDLC segments (LimitError). The deadline of
+    a whole session is the caller's (asyncio.timeout around it); abort() then drops the connection at once."""
+
+    def __init__(self, reader, writer, framing: str, client_sap: int, timeout: float,
+                 max_reply_bytes: int = MAX_REPLY_BYTES, max_segments: int = MAX_SEGMENTS):
         self.reader, self.writer = reader, writer
         self.framing = framing
         self.client_sap = client_sap
         self.timeout = timeout
+        self.max_reply_bytes = max_reply_bytes
+        self.max_segments = max_segments
         self.frames = wrapper.WrapperReader(max_length=65535)
         self.link = hdlc.ClientLink(client_sap, 1, max_info_tx=1024, max_info_rx=1024)
+        self._received = 0  # bytes received for the reply being read
 
     @classmethod
-    async def open(cls, host: str, port: int, framing: str, client_sap: int, timeout: float) -> "AsyncLink":
+    async def open(cls, host: str, port: int, framing: str, client_sap: int, timeout: float,
+                   max_reply_bytes: int = MAX_REPLY_BYTES, max_segments: int = MAX_SEGMENTS) -> "AsyncLink":
         import asyncio
 
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             raise TransportError("cannot connect to %s:%d: %s" % (host, port, exc or "time-out")) from None
-        self = cls(reader, writer, framing, client_sap, timeout)
+        self = cls(reader, writer, framing, client_sap, timeout, max_reply_bytes, max_segments)
         if framing == "hdlc":
             try:
                 await self._until(self.link.snrm(), True)
-            except TransportError:
-                self.writer.close()
+            except BaseException:  # a refusal, or the caller's deadline (cancelled): the socket goes with it
+                self.abort()
                 raise
         return self
 
@@ -332,10 +356,14 @@ class AsyncLink:
             raise TransportError("connection lost: %s" % exc) from None
         if not data:
             raise TransportError("the meter closed the connection")
+        self._received += len(data)
+        if self._received > self.max_reply_bytes:
+            raise LimitError("reply over %s" % size_text(self.max_reply_bytes))
         return data
 
     async def _until(self, frame: bytes, connected: bool) -> None:
         self.writer.write(frame)
+        self._received = 0
         while self.link.connected != connected:
             try:
                 out, _ = self.link.receive(await self._read())
@@ -345,6 +373,7 @@ class AsyncLink:
                 self.writer.write(out)
 
     async def exchange(self, apdu: bytes) -> bytes:
+        self._received = 0
         if self.framing == "wrapper":
             self.writer.write(wrapper.wrap(self.client_sap, 1, apdu))
             while True:
@@ -355,6 +384,7 @@ class AsyncLink:
                 for _, _, reply in frames:
                     return reply
         data = self.link.send(apdu)
+        segments = 0
         while True:
             if data:
                 self.writer.write(data)
@@ -364,8 +394,13 @@ class AsyncLink:
                 raise TransportError("HDLC: %s" % exc) from None
             if reply is not None:
                 return reply
+            if data:  # an RR for the next segment of the reply (or of a long request)
+                segments += 1
+                if segments >= self.max_segments:
+                    raise LimitError("more than %d HDLC segments" % self.max_segments)
 
     async def close(self) -> None:
+        """DISC (HDLC) and close: the end of a session that went well."""
         try:
             if self.framing == "hdlc" and self.link.connected:
                 await self._until(self.link.disc(), False)
@@ -373,6 +408,10 @@ class AsyncLink:
             pass  # going anyway
         finally:
             self.writer.close()
+
+    def abort(self) -> None:
+        """Drop the connection now, nothing sent or waited for: a session that failed or ran out of time."""
+        self.writer.transport.abort()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ when the register says so or when it supplies more than one unit.
 """
 
 import collections
+import io
+
+from host import outfile
 
 # Without these a customer has no place in the platform's tree of building, unit and supply.
 PLACING = ("building", "unit", "client_number")
@@ -156,11 +159,15 @@ def _widths(sheet: Sheet) -> list:
 
 
 def write(path: str, sheets: list) -> None:
-    """The workbook: each sheet's header row bold and frozen, columns as wide as their text."""
+    """The workbook: each sheet's header row bold and frozen, columns as wide as their text.
+
+    Built in memory and written in one go, so a full disk fails in our write (an OSError that
+    outfile.replacing reports) and leaves no half-written archive for xlsxwriter to retry on exit."""
     import xlsxwriter
 
+    buffer = io.BytesIO()
     # names such as "=..." or "http://..." are text here, never formulas or links
-    book = xlsxwriter.Workbook(path, {"strings_to_formulas": False, "strings_to_urls": False})
+    book = xlsxwriter.Workbook(buffer, {"strings_to_formulas": False, "strings_to_urls": False, "in_memory": True})
     header = book.add_format({"bold": True})
     for sheet in sheets:
         page = book.add_worksheet(sheet.name)
@@ -171,3 +178,11 @@ def write(path: str, sheets: list) -> None:
         for column, width in enumerate(_widths(sheet)):
             page.set_column(column, column, width)
     book.close()
+    with open(path, "wb") as out:
+        out.write(buffer.getvalue())
+
+
+def export(path: str, sheets: list) -> None:
+    """The workbook at `path`, whole or not at all (an existing one stays as it was on failure)."""
+    with outfile.replacing(path) as temporary:
+        write(temporary, sheets)

@@ -1,11 +1,21 @@
 """Harvesting many meters at once into the store: registers, profiles, events, clock drift.
 
-asyncio with a bounded number of meters in flight; each meter gets a deadline on every
+asyncio with a bounded number of meters in flight; each meter gets a time-out on every
 read, retries with backoff for link failures (never for a refused password: that is
 permanent), and one transaction in the store. Profiles resume after the newest stored
 row, so a second harvest fetches only what is new. DLMS meters are read with the same
 client steps as every other tool (protocol/cosem_client.py); serial meters (an optical
 probe, pyserial) are read in a worker thread with the blocking form of the same steps.
+
+A hostile or broken meter costs bounded time and memory: the per-read time-out does not
+catch a meter that trickles a byte every few seconds, nor one that sends blocks forever,
+so each meter also has a deadline for its whole session (connection, association, every
+read, release, retries: `meter_deadline`), the harvest an optional one (`harvest_deadline`),
+and every read a cap on its bytes (`max_reply_bytes`, all blocks together) and on its GET
+blocks (`max_blocks`; also HDLC segments of one reply). A meter over a bound fails at once
+(no retry: it would do the same again) with the reason stored, e.g. "deadline 60 s passed
+after 12 reads, reading 1.0.99.1.0.255", "reply over 1 MB reading 1.0.99.2.0.255", "more
+than 256 blocks reading 0.0.99.98.0.255"; the rest of the fleet is read and stored.
 """
 
 import asyncio
@@ -20,6 +30,60 @@ from host.inventory import Meter
 
 EVENTS = "events"
 _PERMANENT = (13, 11, 14)  # AARE diagnostics that retrying will not change
+METER_DEADLINE_S = 60.0    # one meter's whole session, retries included; a meter takes ~21 exchanges
+MAX_REPLY_BYTES = dlms.MAX_REPLY_BYTES  # one read, all its blocks: 1 MB (the full hourly profile is ~35 KB)
+MAX_BLOCKS = dlms.MAX_SEGMENTS          # GET blocks of one read (and HDLC segments of one reply): 256
+
+
+class DeadlineError(dlms.TransportError):
+    """A meter read in a worker thread ran past its deadline (the event loop's own is asyncio.timeout)."""
+
+
+class Session:
+    """One meter's bounds, and where its current attempt is: what a deadline or a cap says when it stops it."""
+
+    def __init__(self, max_reply_bytes: int = MAX_REPLY_BYTES, max_blocks: int = MAX_BLOCKS,
+                 ends_at: float = float("inf")):
+        self.max_reply_bytes = max_reply_bytes
+        self.max_blocks = max_blocks
+        self.ends_at = ends_at  # time.monotonic() (the event loop's clock) when the deadline passes
+        self.reads = 0
+        self.step = "connecting"
+
+    def restart(self) -> None:
+        self.reads = 0
+        self.step = "connecting"
+
+    def doing(self) -> str:
+        return self.step if self.step.startswith(("in ", "connecting")) else "reading " + self.step
+
+    def check(self) -> None:
+        """For a worker thread: the deadline, between two reads of the port."""
+        if time.monotonic() >= self.ends_at:
+            raise DeadlineError("deadline")
+
+    def bounded(self, steps, what: str, read: bool = True):
+        """Relay an operation's steps, counting its replies (blocks) and their bytes: LimitError past a cap."""
+        self.step = what
+        blocks = size = 0
+        try:
+            request = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        while True:
+            reply = yield request
+            blocks += 1
+            size += len(reply)
+            if blocks > self.max_blocks:
+                raise dlms.LimitError("more than %d blocks" % self.max_blocks)
+            if size > self.max_reply_bytes:
+                raise dlms.LimitError("reply over %s" % dlms.size_text(self.max_reply_bytes))
+            try:
+                request = steps.send(reply)
+            except StopIteration as stop:
+                if read:
+                    self.reads += 1
+                return stop.value
 
 
 class Reading:
@@ -34,16 +98,19 @@ class Reading:
         self.attempts = 0
 
 
-def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading):
-    """The reading plan as client steps: association, every register, clock, profiles after what is stored."""
-    yield from client.associate_steps()
+def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading, session: Session | None = None):
+    """The reading plan as client steps: association, every register, clock, profiles after what is stored.
+    Every operation goes through session.bounded (its caps, and what the meter is doing when it stops)."""
+    session = session or Session()
+    bounded = session.bounded
+    yield from bounded(client.associate_steps(), "in the association", False)
     for row in M.REGISTERS:
-        value = yield from client.get_steps(row[1], row[0], 2)
+        value = yield from bounded(client.get_steps(row[1], row[0], 2), row[0])
         reading.registers[row[0]] = dlms.scaled(row, value)
     serial = reading.registers["0.0.96.1.0.255"]
     if serial != meter.serial:
         raise cosem_client.CosemError("serial: the meter says %r, the inventory %r" % (serial, meter.serial))
-    raw = yield from client.get_steps(M.CLOCK, M.CLOCK_OBIS, 2)
+    raw = yield from bounded(client.get_steps(M.CLOCK, M.CLOCK_OBIS, 2), M.CLOCK_OBIS)
     meter_now = axdr.date_time_seconds(raw, 0) + civil.UNIX_2000
     reading.clock_drift_s = meter_now - int(time.time())
     for obis, _period, keys in M.PROFILES:
@@ -53,7 +120,7 @@ def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading):
             continue
         selection = cosem_client.range_selection(axdr.date_time(start - civil.UNIX_2000, 0),
                                                  axdr.date_time(meter_now - civil.UNIX_2000, 0))
-        rows = yield from client.get_steps(M.PROFILE_GENERIC, obis, 2, selection)
+        rows = yield from bounded(client.get_steps(M.PROFILE_GENERIC, obis, 2, selection), obis)
         stamped = [(axdr.date_time_seconds(r[0], 0) + civil.UNIX_2000,) + tuple(r[1:]) for r in rows]
         if name == EVENTS:
             reading.events = [(t, code) for t, code in stamped]
@@ -62,7 +129,7 @@ def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading):
             columns = tuple(row[0] for row in scaling)
             reading.profiles.append((obis, columns, [(r[0],) + tuple(dlms.scaled(s, v) for s, v in zip(scaling, r[1:]))
                                                      for r in stamped]))
-    yield from client.release_steps()
+    yield from bounded(client.release_steps(), "in the release", False)
 
 
 def _client(meter: Meter) -> cosem_client.CosemClient:
@@ -73,31 +140,60 @@ def _client(meter: Meter) -> cosem_client.CosemClient:
                                     b"OPSMHES1", dlms.growing_counter())
 
 
-async def _read_dlms_tcp(meter: Meter, store, since: int, timeout: float, reading: Reading) -> None:
+async def _read_dlms_tcp(meter: Meter, store, since: int, timeout: float, reading: Reading,
+                         session: Session) -> None:
     framing = "hdlc" if meter.protocol == "dlms-hdlc-tcp" else "wrapper"
-    link = await dlms.AsyncLink.open(meter.host, meter.port, framing, meter.client, timeout)
+    link = await dlms.AsyncLink.open(meter.host, meter.port, framing, meter.client, timeout,
+                                     session.max_reply_bytes, session.max_blocks)
     try:
-        await cosem_client.arun(dlms_plan(_client(meter), meter, store.newest, since, reading), link.exchange)
+        await cosem_client.arun(dlms_plan(_client(meter), meter, store.newest, since, reading, session),
+                                link.exchange)
+        await link.close()  # DISC, within the deadline
     finally:
-        await link.close()
+        link.abort()  # a failure or the deadline: no DISC to wait for
 
 
-def _read_dlms_serial(meter: Meter, store_newest, since: int, timeout: float, reading: Reading) -> None:
+def _bounded_stream(stream, session: Session):
+    """A serial stream whose reads check the deadline and count the bytes of one reply (reset per exchange)."""
+    read = stream.read
+    received = [0]
+
+    def bounded_read() -> bytes:
+        session.check()
+        data = read()
+        received[0] += len(data)
+        if received[0] > session.max_reply_bytes:
+            raise dlms.LimitError("reply over %s" % dlms.size_text(session.max_reply_bytes))
+        session.check()
+        return data
+    stream.read = bounded_read
+    return received
+
+
+def _read_dlms_serial(meter: Meter, store_newest, since: int, timeout: float, reading: Reading,
+                      session: Session) -> None:
     stream = dlms.Stream.serial(meter.host, meter.port, timeout)
+    received = _bounded_stream(stream, session)
     try:
         dlms.mode_e(stream)  # the optical probe's opening
         link = dlms.HdlcLink(stream, meter.client)
     except Exception:
         stream.close()
         raise
+
+    def exchange(apdu: bytes) -> bytes:
+        received[0] = 0
+        return link.exchange(apdu)
     try:
-        cosem_client.run(dlms_plan(_client(meter), meter, store_newest, since, reading), link.exchange)
+        cosem_client.run(dlms_plan(_client(meter), meter, store_newest, since, reading, session), exchange)
     finally:
         link.close()
 
 
-def _read_iec21_serial(meter: Meter, timeout: float, reading: Reading) -> None:
+def _read_iec21_serial(meter: Meter, timeout: float, reading: Reading, session: Session) -> None:
     stream = dlms.Stream.serial(meter.host, meter.port, timeout)
+    _bounded_stream(stream, session)
+    session.step = "in the readout"
     try:
         ident = dlms.identification(stream)
         stream.write(b"\x060" + ident[4:5] + b"0\r\n")  # ACK 0 Z 0: data readout
@@ -135,33 +231,61 @@ async def _read_modbus(meter: Meter, timeout: float, reading: Reading) -> None:
             reading.registers[row[0]] = dlms.scaled(row, values[row[2]])
 
 
+def _reads(n: int) -> str:
+    return "%d read%s" % (n, "" if n == 1 else "s")
+
+
 async def read_meter(meter: Meter, store, since: int = 0, timeout: float = 10.0, retries: int = 2,
-                     backoff: float = 0.5) -> Reading:
-    """One meter, with retries; a Reading that says what went wrong when it did."""
+                     backoff: float = 0.5, meter_deadline: float = METER_DEADLINE_S,
+                     max_reply_bytes: int = MAX_REPLY_BYTES, max_blocks: int = MAX_BLOCKS,
+                     harvest_end: tuple | None = None) -> Reading:
+    """One meter, with retries, all within meter_deadline seconds (and harvest_end: (the event loop's time, the
+    seconds it stands for) of an overall bound); a Reading that says what went wrong when it did."""
+    loop = asyncio.get_running_loop()
+    ends_at, name, seconds = loop.time() + meter_deadline, "deadline", meter_deadline
+    if harvest_end is not None and harvest_end[0] < ends_at:
+        ends_at, name, seconds = harvest_end[0], "harvest deadline", harvest_end[1]
+    session = Session(max_reply_bytes, max_blocks, ends_at)
     reading = Reading()
     for attempt in range(retries + 1):
         reading = Reading()
         reading.attempts = attempt + 1
+        session.restart()
+        bound = asyncio.timeout_at(ends_at)
         try:
-            if meter.protocol in ("dlms-tcp", "dlms-hdlc-tcp"):
-                await _read_dlms_tcp(meter, store, since, timeout, reading)
-            elif meter.protocol == "dlms-hdlc-serial":
-                newest = _snapshot_newest(store, meter)
-                await asyncio.to_thread(_read_dlms_serial, meter, newest, since, timeout, reading)
-            elif meter.protocol == "iec21-serial":
-                await asyncio.to_thread(_read_iec21_serial, meter, timeout, reading)
-            else:
-                await _read_modbus(meter, timeout, reading)
+            async with bound:
+                if meter.protocol in ("dlms-tcp", "dlms-hdlc-tcp"):
+                    await _read_dlms_tcp(meter, store, since, timeout, reading, session)
+                elif meter.protocol == "dlms-hdlc-serial":
+                    newest = _snapshot_newest(store, meter)
+                    await asyncio.to_thread(_read_dlms_serial, meter, newest, since, timeout, reading, session)
+                elif meter.protocol == "iec21-serial":
+                    await asyncio.to_thread(_read_iec21_serial, meter, timeout, reading, session)
+                else:
+                    session.step = "in the Modbus read"
+                    await _read_modbus(meter, timeout, reading)
             reading.ok = True
             return reading
+        except (DeadlineError, TimeoutError) as exc:
+            if isinstance(exc, DeadlineError) or bound.expired():
+                reading.error = "%s %g s passed after %s, %s" % (name, seconds, _reads(session.reads),
+                                                                 session.doing())
+                return reading
+            reading.error = "%s: %s" % (type(exc).__name__, exc)
+        except dlms.LimitError as exc:
+            reading.error = "%s %s" % (exc, session.doing())
+            return reading  # the meter would send the same again
         except cosem_client.CosemError as exc:
             reading.error = str(exc)
             if exc.code in _PERMANENT or str(exc).startswith("serial:"):
                 return reading
-        except (OSError, ValueError, asyncio.TimeoutError) as exc:
+        except (OSError, ValueError) as exc:
             reading.error = "%s: %s" % (type(exc).__name__, exc)
         if attempt < retries:
-            await asyncio.sleep(backoff * 2 ** attempt)
+            pause = backoff * 2 ** attempt
+            if loop.time() + pause >= ends_at:
+                return reading  # no time left for another attempt: the last one's reason stands
+            await asyncio.sleep(pause)
     return reading
 
 
@@ -173,17 +297,34 @@ def _snapshot_newest(store, meter: Meter):
 
 
 async def harvest(meters: list, store, concurrency: int = 50, since: int = 0, timeout: float = 10.0,
-                  retries: int = 2, backoff: float = 0.5, progress=None) -> dict:
-    """Read every meter, at most `concurrency` at a time; device_id -> Reading. progress(reading) after each."""
+                  retries: int = 2, backoff: float = 0.5, progress=None, meter_deadline: float = METER_DEADLINE_S,
+                  harvest_deadline: float | None = None, max_reply_bytes: int = MAX_REPLY_BYTES,
+                  max_blocks: int = MAX_BLOCKS) -> dict:
+    """Read every meter, at most `concurrency` at a time; device_id -> Reading. progress(reading) after each.
+
+    meter_deadline: seconds for one meter's whole session (retries included); harvest_deadline: seconds for
+    the whole harvest (None: no bound), meters not finished by then fail with it; max_reply_bytes and
+    max_blocks: caps on one read (all its blocks) and on its GET blocks (and HDLC segments of one reply)."""
     if concurrency < 1:
         raise ValueError("--concurrency: must be at least 1")
+    for option, value in (("--meter-deadline", meter_deadline), ("--harvest-deadline", harvest_deadline),
+                          ("--max-reply-bytes", max_reply_bytes), ("--max-blocks", max_blocks)):
+        if value is not None and not value > 0:
+            raise ValueError("%s: must be more than 0, got %r" % (option, value))
+    loop = asyncio.get_running_loop()
+    harvest_end = (loop.time() + harvest_deadline, harvest_deadline) if harvest_deadline else None
     harvest_id = store.begin_harvest(len(meters))
     gate = asyncio.Semaphore(concurrency)
     results: dict = {}
 
     async def one(meter: Meter) -> None:
         async with gate:
-            reading = await read_meter(meter, store, since, timeout, retries, backoff)
+            if harvest_end is not None and loop.time() >= harvest_end[0]:
+                reading = Reading()
+                reading.error = "harvest deadline %g s passed before the meter was read" % harvest_deadline
+            else:
+                reading = await read_meter(meter, store, since, timeout, retries, backoff, meter_deadline,
+                                           max_reply_bytes, max_blocks, harvest_end)
         store.save(harvest_id, meter, reading)
         results[meter.device_id] = reading
         if progress is not None:

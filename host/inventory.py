@@ -1,6 +1,7 @@
 """The harvester's inventory: which meters to read, where, how, with which credentials.
 
-A row per meter (CSV or .xlsx with a header, or TOML with a [[meter]] table per meter):
+A row per meter (.xlsx, .xls or CSV with a header, or TOML with a [[meter]] table per meter; host/rowfile.py
+reads them, and refuses a column not named here):
     device_id    the head-end's name for the meter (AMM's PrimeRead: DeviceID), unique
     serial       the meter's serial number (checked against what the meter says)
     host, port   IP address or name and TCP port (a NAT/PAT plan: one address, many ports);
@@ -9,21 +10,46 @@ A row per meter (CSV or .xlsx with a header, or TOML with a [[meter]] table per 
     client       DLMS client SAP: 16 public, 17 LLS, 1 HLS-GMAC (default 16)
     credentials  a name in the credentials file (password, or ek and ak), empty for none
     timezone     IANA time zone of the meter's site, e.g. America/Guatemala
-Every row is checked; all errors are reported together, each naming the row and field.
+Every row is checked; all errors are reported together, each naming the row and column (in English, and
+in Spanish through InventoryError.text("es")).
 """
 
 import tomllib
 import zoneinfo
 
 from host import rowfile
+from host.rowfile import Rule
 
 PROTOCOLS = ("dlms-tcp", "dlms-hdlc-tcp", "dlms-hdlc-serial", "iec21-serial", "modbus-tcp")
 FIELDS = ("device_id", "serial", "host", "port", "protocol", "client", "credentials", "timezone")
+METERS = rowfile.Table("meter", FIELDS[:5], FIELDS[5:])
 SERIAL_PROTOCOLS = ("dlms-hdlc-serial", "iec21-serial")
+
+_EMPTY = Rule("required", "must not be empty", "no puede estar vacío")
+_HOST = Rule("host", "must be an address (or the device path for a serial protocol)",
+             "debe ser una dirección (o la ruta del dispositivo en un protocolo serie)")
+_PROTOCOL = Rule("protocol", "must be one of " + ", ".join(PROTOCOLS), "debe ser uno de " + ", ".join(PROTOCOLS))
+_BAUD = Rule("baud", "must be a baud rate", "debe ser una velocidad en baudios")
+_PORT = Rule("port", "must be a TCP port 1..65535", "debe ser un puerto TCP 1..65535")
+_CLIENT = Rule("client", "must be 16 (public), 17 (LLS) or 1 (HLS-GMAC)",
+               "debe ser 16 (público), 17 (LLS) o 1 (HLS-GMAC)")
+_CREDENTIALS = Rule("credentials", "must name an entry of the credentials file",
+                    "debe nombrar una entrada del archivo de credenciales")
+_TIMEZONE = Rule("timezone", "must be an IANA time zone such as America/Guatemala",
+                 "debe ser una zona horaria IANA como America/Guatemala")
+_NEEDS = {16: ("no credentials", "no lleva credenciales"), 1: ("keys (ek, ak)", "necesita llaves (ek, ak)"),
+          17: ("a password", "necesita una contraseña")}
 
 
 class InventoryError(ValueError):
-    """Every problem found in an inventory, one per line."""
+    """Every problem found in an inventory, one per line; `problems` holds them (rowfile.Problem)."""
+
+    def __init__(self, problems):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+    def text(self, lang: str = "es") -> str:
+        return "\n".join(p.text(lang) if isinstance(p, rowfile.Problem) else p for p in self.problems)
 
 
 class Meter:
@@ -75,20 +101,20 @@ def _check(row: dict, credentials: dict, bad) -> Meter:
     device_id, serial, host = row.get("device_id", ""), row.get("serial", ""), row.get("host", "")
     protocol = row.get("protocol", "")
     if not device_id:
-        bad("device_id", "must not be empty")
+        bad("device_id", _EMPTY)
     if not serial:
-        bad("serial", "must not be empty")
+        bad("serial", _EMPTY)
     if not host:
-        bad("host", "must be an address (or the device path for a serial protocol)")
+        bad("host", _HOST)
     if protocol not in PROTOCOLS:
-        bad("protocol", "must be one of " + ", ".join(PROTOCOLS))
+        bad("protocol", _PROTOCOL)
     port = 0
     try:
         port = int(row.get("port", ""))
         if not 1 <= port <= (4000000 if protocol in SERIAL_PROTOCOLS else 65535):
             raise ValueError
     except ValueError:
-        bad("port", "must be a baud rate" if protocol in SERIAL_PROTOCOLS else "must be a TCP port 1..65535")
+        bad("port", _BAUD if protocol in SERIAL_PROTOCOLS else _PORT)
     client = 16
     if row.get("client"):
         try:
@@ -96,25 +122,27 @@ def _check(row: dict, credentials: dict, bad) -> Meter:
             if client not in (1, 16, 17):
                 raise ValueError
         except ValueError:
-            bad("client", "must be 16 (public), 17 (LLS) or 1 (HLS-GMAC)")
+            bad("client", _CLIENT)
     name = row.get("credentials", "")
     secret: dict = {}
     if name:
         if name not in credentials:
-            bad("credentials", "must name an entry of the credentials file")
+            bad("credentials", _CREDENTIALS)
         else:
             secret = credentials[name]
             wanted = "ek" if client == 1 else "password"
             if client == 16 or wanted not in secret:
-                bad("credentials", "client %d needs %s" % (client, "no credentials" if client == 16 else
-                                                          ("keys (ek, ak)" if client == 1 else "a password")))
+                en, es = _NEEDS[client]
+                bad("credentials", Rule("client_credentials", "client %d needs %s" % (client, en),
+                                        "el cliente %d %s" % (client, es)))
     elif client != 16:
-        bad("credentials", "client %d needs credentials" % client)
+        bad("credentials", Rule("client_credentials", "client %d needs credentials" % client,
+                                "el cliente %d necesita credenciales" % client))
     timezone = row.get("timezone") or "UTC"
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        bad("timezone", "must be an IANA time zone such as America/Guatemala")
+        bad("timezone", _TIMEZONE)
     return Meter(device_id, serial, host, port, protocol, client, secret, timezone)
 
 
@@ -122,11 +150,11 @@ def load(path: str, credentials_path: str | None = None) -> list:
     """The meters of an inventory file; InventoryError lists every bad row and field."""
     credentials = load_credentials(credentials_path)
     try:
-        meters, errors = rowfile.checked(path, "meter", ("device_id", "serial", "host", "port", "protocol"),
-                                         lambda row, bad: _check(row, credentials, bad), "device_id",
-                                         lambda meter: meter.device_id)
+        meters, problems = rowfile.checked(path, METERS.kind, METERS.required,
+                                           lambda row, bad: _check(row, credentials, bad), "device_id",
+                                           lambda meter: meter.device_id, optional=METERS.optional)
     except rowfile.RowFileError as exc:
-        raise InventoryError(str(exc)) from None
-    if errors:
-        raise InventoryError("\n".join(errors))
+        raise InventoryError(exc.problems) from None
+    if problems:
+        raise InventoryError(problems)
     return meters

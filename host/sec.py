@@ -20,8 +20,15 @@ The initial load ("carga inicial") lists every record as an insert; `--initial` 
 already exists starts it anew. A delta compares the records with the digests of what SEC
 holds (sec_records): insert for a new key, update with the full new data, delete with the
 key only. The document is checked against the schema before it leaves, and the state
-advances only once the file is written or the receiver accepted the POST: a failed
+advances only once the file is written whole or the receiver acknowledged the POST: a failed
 delivery is rebuilt the same (batch number, operations, Idempotency-Key).
+
+A POST goes over https only (plain http with --insecure-http, for tests), carries a bearer
+token (from a 0600 file or OPSM_SEC_TOKEN, never the command line) and/or a TLS client
+certificate, is never redirected, and counts as delivered only when the answer is the
+acknowledgement (class Acknowledgement: by default HTTP 200/201/202 and
+{"status": "ok"|"accepted", "batch": <the batch>, "received": <the number of operations>};
+SEC's document leaves the web service "por definir", so --ack-spec adapts it).
 """
 
 import dataclasses
@@ -35,6 +42,7 @@ import os
 import pathlib
 import re
 import ssl
+import stat
 import time
 import urllib.error
 import urllib.parse
@@ -287,15 +295,32 @@ def remember(store, document: dict, destination: str) -> None:
 
 
 def export(store, kind: str, as_of: datetime.date, distributor: str | None, deliver) -> dict:
-    """Build, check, deliver (deliver(document) -> where it went), then remember; the header and destination."""
+    """Build, check, deliver (deliver(document) -> where it went), then remember; the header and destination.
+
+    Nothing is remembered unless the delivery succeeded (the file written whole, the POST acknowledged). When
+    remembering fails, a written file is taken back (deliver.undo), so the folder never holds a batch the
+    database does not; an acknowledged POST cannot be taken back, and the next run sends the same batch again."""
     document = build(store, kind, as_of, distributor)
     validate(document)
     destination = deliver(document)
-    remember(store, document, destination)
+    try:
+        remember(store, document, destination)
+    except BaseException as exc:
+        undo = getattr(deliver, "undo", None)
+        if undo is not None:
+            undo(destination)
+        if isinstance(exc, ValueError) or not isinstance(exc, Exception):
+            raise
+        batch, reason = document["header"]["batch"], str(exc) or type(exc).__name__
+        if undo is not None:
+            raise ValueError("db: cannot record batch %d as delivered: %s; %s was removed"
+                             % (batch, reason, destination)) from exc
+        raise ValueError("db: %s acknowledged batch %d but recording it failed: %s; the next run sends it again "
+                         "with the same Idempotency-Key" % (destination, batch, reason)) from exc
     return dict(document["header"], destination=destination)
 
 
-# --- delivery ----------------------------------------------------------------------------
+# --- delivery to a folder ----------------------------------------------------------------
 
 def write(folder: str, document: dict) -> str:
     """The document as sec-KIND-DATE-BATCH.json in folder, whole or not at all; its path."""
@@ -305,6 +330,207 @@ def write(folder: str, document: dict) -> str:
         with open(temporary, "wb") as out:
             out.write(body(document))
     return path
+
+
+class FileDelivery:
+    """deliver() for --out: the document written whole (host/outfile.replacing); undo() takes it back."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def __call__(self, document: dict) -> str:
+        return write(self.folder, document)
+
+    def undo(self, path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ValueError("out: cannot remove %s, a batch not recorded as delivered: %s; remove it by hand"
+                             % (path, exc.strerror)) from None
+
+
+def writer(folder: str) -> FileDelivery:
+    return FileDelivery(folder)
+
+
+# --- delivery to a receiver --------------------------------------------------------------
+
+TOKEN_ENV = "OPSM_SEC_TOKEN"
+_BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token: nothing that could break the header
+ACK_BYTES = 64 * 1024  # the longest answer read: an acknowledgement is a few fields
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _either(values) -> str:
+    values = [repr(v) if isinstance(v, str) else str(v) for v in values]
+    return values[0] if len(values) == 1 else "%s or %s" % (", ".join(values[:-1]), values[-1])
+
+
+_MISSING = object()
+
+
+def _field(answer: dict, name: str):
+    """The value at a field name, dots going into nested objects; _MISSING when absent."""
+    value = answer
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Acknowledgement:
+    """What the receiver must answer for a batch to count as delivered.
+
+    SEC's document leaves the web service's format to be defined ("por definir por la SEC"), so the default
+    is ours: HTTP 200, 201 or 202 with a JSON object {"status": "ok" | "accepted", "batch": <the header's
+    batch>, "received": <the number of operations sent>}. The batch and the count must echo what was sent, so
+    an answer from anything but a receiver that read this batch (a proxy's page, a login form, another
+    batch's reply) is no delivery. --ack-spec FILE (JSON, the fields below, dots for nested fields) adapts
+    it to the receiver SEC puts in place."""
+
+    http_status: tuple = (200, 201, 202)
+    status_field: str = "status"
+    status_values: tuple = ("ok", "accepted")
+    batch_field: str = "batch"
+    received_field: str = "received"
+
+    @classmethod
+    def load(cls, path: str) -> "Acknowledgement":
+        try:
+            with open(path, encoding="utf-8") as f:
+                spec = json.load(f)
+        except OSError as exc:
+            raise ValueError("ack-spec: cannot read %s: %s" % (path, exc.strerror)) from None
+        except ValueError:
+            raise ValueError("ack-spec: %s is not JSON" % path) from None
+        if not isinstance(spec, dict):
+            raise ValueError("ack-spec: %s must hold a JSON object" % path)
+        known = [field.name for field in dataclasses.fields(cls)]
+        for name in spec:
+            if name not in known:
+                raise ValueError("ack-spec: unknown field %r (known: %s)" % (name, ", ".join(known)))
+        codes = spec.get("http_status", list(cls.http_status))
+        if not (isinstance(codes, list) and codes and all(
+                isinstance(c, int) and not isinstance(c, bool) and 200 <= c <= 299 for c in codes)):
+            raise ValueError("ack-spec: http_status: must be a list of 2xx codes, got %s" % _shown(codes))
+        values = spec.get("status_values", list(cls.status_values))
+        if not (isinstance(values, list) and values and all(isinstance(v, str) and v for v in values)):
+            raise ValueError("ack-spec: status_values: must be a list of strings, got %s" % _shown(values))
+        names = {}
+        for name in ("status_field", "batch_field", "received_field"):
+            value = spec.get(name, getattr(cls, name))
+            if not (isinstance(value, str) and value and all(value.split("."))):
+                raise ValueError("ack-spec: %s: must be a field name (dots for nested fields), got %s"
+                                 % (name, _shown(value)))
+            names[name] = value
+        return cls(http_status=tuple(codes), status_values=tuple(values), **names)
+
+    def problem(self, status: int, raw: bytes, document: dict) -> str | None:
+        """Why the answer does not acknowledge the document; None when it does."""
+        if status not in self.http_status:
+            return "HTTP %d is not an acknowledgement (expected %s)" % (status, _either(self.http_status))
+        if len(raw) > ACK_BYTES:
+            return "the answer is longer than %d KiB" % (ACK_BYTES // 1024)
+        try:
+            answer = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            return "the answer is not JSON: %s" % first_line(raw)
+        if not isinstance(answer, dict):
+            return "the answer is not a JSON object"
+        expected = ((self.status_field, None, None),
+                    (self.batch_field, document["header"]["batch"], "must echo the batch sent, %d"),
+                    (self.received_field, len(document["operations"]),
+                     "must echo the count of operations sent, %d"))
+        for name, wanted, rule in expected:
+            value = _field(answer, name)
+            if value is _MISSING:
+                return "%s: missing" % name
+            if wanted is None:
+                if value not in self.status_values or not isinstance(value, str):
+                    return "%s: must be %s, got %s" % (name, _either(self.status_values), _shown(value))
+            elif not (isinstance(value, int) and not isinstance(value, bool) and value == wanted):
+                return "%s: %s, got %s" % (name, rule % wanted, _shown(value))
+        return None
+
+
+def _private_file(option: str, path: str) -> None:
+    """Refuse a secret (token, private key) that group or others may read (POSIX)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError as exc:
+        raise ValueError("%s: cannot read %s: %s" % (option, path, exc.strerror)) from None
+    if os.name != "nt" and mode & 0o077:
+        raise ValueError("%s: %s has mode 0%o: others could read the secret in it; allow its owner only with: "
+                         "chmod 600 %s" % (option, path, mode, path))
+
+
+def bearer_token(token_file: str | None, environ=None) -> str | None:
+    """The bearer token from token_file (mode 0600) or OPSM_SEC_TOKEN, never from the command line; None without."""
+    environ = os.environ if environ is None else environ
+    from_environment = environ.get(TOKEN_ENV)
+    if token_file is not None and from_environment is not None:
+        raise ValueError("token: give --token-file or %s, not both" % TOKEN_ENV)
+    if token_file is not None:
+        _private_file("token-file", token_file)
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                text = f.read(4096)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError("token-file: cannot read %s: %s" % (token_file, getattr(exc, "strerror", None) or
+                                                                  "not UTF-8 text")) from None
+        source = "token-file: %s" % token_file
+    elif from_environment is not None:
+        text, source = from_environment, TOKEN_ENV
+    else:
+        return None
+    token = text.strip()
+    if not token:
+        raise ValueError("%s is empty" % source)
+    if not _BEARER.fullmatch(token):
+        raise ValueError("%s: the token must be one line of letters, digits and -._~+/ (an RFC 6750 bearer token)"
+                         % source)
+    return token
+
+
+def tls_context(ca_file: str | None, client_cert: str | None = None, client_key: str | None = None) -> ssl.SSLContext:
+    """The system's CAs, or only those of ca_file for a receiver with a private CA; with client_cert, the
+    distributor's certificate and key (PEM, the key unencrypted and 0600; in client_cert itself without client_key)
+    for a receiver that authenticates clients by TLS."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError as exc:
+        raise ValueError("ca-file: must be PEM certificates, %r is not: %s" % (ca_file, exc.reason)) from None
+    except OSError as exc:
+        raise ValueError("ca-file: cannot read %r: %s" % (ca_file, exc.strerror)) from None
+    if client_cert is None:
+        return context
+    key = client_key or client_cert
+    _private_file("client-key" if client_key else "client-cert", key)
+    asked = []
+
+    def no_passphrase():
+        asked.append(True)
+        return b""
+
+    try:
+        context.load_cert_chain(client_cert, client_key, password=no_passphrase)
+    except ssl.SSLError as exc:
+        if asked:
+            raise ValueError("client-key: %s is encrypted; give the key unencrypted, in a file of mode 0600" % key
+                             ) from None
+        pair = "%s and %s are" % (client_cert, client_key) if client_key else "%s does not hold" % client_cert
+        raise ValueError("client-cert: %s not a certificate and its key (PEM): %s" % (pair, exc.reason)) from None
+    except OSError as exc:
+        raise ValueError("client-cert: cannot read %s: %s" % (client_cert, exc.strerror)) from None
+    return context
 
 
 class Retryable(Exception):
@@ -338,59 +564,95 @@ def first_line(raw: bytes) -> str:
     return lines[0][:200] if lines else "(empty body)"
 
 
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """The system's CAs, or only those of ca_file for a receiver with a private CA."""
-    try:
-        return ssl.create_default_context(cafile=ca_file)
-    except ssl.SSLError as exc:
-        raise ValueError("ca-file: must be PEM certificates, %r is not: %s" % (ca_file, exc.reason)) from None
-    except OSError as exc:
-        raise ValueError("ca-file: cannot read %r: %s" % (ca_file, exc.strerror)) from None
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as the HTTPError it is: never followed (the batch and the token stay where sent)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
 
 
-def send(request: urllib.request.Request, timeout: float, context: ssl.SSLContext) -> None:
-    """One attempt: Retryable for what may pass later (no connection, time-out, 429, 5xx), ValueError otherwise."""
+def _tls_failure(url: str, error: ssl.SSLError, client_cert: bool) -> ValueError:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return ValueError("post: %s: certificate verify failed: %s (a private CA goes in --ca-file)"
+                          % (url, error.verify_message))
+    reason = error.reason or str(error)
+    if client_cert:
+        hint = "the receiver may have refused the client certificate (--client-cert, --client-key)"
+    else:
+        hint = "the receiver may want a client certificate: --client-cert and --client-key"
+    return ValueError("post: TLS with %s failed: %s (%s)" % (url, reason, hint))
+
+
+def send(opener, request: urllib.request.Request, timeout: float, ack: Acknowledgement, document: dict,
+         client_cert: bool = False) -> None:
+    """One attempt: Retryable for what may pass later (no connection, time-out, 429, 5xx), ValueError otherwise
+    (a refusal, a redirect, a TLS failure, an answer that is not the acknowledgement)."""
     url = request.full_url
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-            response.read()
+        with opener.open(request, timeout=timeout) as response:
+            status, raw = response.status, response.read(ACK_BYTES + 1)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise ValueError("post: %s answered HTTP %d, a redirect to %s: not followed (give the receiver's own URL)"
+                             % (url, exc.code, exc.headers.get("Location") or "nowhere")) from None
         if exc.code == 429 or exc.code >= 500:
             raise Retryable("HTTP %d" % exc.code, retry_after(exc.headers.get("Retry-After"))) from None
-        raise ValueError("post: %s answered HTTP %d: %s" % (url, exc.code, first_line(exc.read()))) from None
+        raise ValueError("post: %s answered HTTP %d: %s" % (url, exc.code, first_line(exc.read(ACK_BYTES)))) from None
     except urllib.error.URLError as exc:
-        if isinstance(exc.reason, ssl.SSLCertVerificationError):
-            raise ValueError("post: %s: certificate verify failed: %s (a private CA goes in --ca-file)"
-                             % (url, exc.reason.verify_message)) from None
         if isinstance(exc.reason, ssl.SSLError):
-            raise ValueError("post: TLS with %s failed: %s" % (url, exc.reason.reason)) from None
+            raise _tls_failure(url, exc.reason, client_cert) from None
         raise Retryable(str(exc.reason)) from None
+    except ssl.SSLError as exc:  # an alert after the handshake, met reading the answer
+        raise _tls_failure(url, exc, client_cert) from None
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         raise Retryable(str(exc) or type(exc).__name__) from None
+    problem = ack.problem(status, raw, document)
+    if problem is not None:
+        raise ValueError("post: %s: bad acknowledgement: %s; the batch is not recorded as delivered" % (url, problem))
 
 
-def post(url: str, context: ssl.SSLContext, retries: int, timeout: float, document: dict) -> str:
-    """POST the document, retrying with exponential backoff (or as Retry-After asks); the URL once accepted."""
-    request = urllib.request.Request(url, data=body(document), method="POST", headers={
-        "Content-Type": "application/json", "Idempotency-Key": idempotency_key(document)})
-    for attempt in range(retries + 1):
-        try:
-            send(request, timeout, context)
-            return url
-        except Retryable as exc:
-            failure = exc
-            if attempt < retries:
-                time.sleep(exc.wait if exc.wait is not None else backoff(attempt))
-    raise ValueError("post: %s failed after %d attempt(s): %s" % (url, retries + 1, failure))
+class PostDelivery:
+    """deliver() for --post: the document POSTed with its Idempotency-Key and credentials, retried with
+    exponential backoff (or as Retry-After asks); the URL once the acknowledgement checks out."""
+
+    def __init__(self, url: str, opener, retries: int, timeout: float, token: str | None, ack: Acknowledgement,
+                 client_cert: bool = False):
+        self.url, self.opener, self.retries, self.timeout = url, opener, retries, timeout
+        self.token, self.ack, self.client_cert = token, ack, client_cert
+
+    def __call__(self, document: dict) -> str:
+        headers = {"Content-Type": "application/json", "Accept": "application/json",
+                   "Idempotency-Key": idempotency_key(document)}
+        if self.token is not None:
+            headers["Authorization"] = "Bearer " + self.token
+        request = urllib.request.Request(self.url, data=body(document), method="POST", headers=headers)
+        for attempt in range(self.retries + 1):
+            try:
+                send(self.opener, request, self.timeout, self.ack, document, self.client_cert)
+                return self.url
+            except Retryable as exc:
+                failure = exc
+                if attempt < self.retries:
+                    time.sleep(exc.wait if exc.wait is not None else backoff(attempt))
+        raise ValueError("post: %s failed after %d attempt(s): %s" % (self.url, self.retries + 1, failure))
 
 
-def poster(url: str, retries: int, timeout: float, ca_file: str | None):
-    """A delivery to URL, its address and CA checked before anything is built."""
+def poster(url: str, retries: int, timeout: float, ca_file: str | None = None, *, token: str | None = None,
+           client_cert: str | None = None, client_key: str | None = None, insecure_http: bool = False,
+           ack: Acknowledgement | None = None) -> PostDelivery:
+    """A delivery to URL, its address, credentials and CA checked before anything is built: https only (plain
+    http with insecure_http, for tests), a bearer token and/or a client certificate."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("post: must be an http:// or https:// URL, got %r" % url)
-    return functools.partial(post, url, tls_context(ca_file), retries, timeout)
-
-
-def writer(folder: str):
-    return functools.partial(write, folder)
+    if not (parts.hostname and (parts.scheme == "https" or (parts.scheme == "http" and insecure_http))):
+        raise ValueError("post: must be an https:// URL (plain http only with --insecure-http, for tests), got %r"
+                         % url)
+    if client_key is not None and client_cert is None:
+        raise ValueError("client-key: goes with --client-cert")
+    if client_cert is not None and parts.scheme != "https":
+        raise ValueError("client-cert: needs an https:// URL")
+    if token is None and client_cert is None:
+        raise ValueError("post: the receiver needs credentials: a bearer token (--token-file FILE or %s) and/or a "
+                         "client certificate (--client-cert)" % TOKEN_ENV)
+    context = tls_context(ca_file, client_cert, client_key)
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect())
+    return PostDelivery(url, opener, retries, timeout, token, ack or Acknowledgement(), client_cert is not None)

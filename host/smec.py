@@ -23,6 +23,7 @@ The channel map (CSV, .xlsx, or TOML with a [[channel]] table per row):
 """
 
 import os
+import re
 import zipfile
 import zoneinfo
 
@@ -132,8 +133,8 @@ def _check_meters(channels: list, errors: list) -> None:
 def load_channels(path: str) -> list:
     """The channel map in upload order (meters as first met, their quantities in AMM order)."""
     try:
-        channels, errors = rowfile.checked(path, "channel", ("channel", "device_id", "quantity", "participant"),
-                                           _channel, "channel", lambda c: c.number)
+        channels, errors = rowfile.checked(path, "channel", rowfile.CHANNELS.required, _channel, "channel",
+                                           lambda c: c.number, optional=rowfile.CHANNELS.optional)
     except rowfile.RowFileError as exc:
         raise SmecError(str(exc)) from None
     _check_meters(channels, errors)
@@ -241,9 +242,22 @@ def _zip(path: str, members: list) -> None:
                 archive.write(member, os.path.basename(member))
 
 
+def previous_set(out: str, stem: str) -> list:
+    """The files of an earlier export of the month in `out` (workbooks, zips, constancia): the new set replaces them."""
+    pattern = re.compile(re.escape(stem) + r"-(\d{2,}\.xls|lote-\d+\.zip|constancia\.(txt|pdf))")
+    try:
+        return sorted(name for name in os.listdir(out) if pattern.fullmatch(name))
+    except OSError:
+        return []
+
+
 def export(store, channels_path: str, month: str, out: str, as_zip: bool = False, allow_incomplete: bool = False,
            timezone: str = AMM_TIMEZONE) -> dict:
-    """Check, then write the month's workbooks (or zips of them) and the constancia; what was written."""
+    """Check, then write the month's workbooks (or zips of them) and the constancia, all or nothing; what was written.
+
+    The set is staged in `out` and renamed into place together (host/outfile.staged), replacing the set of an
+    earlier export of the month; on any failure (a full disk, say) `out` is left as it was and the OutputError
+    names the file and the reason."""
     try:
         tz = zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -257,34 +271,27 @@ def export(store, channels_path: str, month: str, out: str, as_zip: bool = False
             month, "\n".join("channel %d (%s %s): %d of %d hours missing, first at hour %d" % (
                 c.number, c.device_id, c.quantity, len(c.missing), len(c.values), c.missing[0] + 1)
                 for c in incomplete)))
-    stem = os.path.join(out, "SMEC-%s" % month.replace("-", ""))
-    books = []
-    for n, group in enumerate(workbook_groups(channels), 1):
-        books.append(("%s-%02d.xls" % (stem, n), group))
+    stem = "SMEC-%s" % month.replace("-", "")
+    books = [("%s-%02d.xls" % (stem, n), group) for n, group in enumerate(workbook_groups(channels), 1)]
     written = []
-    if as_zip:
-        staging = os.path.join(out, ".staging-%d" % os.getpid())
-        os.makedirs(staging, exist_ok=True)
-        try:
+    with outfile.staged(out, previous_set(out, stem)) as staging:
+        if as_zip:
             paths = []
-            for path, group in books:
-                paths.append(os.path.join(staging, os.path.basename(path)))
+            for name, group in books:
+                paths.append(staging.scratch(name))
                 write_workbook(paths[-1], group)
             for n in range(0, len(paths), WORKBOOKS_PER_ZIP):
                 written.append("%s-lote-%d.zip" % (stem, n // WORKBOOKS_PER_ZIP + 1))
-                _zip(written[-1], paths[n:n + WORKBOOKS_PER_ZIP])
-        finally:
-            for path in os.listdir(staging):
-                os.unlink(os.path.join(staging, path))
-            os.rmdir(staging)
-    else:
-        for path, group in books:
-            write_workbook(path, group)
-            written.append(path)
-    written.append(stem + "-constancia.txt")
-    write_text(written[-1], month, channels)
-    written.append(stem + "-constancia.pdf")
-    write_pdf(written[-1], month, channels)
+                _zip(staging.file(written[-1]), paths[n:n + WORKBOOKS_PER_ZIP])
+        else:
+            for name, group in books:
+                written.append(name)
+                write_workbook(staging.file(name), group)
+        written.append(stem + "-constancia.txt")
+        write_text(staging.file(written[-1]), month, channels)
+        written.append(stem + "-constancia.pdf")
+        write_pdf(staging.file(written[-1]), month, channels)
+    written = [os.path.join(out, name) for name in written]
     return {"month": month, "channels": len(channels), "workbooks": len(books), "files": written,
             "incomplete": [c.number for c in incomplete],
             "marked": {c.number: " ".join(c.marks) for c in channels if c.marks}}

@@ -8,6 +8,7 @@ stored row. Times are seconds since 1970-01-01 UTC.
 """
 
 import contextlib
+import hashlib
 import sqlite3
 import time
 import urllib.parse
@@ -80,6 +81,22 @@ MIGRATIONS = (
         "CREATE INDEX invoices_by_date ON invoices (issued_at)",
         "ALTER TABLE customers ADD COLUMN meter_pan TEXT",
         "ALTER TABLE customers ADD COLUMN owner_id BIGINT",
+    )),
+    (6, (
+        # the console's sessions: the SHA-256 of the cookie's random id, so the table does not hold live cookies
+        """CREATE TABLE console_sessions (id TEXT PRIMARY KEY, user_id BIGINT NOT NULL, csrf TEXT NOT NULL,
+           created_at BIGINT NOT NULL, seen_at BIGINT NOT NULL)""",
+        "CREATE INDEX console_sessions_by_user ON console_sessions (user_id)",
+        # failed logins per account name, client address or known browser; times in milliseconds
+        """CREATE TABLE console_throttle (name TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+           last_at BIGINT NOT NULL)""",
+        # an account an administrator locked (failed logins no longer lock one: console_throttle slows them)
+        "ALTER TABLE console_users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0",
+        # the recharge form's one-time key: a form sent twice finds the first sale (NULL for older invoices)
+        "ALTER TABLE invoices ADD COLUMN sale_key TEXT",
+        "CREATE UNIQUE INDEX invoices_by_sale_key ON invoices (sale_key)",
+        # whom a vendor has sold to (who sees which customers)
+        "CREATE INDEX invoices_by_vendor ON invoices (vendor_id, customer_id)",
     )),
 )
 _ROWS_PER_STATEMENT = 400
@@ -219,6 +236,20 @@ class Store:
         except BaseException:
             self.db.rollback()
             raise
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str):
+        """A transaction that no other connection holding `name` runs at the same time, in this process or another:
+        the second waits for the first to commit. SQLite takes its database's write lock at the start (BEGIN
+        IMMEDIATE); PostgreSQL an advisory lock on `name` held until the transaction ends."""
+        self.db.commit()  # ends any implicit transaction, so the lock starts this one
+        if self.dialect == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            self.execute("SELECT pg_advisory_xact_lock(?)", (key,))
+        else:
+            self.execute("BEGIN IMMEDIATE")
+        with self.transaction():
+            yield self
 
     def close(self) -> None:
         self.db.close()

@@ -52,7 +52,11 @@ def derive_decoder_key(vending_key: bytes, meter: dict) -> bytes:
 
 
 class Vendor:
-    """One operator issuing tokens against a registry and a key store."""
+    """One operator issuing tokens against a registry and a key store.
+
+    Each sale runs inside registry.issuing(pan): the meter's row is read under the write lock, so the TIDs
+    and OpenPAYGO counts come from the last committed sale, and the codes are returned only once recorded.
+    """
 
     def __init__(self, registry: Registry, keystore: KeyStore, operator: str, clock=utc_now):
         if not operator:
@@ -62,16 +66,17 @@ class Vendor:
         self.operator = operator
         self.clock = clock
 
-    def _meter(self, pan: str, profile: str = "sts") -> dict:
-        meter = self.registry.meter(pan)
+    @staticmethod
+    def _check_profile(meter: dict, profile: str = "sts") -> dict:
         if meter["profile"] != profile:
-            raise RegistryError("meter: %s uses the %s profile, not %s" % (pan, meter["profile"], profile))
+            raise RegistryError("meter: %s uses the %s profile, not %s" % (meter["pan"], meter["profile"], profile))
         return meter
 
     def _key(self, meter: dict) -> bytes:
         return derive_decoder_key(self.keystore.get(meter["vending_key"]), meter)
 
     def _next_tids(self, meter: dict, count: int) -> list:
+        """TIDs after the meter's last one; `meter` must be the row issuing() holds."""
         first = max(tid_at(self.clock(), meter["base_year"]), meter["last_tid"] + 1)
         if first + count > TID_LIMIT:
             raise ValueError("tid: no room left before the base date rolls over")
@@ -83,22 +88,22 @@ class Vendor:
             raise ValueError("kwh: must be more than 0")
         if not 1 <= count <= 1000:
             raise ValueError("count: must be 1..1000, got %d" % count)
-        if self.registry.meter(pan)["profile"] == "openpaygo":
-            return self._openpaygo(pan, [opg.ADD_TIME] * count, tenths)
-        meter = self._meter(pan)
-        key = self._key(meter)
-        field = encode_amount(tenths)
-        issued = []
-        for tid in self._next_tids(meter, count):
-            token = sts_tokens.tid_token(0, 0, tid, field, random, meter["ea"], key)
-            issued.append(dict(kind="credit", token=token, tid=tid,
-                               amount_tenths=decode_amount(field)))
-        self.registry.record(pan, issued, self.operator)
+        with self.registry.issuing(pan) as meter:
+            if meter["profile"] == "openpaygo":
+                issued = self._openpaygo(meter, [opg.ADD_TIME] * count, tenths)
+            else:
+                key = self._key(self._check_profile(meter))
+                field = encode_amount(tenths)
+                issued = []
+                for tid in self._next_tids(meter, count):
+                    token = sts_tokens.tid_token(0, 0, tid, field, random, meter["ea"], key)
+                    issued.append(dict(kind="credit", token=token, tid=tid, amount_tenths=decode_amount(field)))
+                self.registry.record(pan, issued, self.operator)
         return issued
 
-    def _openpaygo(self, pan: str, kinds: list, value=None) -> list:
-        """OpenPAYGO tokens at the next counts; the registry keeps the last count."""
-        meter = self._meter(pan, "openpaygo")
+    def _openpaygo(self, meter: dict, kinds: list, value=None) -> list:
+        """OpenPAYGO tokens at the counts after the meter's last one (inside issuing()); records them."""
+        self._check_profile(meter, "openpaygo")
         key_hex = self.keystore.get(meter["vending_key"]).hex()
         count = meter["opaygo_count"]
         issued = []
@@ -114,22 +119,23 @@ class Vendor:
                 raise
             issued.append(dict(kind=kind.lower(), token=token, amount_tenths=value,
                                details={"count": count}))
-        self.registry.record(pan, issued, self.operator, meter_update={"opaygo_count": count})
+        self.registry.record(meter["pan"], issued, self.operator, meter_update={"opaygo_count": count})
         return issued
 
     def management(self, pan: str, function: str, value: int, random: int = 0) -> dict:
-        if function in OPENPAYGO_MANAGEMENT:
-            return self._openpaygo(pan, [OPENPAYGO_MANAGEMENT[function]])[0]
-        if function not in MANAGEMENT:
+        if function not in MANAGEMENT and function not in OPENPAYGO_MANAGEMENT:
             raise ValueError("function: must be one of %s" % ", ".join(sorted(MANAGEMENT) + sorted(OPENPAYGO_MANAGEMENT)))
-        subclass, is_amount = MANAGEMENT[function]
-        meter = self._meter(pan)
-        key = self._key(meter)
-        field = encode_amount(value) if is_amount else value
-        tid = self._next_tids(meter, 1)[0]
-        token = sts_tokens.tid_token(2, subclass, tid, field, random, meter["ea"], key)
-        item = dict(kind=function, token=token, tid=tid, details={"value_field": "%04x" % field})
-        self.registry.record(pan, [item], self.operator)
+        with self.registry.issuing(pan) as meter:
+            if function in OPENPAYGO_MANAGEMENT:
+                item = self._openpaygo(meter, [OPENPAYGO_MANAGEMENT[function]])[0]
+            else:
+                subclass, is_amount = MANAGEMENT[function]
+                key = self._key(self._check_profile(meter))
+                field = encode_amount(value) if is_amount else value
+                tid = self._next_tids(meter, 1)[0]
+                token = sts_tokens.tid_token(2, subclass, tid, field, random, meter["ea"], key)
+                item = dict(kind=function, token=token, tid=tid, details={"value_field": "%04x" % field})
+                self.registry.record(pan, [item], self.operator)
         return item
 
     def test(self, pan: str, controls: list, mfr: int = 0) -> dict:
@@ -149,27 +155,29 @@ class Vendor:
     def key_change(self, pan: str, krn: int | None = None, kt: int | None = None,
                    ti: int | None = None, ken: int | None = None, rollover: bool = False,
                    vending_key: str | None = None) -> dict:
-        """Key change set to new key parameters; the registry moves to them in the same transaction."""
-        meter = self._meter(pan)
-        old_key = self._key(meter)
-        new = dict(meter)
-        new["krn"] = krn if krn is not None else meter["krn"] % 9 + 1
-        for name, value in (("kt", kt), ("ti", ti), ("ken", ken), ("vending_key", vending_key)):
-            if value is not None:
-                new[name] = value
-        if rollover:
-            years = sorted(sts_keys.BASE_DATE_CODES)
-            at = years.index(meter["base_year"])
-            if at + 1 == len(years):
-                raise ValueError("rollover: base date %d is the last one" % meter["base_year"])
-            new["base_year"] = years[at + 1]
-        new_key = derive_decoder_key(self.keystore.get(new["vending_key"]), new)
-        tokens = sts_tokens.key_change_set(meter["ea"], old_key, new_key, new["krn"], new["kt"],
-                                           new["ti"], new["ken"], rollover, int(new["sgc"]))
-        update = {name: new[name] for name in ("krn", "kt", "ti", "ken", "vending_key", "base_year")}
-        if rollover:
-            update["last_tid"] = -1
-        item = dict(kind="key-change", token=" ".join(tokens), details=dict(update, rollover=rollover))
-        self.registry.record(pan, [item], self.operator, meter_update=update)
+        """Key change set to new key parameters; the registry moves to them in the same transaction.
+
+        A rollover starts the TIDs again from the new base date: a new TID epoch for the meter."""
+        with self.registry.issuing(pan) as meter:
+            old_key = self._key(self._check_profile(meter))
+            new = dict(meter)
+            new["krn"] = krn if krn is not None else meter["krn"] % 9 + 1
+            for name, value in (("kt", kt), ("ti", ti), ("ken", ken), ("vending_key", vending_key)):
+                if value is not None:
+                    new[name] = value
+            if rollover:
+                years = sorted(sts_keys.BASE_DATE_CODES)
+                at = years.index(meter["base_year"])
+                if at + 1 == len(years):
+                    raise ValueError("rollover: base date %d is the last one" % meter["base_year"])
+                new["base_year"] = years[at + 1]
+            new_key = derive_decoder_key(self.keystore.get(new["vending_key"]), new)
+            tokens = sts_tokens.key_change_set(meter["ea"], old_key, new_key, new["krn"], new["kt"],
+                                               new["ti"], new["ken"], rollover, int(new["sgc"]))
+            update = {name: new[name] for name in ("krn", "kt", "ti", "ken", "vending_key", "base_year")}
+            if rollover:
+                update.update(last_tid=-1, tid_epoch=meter["tid_epoch"] + 1)
+            item = dict(kind="key-change", token=" ".join(tokens), details=dict(update, rollover=rollover))
+            self.registry.record(pan, [item], self.operator, meter_update=update)
         item["tokens"] = tokens
         return item

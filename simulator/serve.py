@@ -6,7 +6,8 @@ is N meters, each on base_port + n of every protocol asked for, like a participa
 NAT/PAT port plan. Each connection has its own association; a meter's server (invocation
 counter, replay memory) is shared by its connections. Faults (latency, dropped or
 corrupted replies, a disconnect or a silent hang after N replies) and a hex trace per
-connection are there for testing head-ends.
+connection are there for testing head-ends; so are hostile meters (a reply trickled a byte
+at a time, a GET block transfer or HDLC segments that never end).
 """
 
 import asyncio
@@ -36,34 +37,115 @@ INACTIVITY_S = 120  # TCP-UDP setup / HDLC setup inactivity time-out
 
 
 class Faults:
-    """What goes wrong on a connection, seeded so a failing test can be replayed."""
+    """What goes wrong on a connection, seeded so a failing test can be replayed.
+
+    Besides a lossy link (latency, drop, corrupt, disconnect_after, hang_after), two hostile meters
+    that a per-read time-out does not catch: trickle=S writes every reply one byte every S seconds;
+    endless=blocks answers every plain GET with another block, never the last (both DLMS ports; an HLS
+    association's ciphered GETs are served as usual), endless=segments sends the HDLC port's reply to
+    the first GET in I-frame segments that never end (the TCP wrapper has no segments: blocks there).
+    """
+
+    ENDLESS = ("blocks", "segments")
 
     def __init__(self, latency_ms: int = 0, drop: float = 0.0, corrupt: float = 0.0, disconnect_after: int = 0,
-                 hang_after: int = 0, seed: int = 1):
+                 hang_after: int = 0, seed: int = 1, trickle: float = 0.0, endless: str = ""):
         for name, p in (("drop", drop), ("corrupt", corrupt)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError("%s: must be a probability 0..1, got %r" % (name, p))
+        if not 0.0 <= trickle <= 3600:
+            raise ValueError("trickle: must be seconds between bytes, 0..3600, got %r" % trickle)
+        if endless and endless not in self.ENDLESS:
+            raise ValueError("endless: must be blocks or segments, got %r" % endless)
         self.latency_ms = latency_ms
         self.drop = drop
         self.corrupt = corrupt
         self.disconnect_after = disconnect_after
         self.hang_after = hang_after
         self.seed = seed
+        self.trickle = trickle
+        self.endless = endless
 
     @classmethod
     def parse(cls, text: str) -> "Faults":
-        """'latency=50,drop=0.1,corrupt=0.05,disconnect_after=3,hang_after=5,seed=7'."""
+        """'latency=50,drop=0.1,corrupt=0.05,disconnect_after=3,hang_after=5,seed=7'; 'trickle=2.5';
+        'endless=blocks' or 'endless=segments'."""
         values: dict = {}
         for item in filter(None, text.split(",")):
             name, _, value = item.partition("=")
-            if name not in ("latency_ms", "latency", "drop", "corrupt", "disconnect_after", "hang_after", "seed"):
+            if name not in ("latency_ms", "latency", "drop", "corrupt", "disconnect_after", "hang_after", "seed",
+                            "trickle", "endless"):
                 raise ValueError("faults: unknown fault %r" % name)
+            if name == "endless":
+                values[name] = value
+                continue
             try:
-                values["latency_ms" if name == "latency" else name] = float(value) if name in ("drop", "corrupt") \
-                    else int(value)
+                values["latency_ms" if name == "latency" else name] = float(value) if name in (
+                    "drop", "corrupt", "trickle") else int(value)
             except ValueError:
                 raise ValueError("faults: %s needs a number, got %r" % (name, value)) from None
         return cls(**values)
+
+
+ENDLESS_CHUNK = 512   # filler bytes per endless block
+ENDLESS_SEGMENT = 128  # info bytes per endless HDLC segment: the smallest size any link negotiates
+
+
+def endless_blocks(handle):
+    """An association's handle() whose every plain GET that it answers gets another data block, never the
+    last (the block number counts on, the data is filler): a GET block transfer that does not end."""
+    count = [0]
+
+    def endless(client_sap: int, apdu) -> bytes:
+        reply = handle(client_sap, apdu)
+        if apdu[:1] != b"\xC0" or reply[:1] != b"\xC4" or len(apdu) < 3:
+            return reply
+        count[0] += 1
+        out = bytearray((0xC4, 2, apdu[2], 0))
+        out += count[0].to_bytes(4, "big")
+        out += b"\x00\x82" + ENDLESS_CHUNK.to_bytes(2, "big") + bytes(ENDLESS_CHUNK)
+        return bytes(out)
+    return endless
+
+
+class _EndlessSegments:
+    """The HDLC reply to the first GET as I-frame segments that never end: the first segment takes the
+    sequence numbers the server's link gave its real reply, each RR from the client gets the next."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.got_get = False
+        self.started = False
+        self.reader = hdlc.FrameReader()
+
+    def watch(self, client_sap: int, apdu) -> bytes:
+        """The link's handle(): the association's, noting the first GET."""
+        if apdu[:1] == b"\xC0":
+            self.got_get = True
+        return self.handle(client_sap, apdu)
+
+    def start(self, reply: bytes) -> bytes:
+        first = next(f for f in hdlc.FrameReader().feed(reply) if f.control & 1 == 0)
+        self.dest, self.src = first.dest, first.src
+        self.received = first.control >> 5 & 7
+        self.sent = first.control >> 1 & 7
+        self.started = True
+        return self._segment(hdlc.LLC_REPLY + bytes(ENDLESS_SEGMENT - 3))
+
+    def _segment(self, info: bytes = bytes(ENDLESS_SEGMENT)) -> bytes:
+        control = self.received << 5 | hdlc.PF | self.sent << 1
+        self.sent = (self.sent + 1) & 7
+        return hdlc.frame(self.dest, self.src, control, info, True)
+
+    def receive(self, data: bytes):
+        """The next segment for every RR; None when the client sent DISC (it gave up)."""
+        out = b""
+        for f in self.reader.feed(data):
+            if f.control & ~hdlc.PF == hdlc.DISC:
+                return None
+            if f.control & 0x0F == hdlc.RR:
+                out += self._segment()
+        return out
 
 
 class _Connection:
@@ -113,6 +195,12 @@ class _Connection:
             data[self.random.randrange(len(data))] ^= 0x5A
             data = bytes(data)
         self.log("TX", data)
+        if f.trickle:
+            for i in range(len(data)):  # one byte, then a pause: under any per-read time-out
+                self.writer.write(data[i:i + 1])
+                await self.writer.drain()
+                await asyncio.sleep(f.trickle)
+            return True
         self.writer.write(data)
         await self.writer.drain()
         return True
@@ -199,6 +287,7 @@ class MeterPorts:
 
     async def _dlms(self, n: int, c: _Connection) -> None:
         association = self.servers[n].association()
+        handle = endless_blocks(association.handle) if c.faults.endless else association.handle
         frames = wrapper.WrapperReader()
         while True:
             data = await c.read()
@@ -209,17 +298,31 @@ class MeterPorts:
                     continue  # only the management logical device
                 if c.hung:
                     continue
-                if not await c.send(wrapper.wrap(dst, src, association.handle(src, apdu))):
+                if not await c.send(wrapper.wrap(dst, src, handle(src, apdu))):
                     return
 
     async def _hdlc(self, n: int, c: _Connection) -> None:
         association = self.servers[n].association()
-        link = hdlc.ServerLink(association.handle, association.reset, timeout_ms=int(self.inactivity_s * 1000))
+        handle = association.handle
+        endless = None
+        if c.faults.endless == "blocks":
+            handle = endless_blocks(handle)
+        elif c.faults.endless == "segments":
+            endless = _EndlessSegments(handle)
+            handle = endless.watch
+        link = hdlc.ServerLink(handle, association.reset, timeout_ms=int(self.inactivity_s * 1000))
         while True:
             data = await c.read()
             if not data:
                 return
-            reply = link.receive(data, ticks_ms())
+            if endless is not None and endless.started:
+                reply = endless.receive(data)
+                if reply is None:
+                    return
+            else:
+                reply = link.receive(data, ticks_ms())
+                if endless is not None and endless.got_get and reply:
+                    reply = endless.start(reply)
             if not c.hung and not await c.send(reply):
                 return
 

@@ -1,140 +1,324 @@
 """The vending console: the web pages an entity uses to sell kWh and print recharge codes.
 
 Starlette, server-rendered Jinja2 pages, a few lines of JavaScript (the customer's name and
-the kWh fill in as the vendor types). Every handler is async and the database work runs on
-the event loop's thread, one request at a time: a console serves a handful of vendors, and
-this keeps SQLite's connection on one thread and two sales from taking one invoice number.
+the kWh fill in as the vendor types). The database work runs on the event loop's thread, one
+request at a time: a console serves a handful of vendors, this keeps SQLite's connection on
+one thread, and a sale's checks, token and invoice happen with nothing in between (Records.sell
+also locks the database against a second console process). What is slow goes to worker
+threads: hashing and checking passwords (scrypt) and reading an uploaded register, after
+limits on its bytes and rows; an import is written a hundred rows at a time, other requests
+running in between.
 
-Sessions are signed cookies (SameSite=Strict); every form carries the session's CSRF token;
-five failed logins lock an account for 15 minutes; a vendor (facturador) who opens an
-administrator's page gets 403.
+Sessions live in the database (records.py) behind a random id in an HttpOnly, SameSite=Strict
+cookie (Secure over https); every form carries the session's CSRF token (the login form the
+token of a cookie: double submit), and a recharge form a one-time sale key, so a form sent
+twice sells once. Logins give one answer for every account, known, unknown or locked, after the
+same work, and are slowed, never locked (records.py). A vendor (facturador) who opens an
+administrator's page gets 403 and sees only its customers and its own invoices. Every response
+carries a Content-Security-Policy (scripts and styles only with the page's nonce), X-Frame-Options
+DENY, nosniff and a same-origin Referrer-Policy.
 """
 
 import contextlib
 import datetime
 import functools
+import hashlib
 import hmac
+import io
+import logging
 import os
+import re
 import secrets
-import tempfile
+import urllib.parse
+import zipfile
 
+import anyio
+import anyio.to_thread
 import jinja2
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from host import rowfile
-from host.console import money, receipts
-from host.console.i18n import LANGUAGES, translate
-from host.console.records import ADMIN, LICENCE_FIELDS, SELLER_FIELDS, Records, Refused
+from host.console import money, passwords, receipts
+from host.console.i18n import LANGUAGES, Label, Problem, chosen, translate
+from host.console.records import ADMIN, LICENCE_FIELDS, SELLER_FIELDS, SESSION_SECONDS, Records, Refused
 from host.registry import Registry
 from host.store import Store
 from host.vending import Vendor
 
 _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("host.console", "templates"), autoescape=True)
+_LOG = logging.getLogger(__name__)
 # Excel headers as people write them -> customer fields
 IMPORT_HEADERS = {"identificacion": "customer_id", "identificación": "customer_id", "nombre": "name",
                   "cliente": "name", "celular": "phone", "correo": "email", "correo electronico": "email",
                   "correo electrónico": "email", "direccion": "address", "dirección": "address",
                   "direccion residencia": "address", "dirección residencia": "address", "medidor": "meter_pan"}
+# The register's template: the seed's headers, every column formatted as text (PANs keep their digits)
+IMPORT_TEMPLATE = rowfile.Table("usuarios", ("Identificación", "Nombre"),
+                                ("Celular", "Correo electrónico", "Dirección residencia", "Medidor"))
+SESSION_COOKIE, CSRF_COOKIE, LANG_COOKIE, DEVICE_COOKIE = "opsm_session", "opsm_csrf", "opsm_lang", "opsm_device"
+MAX_FORM_BYTES = 64 * 1024            # a form without a file
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024    # a customer register
+MAX_IMPORT_ROWS = 5000
+_MAX_UNPACKED_BYTES = 16 * 1024 * 1024  # an .xlsx's parts once unzipped (a 5000-row register takes ~2 MB)
+_DRAIN_BYTES = 32 * 1024 * 1024       # a longer body is not read to its end
+_IMPORT_CHUNK = 100                   # rows written between two turns of the event loop
+_PASSWORD_QUEUE = 16                  # logins waiting for a password check before the console says it is busy
+_YEAR = 365 * 86400
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
+_SALE_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_CSP = ("default-src 'none'; script-src 'nonce-{0}'; style-src 'nonce-{0}'; connect-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+_CSP_NO_PAGE = "default-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+_HEADERS = (("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
 
 
 class Console:
-    """What every request needs: the records, the token registry and the vending keys."""
+    """What every request needs: the records, the token registry, the vending keys, the worker-thread limits."""
 
     def __init__(self, db: str, registry_path: str, keystore):
         self.db, self.registry_path, self.keystore = db, registry_path, keystore
         self.store = Store.open(db)
         self.records = Records(self.store)
         self.registry = Registry(registry_path)
+        self.secret = self.records.signing_secret().encode()
+        # scrypt on every core but one (the event loop keeps one); one register read at a time
+        self.password_work = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) - 1))
+        self.file_work = anyio.CapacityLimiter(1)
+        self.password_queue = 0
 
     def close(self) -> None:
         self.store.close()
         self.registry.db.close()
 
 
+# --- pages, cookies, headers ---------------------------------------------------------------------------------
+
+
 def _lang(request) -> str:
-    return request.session.get("lang", "es")
+    return chosen(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language", ""))
 
 
-def _render(request, name: str, status: int = 200, **context) -> HTMLResponse:
-    lang = _lang(request)
-    context.update(request=request, lang=lang, t=lambda key: translate(lang, key), user=request.state.user,
-                   csrf=request.session.get("csrf", ""), money=money, grouped=receipts.grouped,
+def _render(request, name: str, status: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
+    lang, nonce = _lang(request), secrets.token_urlsafe(16)
+    session = getattr(request.state, "session", None)
+    context.setdefault("csrf", session["csrf"] if session else "")
+    context.update(request=request, lang=lang, t=lambda key: translate(lang, key), nonce=nonce,
+                   user=session["user"] if session else None, money=money, grouped=receipts.grouped,
                    when=lambda s: datetime.datetime.fromtimestamp(s).strftime("%Y-%m-%d %H:%M:%S"))
-    return HTMLResponse(_TEMPLATES.get_template(name).render(**context), status_code=status)
+    response = HTMLResponse(_TEMPLATES.get_template(name).render(**context), status_code=status, headers=headers)
+    response.headers["Content-Security-Policy"] = _CSP.format(nonce)
+    return response
 
 
-def _ensure_csrf(request) -> str:
-    if "csrf" not in request.session:
-        request.session["csrf"] = secrets.token_urlsafe(32)
-    return request.session["csrf"]
+def _set_cookie(request, response, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
 
 
-def page(role: str | None = None):
-    """A page for logged-in users (of `role` when given); POSTs must carry the session's CSRF token."""
+def _secure(headers) -> None:
+    for name, value in _HEADERS:
+        headers[name] = value
+    if "content-security-policy" not in headers:
+        headers["Content-Security-Policy"] = _CSP_NO_PAGE
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response (a page's own CSP, with its nonce, stays)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                _secure(MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+async def _http_error(request, exc: HTTPException):
+    key = {404: "error.not_found", 405: "error.method"}.get(exc.status_code, "error.bad_request")
+    return _render(request, "message.html", status=exc.status_code, headers=exc.headers, message=key)
+
+
+async def _internal_error(request, exc: Exception):
+    """A page in the person's language; the traceback goes to the server's log (Starlette raises it on)."""
+    response = _render(request, "message.html", status=500, message="error.internal")
+    _secure(response.headers)  # this answer leaves outside the middleware
+    return response
+
+
+async def _form(request, limit: int):
+    """The POST's form, or None when its body is over `limit` bytes (read on to its end, up to a bound, so the
+    browser gets the answer rather than a reset connection)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > _DRAIN_BYTES:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > _DRAIN_BYTES:
+            break
+    if size > limit:
+        return None
+    body = b"".join(chunks)
+
+    async def replay():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return await Request(request.scope, replay).form(max_files=1, max_fields=64, max_part_size=MAX_FORM_BYTES)
+
+
+def page(role: str | None = None, body_limit: int = MAX_FORM_BYTES, too_big="request.too_big"):
+    """A page for logged-in users (of `role` when given); POSTs must carry the session's CSRF token and fit in
+    `body_limit` bytes (else the page answers 413 with `too_big`)."""
 
     def wrap(handler):
         @functools.wraps(handler)
         async def endpoint(request):
             console: Console = request.app.state.console
-            _ensure_csrf(request)
             request.state.console = console
-            request.state.user = console.records.user(request.session.get("user_id", -1))
-            if request.state.user is None:
+            session = console.records.session(request.cookies.get(SESSION_COOKIE, ""))
+            if session is None:
+                if request.url.path.startswith("/api/"):
+                    return JSONResponse({"error": translate(_lang(request), "session.ended")}, status_code=401)
                 return RedirectResponse("/login", status_code=303)
+            request.state.session, request.state.user = session, session["user"]
             if role is not None and request.state.user["role"] != role:
                 return _render(request, "message.html", status=403, message="forbidden")
-            if request.method == "POST":
-                form = await request.form()
-                if not hmac.compare_digest(str(form.get("csrf", "")), request.session["csrf"]):
+            if request.method != "POST":
+                return await handler(request)
+            form = await _form(request, body_limit)
+            if form is None:
+                return _render(request, "message.html", status=413, message=too_big)
+            try:
+                if not hmac.compare_digest(str(form.get("csrf", "")), session["csrf"]):
                     return _render(request, "message.html", status=403, message="csrf")
                 request.state.form = form
-            return await handler(request)
+                return await handler(request)
+            finally:
+                await form.close()
 
         return endpoint
 
     return wrap
 
 
+# --- logging in and out --------------------------------------------------------------------------------------
+
+
+def _address(request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _device_cookie(console: Console, email: str, nonce: str) -> str:
+    """A known browser's cookie for `email`: a random nonce and the console's signature of it with the e-mail."""
+    return nonce + "." + hmac.new(console.secret, (nonce + "|" + email).encode(), hashlib.sha256).hexdigest()
+
+
+def _known_browser(console: Console, request, email: str) -> str | None:
+    """The nonce of this browser's known-browser cookie when it is for `email`."""
+    value = request.cookies.get(DEVICE_COOKIE, "")
+    nonce = value.partition(".")[0]
+    return nonce if nonce and hmac.compare_digest(value, _device_cookie(console, email, nonce)) else None
+
+
+async def _password_work(console: Console, function, *args):
+    """passwords.hashed or passwords.matches in a worker thread (never on the event loop)."""
+    return await anyio.to_thread.run_sync(function, *args, limiter=console.password_work)
+
+
 async def login(request):
+    """One answer, after the same work, for every refused login: an unknown account's password is checked
+    against a decoy hash, a locked account's against its own, and both are refused like a wrong password."""
     console: Console = request.app.state.console
-    request.state.user = None
-    csrf = _ensure_csrf(request)
+    request.state.console = console
+    token = request.cookies.get(CSRF_COOKIE, "")
+    fresh = token if _TOKEN.fullmatch(token) else secrets.token_urlsafe(32)
+
+    def answer(status: int, headers: dict | None = None, **context):
+        response = _render(request, "login.html", status=status, headers=headers, csrf=fresh, **context)
+        _set_cookie(request, response, CSRF_COOKIE, fresh, None)
+        return response
+
     if request.method == "GET":
-        return _render(request, "login.html")
-    form = await request.form()
-    if not hmac.compare_digest(str(form.get("csrf", "")), csrf):
-        return _render(request, "login.html", status=403, error="csrf")
+        return answer(200)
+    form = await _form(request, MAX_FORM_BYTES)
+    if form is None or not token or not hmac.compare_digest(str(form.get("csrf", "")), token):
+        return answer(403, error="csrf")
+    email, password = str(form.get("email", "")).strip().lower()[:254], str(form.get("password", ""))
+    nonce = _known_browser(console, request, email)
+    names = ("device:" + nonce,) if nonce else ("account:" + hashlib.sha256(email.encode()).hexdigest(),
+                                                "address:" + _address(request))
+    if console.password_queue >= _PASSWORD_QUEUE:
+        return answer(503, error="login.busy", email=email)
+    wait = console.records.login_attempt(names)
+    if wait:
+        return answer(429, headers={"Retry-After": str(wait)}, error=Problem("login.wait", wait), email=email)
+    user, stored = console.records.credentials(email)
+    console.password_queue += 1
     try:
-        user = console.records.login(str(form.get("email", "")), str(form.get("password", "")))
-    except Refused as refused:
-        return _render(request, "login.html", status=401, error=str(refused), email=form.get("email", ""))
-    lang = _lang(request)
-    request.session.clear()  # a new session at login: nothing from before it carries over
-    request.session.update(user_id=user["id"], lang=lang, csrf=secrets.token_urlsafe(32))
-    return RedirectResponse("/", status_code=303)
+        right = await _password_work(console, passwords.matches, password, stored or passwords.decoy())
+    finally:
+        console.password_queue -= 1
+    if not right or user is None or user["locked"]:
+        return answer(401, error="login.wrong", email=email)
+    console.records.login_succeeded(reset=names[:1], undo=names[1:])
+    console.records.close_session(request.cookies.get(SESSION_COOKIE, ""))
+    session, _ = console.records.open_session(user["id"])
+    response = RedirectResponse("/", status_code=303)
+    _set_cookie(request, response, SESSION_COOKIE, session, SESSION_SECONDS)
+    _set_cookie(request, response, DEVICE_COOKIE, _device_cookie(console, email, nonce or secrets.token_urlsafe(16)),
+                _YEAR)
+    return response
 
 
 @page()
 async def logout(request):
-    request.session.clear()
-    return RedirectResponse("/login", status_code=303)
+    request.state.console.records.close_session(request.cookies.get(SESSION_COOKIE, ""))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
 
 
 async def language(request):
-    code = request.path_params["code"]
-    if code in LANGUAGES:
-        request.session["lang"] = code
-    return RedirectResponse(request.headers.get("referer") or "/", status_code=303)
+    """The language chosen, kept in a cookie; back to the page it was chosen on (this site's pages only)."""
+    referer = urllib.parse.urlsplit(request.headers.get("referer", ""))
+    back = referer.path + ("?" + referer.query if referer.query else "")
+    if referer.netloc != request.url.netloc or not back.startswith("/") or back.startswith("//"):
+        back = "/"
+    response = RedirectResponse(back, status_code=303)
+    if request.path_params["code"] in LANGUAGES:
+        _set_cookie(request, response, LANG_COOKIE, request.path_params["code"], _YEAR)
+    return response
+
+
+# --- sales ---------------------------------------------------------------------------------------------------
 
 
 def _own(request) -> int | None:
-    """Whose records the user sees: an administrator everyone's, a vendor its own."""
+    """Whose invoices the user sees: an administrator everyone's, a vendor its own."""
     user = request.state.user
     return None if user["role"] == ADMIN else user["id"]
+
+
+def _masked(customer: dict) -> dict:
+    """What a vendor is shown of a customer it neither registered nor sold to: enough to check with the person
+    at the counter (initials, the meter's last digits), not to read the register."""
+    return {"name": " ".join(word[0] + "." for word in customer["name"].split()),
+            "meter_pan": "…" + customer["meter_pan"][-4:] if customer["meter_pan"] else ""}
 
 
 @page()
@@ -145,41 +329,53 @@ async def invoices(request):
 
 @page()
 async def customer_lookup(request):
-    customer = request.state.console.records.customer(request.path_params["customer_id"])
+    records, lang = request.state.console.records, _lang(request)
+    customer = records.customer(request.path_params["customer_id"])
     if customer is None:
-        return JSONResponse({"error": translate(_lang(request), "recharge.no_customer")}, status_code=404)
-    return JSONResponse({"name": customer["name"], "meter_pan": customer["meter_pan"] or ""})
+        return JSONResponse({"error": translate(lang, "recharge.no_customer")}, status_code=404)
+    if records.sees(request.state.user, customer):
+        return JSONResponse({"name": customer["name"], "meter_pan": customer["meter_pan"] or ""})
+    return JSONResponse(dict(_masked(customer), note=translate(lang, "recharge.masked")))
+
+
+def _recharge_page(request, customer_id: str, status: int = 200, error=None, amount: str = "",
+                   sale_key: str | None = None):
+    """The recharge form, with a new one-time sale key unless the one given is to be kept."""
+    records = request.state.console.records
+    customer = records.customer(customer_id) if customer_id else None
+    shown = customer if customer is None or records.sees(request.state.user, customer) else None
+    if error is None and customer_id and customer is None:
+        error = "recharge.no_customer"
+    return _render(request, "recharge.html", status=status, product=records.product(), customer=shown,
+                   masked=_masked(customer) if customer and not shown else None, customer_id=customer_id,
+                   error=error, amount=amount, sale_key=sale_key or secrets.token_urlsafe(24))
 
 
 @page()
 async def recharge(request):
-    records = request.state.console.records
-    product = records.product()
+    console, user = request.state.console, request.state.user
     if request.method == "GET":
-        customer_id = request.query_params.get("customer_id", "")
-        customer = records.customer(customer_id) if customer_id else None
-        error = "recharge.no_customer" if customer_id and customer is None else None
-        return _render(request, "recharge.html", product=product, customer=customer, customer_id=customer_id,
-                       error=error)
+        return _recharge_page(request, request.query_params.get("customer_id", "").strip())
     form = request.state.form
-    customer_id = str(form.get("customer_id", "")).strip()
-    customer = records.customer(customer_id)
+    customer_id, key = str(form.get("customer_id", "")).strip(), str(form.get("sale_key", ""))
+    amount = str(form.get("amount", ""))
     try:
+        if not _SALE_KEY.fullmatch(key):
+            raise Problem("csrf")  # a form from before sale keys, or not from this console
+        customer = console.records.customer(customer_id)
         if customer is None:
             raise Refused("recharge.no_customer")
         if not customer["meter_pan"]:
             raise Refused("recharge.no_meter")
-        records.check_can_sell()
-        total = money.parse_cents("amount", str(form.get("amount", "")))
-        tenths = money.kwh_tenths(total, product["price_cents"])
-        vendor = Vendor(request.state.console.registry, request.state.console.keystore,
-                        request.state.user["email"])
-        token = vendor.credit(customer["meter_pan"], tenths)[0]
-        number = records.record_sale(customer, request.state.user, product, total, token["amount_tenths"],
-                                     token["token"])
+        total = money.parse_cents("recharge.amount", amount)
+        vendor = Vendor(console.registry, console.keystore, user["email"])
+        number = console.records.sell(key, customer, user, console.records.product(), total,
+                                      lambda tenths: vendor.credit(customer["meter_pan"], tenths)[0])
     except ValueError as exc:
-        return _render(request, "recharge.html", status=400, product=product, customer=customer,
-                       customer_id=customer_id, error=str(exc), amount=form.get("amount", ""))
+        # the form may be sent again as it is, unless its key is spent or unusable
+        spent = isinstance(exc, Problem) and exc.key in ("recharge.key_used", "csrf")
+        return _recharge_page(request, customer_id, status=400, error=exc, amount=amount,
+                              sale_key=None if spent else key)
     return RedirectResponse("/invoices/%d" % number, status_code=303)
 
 
@@ -209,93 +405,141 @@ async def invoice_pdf(request):
         "Content-Disposition": 'attachment; filename="factura-%d-%s.pdf"' % (invoice["number"], paper)})
 
 
-@page()
+# --- customers -----------------------------------------------------------------------------------------------
+
+
+@page(body_limit=MAX_UPLOAD_BYTES + MAX_FORM_BYTES, too_big=Problem("import.too_big", MAX_UPLOAD_BYTES >> 20))
 async def customers(request):
-    records = request.state.console.records
+    records, user = request.state.console.records, request.state.user
     report, message, error = None, None, None
     if request.method == "POST":
         form = request.state.form
         try:
-            if "file" in form:
+            if isinstance(form.get("file"), UploadFile):
                 report = await _import(request, form["file"])
             else:
-                records.add_customer(dict(form), request.state.user["id"])
+                records.add_customer(dict(form), user["id"])
                 message = "customer.added"
         except ValueError as exc:
-            error = str(exc)
+            error = exc
     search = request.query_params.get("q", "")
-    return _render(request, "customers.html", status=400 if error else 200, customers=records.customers(search),
+    status = 200 if error is None else 413 if getattr(error, "key", "") == "import.too_big" else 400
+    return _render(request, "customers.html", status=status, customers=records.customers(user, search),
                    search=search, report=report, message=message, error=error,
-                   form=request.state.form if error else {})
+                   form=request.state.form if error and report is None else {})
 
 
-async def _import(request, upload) -> list:
-    """(row, identification, result) for every row of an Excel file; each row is added or refused by itself."""
-    data = await upload.read()
-    handle, path = tempfile.mkstemp(suffix=".xlsx")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        rows, first = rowfile.read(path, "customer", ())
-    finally:
-        os.unlink(path)
-    records, owner = request.state.console.records, request.state.user["id"]
+async def _import(request, upload: UploadFile) -> list:
+    """(row, identification, result) for every row of a register; each row is added or refused by itself."""
+    console, owner = request.state.console, request.state.user["id"]
+    name = _file_name(upload.filename)
+    data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise Problem("import.too_big", MAX_UPLOAD_BYTES >> 20)
+    rows, first = await anyio.to_thread.run_sync(_read_rows, data, name, limiter=console.file_work)
     report = []
-    for n, row in enumerate(rows, first):
-        fields = {IMPORT_HEADERS.get(k.strip().lower(), k.strip().lower()): v for k, v in row.items()}
-        try:
-            records.add_customer(fields, owner)
-            result = "customer.added"
-        except ValueError as exc:
-            result = str(exc)
-        report.append((n, fields.get("customer_id", ""), result))
+    for start in range(0, len(rows), _IMPORT_CHUNK):
+        chunk = rows[start:start + _IMPORT_CHUNK]
+        results = console.records.add_customers(chunk, owner)
+        # a row's number: the reader's own when it gives one (blank rows counted), else counted from the first
+        report += [(getattr(row, "number", first + start + n), fields.get("customer_id", ""),
+                    result or "customer.added") for n, (row, fields, result) in enumerate(zip(rows[start:], chunk,
+                                                                                               results))]
+        await anyio.sleep(0)  # other requests run between two chunks
     return report
+
+
+def _file_name(name: str | None) -> str:
+    """The uploaded file's name as its sender sees it (no folders, no control characters, not too long)."""
+    name = os.path.basename((name or "").replace("\\", "/"))
+    name = "".join(c for c in name if c.isprintable()).strip()[:80]
+    return name or "archivo"
+
+
+def _read_rows(data: bytes, name: str) -> tuple:
+    """(rows, number of the first) of an uploaded register (in a worker thread: this takes a while), read by
+    host/rowfile.py (.xlsx, .xls, CSV with , or ;). A Problem, naming the file as its sender did, when it has
+    more than MAX_IMPORT_ROWS rows (the reader stops there), unzips to more than _MAX_UNPACKED_BYTES, or cannot
+    be read."""
+    if _unzipped_bytes(data) > _MAX_UNPACKED_BYTES:
+        raise Problem("import.too_many_rows", MAX_IMPORT_ROWS)
+    try:
+        rows = rowfile.rows(data, "customer", ("customer_id", "name"), ("phone", "email", "address", "meter_pan"),
+                            IMPORT_HEADERS, name, MAX_IMPORT_ROWS)
+    except rowfile.RowFileError as exc:
+        _LOG.warning("import of %r refused: %s", name, exc)
+        if exc.problems and exc.problems[0].code == "too_many_rows":
+            raise Problem("import.too_many_rows", MAX_IMPORT_ROWS) from None
+        raise Problem("import.failed", name, exc) from None
+    if not rows:
+        raise Problem("import.no_rows")
+    return rows, 2
+
+
+def _unzipped_bytes(data: bytes) -> int:
+    """What an .xlsx's parts would unzip to (0 for anything that is not a zip): a small file must not unzip
+    into gigabytes."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as book:
+            return sum(item.file_size for item in book.infolist())
+    except zipfile.BadZipFile:
+        return 0
+
+
+@page()
+async def customers_template(request):
+    return Response(rowfile.template(IMPORT_TEMPLATE), media_type=(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        headers={"Content-Disposition": 'attachment; filename="usuarios.xlsx"'})
 
 
 @page()
 async def customer_edit(request):
-    records = request.state.console.records
+    records, user = request.state.console.records, request.state.user
     customer = records.customer(request.path_params["customer_id"])
-    if customer is None:
+    if customer is None or not records.sees(user, customer):
         return _render(request, "message.html", status=404, message="customer.unknown")
     if request.method == "GET":
         return _render(request, "customer_edit.html", customer=customer)
     fields = dict(request.state.form, customer_id=customer["customer_id"])
     try:
-        records.update_customer(fields, request.state.user)
+        records.update_customer(fields, user)
     except Refused as refused:
-        return _render(request, "customer_edit.html", status=403, customer=customer, error=str(refused))
+        return _render(request, "customer_edit.html", status=403, customer=customer, error=refused)
     except ValueError as exc:
-        return _render(request, "customer_edit.html", status=400, customer=fields, error=str(exc))
+        return _render(request, "customer_edit.html", status=400, customer=fields, error=exc)
     return _render(request, "customer_edit.html", customer=records.customer(customer["customer_id"]),
                    message="customer.updated")
+
+
+# --- reports -------------------------------------------------------------------------------------------------
 
 
 def _day(field: str, text: str) -> int:
     try:
         return int(datetime.datetime.strptime(text, "%Y-%m-%d").timestamp())
     except ValueError:
-        raise ValueError("%s: must be a date YYYY-MM-DD, got %r" % (field, text)) from None
+        raise Problem("rule.date", Label(field), text) from None
 
 
 def _report_query(request) -> tuple:
     """(filter, invoices) of the report the query string asks for; a vendor sees only its own sales."""
     params = request.query_params
     today = datetime.date.today().isoformat()
-    chosen = {"by": params.get("by", "all"), "who": params.get("who", "").strip(),
-              "from": params.get("from", today), "to": params.get("to", today)}
-    first, last = _day("from", chosen["from"]), _day("to", chosen["to"]) + 86400
+    chosen_filter = {"by": params.get("by", "all"), "who": params.get("who", "").strip(),
+                     "from": params.get("from", today), "to": params.get("to", today)}
+    first, last = _day("report.from", chosen_filter["from"]), _day("report.to", chosen_filter["to"]) + 86400
     vendor_id, customer_id = _own(request), None
-    if chosen["by"] == "vendor" and chosen["who"] and vendor_id is None:
-        users = [u for u in request.state.console.records.users() if u["email"] == chosen["who"].lower()]
+    if chosen_filter["by"] == "vendor" and chosen_filter["who"] and vendor_id is None:
+        users = [u for u in request.state.console.records.users() if u["email"] == chosen_filter["who"].lower()]
         if not users:
-            raise ValueError("who: no account with e-mail %r" % chosen["who"])
+            raise Problem("report.no_account", chosen_filter["who"])
         vendor_id = users[0]["id"]
-    elif chosen["by"] == "customer":
-        if not chosen["who"]:
-            raise ValueError("who: write the customer's identification")
-        customer_id = chosen["who"]
-    return chosen, request.state.console.records.invoices(vendor_id, customer_id, first, last)
+    elif chosen_filter["by"] == "customer":
+        if not chosen_filter["who"]:
+            raise Problem("report.need_customer")
+        customer_id = chosen_filter["who"]
+    return chosen_filter, request.state.console.records.invoices(vendor_id, customer_id, first, last)
 
 
 def sales_report(pdf: bool):
@@ -304,53 +548,88 @@ def sales_report(pdf: bool):
     @page()
     async def handler(request):
         try:
-            chosen, rows = _report_query(request)
+            chosen_filter, rows = _report_query(request)
         except ValueError as exc:
-            return _render(request, "reports.html", status=400, error=str(exc), chosen=dict(request.query_params),
+            return _render(request, "reports.html", status=400, error=exc, chosen=dict(request.query_params),
                            invoices=[])
         if not pdf:
-            return _render(request, "reports.html", chosen=chosen, invoices=rows,
+            return _render(request, "reports.html", chosen=chosen_filter, invoices=rows,
                            total=sum(i["total_cents"] for i in rows),
                            vendors=request.state.console.records.users() if _own(request) is None else [])
         lang = _lang(request)
-        heading = [(translate(lang, "report.by"), translate(lang, "report." + chosen["by"]) +
-                    (" " + chosen["who"] if chosen["who"] else "")), (translate(lang, "report.from"), chosen["from"]),
-                   (translate(lang, "report.to"), chosen["to"])]
+        heading = [(translate(lang, "report.by"), translate(lang, "report." + chosen_filter["by"]) +
+                    (" " + chosen_filter["who"] if chosen_filter["who"] else "")),
+                   (translate(lang, "report.from"), chosen_filter["from"]),
+                   (translate(lang, "report.to"), chosen_filter["to"])]
         user = request.state.user
         data = receipts.sales_report(rows, heading, "%s <%s>" % (user["name"], user["email"]), lang)
         return Response(data, media_type="application/pdf", headers={
-            "Content-Disposition": 'attachment; filename="reporte-%s-%s.pdf"' % (chosen["from"], chosen["to"])})
+            "Content-Disposition": 'attachment; filename="reporte-%s-%s.pdf"' % (chosen_filter["from"],
+                                                                                 chosen_filter["to"])})
 
     return handler
 
 
+# --- accounts ------------------------------------------------------------------------------------------------
+
+
 @page()
 async def account(request):
-    error, message = None, None
+    """A new password ends every session of the account; who changed it goes on in a new one."""
+    console, user, error = request.state.console, request.state.user, None
     if request.method == "POST":
         form = request.state.form
         try:
-            request.state.console.records.change_password(request.state.user["id"], str(form.get("current", "")),
-                                                          str(form.get("password", "")))
-            message = "saved"
+            if not await _password_work(console, passwords.matches, str(form.get("current", "")),
+                                        console.records.password_hash(user["id"])):
+                raise Refused("account.wrong")
+            passwords.check_strength(str(form.get("password", "")))
+            digest = await _password_work(console, passwords.hashed, str(form.get("password", "")))
+            console.records.set_password(user["id"], digest)
+            session, csrf = console.records.open_session(user["id"])
+            request.state.session = {"user": user, "csrf": csrf}
+            response = _render(request, "account.html", message="saved")
+            _set_cookie(request, response, SESSION_COOKIE, session, SESSION_SECONDS)
+            return response
         except ValueError as exc:
-            error = str(exc)
-    return _render(request, "account.html", status=400 if error else 200, error=error, message=message)
+            error = exc
+    return _render(request, "account.html", status=400 if error else 200, error=error)
 
 
 @page(ADMIN)
 async def users(request):
-    records, error, message = request.state.console.records, None, None
+    console, error, message = request.state.console, None, None
     if request.method == "POST":
-        form = request.state.form
+        form = {k: str(request.state.form.get(k, "")) for k in ("email", "name", "role", "password")}
         try:
-            records.add_user(str(form.get("email", "")), str(form.get("name", "")), str(form.get("role", "")),
-                             str(form.get("password", "")))
+            console.records.check_new_user(form["email"], form["name"], form["role"])
+            passwords.check_strength(form["password"])
+            digest = await _password_work(console, passwords.hashed, form["password"])
+            console.records.add_user(form["email"], form["name"], form["role"], digest)
             message = "saved"
         except ValueError as exc:
-            error = str(exc)
+            error = exc
+    return _render(request, "users.html", status=400 if error else 200, users=console.records.users(), error=error,
+                   message=message)
+
+
+@page(ADMIN)
+async def user_lock(request):
+    """Lock an account (its sessions end, its logins are refused) or unlock it."""
+    records, error, message = request.state.console.records, None, None
+    user_id, locked = request.path_params["user_id"], request.state.form.get("locked") == "1"
+    try:
+        if locked and user_id == request.state.user["id"]:
+            raise Refused("user.lock_self")
+        records.set_locked(user_id, locked)
+        message = "saved"
+    except ValueError as exc:
+        error = exc
     return _render(request, "users.html", status=400 if error else 200, users=records.users(), error=error,
                    message=message)
+
+
+# --- administration ------------------------------------------------------------------------------------------
 
 
 def _settings_page(template: str, prefix: str, fields: tuple, check):
@@ -363,7 +642,7 @@ def _settings_page(template: str, prefix: str, fields: tuple, check):
                 records.set_settings({prefix + k: v for k, v in check(form).items()})
                 message = "saved"
             except ValueError as exc:
-                error = str(exc)
+                error = exc
         values = {k: records.setting(prefix + k, "") for k in fields}
         return _render(request, template, status=400 if error else 200, values=values, error=error,
                        message=message, product=records.product(), licence_left=_licence_left(records))
@@ -379,12 +658,12 @@ def _licence_left(records) -> int | None:
 
 def _check_product(form: dict) -> dict:
     if not form["description"]:
-        raise ValueError("description: must not be empty")
+        raise Problem("rule.empty", Label("product.description"))
     currency = form["currency"].upper()
     if len(currency) != 3 or not currency.isalpha():
-        raise ValueError("currency: must be an ISO 4217 code such as COP, got %r" % form["currency"])
-    return {"description": form["description"], "price_cents": money.parse_cents("price", form["price_cents"]),
-            "vat_bp": money.parse_basis_points("vat", form["vat_bp"]), "currency": currency}
+        raise Problem("rule.currency", Label("product.currency"), form["currency"])
+    return {"description": form["description"], "price_cents": money.parse_cents("product.price", form["price_cents"]),
+            "vat_bp": money.parse_basis_points("product.vat", form["vat_bp"]), "currency": currency}
 
 
 def _check_licence(form: dict) -> dict:
@@ -392,13 +671,13 @@ def _check_licence(form: dict) -> dict:
     try:
         out["expires_at"] = int(datetime.datetime.strptime(form["expires_at"], "%Y-%m-%d %H:%M").timestamp())
     except ValueError:
-        raise ValueError("expires_at: must be YYYY-MM-DD HH:MM, got %r" % form["expires_at"]) from None
+        raise Problem("rule.datetime", Label("label.expires_at"), form["expires_at"]) from None
     for name in ("max_customers", "invoice_first", "invoice_last"):
         if not form[name].isdigit() or int(form[name]) < 1:
-            raise ValueError("%s: must be a whole number of 1 or more, got %r" % (name, form[name]))
+            raise Problem("rule.whole", Label("licence." + name), form[name])
         out[name] = int(form[name])
     if out["invoice_last"] < out["invoice_first"]:
-        raise ValueError("invoice_last: must not be below invoice_first")
+        raise Problem("licence.range")
     return out
 
 
@@ -408,15 +687,15 @@ async def meters(request):
     if request.method == "POST":
         form = {k: str(v).strip() for k, v in request.state.form.items()}
         try:
-            for name in ("ti", "krn", "base_year"):
+            for name, label in (("ti", "TI"), ("krn", "KRN"), ("base_year", "meter.base_year")):
                 if not form.get(name, "").isdigit():
-                    raise ValueError("%s: must be a whole number, got %r" % (name, form.get(name, "")))
+                    raise Problem("rule.number", Label(label), form.get(name, ""))
             console.keystore.get(form.get("vending_key", ""))
             console.registry.add_meter(form.get("pan", ""), form.get("sgc", ""), int(form["ti"]), int(form["krn"]),
                                        2, int(form["base_year"]), 11, "04", form["vending_key"])
             message = "saved"
         except ValueError as exc:
-            error = str(exc)
+            error = exc
     return _render(request, "meters.html", status=400 if error else 200, meters=console.registry.meters(),
                    keys=sorted(console.keystore.keys), error=error, message=message)
 
@@ -431,11 +710,13 @@ ROUTES = [
     Route("/invoices/{number:int}", invoice_page),
     Route("/invoices/{number:int}/{paper}.pdf", invoice_pdf),
     Route("/customers", customers, methods=["GET", "POST"]),
+    Route("/customers/template.xlsx", customers_template),
     Route("/customers/{customer_id}/edit", customer_edit, methods=["GET", "POST"]),
     Route("/reports", sales_report(pdf=False)),
     Route("/reports.pdf", sales_report(pdf=True)),
     Route("/account", account, methods=["GET", "POST"]),
     Route("/admin/users", users, methods=["GET", "POST"]),
+    Route("/admin/users/{user_id:int}/lock", user_lock, methods=["POST"]),
     Route("/admin/product", _settings_page("product.html", "product.", ("description", "price_cents", "vat_bp",
                                                                         "currency"), _check_product),
           methods=["GET", "POST"]),
@@ -448,21 +729,19 @@ ROUTES = [
 
 
 def create_app(db: str, registry_path: str, keystore) -> Starlette:
-    """The console; its database, registry and session secret open at start-up, on the server's loop thread."""
-    with Store.open(db) as store:
-        secret = Records(store).session_secret()
+    """The console; its database (migrated), registry and the decoy password hash open at start-up."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         app.state.console = Console(db, registry_path, keystore)
         try:
+            await anyio.to_thread.run_sync(passwords.decoy)  # the first unknown login takes no longer than others
             yield
         finally:
             app.state.console.close()
 
-    middleware = [Middleware(SessionMiddleware, secret_key=secret, same_site="strict", max_age=8 * 3600,
-                             session_cookie="opsm_console")]
-    return Starlette(routes=ROUTES, middleware=middleware, lifespan=lifespan)
+    return Starlette(routes=ROUTES, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan,
+                     exception_handlers={HTTPException: _http_error, Exception: _internal_error})
 
 
 def first_administrator(db: str, email: str, password: str | None) -> str | None:
@@ -473,5 +752,6 @@ def first_administrator(db: str, email: str, password: str | None) -> str | None
             return None
         made = password is None
         password = password or secrets.token_urlsafe(12)
-        records.add_user(email, "Administrador", ADMIN, password)
+        passwords.check_strength(password)
+        records.add_user(email, "Administrador", ADMIN, passwords.hashed(password))
         return password if made else ""

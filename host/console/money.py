@@ -10,17 +10,21 @@ token carries: the customer never gets less than paid for.
 
 import decimal
 
+from host.console.i18n import Label, Problem
+
 
 def parse_cents(field: str, text: str) -> int:
-    """An amount typed by a person ("1500", "1500.5", "1.500,50" is refused) in cents; ValueError names the field."""
+    """An amount typed by a person ("1500", "1500.5"; "1.500,50" is refused) in cents.
+
+    `field` is the message key of the field's name: a Problem names it in the page's language."""
     try:
         amount = decimal.Decimal(text.strip())
     except decimal.InvalidOperation:
-        raise ValueError("%s: must be an amount such as 1500 or 1500.50, got %r" % (field, text)) from None
+        raise Problem("rule.amount", Label(field), text) from None
     if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:
-        raise ValueError("%s: must be more than 0 with at most 2 decimals, got %r" % (field, text))
+        raise Problem("rule.amount", Label(field), text)
     if amount >= 10 ** 12:
-        raise ValueError("%s: must be below 1 000 000 000 000, got %r" % (field, text))
+        raise Problem("rule.amount_max", Label(field), text)
     return int(amount * 100)
 
 
@@ -29,9 +33,9 @@ def parse_basis_points(field: str, text: str) -> int:
     try:
         rate = decimal.Decimal(text.strip())
     except decimal.InvalidOperation:
-        raise ValueError("%s: must be a percentage such as 19, got %r" % (field, text)) from None
+        raise Problem("rule.percent", Label(field), text) from None
     if not rate.is_finite() or not 0 <= rate < 100 or rate.as_tuple().exponent < -2:
-        raise ValueError("%s: must be 0 to 99.99 with at most 2 decimals, got %r" % (field, text))
+        raise Problem("rule.percent", Label(field), text)
     return int(rate * 100)
 
 

@@ -2,6 +2,7 @@
 
 "scrypt$n$r$p$salt$hash" lets the cost rise later without breaking stored hashes. The
 cost (n = 2^14, r = 8: 16 MB and ~50 ms) is what OWASP suggests as a minimum for scrypt.
+Both functions take that long on purpose: the console calls them in a worker thread.
 """
 
 import functools
@@ -9,13 +10,15 @@ import hashlib
 import hmac
 import secrets
 
+from host.console.i18n import Problem
+
 _N, _R, _P = 1 << 14, 8, 1
 MIN_LENGTH = 10
 
 
 def check_strength(password: str) -> None:
     if len(password) < MIN_LENGTH:
-        raise ValueError("password: must be at least %d characters" % MIN_LENGTH)
+        raise Problem("rule.password", MIN_LENGTH)
 
 
 def hashed(password: str) -> str:

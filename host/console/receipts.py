@@ -2,11 +2,14 @@
 
 A thermal printer takes a page as wide as its paper and as long as the text: the slips are
 drawn line by line on a page of that width whose height is measured first. The code is
-printed in groups of five digits, as people read it out and type it.
+printed in groups of five digits, as people read it out and type it. reportlab reads a
+Paragraph's text as markup: every text goes in escaped (_para), so "<", ">" and "&" in a
+seller's header or a product print as themselves.
 """
 
 import datetime
 import io
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import letter
@@ -32,6 +35,11 @@ def grouped(token: str) -> str:
 def kwh(tenths: int) -> str:
     """32 -> "3.2": the energy a token carries, in its own 0.1 kWh steps."""
     return "%d.%d" % divmod(tenths, 10)
+
+
+def _para(text: str, style) -> Paragraph:
+    """A paragraph that shows `text` as written (never read as reportlab markup)."""
+    return Paragraph(escape(text), style)
 
 
 def _when(seconds: int) -> str:
@@ -117,10 +125,10 @@ def _table(rows: list, widths=None, header: bool = True) -> Table:
 def _letter(invoice: dict, seller: dict, lang: str) -> bytes:
     t = lambda key: translate(lang, key)  # noqa: E731
     styles = getSampleStyleSheet()
-    story = [Paragraph(seller["name"] or "OPSM", styles["Title"])]
-    story += [Paragraph(part, styles["Normal"]) for part in (seller["address"], seller["contact"]) if part]
-    story += [Spacer(1, 12), Paragraph("%s #%d" % (t("invoice.title"), invoice["number"]), styles["Heading2"]),
-              Paragraph("%s: %s" % (t("invoice.date"), _when(invoice["issued_at"])), styles["Normal"]),
+    story = [_para(seller["name"] or "OPSM", styles["Title"])]
+    story += [_para(part, styles["Normal"]) for part in (seller["address"], seller["contact"]) if part]
+    story += [Spacer(1, 12), _para("%s #%d" % (t("invoice.title"), invoice["number"]), styles["Heading2"]),
+              _para("%s: %s" % (t("invoice.date"), _when(invoice["issued_at"])), styles["Normal"]),
               Spacer(1, 8)]
     story.append(_table([[t("invoice.customer"), invoice["customer_name"]], [t("invoice.id"), invoice["customer_id"]],
                          [t("invoice.phone"), invoice["phone"] or ""], [t("invoice.meter"), invoice["meter_pan"]],
@@ -128,12 +136,12 @@ def _letter(invoice: dict, seller: dict, lang: str) -> bytes:
                         widths=[120, 380], header=False))
     story += [Spacer(1, 12), _table([
         [t("invoice.description"), t("invoice.code"), t("invoice.kwh"), t("invoice.price"), t("invoice.total")],
-        [Paragraph(invoice["description"], styles["Normal"]), grouped(invoice["token"]),
+        [_para(invoice["description"], styles["Normal"]), grouped(invoice["token"]),
          kwh(invoice["kwh_tenths"]), money.text(invoice["price_cents"]),
          money.text(invoice["total_cents"])]], widths=[150, 160, 60, 70, 70])]
     story += [Spacer(1, 8), _table([[t(key), "%s %s" % (value, invoice["currency"])] for key, value in
                                     _amounts(invoice)], widths=[100, 120], header=False)]
-    story += [Spacer(1, 16), Paragraph(t("invoice.note"), styles["Italic"])]
+    story += [Spacer(1, 16), _para(t("invoice.note"), styles["Italic"])]
     out = io.BytesIO()
     SimpleDocTemplate(out, pagesize=letter, title="%s %d" % (t("invoice.title"), invoice["number"]),
                       author=seller["name"] or "OPSM").build(story)
@@ -144,7 +152,7 @@ def sales_report(invoices: list, heading: list, generated_by: str, lang: str) ->
     """The invoices of a report (heading: (label, value) pairs of the filter) with their count and total."""
     t = lambda key: translate(lang, key)  # noqa: E731
     styles = getSampleStyleSheet()
-    story = [Paragraph(t("report.title"), styles["Title"]),
+    story = [_para(t("report.title"), styles["Title"]),
              _table([[t("report.generated_by"), generated_by]] + [[label, value] for label, value in heading],
                     widths=[140, 360], header=False), Spacer(1, 12)]
     rows = [[t("invoice.number"), t("invoice.customer"), t("invoice.id"), t("invoice.vendor"), t("invoice.date"),

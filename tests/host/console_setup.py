@@ -3,8 +3,11 @@
 Shared by the console's HTTP tests and its browser tests.
 """
 
+import io
 import os
+import zipfile
 
+import openpyxl
 from click.testing import CliRunner
 
 from host.cli import cli
@@ -41,3 +44,23 @@ class Setup:
             return derive_decoder_key(self.keystore.get("default"), registry.meter(pan))
         finally:
             registry.db.close()
+
+
+def huge_workbook(rows: int) -> bytes:
+    """An .xlsx of `rows` rows under a header, small on disk (the same row over and over compresses ~1000:1),
+    as a spreadsheet someone sends can be; the sheet's XML is written directly, openpyxl would take minutes."""
+    book = openpyxl.Workbook()
+    book.active.append(["Identificacion"])
+    small = io.BytesIO()
+    book.save(small)
+    out = io.BytesIO()
+    with zipfile.ZipFile(small) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                text = data.decode()
+                cut = text.index("</sheetData>")
+                text = text[:cut] + "<row><c><v>7</v></c></row>" * rows + text[cut:]
+                data = text.replace('<dimension ref="A1:A1" />', "").encode()
+            target.writestr(item, data)
+    return out.getvalue()

@@ -223,3 +223,12 @@ def test_openpaygo_meter_from_registry_to_firmware(home):
     assert "kwh" in fail("token", "issue", "--meter", pan, "--kwh", "100")  # 1000 units > 995
     assert "profile" in fail("token", "manage", "--meter", pan, "--function", "max-power", "--value", 5)
     assert json.loads(run("meter", "list", "--json"))["meters"][0]["opaygo_count"] == 5
+
+
+def test_db_takes_a_path_or_a_postgresql_url_and_names_what_else_it_got(shop, monkeypatch, tmp_path):
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert "--db" in fail("meter", "list", "--db", "mysql://localhost/registry")
+    assert "--db" in fail("token", "issue", "--meter", PAN, "--kwh", "1", "--db", "postgresql://nobody@127.0.0.1:1/x")
+    assert os.listdir(tmp_path / "cwd") == []  # no file made of a URL
+    assert PAN in run("meter", "list", "--db", "sqlite:///" + os.environ["OPSM_DB"])

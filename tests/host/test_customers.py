@@ -1,11 +1,13 @@
-"""The customer register: `opsm customers import` and `opsm customers charges` from CSV, TOML and .xlsx."""
+"""The customer register: `opsm customers import` and `opsm customers charges` from CSV, TOML, .xlsx and .xls."""
 
 import csv
 
 import openpyxl
 import pytest
+import xlwt
 from click.testing import CliRunner
 
+from host import customers
 from host.cli import cli
 from host.customers import CUSTOMER_FIELDS
 from host.store import Store
@@ -126,10 +128,129 @@ def test_empty_customer_ids_are_not_reported_as_duplicates(tmp_path, db):
     assert output.count(": customer_id: must not be empty") == 2 and "also on row" not in output
 
 
-def test_a_register_that_is_not_utf8_is_refused_by_name(tmp_path, db):
+def test_a_register_from_spanish_excel_imports(tmp_path, db):
+    # Excel in Spanish writes ";" between fields, "," in decimals and Windows-1252 (Latin-1) text
     path = tmp_path / "latin1.csv"
-    path.write_bytes("customer_id,name\n1,María\n".encode("latin-1"))
-    assert "latin1.csv: must be UTF-8 text" in run("customers", "import", path, "--db", db, code=1)
+    path.write_bytes("customer_id;name;connected_kw\r\n11.111.111-1;María Núñez;5,3\r\n".encode("cp1252"))
+    assert run("customers", "import", path, "--db", db).strip() == "1 customers stored"
+    assert [row[:2] + row[14:15] for row in stored(db, "customers")] == [("11111111-1", "María Núñez", 5.3)]
+
+
+@pytest.mark.parametrize("kind", ["csv", "xls"])
+def test_a_register_as_csv_or_xls_names_the_true_rows(tmp_path, db, kind):
+    rows = [("11111111-1", "Ana Soto"), ("", ""), ("22222222-2", "")]
+    path = tmp_path / ("customers." + kind)
+    if kind == "csv":
+        write_csv(path, ("customer_id", "name"), rows)
+    else:
+        book = xlwt.Workbook()
+        sheet = book.add_sheet("Hoja1")
+        for r, row in enumerate((("customer_id", "name"),) + tuple(rows)):
+            for c, value in enumerate(row):
+                sheet.write(r, c, value)
+        book.save(str(path))
+    output = run("customers", "import", path, "--db", db, code=1)
+    assert "row 4: name: must not be empty" in output and "row 3" not in output
+
+
+def test_a_column_the_register_does_not_know_is_refused_by_name(tmp_path, db):
+    # the README once named a `contact` column the register never read: its values were lost without a word
+    output = run("customers", "import", write_csv(tmp_path / "c.csv", ("customer_id", "name", "contact"),
+                                                  [("11111111-1", "Ana Soto", "+56 9 1234 5678")]), "--db", db, code=1)
+    assert "c.csv: header: unknown column(s) contact" in output and "phone" in output
+    assert stored(db, "customers") == []
+
+
+ONE_PERSON = ["12.345.678-5", "12345678-5", "12 345 678 - 5"]
+
+
+def test_every_spelling_of_a_rut_is_one_customer(tmp_path, db):
+    for n, spelling in enumerate(ONE_PERSON + ["123456785"]):
+        header = ("customer_id", "name") + (("id_type",) if n == 3 else ())
+        row = (spelling, "Ana Soto %d" % n) + (("RUT",) if n == 3 else ())
+        run("customers", "import", write_csv(tmp_path / ("c%d.csv" % n), header, [row]), "--db", db)
+    assert [row[:2] for row in stored(db, "customers")] == [("12345678-5", "Ana Soto 3")]
+    run("customers", "import", write_csv(tmp_path / "k.csv", ("customer_id", "name"), [("1.000.005-k", "Eva")]),
+        "--db", db)
+    assert [row[0] for row in stored(db, "customers")] == ["1000005-K", "12345678-5"]
+
+
+def test_two_spellings_of_one_rut_in_one_register_are_one_person_twice(tmp_path, db):
+    output = run("customers", "import", write_csv(tmp_path / "c.csv", ("customer_id", "name"),
+                                                  [(spelling, "Ana") for spelling in ONE_PERSON]), "--db", db, code=1)
+    assert "row 3: customer_id: '12345678-5' is also on row 2" in output
+    assert "row 4: customer_id: '12345678-5' is also on row 2" in output
+
+
+def test_a_wrong_check_digit_is_refused_naming_row_and_column(tmp_path, db):
+    with pytest.raises(customers.CustomerError) as refused:
+        customers.load_customers(str(write_csv(tmp_path / "c.csv", ("customer_id", "name"),
+                                               [("12345678-5", "Ana"), ("12.345.678-4", "Luis")])))
+    [problem] = refused.value.problems
+    assert (problem.row, problem.column, problem.code) == (3, "customer_id", "rut_check_digit")
+    assert "row 3: customer_id: check digit 4 is wrong for RUT 12345678 (it is 5)" in problem
+    assert problem.text("es", path=False) == (
+        "fila 3, columna customer_id: el dígito verificador 4 no corresponde al RUT 12345678 (es 5); "
+        "si no es un RUT chileno, indique el tipo en la columna id_type; se recibió «12.345.678-4»")
+
+
+@pytest.mark.parametrize("text, kind, normal", [
+    ("12.345.678-5", "auto", "12345678-5"), ("12345678-5", "rut", "12345678-5"), ("123456785", "rut", "12345678-5"),
+    ("1000005-k", "auto", "1000005-K"), ("1000005K", "auto", "1000005-K"), ("01.000.005-K", "rut", "1000005-K"),
+    ("800.197.268-4", "auto", "800197268-4"), ("800197268", "nit", "800197268-4"), ("800 197 268 - 4", "nit",
+                                                                                    "800197268-4"),
+    ("1.023.456.789", "auto", "1023456789"), ("1.023.456.789", "cc", "1023456789"),
+    ("2345 67890 0101", "dpi", "2345678900101"), ("2345 67890 0101", "auto", "2345678900101"),
+    ("1234567890", "auto", "1234567890"), ("A-1", "auto", "A-1"), (" PAS 99 ", "otro", "PAS 99"),
+])
+def test_identifications_are_normalised_by_kind(text, kind, normal):
+    assert customers.identification(text, kind) == normal
+
+
+@pytest.mark.parametrize("text, kind, code", [
+    ("12.345.678-4", "auto", "rut_check_digit"), ("123456784", "rut", "rut_check_digit"),
+    ("123.456.789-K", "auto", "nit"), ("800.197.268-3", "auto", "nit_check_digit"), ("12", "cc", "cc"),
+    ("12345", "dpi", "dpi"), ("1-2-3", "rut", "rut"), ("x", "nit", "nit"), ("1", "mystery", "id_type"),
+])
+def test_identifications_that_are_not_what_they_claim_are_refused(text, kind, code):
+    with pytest.raises(customers.IdentificationError) as refused:
+        customers.identification(text, kind)
+    assert refused.value.rule.code == code and refused.value.rule.es != refused.value.rule.en
+
+
+def test_charges_find_the_customer_whatever_the_spelling(tmp_path, db):
+    run("customers", "import", write_csv(tmp_path / "c.csv", ("customer_id", "name", "id_type"),
+                                         [("123456785", "Ana", "rut")]), "--db", db)
+    charges = [(spelling, "F-%d" % n, "2024-03-01", "100", "", "") for n, spelling in enumerate(ONE_PERSON + [
+        "123456785"])]
+    assert run("customers", "charges", write_csv(tmp_path / "f.csv", CHARGE_HEADER, charges), "--db", db).strip() == \
+        "4 charges stored (0 already known)"
+    assert {row[0] for row in stored(db, "charges")} == {"12345678-5"}
+
+
+def test_every_problem_has_its_spanish_words(tmp_path, register):
+    with pytest.raises(customers.CustomerError) as refused:
+        customers.load_customers(str(write_csv(tmp_path / "bad.csv", HEADER, BAD_CUSTOMERS)))
+    spanish = refused.value.text("es")
+    for words in ("fila 2, columna customer_id: no puede estar vacío",
+                  "fila 3, columna email: debe ser un correo electrónico",
+                  "fila 4, columna connected_kw: debe ser una potencia en kW",
+                  "fila 5, columna smart: debe ser sí o no",
+                  "fila 6, columna customer_id: '33333333-3' ya está en la fila 3"):
+        assert words in spanish
+    assert "must" not in spanish
+    with pytest.raises(customers.CustomerError) as refused:
+        customers.load_charges(str(write_csv(tmp_path / "f.csv", CHARGE_HEADER, [
+            ("99999999-9", "", "2024-02-30", "1.234", "pesos", "mucho")])), {"11111111-1"})
+    spanish = refused.value.text("es")
+    assert "must" not in spanish and spanish.count("fila 2, columna ") == 6
+
+
+def test_a_pan_typed_as_a_number_in_the_register_says_to_write_it_as_text(tmp_path, db):
+    path = write_xlsx(tmp_path / "c.xlsx", ("customer_id", "name", "client_number"),
+                      [("11111111-1", "Ana", 6.00727e17)])
+    output = run("customers", "import", path, "--db", db, code=1)
+    assert "row 2: client_number: " in output and "write it as text" in output
 
 
 def test_importing_again_updates_the_customers(tmp_path, register):
@@ -181,3 +302,19 @@ def test_a_document_imported_twice_is_kept_once(tmp_path, register):
     changed = write_csv(tmp_path / "again.csv", CHARGE_HEADER, [CHARGES[0][:3] + ("999",) + CHARGES[0][4:]])
     assert run("customers", "charges", changed, "--db", register).strip() == "0 charges stored (1 already known)"
     assert [row[3] for row in stored(register, "charges")] == [123450, 29, 1250000]
+
+
+def test_the_cli_writes_a_template_for_every_kind_of_row_file(tmp_path):
+    from host import rowfile
+
+    for kind, table in rowfile.tables().items():  # the command's choices are every kind the reader knows
+        out = tmp_path / (kind + ".xlsx")
+        run("customers", "template", kind, str(out))
+        sheet = openpyxl.load_workbook(out).active
+        assert [c.value for c in sheet[1]] == list(table.columns)
+        assert all(c.number_format == "@" for c in sheet[1])  # text: identifiers keep every digit
+    out = tmp_path / "customer.xlsx"
+    sheet_book = openpyxl.load_workbook(out)
+    sheet_book.active.append(["600727000000000009", "Ana"])
+    sheet_book.save(out)
+    assert rowfile.rows(str(out), "customer", ("customer_id", "name"))[0]["customer_id"] == "600727000000000009"

@@ -1,6 +1,8 @@
 """`opsm export gestiona`: the customer register as Gestiona Energía's unit inventory workbook."""
 
 import csv
+import os
+import time
 
 import openpyxl
 import pytest
@@ -8,6 +10,7 @@ from click.testing import CliRunner
 
 from host.cli import cli
 from host.store import Store
+from tests.host.test_export_smec import full_disk
 
 SANTIAGO = ("Santiago", "Santiago", "Región Metropolitana de Santiago")
 VALPARAISO = ("Valparaíso", "Valparaíso", "Región de Valparaíso")
@@ -184,3 +187,32 @@ def test_an_empty_register_is_refused(tmp_path):
 def test_out_must_be_an_xlsx_workbook(tmp_path):
     result = run("export", "gestiona", "--out", tmp_path / "x.xls", "--db", imported(tmp_path, REGISTER), code=1)
     assert "out: must be a FILE.xlsx" in result.output
+
+
+@pytest.mark.parametrize("free", [0, 3000])
+def test_a_full_disk_keeps_the_previous_workbook_and_says_where(tmp_path, monkeypatch, free):
+    db = imported(tmp_path, REGISTER)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    out = folder / "inventario.xlsx"
+    out.write_bytes(b"the previous inventory")
+    full_disk(monkeypatch, folder, free)
+    result = CliRunner().invoke(cli, ["export", "gestiona", "--out", str(out), "--db", db])
+    monkeypatch.undo()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "out: cannot write %s: No space left on device" % out in result.output
+    assert os.listdir(folder) == ["inventario.xlsx"] and out.read_bytes() == b"the previous inventory"
+
+
+def test_temporaries_left_by_a_killed_run_are_swept_by_name_and_age(tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    stale, fresh, other = (folder / ".inventario.xlsx.k1ll3d00.part", folder / ".inventario.xlsx.running.part",
+                           folder / ".inventario.xlsx.notes")
+    for path in (stale, fresh, other):
+        path.write_bytes(b"partial")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    run("export", "gestiona", "--out", folder / "inventario.xlsx", "--db", imported(tmp_path, REGISTER))
+    assert sorted(os.listdir(folder)) == sorted(["inventario.xlsx", fresh.name, other.name])

@@ -5,12 +5,15 @@ import datetime
 import http.server
 import ipaddress
 import json
+import os
 import pathlib
 import shutil
 import socket
+import sqlite3
 import ssl
 import threading
 import time
+import types
 import zoneinfo
 
 import jsonschema
@@ -25,6 +28,7 @@ from host import readings, sec
 from host.cli import cli
 from host.store import Store
 from tests.host import exportdata
+from tests.host.test_export_smec import full_disk
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SANTIAGO = "America/Santiago"
@@ -47,9 +51,9 @@ CHARGES = ("customer_id,document,billed_on,amount,currency\n"
            "%s,B-5,2024-04-02,300,CLP\n" % ((ANA,) * 6))   # after the as_of day
 
 
-def run(db, *args):
+def run(db, *args, env=None):
     return CliRunner().invoke(cli, ["export", "sec", "--db", str(db), "--distributor", DISTRIBUTOR,
-                                    *(str(a) for a in args)])
+                                    *(str(a) for a in args)], env=env)
 
 
 def delivered(db, *args) -> tuple:
@@ -200,8 +204,8 @@ def test_a_delta_needs_an_initial_load_and_bad_input_writes_nothing(db, tmp_path
     assert "kind: give one of --initial or --delta" in run(db, "--initial", "--delta", "--date", AS_OF, "--out",
                                                            out).output
     assert "destination: give one of --out" in run(db, "--initial", "--date", AS_OF).output
-    assert "post: must be an http:// or https:// URL, got 'ftp://x'" in run(db, "--initial", "--date", AS_OF,
-                                                                            "--post", "ftp://x").output
+    assert "post: must be an https:// URL (plain http only with --insecure-http, for tests), got 'ftp://x'" in run(
+        db, "--initial", "--date", AS_OF, "--post", "ftp://x").output
     result = CliRunner().invoke(cli, ["export", "sec", "--db", str(db), "--initial", "--date", AS_OF, "--out", out])
     assert result.exit_code == 1 and "distributor: the customer register names several" in result.output
 
@@ -213,24 +217,102 @@ def test_a_delta_needs_an_initial_load_and_bad_input_writes_nothing(db, tmp_path
     assert "no initial load" in run(db, "--delta", "--date", AS_OF, "--out", out).output
 
 
-class Receiver:
-    """A receiving web service on 127.0.0.1: each POST gets the next reply (status, headers, body); the last repeats."""
+TOKEN = "s3c-t0ken.Abc_~+/xyz="
 
-    def __init__(self, replies: list, tls: ssl.SSLContext | None = None):
-        self.requests: list = []   # (monotonic time, headers, body)
+
+def certificate(folder: pathlib.Path, name: str, issuer: tuple | None = None, client: bool = False) -> tuple:
+    """(certificate file, key file, certificate, key): a CA for 127.0.0.1 signing itself, or a distributor's client
+    certificate signed by `issuer` (its certificate and key); key files 0600."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_name, signer = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+               .not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+    if client:
+        builder = (builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
+                                  critical=False))
+    else:
+        builder = (builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False))
+    cert = builder.sign(signer, hashes.SHA256())
+    cert_file, key_file = folder / ("%s.pem" % name.replace(" ", "-")), folder / ("%s.key" % name.replace(" ", "-"))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    return cert_file, key_file, cert, key
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """The receiver's own CA-certificate for 127.0.0.1, and a client CA with the distributor's certificate."""
+    folder = tmp_path_factory.mktemp("pki")
+    server = certificate(folder, "SEC receiver test CA")
+    client_ca = certificate(folder, "Client test CA")
+    client = certificate(folder, DISTRIBUTOR, issuer=(client_ca[2], client_ca[3]), client=True)
+    token_file = folder / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    return types.SimpleNamespace(ca=server[0], server=server, client_ca=client_ca[0], cert=client[0], key=client[1],
+                                 token_file=token_file, folder=folder)
+
+
+def server_tls(pki, client_certificates: bool = False) -> ssl.SSLContext:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(pki.server[0], pki.server[1])
+    if client_certificates:
+        tls.verify_mode = ssl.CERT_REQUIRED
+        tls.load_verify_locations(pki.client_ca)
+    return tls
+
+
+def acknowledged(status="accepted", batch=0, received=0, code=200):
+    """A reply that acknowledges the request it answers (batch and count offset by `batch` and `received`)."""
+    def reply(data):
+        header = json.loads(data)
+        return code, {"Content-Type": "application/json"}, json.dumps(
+            {"status": status, "batch": header["header"]["batch"] + batch,
+             "received": len(header["operations"]) + received}).encode()
+    return reply
+
+
+ACK = acknowledged()
+
+
+class Receiver:
+    """A receiving web service on 127.0.0.1: each request gets the next reply (status, headers, body, or a function
+    of the request's body giving them); the last repeats. With `token`, a request without that bearer token gets 401."""
+
+    def __init__(self, replies: list, tls: ssl.SSLContext | None = None, token: str | None = TOKEN):
+        self.requests: list = []   # (monotonic time, headers, body, method, client certificate subject or None)
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                data = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((time.monotonic(), self.headers, data))
-                status, headers, text = replies[min(len(receiver.requests), len(replies)) - 1]
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length)
+                peer = self.connection.getpeercert() if tls is not None else None
+                subject = dict(item[0] for item in peer["subject"]) if peer else None
+                receiver.requests.append((time.monotonic(), self.headers, data, self.command, subject))
+                if token is not None and self.headers.get("Authorization") != "Bearer " + token:
+                    status, headers, text = 401, {}, b"unknown token"
+                else:
+                    reply = replies[min(len(receiver.requests), len(replies)) - 1]
+                    status, headers, text = reply(data) if callable(reply) else reply
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(text)))
                 self.end_headers()
                 self.wfile.write(text)
+
+            do_GET = do_POST
 
             def log_message(self, *args):
                 pass
@@ -247,19 +329,43 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def receiving(replies, tls=None):
-    receiver = Receiver(replies, tls)
+def receiving(replies, tls=None, token=TOKEN):
+    receiver = Receiver(replies, tls, token)
     try:
         yield receiver
     finally:
         receiver.close()
 
 
-def test_a_post_refused_with_503_is_retried_with_the_same_idempotency_key(db, tmp_path):
-    with receiving([(503, {"Retry-After": "1"}, b"busy"), (202, {}, b"accepted")]) as receiver:
-        summary, _ = delivered(db, "--initial", "--date", AS_OF, "--post", receiver.url, "--retries", "2")
+def post(db, receiver, pki, *args, token=TOKEN):
+    """Run a POST to the receiver over https (its CA given), the token in OPSM_SEC_TOKEN (none if token is None)."""
+    https = receiver.url.startswith("https")
+    env = {"OPSM_SEC_TOKEN": token}
+    result = CliRunner().invoke(cli, ["export", "sec", "--db", str(db), "--distributor", DISTRIBUTOR, "--post",
+                                      receiver.url, *(["--ca-file", str(pki.ca)] if https else ["--insecure-http"]),
+                                      *(str(a) for a in args)], env=env)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def posted(db, receiver, pki, *args, token=TOKEN) -> dict:
+    result = post(db, receiver, pki, "--json", *args, token=token)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def not_delivered(db) -> None:
+    """The state did not advance: no batch was recorded as delivered."""
+    result = run(db, "--delta", "--date", AS_OF, "--out", db.parent / "unused")
+    assert "delta: no initial load was delivered yet" in result.output
+
+
+def test_a_post_refused_with_503_is_retried_with_the_same_idempotency_key(db, tmp_path, pki):
+    with receiving([(503, {"Retry-After": "1"}, b"busy"), ACK], server_tls(pki)) as receiver:
+        summary = posted(db, receiver, pki, "--initial", "--date", AS_OF, "--retries", "2")
     assert summary["destination"] == receiver.url
-    (first, first_headers, first_body), (second, headers, data) = receiver.requests
+    (first, first_headers, first_body, *_), (second, headers, data, *_) = receiver.requests
     assert second - first >= 0.9  # the Retry-After, not the shorter backoff
     assert headers["Idempotency-Key"] == first_headers["Idempotency-Key"] and data == first_body
     assert headers["Idempotency-Key"].startswith("opsm-sec-1-")
@@ -273,57 +379,224 @@ def test_a_post_refused_with_503_is_retried_with_the_same_idempotency_key(db, tm
     assert (document["header"]["previous_batch"], document["operations"]) == (1, [])
 
 
-def test_a_refusal_is_not_retried_and_an_unreachable_receiver_keeps_the_changes(db, tmp_path):
+def test_a_refusal_is_not_retried_and_an_unreachable_receiver_keeps_the_changes(db, tmp_path, pki):
     out = tmp_path / "out"
     delivered(db, "--initial", "--date", AS_OF, "--out", out)
     value = change_one_reading(db)
-    with receiving([(400, {}, b"batch refused: key unknown\nsecond line")]) as receiver:
-        result = run(db, "--delta", "--date", AS_OF, "--post", receiver.url)
+    with receiving([(400, {}, b"batch refused: key unknown\nsecond line")], server_tls(pki)) as receiver:
+        result = post(db, receiver, pki, "--delta", "--date", AS_OF)
     assert result.exit_code == 1 and len(receiver.requests) == 1
     assert "HTTP 400: batch refused: key unknown" in result.output and "second line" not in result.output
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        closed = "http://127.0.0.1:%d/sec" % s.getsockname()[1]
-    result = run(db, "--delta", "--date", AS_OF, "--post", closed, "--retries", "1", "--timeout", "2")
-    assert result.exit_code == 1 and closed in result.output and "after 2 attempt(s)" in result.output
+        closed = types.SimpleNamespace(url="https://127.0.0.1:%d/sec" % s.getsockname()[1])
+    result = post(db, closed, pki, "--delta", "--date", AS_OF, "--retries", "1", "--timeout", "2")
+    assert result.exit_code == 1 and closed.url in result.output and "after 2 attempt(s)" in result.output
     _, document = delivered(db, "--delta", "--date", AS_OF, "--out", out)
     assert document["header"]["batch"] == 2
     assert [(op["op"], op["data"]["valor"]) for op in document["operations"]] == [("update", value)]
 
 
-def self_signed(folder: pathlib.Path) -> tuple:
-    """A certificate for 127.0.0.1 that is its own CA: (certificate file, key file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "SEC receiver test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                  critical=False)
-                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-                   .sign(key, hashes.SHA256()))
-    cert_file, key_file = folder / "ca.pem", folder / "key.pem"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
-
-
-def test_https_to_a_receiver_with_a_private_ca(db, tmp_path):
-    cert_file, key_file = self_signed(tmp_path)
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert_file, key_file)
-    with receiving([(200, {}, b"ok")], tls) as receiver:
-        result = run(db, "--initial", "--date", AS_OF, "--post", receiver.url)
+def test_https_to_a_receiver_with_a_private_ca(db, tmp_path, pki):
+    with receiving([ACK], server_tls(pki)) as receiver:
+        result = run(db, "--initial", "--date", AS_OF, "--post", receiver.url, env={"OPSM_SEC_TOKEN": TOKEN})
         assert result.exit_code == 1 and "certificate verify failed" in result.output and "--ca-file" in result.output
-        summary, _ = delivered(db, "--initial", "--date", AS_OF, "--post", receiver.url, "--ca-file", cert_file)
+        summary = posted(db, receiver, pki, "--initial", "--date", AS_OF)
     assert summary["batch"] == 1 and len(receiver.requests) == 1
     assert json.loads(receiver.requests[0][2])["header"]["kind"] == "initial"
-    result = run(db, "--initial", "--date", AS_OF, "--post", receiver.url, "--ca-file", tmp_path / "missing.pem")
+    result = run(db, "--initial", "--date", AS_OF, "--post", receiver.url, "--ca-file", tmp_path / "missing.pem",
+                 env={"OPSM_SEC_TOKEN": TOKEN})
     assert result.exit_code == 1 and "ca-file: cannot read" in result.output
+
+
+def test_a_batch_is_delivered_with_a_bearer_token_from_a_file_or_the_environment(db, pki):
+    with receiving([ACK], server_tls(pki)) as receiver:
+        summary = posted(db, receiver, pki, "--initial", "--date", AS_OF, "--token-file", pki.token_file, token=None)
+        assert summary["destination"] == receiver.url and summary["batch"] == 1
+        assert receiver.requests[0][1]["Authorization"] == "Bearer " + TOKEN
+        summary = posted(db, receiver, pki, "--delta", "--date", AS_OF)  # OPSM_SEC_TOKEN
+        assert summary["batch"] == 2 and summary["previous_batch"] == 1
+        assert receiver.requests[1][1]["Authorization"] == "Bearer " + TOKEN
+
+        result = post(db, receiver, pki, "--delta", "--date", AS_OF, token="an0ther-token")
+        assert result.exit_code == 1 and "HTTP 401: unknown token" in result.output
+        assert "an0ther-token" not in result.output  # the token is never shown
+    assert len(receiver.requests) == 3
+
+
+def test_the_token_never_comes_from_the_command_line_and_a_post_needs_credentials(db, pki, tmp_path):
+    with receiving([ACK], server_tls(pki)) as receiver:
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF, "--token", TOKEN)
+        assert result.exit_code != 0 and "No such option '--token'" in result.output
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF, token=None)
+        assert result.exit_code == 1 and (
+            "post: the receiver needs credentials: a bearer token (--token-file FILE or OPSM_SEC_TOKEN) and/or a "
+            "client certificate (--client-cert)") in result.output
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF, "--token-file", pki.token_file)
+        assert result.exit_code == 1 and "token: give --token-file or OPSM_SEC_TOKEN, not both" in result.output
+        shared = tmp_path / "shared-token"
+        shared.write_text(TOKEN)
+        shared.chmod(0o644)
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF, "--token-file", shared, token=None)
+        assert result.exit_code == 1 and "token-file: %s has mode 0644" % shared in result.output
+        assert "chmod 600 %s" % shared in result.output
+        for text, message in (("", "token-file: %s is empty"), ("two\nlines", "token-file: %s: the token must be one "
+                                                                             "line of letters, digits and -._~+/")):
+            shared.write_text(text)
+            shared.chmod(0o600)
+            result = post(db, receiver, pki, "--initial", "--date", AS_OF, "--token-file", shared, token=None)
+            assert result.exit_code == 1 and message % shared in result.output
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF, token="bad token\r\nX-Evil: 1")
+        assert result.exit_code == 1 and "OPSM_SEC_TOKEN: the token must be one line of letters" in result.output
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF, "--token-file", tmp_path / "none", token=None)
+        assert result.exit_code == 1 and "token-file: cannot read %s" % (tmp_path / "none") in result.output
+        result = run(db, "--initial", "--date", AS_OF, "--out", tmp_path / "out", "--token-file", pki.token_file)
+        assert result.exit_code == 1 and "token-file: only with --post" in result.output
+    assert receiver.requests == []
+    not_delivered(db)
+
+
+def test_a_client_certificate_authenticates_the_distributor(db, pki, tmp_path):
+    with receiving([ACK], server_tls(pki, client_certificates=True), token=None) as receiver:
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF)  # a token, but no certificate
+        assert result.exit_code == 1 and "post: TLS with %s failed" % receiver.url in result.output
+        assert "CERTIFICATE" in result.output.upper() and "--client-cert" in result.output
+        assert receiver.requests == []
+        not_delivered(db)
+        summary = posted(db, receiver, pki, "--initial", "--date", AS_OF, "--client-cert", pki.cert, "--client-key",
+                         pki.key, token=None)
+    assert summary["batch"] == 1 and receiver.requests[0][4] == {"commonName": DISTRIBUTOR}
+    assert "Authorization" not in receiver.requests[0][1]
+
+    open_key = tmp_path / "open.key"
+    open_key.write_bytes(pki.key.read_bytes())
+    open_key.chmod(0o640)
+    result = run(db, "--delta", "--date", AS_OF, "--post", "https://127.0.0.1:9/sec", "--client-cert", pki.cert,
+                 "--client-key", open_key)
+    assert result.exit_code == 1 and "client-key: %s has mode 0640" % open_key in result.output
+    result = run(db, "--delta", "--date", AS_OF, "--post", "https://127.0.0.1:9/sec", "--client-cert", pki.ca,
+                 "--client-key", pki.key)
+    assert result.exit_code == 1 and "client-cert: %s and %s are not a certificate and its key" % (
+        pki.ca, pki.key) in result.output
+    result = run(db, "--delta", "--date", AS_OF, "--post", "http://127.0.0.1:9/sec", "--insecure-http",
+                 "--client-cert", pki.cert, "--client-key", pki.key)
+    assert result.exit_code == 1 and "client-cert: needs an https:// URL" in result.output
+
+
+def test_plain_http_only_with_insecure_http(db, pki):
+    with receiving([ACK]) as receiver:
+        result = run(db, "--initial", "--date", AS_OF, "--post", receiver.url, env={"OPSM_SEC_TOKEN": TOKEN})
+        assert result.exit_code == 1 and ("post: must be an https:// URL (plain http only with --insecure-http, for "
+                                          "tests), got %r" % receiver.url) in result.output
+        assert receiver.requests == []
+        summary = posted(db, receiver, pki, "--initial", "--date", AS_OF)
+    assert summary["batch"] == 1 and len(receiver.requests) == 1
+    for url in ("ftp://x", "https:///nohost"):
+        result = run(db, "--initial", "--date", AS_OF, "--post", url, env={"OPSM_SEC_TOKEN": TOKEN})
+        assert result.exit_code == 1 and "post: must be an https:// URL" in result.output
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_failure_and_is_never_followed(db, pki, code):
+    with receiving([ACK], server_tls(pki)) as elsewhere:
+        with receiving([(code, {"Location": elsewhere.url}, b"moved")], server_tls(pki)) as receiver:
+            result = post(db, receiver, pki, "--initial", "--date", AS_OF, "--retries", "2")
+    assert result.exit_code == 1
+    assert ("post: %s answered HTTP %d, a redirect to %s: not followed (give the receiver's own URL)"
+            % (receiver.url, code, elsewhere.url)) in result.output
+    assert len(receiver.requests) == 1 and elsewhere.requests == []
+    not_delivered(db)
+
+
+def _answer(status=None, batch=None, received=None, **extra):
+    """A reply computed from the request: the acknowledgement's fields, None for the right value, ... to leave out."""
+    def reply(data):
+        document = json.loads(data)
+        right = {"status": "ok", "batch": document["header"]["batch"], "received": len(document["operations"])}
+        body = {name: right[name] if value is None else value
+                for name, value in (("status", status), ("batch", batch), ("received", received)) if value is not ...}
+        return 200, {"Content-Type": "application/json"}, json.dumps(dict(body, **extra)).encode()
+    return reply
+
+
+@pytest.mark.parametrize("reply, reason", [
+    ((200, {}, b"ok"), "the answer is not JSON: ok"),
+    ((200, {}, b"<html><body>Welcome</body></html>"), "the answer is not JSON: <html><body>Welcome"),
+    ((200, {}, b"[]"), "the answer is not a JSON object"),
+    ((204, {}, b""), "HTTP 204 is not an acknowledgement (expected 200, 201 or 202)"),
+    ((200, {}, b"{}"), "status: missing"),
+    (_answer(status="error", message="rut invalid"), "status: must be 'ok' or 'accepted', got 'error'"),
+    (_answer(batch=2), "batch: must echo the batch sent, 1, got 2"),
+    (_answer(batch="1"), "batch: must echo the batch sent, 1, got '1'"),
+    (_answer(batch=...), "batch: missing"),
+    (_answer(received=0), "received: must echo the count of operations sent"),
+    (_answer(received=...), "received: missing"),
+])
+def test_an_answer_that_is_not_the_acknowledgement_is_not_a_delivery(db, pki, reply, reason):
+    with receiving([reply], server_tls(pki)) as receiver:
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF, "--retries", "2")
+    assert result.exit_code == 1 and len(receiver.requests) == 1
+    assert "post: %s: bad acknowledgement: %s" % (receiver.url, reason) in result.output, result.output
+    not_delivered(db)
+
+
+def test_the_acknowledgement_format_is_configurable(db, pki, tmp_path):
+    def lote(data):
+        document = json.loads(data)
+        return 201, {}, json.dumps({"resultado": "recibido", "lote": {
+            "numero": document["header"]["batch"], "registros": len(document["operations"])}}).encode()
+
+    spec = tmp_path / "ack.json"
+    spec.write_text(json.dumps({"http_status": [201], "status_field": "resultado", "status_values": ["recibido"],
+                                "batch_field": "lote.numero", "received_field": "lote.registros"}))
+    with receiving([lote], server_tls(pki)) as receiver:
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF)  # the default acknowledgement: refused
+        assert result.exit_code == 1 and "bad acknowledgement: status: missing" in result.output
+        summary = posted(db, receiver, pki, "--initial", "--date", AS_OF, "--ack-spec", spec)
+    assert summary["batch"] == 1 and len(receiver.requests) == 2
+    for text, message in (("{", "ack-spec: %s is not JSON" % spec),
+                          ('{"http_status": [302]}', "ack-spec: http_status: must be a list of 2xx codes, got [302]"),
+                          ('{"status_values": []}', "ack-spec: status_values: must be a list of strings"),
+                          ('{"batch_field": ""}', "ack-spec: batch_field: must be a field name"),
+                          ('{"count": "n"}', "ack-spec: unknown field 'count'")):
+        spec.write_text(text)
+        result = run(db, "--delta", "--date", AS_OF, "--post", receiver.url, "--ack-spec", spec,
+                     env={"OPSM_SEC_TOKEN": TOKEN})
+        assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_a_full_disk_writes_no_feed_file_and_advances_nothing(db, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    full_disk(monkeypatch, out, free=4096)
+    result = run(db, "--initial", "--date", AS_OF, "--out", out)
+    monkeypatch.undo()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "out: cannot write %s: No space left on device" % (out / "sec-initial-2024-03-31-000001.json") in \
+        result.output
+    assert os.listdir(out) == []
+    not_delivered(db)
+
+
+def test_a_batch_the_database_cannot_record_leaves_no_feed_file(db, tmp_path, monkeypatch, pki):
+    def locked(*args):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(sec, "remember", locked)
+    out = tmp_path / "out"
+    result = run(db, "--initial", "--date", AS_OF, "--out", out)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert ("db: cannot record batch 1 as delivered: database is locked; %s was removed"
+            % (out / "sec-initial-2024-03-31-000001.json")) in result.output
+    assert os.listdir(out) == []
+    with receiving([ACK], server_tls(pki)) as receiver:
+        result = post(db, receiver, pki, "--initial", "--date", AS_OF)
+    assert result.exit_code == 1 and ("db: %s acknowledged batch 1 but recording it failed: database is locked; the "
+                                      "next run sends it again with the same Idempotency-Key" % receiver.url
+                                      ) in result.output
+    monkeypatch.undo()
+    not_delivered(db)
 
 
 def test_retry_after_in_seconds_or_as_a_date():

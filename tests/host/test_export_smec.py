@@ -1,8 +1,13 @@
 """`opsm export smec`: Direct@mm workbooks read back with xlrd, the completeness and * / ** checks, zips,
 the constancia, bad input."""
 
+import builtins
+import errno
+import io
 import json
 import os
+import time
+import types
 import zipfile
 import zoneinfo
 
@@ -48,6 +53,56 @@ def channel_map(tmp_path):
 
 def run(*args):
     return CliRunner().invoke(cli, ["export", "smec"] + [str(a) for a in args])
+
+
+class _Filling:
+    """A file written on a disk with `disk.free` bytes left: a write past them stores what fits, then fails ENOSPC."""
+
+    def __init__(self, file, disk):
+        self._file, self._disk = file, disk
+
+    def write(self, data):
+        self._disk.log.append((self._file.name, len(data)))
+        if len(data) > self._disk.free:
+            self._file.write(data[:self._disk.free])
+            self._disk.free = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._disk.free -= len(data)
+        return self._file.write(data)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()
+
+
+def full_disk(monkeypatch, folder, free: int):
+    """Files opened for writing under `folder` share `free` bytes (builtins.open and io.open, which xlwt, reportlab,
+    zipfile and xlsxwriter use); the disk's log lists (file, bytes) of every write."""
+    disk = types.SimpleNamespace(free=free, log=[])
+    real, root = builtins.open, os.path.abspath(folder) + os.sep
+
+    def filling_open(file, mode="r", *args, **kwargs):
+        opened = real(file, mode, *args, **kwargs)
+        if isinstance(file, (str, os.PathLike)) and set(mode) & set("wax+") and os.path.abspath(file).startswith(root):
+            return _Filling(opened, disk)
+        return opened
+
+    monkeypatch.setattr(builtins, "open", filling_open)
+    monkeypatch.setattr(io, "open", filling_open)
+    return disk
+
+
+def clean_exit(result) -> None:
+    """Exit 1 with a message: no exception escaped to a traceback."""
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
 
 
 def expected(device: int, quantity: str, month: str, multiplier: float) -> list:
@@ -201,3 +256,96 @@ def test_postgresql_gives_the_same_workbook(postgres_db, channel_map, tmp_path):
     assert store.query("SELECT month, COUNT(*) FROM smec_months GROUP BY month ORDER BY month") == [
         ("2026-01", 6), ("2026-02", 6)]
     store.close()
+
+
+def _bytes_before(log, fragment: str) -> int:
+    """Bytes written before the first write to a file whose name holds `fragment`, plus half of that file."""
+    before = 0
+    for index, (name, size) in enumerate(log):
+        if fragment in os.path.basename(name):
+            whole = sum(n for other, n in log[index:] if other == name)
+            return before + whole // 2
+        before += size
+    raise AssertionError("no write to %s in %s" % (fragment, log))
+
+
+@pytest.mark.parametrize("as_zip, fails_in", [(as_zip, name) for as_zip in (False, True) for name in (
+    "-01.xls", "-02.xls", "-lote-1.zip", "-constancia.txt", "-constancia.pdf") if as_zip or not name.endswith(".zip")])
+def test_a_full_disk_leaves_no_final_file_and_no_staging(db, channel_map, tmp_path, monkeypatch, as_zip, fails_in):
+    """The disk fills in the middle of one file of the set: nothing appears in the folder, the staging is gone."""
+    monkeypatch.setattr(smec, "COLUMNS_PER_WORKBOOK", 4)  # two workbooks
+    args = ["--db", db, "--month", "2026-02", "--channels", channel_map, "--json"] + (["--zip"] if as_zip else [])
+    sized = tmp_path / "sized"
+    disk = full_disk(monkeypatch, sized, free=10 ** 12)
+    assert run(*args, "--out", sized).exit_code == 0
+    free = _bytes_before(disk.log, fails_in)
+
+    out = tmp_path / "out"
+    full_disk(monkeypatch, out, free=free)
+    result = run(*args, "--out", out)
+    clean_exit(result)
+    failed = "SMEC-202602" + fails_in
+    assert "out: cannot write %s in %s: No space left on device; nothing was written" % (failed, out) in result.output
+    assert not out.exists() or os.listdir(out) == []
+
+
+def test_a_failure_while_moving_the_set_into_place_restores_the_previous_set(db, channel_map, tmp_path,
+                                                                             monkeypatch):
+    out = tmp_path / "out"
+    assert run("--db", db, "--month", "2026-02", "--channels", channel_map, "--out", out).exit_code == 0
+    before = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    assert sorted(before) == ["SMEC-202602-01.xls", "SMEC-202602-constancia.pdf", "SMEC-202602-constancia.txt"]
+    real, moves = os.replace, []
+
+    def failing(source, target):
+        if os.path.dirname(os.path.abspath(target)) == str(out) and not os.path.basename(source).startswith("."):
+            moves.append(target)
+            if len(moves) == 2:  # the second file of the new set
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real(source, target)
+
+    monkeypatch.setattr(smec, "COLUMNS_PER_WORKBOOK", 4)  # the new set has two workbooks
+    monkeypatch.setattr(os, "replace", failing)
+    result = run("--db", db, "--month", "2026-02", "--channels", channel_map, "--out", out)
+    monkeypatch.undo()
+    clean_exit(result)
+    assert "out: cannot move" in result.output and "Input/output error" in result.output
+    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before  # no staging left either
+
+
+def test_a_new_set_replaces_the_whole_previous_set_of_the_month(db, channel_map, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    monkeypatch.setattr(smec, "COLUMNS_PER_WORKBOOK", 4)
+    assert run("--db", db, "--month", "2026-02", "--channels", channel_map, "--out", out).exit_code == 0
+    (out / "SMEC-202601-01.xls").write_bytes(b"another month")
+    (out / "notes.txt").write_text("the operator's")
+    assert "SMEC-202602-02.xls" in os.listdir(out)
+    monkeypatch.undo()
+    assert run("--db", db, "--month", "2026-02", "--channels", channel_map, "--out", out).exit_code == 0
+    assert sorted(os.listdir(out)) == ["SMEC-202601-01.xls", "SMEC-202602-01.xls", "SMEC-202602-constancia.pdf",
+                                       "SMEC-202602-constancia.txt", "notes.txt"]
+    assert xlrd.open_workbook(str(out / "SMEC-202602-01.xls")).sheet_by_index(0).ncols == 6
+    assert run("--db", db, "--month", "2026-02", "--channels", channel_map, "--out", out, "--zip").exit_code == 0
+    assert sorted(os.listdir(out)) == ["SMEC-202601-01.xls", "SMEC-202602-constancia.pdf",
+                                       "SMEC-202602-constancia.txt", "SMEC-202602-lote-1.zip", "notes.txt"]
+
+
+def test_staging_left_by_a_killed_run_is_swept_by_name_and_age(db, channel_map, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    old = time.time() - 2 * 3600
+    stale = [out / ".opsm-staging-4242-k1ll3d00", out / ".staging-4243", out / ".SMEC-202602-01.xls.ab12cd34.part"]
+    fresh = [out / ".opsm-staging-4244-running", out / ".SMEC-202603-01.xls.ef56gh78.part"]
+    kept = [out / ".hidden-notes", out / "staging-4245"]
+    for path in stale + fresh + kept:
+        if "." in path.name[1:]:
+            path.write_bytes(b"partial")
+        else:
+            path.mkdir()
+            (path / "SMEC-202602-01.xls").write_bytes(b"partial")
+    for path in stale + kept:
+        os.utime(path, (old, old))
+    result = run("--db", db, "--month", "2026-02", "--channels", channel_map, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(out)) == sorted([p.name for p in fresh + kept] + [
+        "SMEC-202602-01.xls", "SMEC-202602-constancia.pdf", "SMEC-202602-constancia.txt"])

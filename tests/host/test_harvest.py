@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -266,3 +267,201 @@ def test_progress_bar_on_a_terminal(fleet_ports, tmp_path):
     text = seen.decode(errors="replace")
     assert "harvesting" in text and "100%" in text, text
     assert "6 of 6 meters read" in text
+
+
+HOSTILE = {3: Faults(trickle=0.5), 4: Faults(trickle=0.5), 6: Faults(endless="blocks"), 7: Faults(endless="segments")}
+
+
+@pytest.fixture(scope="module")
+def hostile_ports():
+    """20 meters that lived a day, public client, no faults but four hostile meters: 3 (TCP wrapper) and 4 (HDLC)
+    trickle a byte every 0.5 s, under the per-read time-out; 6 answers GETs with blocks forever (TCP wrapper),
+    7 with HDLC segments forever."""
+    runs = fleet(20, tempfile.mkdtemp(), 86400000)
+    ports: dict = {}
+    started = threading.Event()
+
+    def main():
+        async def go():
+            await MeterPorts(runs, speed=0, faults=HOSTILE).serve({"dlms": 0, "hdlc": 0, "modbus": 0},
+                                                                  started=lambda p: (ports.update(p), started.set()))
+        asyncio.run(go())
+
+    threading.Thread(target=main, daemon=True).start()
+    assert started.wait(30)
+    return runs, ports
+
+
+def _hostile_inventory(folder, ports, rows=range(20)):
+    protocols = ("dlms-tcp", "dlms-hdlc-tcp", "modbus-tcp")
+    lines = [HEADER]
+    for n in rows:
+        protocol = protocols[n % 3]
+        port = ports[{"dlms-tcp": "dlms", "dlms-hdlc-tcp": "hdlc", "modbus-tcp": "modbus"}[protocol]][n]
+        lines.append("H%03d,OPS%08d,127.0.0.1,%d,%s,16,,UTC\n" % (n, n + 1, port, protocol))
+    path = os.path.join(str(folder), "hostile.csv")
+    with open(path, "w") as f:
+        f.writelines(lines)
+    return path
+
+
+_MEASURED = """
+import json, resource, sys, tracemalloc
+from host.cli import cli
+import host.harvest, host.store, pymodbus.client, rich.console, rich.progress, rich.table  # imported: not counted
+tracemalloc.start()
+try:
+    cli.main(sys.argv[1:], prog_name="opsm")
+except SystemExit as end:
+    code = end.code
+# VmHWM: this process's own peak (ru_maxrss on Linux keeps the forking parent's size across exec, and a
+# test run's pytest is hundreds of MB)
+with open("/proc/self/status") as status:
+    peak_kb = [int(line.split()[1]) for line in status if line.startswith("VmHWM:")]
+print(json.dumps({"code": code, "peak_traced": tracemalloc.get_traced_memory()[1],
+                  "maxrss_kb": peak_kb[0] if peak_kb else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}),
+      file=sys.stderr)
+"""
+
+
+def test_hostile_meters_cost_bounded_time_and_memory(hostile_ports, tmp_path):
+    """A fleet with two trickling meters (a byte every 0.5 s: under the 1 s per-read time-out) and two endless
+    ones (GET blocks, HDLC segments): the harvest ends within the per-meter deadline plus a margin, those
+    four fail with their reason stored, the other sixteen are stored; memory stays bounded (measured in a
+    subprocess: tracemalloc's peak and the peak resident size)."""
+    runs, ports = hostile_ports
+    db_path = str(tmp_path / "h.db")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", _MEASURED, "harvest", "--json", "--inventory",
+                           _hostile_inventory(tmp_path, ports), "--db", db_path, "--timeout", "1", "--retries", "1",
+                           "--meter-deadline", "3"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    wall = time.monotonic() - started
+    measured = json.loads(proc.stderr.strip().splitlines()[-1])
+    out = json.loads(proc.stdout.splitlines()[-1])
+    print("hostile fleet: harvest %.2f s (process %.2f s), tracemalloc peak %.1f MB, max RSS %.1f MB" % (
+        out["seconds"], wall, measured["peak_traced"] / 1e6, measured["maxrss_kb"] / 1024))
+    assert measured["code"] == 2
+    assert out["seconds"] < 3 + 2  # the per-meter deadline and a margin
+    failures = out["failures"]
+    print(json.dumps(failures, indent=1))
+    assert set(failures) == {"H003", "H004", "H006", "H007"}, failures
+    for device in ("H003", "H004"):
+        assert failures[device]["error"].startswith("deadline 3 s passed after 0 reads"), failures[device]
+    assert failures["H006"] == {"error": "more than 256 blocks reading 0.0.96.1.0.255", "attempts": 1}
+    assert failures["H007"] == {"error": "more than 256 HDLC segments reading 0.0.96.1.0.255", "attempts": 1}
+    assert measured["peak_traced"] < 10e6 and measured["maxrss_kb"] < 200 * 1024
+    db = store.Store.open(db_path)
+    stored = dict(db.query("SELECT device_id, error FROM readings WHERE ok = 0"))
+    assert stored == {d: f["error"] for d, f in failures.items()}  # the reasons are in the store
+    assert db.query("SELECT COUNT(DISTINCT device_id) FROM register_values") == [(16,)]
+    quarter = db.query("SELECT COUNT(*) FROM profile_values WHERE device_id = 'H000' AND profile = ?", (QUARTER,))
+    assert quarter == [(runs[0].meter.profiles[0].entries * 3,)]
+    db.close()
+
+
+def test_a_harvest_deadline_ends_a_slow_harvest(hostile_ports, tmp_path):
+    """--harvest-deadline bounds the whole harvest: the meter in flight fails with it, those not yet
+    started fail without being contacted; every reason is stored."""
+    _, ports = hostile_ports
+    start = time.monotonic()
+    code, out = _harvest("--inventory", _hostile_inventory(tmp_path, ports, [3, 0, 1]), "--db", tmp_path / "h.db",
+                         "--concurrency", "1", "--harvest-deadline", "2")
+    assert time.monotonic() - start < 2 + 2
+    assert code == 2 and out["failed"] == 3
+    assert out["failures"]["H003"]["error"].startswith("harvest deadline 2 s passed after 0 reads")
+    for device in ("H000", "H001"):
+        assert out["failures"][device] == {"error": "harvest deadline 2 s passed before the meter was read",
+                                           "attempts": 0}
+
+
+def test_caps_on_blocks_and_bytes_fail_a_meter_with_the_reason(fleet_ports, tmp_path):
+    """A reply over --max-reply-bytes, or a read in more than --max-blocks blocks, fails the meter at once
+    (no retry: the meter would send the same), naming the bound and the object."""
+    _, ports, _ = fleet_ports
+    inventory_path, credentials = _inventory(str(tmp_path), ports, [0, 1])
+    code, out = _harvest("--inventory", inventory_path, "--credentials", credentials, "--db", tmp_path / "a.db",
+                         "--max-blocks", "2")
+    assert code == 2
+    assert out["failures"] == {d: {"error": "more than 2 blocks reading 1.0.99.1.0.255", "attempts": 1}
+                               for d in ("M000", "M001")}
+    code, out = _harvest("--inventory", inventory_path, "--credentials", credentials, "--db", tmp_path / "b.db",
+                         "--max-reply-bytes", "2048")
+    assert code == 2
+    assert out["failures"] == {d: {"error": "reply over 2 KB reading 1.0.99.1.0.255", "attempts": 1}
+                               for d in ("M000", "M001")}
+    for option in ("--max-blocks", "--max-reply-bytes", "--meter-deadline", "--harvest-deadline"):
+        result = CliRunner().invoke(cli, ["harvest", "--inventory", inventory_path, "--db", tmp_path / "c.db",
+                                          option, "0"])
+        assert result.exit_code != 0 and option in result.output
+
+
+def test_harvest_exports_and_reports_share_one_database(fleet_ports, tmp_path, monkeypatch):
+    """`opsm harvest` writes where the exports and reports read: OPSM_HARVEST_DB, else harvest.sqlite."""
+    _, ports, _ = fleet_ports
+    inventory_path, credentials = _inventory(str(tmp_path), ports, [0])
+    options = {p.name: p for p in cli.commands["harvest"].params}
+    export = {p.name: p for p in cli.commands["export"].commands["smec"].params}
+    assert (options["db"].default, options["db"].envvar) == (export["db"].default, export["db"].envvar) == (
+        "harvest.sqlite", "OPSM_HARVEST_DB")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("OPSM_HARVEST_DB", raising=False)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["harvest", "--inventory", inventory_path, "--credentials", credentials, "--json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(cwd)) == ["harvest.sqlite"]
+    db = store.Store.open(str(cwd / "harvest.sqlite"))
+    assert db.query("SELECT device_id, ok FROM readings") == [("M000", 1)]
+    db.close()
+    elsewhere = str(tmp_path / "fleet.sqlite")
+    result = runner.invoke(cli, ["harvest", "--inventory", inventory_path, "--credentials", credentials, "--json"],
+                           env={"OPSM_HARVEST_DB": elsewhere})
+    assert result.exit_code == 0, result.output
+    db = store.Store.open(elsewhere)
+    assert db.query("SELECT device_id, ok FROM readings") == [("M000", 1)]
+    db.close()
+
+
+def test_serial_meters_are_bounded_too(tmp_path):
+    """A serial meter is read in a worker thread: the deadline and the byte cap hold there as well. A fake
+    optical port on a pty answers the identification, then sends its data block forever (never the ETX),
+    as a flood or a trickle under the per-read time-out."""
+    import pty
+    import tty
+
+    def fake_meter(master, stop, pause):
+        os.read(master, 64)  # /?!
+        os.write(master, b"/OPS5\\2OPSM-SP-230\r\n")
+        os.read(master, 64)  # ACK 0 5 0: the readout
+        os.write(master, b"\x02")
+        os.set_blocking(master, False)  # a full pty buffer (nobody reading any more) must not hang the thread
+        while not stop.is_set():
+            try:
+                os.write(master, b"1.8.0(0000123.456*kWh)\r\n"[:1 if pause else None])
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+            time.sleep(pause or 0.001)
+
+    for pause, options, reason in (
+            (0, ("--max-reply-bytes", "4096"), "reply over 4 KB in the readout"),
+            (0.3, ("--meter-deadline", "2"), "deadline 2 s passed after 0 reads, in the readout")):
+        master, slave = pty.openpty()
+        tty.setraw(slave)
+        stop = threading.Event()
+        meter = threading.Thread(target=fake_meter, args=(master, stop, pause), daemon=True)
+        meter.start()
+        try:
+            path = tmp_path / "serial.csv"
+            path.write_text(HEADER + "S1,OPS00000001,%s,9600,iec21-serial,16,,UTC\n" % os.ttyname(slave))
+            start = time.monotonic()
+            code, out = _harvest("--inventory", str(path), "--db", str(tmp_path / "s.db"), *options)
+            assert time.monotonic() - start < 2 + 2
+            assert code == 2 and out["failures"]["S1"] == {"error": reason, "attempts": 1}, out
+        finally:
+            stop.set()
+            meter.join(5)
+            os.close(master)
+            os.close(slave)

@@ -150,3 +150,93 @@ def test_rtu_over_a_serial_line_reads_the_same_block(run):
 def test_docs_hold_the_current_table():
     doc = (ROOT / "docs" / "modbus.md").read_text()
     assert modbus_map.markdown() in doc, "docs/modbus.md is out of date: paste `python -m protocol.modbus_map`"
+
+
+def test_garbage_frames_log_little_and_the_port_still_serves(run):
+    """pymodbus logs every bad frame with a hex dump of the last 20 (7.5 MB for 5 000 of them): the server
+    lets one short line through per interval and counts the rest. 5 000 random frames: under 50 KB of log."""
+    import logging
+    import random
+    import socket
+    import time
+
+    class Counting(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.bytes = 0
+            self.lines = []
+
+        def emit(self, record):
+            text = self.format(record)
+            self.bytes += len(text) + 1
+            self.lines.append(text)
+
+    from simulator.modbus import LOG_SUMMARY
+
+    counting = Counting()
+    LOG_SUMMARY.reset()  # other tests of this process had Modbus messages: a new interval starts here
+    seen = LOG_SUMMARY.seen
+    logger = logging.getLogger("pymodbus")
+    logger.addHandler(counting)
+    rnd = random.Random(5)
+    seed = bytes.fromhex("000100000006010300000002")
+
+    async def serve(started):
+        await serve_modbus_tcp(run.meter.snapshot, "127.0.0.1", 0, started=started)
+
+    try:
+        with _serving(serve) as port:
+            sent = 0
+            while sent < 5000:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                    sock.setblocking(False)
+                    for _ in range(100):
+                        data = bytearray(seed if rnd.random() < 0.5 else rnd.randbytes(rnd.randint(1, 64)))
+                        for _ in range(rnd.randint(1, 4)):
+                            data[rnd.randrange(len(data))] = rnd.randrange(256)
+                        try:
+                            sock.sendall(bytes(data))
+                            sent += 1
+                            time.sleep(0.0005)
+                            sock.recv(65536)
+                        except BlockingIOError:
+                            pass
+                        except OSError:
+                            break
+            client = ModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
+            assert client.connect()
+            try:
+                assert _decode(_read_block(client)) == _expected(run)  # a good request after the garbage
+            finally:
+                client.close()
+    finally:
+        logger.removeHandler(counting)
+    print("5 000 garbage Modbus frames: %d bytes of log, %d pymodbus messages counted" % (
+        counting.bytes, LOG_SUMMARY.seen - seen))
+    assert len(counting.lines) == 1, counting.lines  # one line for the interval
+    assert LOG_SUMMARY.seen - seen >= 1000  # pymodbus complained about most frames: counted, not written
+    assert counting.bytes < 50000, (counting.bytes, counting.lines[:3])
+    assert all("\n" not in line and len(line) < 300 for line in counting.lines)
+
+
+def test_the_log_summary_counts_what_it_held_back():
+    import logging
+
+    from simulator.modbus import LogSummary
+
+    now = [0.0]
+    summary = LogSummary(60, clock=lambda: now[0])
+    shown = []
+    logger = logging.getLogger("test.modbus.summary")
+    logger.propagate = False
+    handler = logging.Handler()
+    handler.emit = lambda record: shown.append(record.getMessage())
+    logger.addHandler(handler)
+    logger.addFilter(summary)
+    for n in range(500):
+        now[0] = n * 0.25  # 500 messages over 125 s
+        logger.error("Invalid Modbus protocol id: %d\n>>>>> recv: 0x0 0x1 ...; Traceback (most recent call last):", n)
+    assert shown == ["Modbus: Invalid Modbus protocol id: 0",
+                     "Modbus: Invalid Modbus protocol id: 240 (and 239 more Modbus messages in the last 60 s, not shown)",
+                     "Modbus: Invalid Modbus protocol id: 480 (and 239 more Modbus messages in the last 60 s, not shown)"]
+    assert summary.seen == 500

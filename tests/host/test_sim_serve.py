@@ -49,6 +49,15 @@ def served():
     assert proc.wait(10) == 0  # Ctrl-C stops it cleanly
 
 
+
+def _modbus_credit_wh(port: int) -> int:
+    """The credit register (holding registers 20-21) over Modbus TCP."""
+    modbus = ModbusTcpClient("127.0.0.1", port=port, timeout=5)
+    modbus.connect()
+    credit = modbus.read_holding_registers(20, count=2)
+    modbus.close()
+    return (credit.registers[0] << 16) + credit.registers[1]
+
 def test_every_port_serves_the_same_meter(served):
     ports, _, folder = served
     assert set(ports) == {"dlms", "hdlc", "iec21", "iec21_pty", "modbus", "modbus_rtu_pty"}
@@ -58,11 +67,7 @@ def test_every_port_serves_the_same_meter(served):
                             "--json").stdout)["registers"]
     assert hdlc["0.0.19.10.0.255"] == 25600
     assert _readout(ports["iec21"])["19.10.0"] == ("25.600", "kWh")
-    modbus = ModbusTcpClient("127.0.0.1", port=ports["modbus"], timeout=5)
-    modbus.connect()
-    credit = modbus.read_holding_registers(20, count=2)
-    modbus.close()
-    assert (credit.registers[0] << 16) + credit.registers[1] == 25600
+    assert _modbus_credit_wh(ports["modbus"]) == 25600
     rtu = ModbusSerialClient(ports["modbus_rtu_pty"], framer=FramerType.RTU, baudrate=9600, timeout=2, retries=0)
     assert rtu.connect()
     credit = rtu.read_holding_registers(20, count=2, device_id=17)
@@ -194,3 +199,106 @@ def test_an_idle_connection_is_closed_after_the_inactivity_time_out():
     with pytest.raises(D.TransportError, match="closed"):
         client.get(M.REGISTER, "1.0.1.8.0.255", 2)
     link.close()
+
+
+def test_hostile_faults_trickle_and_endless():
+    """`trickle=S` answers one byte every S seconds; `endless=blocks` answers every GET with another block,
+    never the last; `endless=segments` sends the HDLC port's reply in segments that never end."""
+    from protocol import cosem_client, hdlc
+
+    assert Faults.parse("trickle=2.5").trickle == 2.5
+    assert Faults.parse("endless=blocks,seed=2").endless == "blocks"
+    with pytest.raises(ValueError, match="endless: must be blocks or segments"):
+        Faults.parse("endless=forever")
+    with pytest.raises(ValueError, match="trickle: must be"):
+        Faults.parse("trickle=-1")
+    run = P.meter_with_a_day(tempfile.mkdtemp())
+    runs = [run, run, run]
+    ports = P.serve_in_thread(runs, ("dlms", "hdlc"), faults={0: Faults(trickle=0.2), 1: Faults(endless="blocks"),
+                                                              2: Faults(endless="segments")})
+    client = cosem_client.CosemClient()
+    with socket.create_connection(("127.0.0.1", ports["dlms"][0]), timeout=5) as sock:
+        sock.sendall(D.wrapper.wrap(16, 1, next(client.associate_steps())))
+        start = time.perf_counter()
+        got = b"".join(sock.recv(4096) for _ in range(6))
+        assert got == bytes.fromhex("0001 0001 0010")  # one byte per recv: the wrapper header, byte by byte
+        assert time.perf_counter() - start >= 0.9  # five gaps of 0.2 s
+
+    for port, framing in ((ports["dlms"][1], "wrapper"), (ports["hdlc"][1], "hdlc")):
+        link, client = D.open_session(port=port, framing=framing, timeout=2)  # the association is served
+        steps = client.get_raw_steps(M.PROFILE_GENERIC, "1.0.99.1.0.255", 2)
+        request = next(steps)
+        for block in range(1, 301):
+            reply = link.exchange(request)
+            assert reply[:4] == bytes((0xC4, 2, 0xC1, 0)) and int.from_bytes(reply[4:8], "big") == block
+            request = steps.send(reply)  # never the last block: the client asks for the next one
+        link.stream.close()
+
+    link, client = D.open_session(port=ports["hdlc"][2], framing="hdlc", timeout=2)
+    client_link = link.link
+    link.stream.write(client_link.send(b"\xC0\x01\xC1" + cosem_client.descriptor(M.REGISTER, "1.0.1.8.0.255", 2)
+                                       + b"\x00"))
+    segments, reader = 0, hdlc.FrameReader()
+    while segments < 300:
+        data = link.stream.read()
+        frames = [f for f in reader.feed(data) if f.control & 1 == 0]
+        assert all(f.segmented for f in frames)
+        out, reply = client_link.receive(data)
+        assert reply is None and bool(out) == bool(frames)  # another segment, and our RR for the next one
+        segments += len(frames)
+        if out:
+            link.stream.write(out)
+    link.stream.close()
+
+
+def _garbage(rnd, seed: bytes) -> bytes:
+    data = bytearray(seed if rnd.random() < 0.5 else rnd.randbytes(rnd.randint(1, 64)))
+    for _ in range(rnd.randint(0, 4)):
+        data[rnd.randrange(len(data))] = rnd.randrange(256)
+    return bytes(data)
+
+
+def test_garbage_log_volume_is_bounded_on_every_port(tmp_path):
+    """5 000 random frames on each network port (Modbus among them: pymodbus logs every bad frame with a hex
+    dump of the last 20) write under 50 KB of log in all, and every port then serves a good request."""
+    import random
+
+    log = tmp_path / "stderr.log"
+    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "serve", "--dlms-port", "0", "--hdlc-port", "0",
+                             "--iec21-port", "0", "--modbus-port", "0", "--speed", "0", "--scenario",
+                             "scenarios/recharge.toml"], stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
+                            cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        ports = json.loads(proc.stdout.readline())
+        rnd = random.Random(15)
+        seeds = {"dlms": bytes.fromhex("0001001000010005c0010000"), "hdlc": bytes.fromhex("7ea0070321930f017e"),
+                 "iec21": b"/?!\r\n\x06050\r\n", "modbus": bytes.fromhex("000100000006110300000002")}
+        for name, seed in seeds.items():
+            sent = 0
+            while sent < 5000:
+                with socket.create_connection(("127.0.0.1", ports[name]), timeout=5) as sock:
+                    sock.setblocking(False)
+                    for _ in range(100):  # 100 frames a connection: the port may close it on garbage
+                        try:
+                            sock.sendall(_garbage(rnd, seed))
+                            sent += 1
+                            time.sleep(0.0005)  # each frame on its own, as a line noise or a scanner sends them
+                            sock.recv(65536)  # whatever came back, not waiting for it
+                        except BlockingIOError:
+                            pass
+                        except OSError:
+                            break
+        time.sleep(0.5)
+        out = json.loads(_opsm("dlms", "read", "--port", str(ports["dlms"]), "--json").stdout)["registers"]
+        assert out["0.0.96.1.0.255"] == "OPS00000001"
+        hdlc = json.loads(_opsm("dlms", "read", "--port", str(ports["hdlc"]), "--hdlc", "--json").stdout)
+        assert hdlc["registers"]["0.0.19.10.0.255"] == 25600
+        assert _readout(ports["iec21"])["19.10.0"] == ("25.600", "kWh")
+        assert _modbus_credit_wh(ports["modbus"]) == 25600
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    size = log.stat().st_size
+    print("5 000 garbage frames on each of 4 ports: %d bytes of log" % size)
+    assert size < 50000, (size, log.read_text()[:2000])
+    assert "Traceback" not in log.read_text()
