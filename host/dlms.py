@@ -172,13 +172,13 @@ def clock_seconds(raw: bytes) -> int:
     return axdr.date_time_seconds(raw, 0)
 
 
-def scaled(row, value):
-    """A register's value in its unit (value x 10^scaler of its REGISTERS row); text for octet strings."""
+def scaled(register, value):
+    """A register's value in its unit (value x 10^scaler of its registers.Register row); text for octet strings."""
     if isinstance(value, (bytes, str)):
         return value.decode("ascii", "replace") if isinstance(value, bytes) else value
     if isinstance(value, bool):
         return value
-    return value * 10 ** row[4] if row[4] >= 0 else value / 10 ** -row[4]
+    return value * 10 ** register.scaler if register.scaler >= 0 else value / 10 ** -register.scaler
 
 
 def growing_counter() -> int:
@@ -191,7 +191,7 @@ def read_registers(client: CosemClient) -> dict:
     """Every register of the map, scaled: OBIS -> number (or text); and the clock in seconds since 2000 UTC."""
     values: dict = {}
     for row in M.REGISTERS:
-        values[row[0]] = scaled(row, client.get(row[1], row[0], 2))
+        values[row.obis] = scaled(row, client.get(row.class_id, row.obis, row.attribute))
     values[M.CLOCK_OBIS] = clock_seconds(client.get(M.CLOCK, M.CLOCK_OBIS, 2))
     return values
 
@@ -233,6 +233,19 @@ def read_profile(client: CosemClient, obis: str, selection: bytes = b"") -> list
 
 
 
+def _setup_markdown(class_id: int, values: tuple) -> str:
+    """A communication setup object's values (attributes 2.. in order) for docs/dlms.md."""
+    from protocol import cosem_objects as O
+
+    if class_id == M.IEC_HDLC_SETUP:
+        _speed, _window_tx, _window_rx, max_info, _max_info_rx, inter_octet_ms, inactivity_s, address = values
+        return ("the HDLC port: comm_speed 5 (9600 Bd, the optical UART), windows 1, max info %d, "
+                "inter-octet %d ms, inactivity %d s, address %d" % (max_info, inter_octet_ms, inactivity_s, address))
+    _port, _ip_reference, mss, connections, inactivity_s = values
+    return ("the TCP wrapper's port (the simulator's; a board has no IP), IP reference %s, MSS %d, "
+            "%d connection(s), inactivity %d s" % (O.IPV4_SETUP_OBIS, mss, connections, inactivity_s))
+
+
 def objects_markdown() -> str:
     """The meter's COSEM objects as a Markdown table (docs/dlms.md): generated from the register map."""
     from protocol import cosem_objects as O
@@ -251,28 +264,24 @@ def objects_markdown() -> str:
     for class_id, version, ln, row in O.build_objects((O.hdlc_setup(9600), O.tcp_udp_setup(4059, 120))):
         _, attributes, methods = O.CLASSES[class_id]
         written = ", ".join(sorted({str(a) for c, a in O.WRITABLE if c == class_id} | {
-            str(row[4]) for row in M.SETTINGS if M.obis_bytes(row[0]) == ln})) or "-"
+            str(setting.attribute) for setting in M.SETTINGS if M.obis_bytes(setting.obis) == ln})) or "-"
         called = ", ".join(str(m) for c, m in O.METHODS if c == class_id) or "-"
-        if row is not None and class_id == M.PROFILE_GENERIC:
-            value = "clock, %s; every %s" % (", ".join(row[2]), "%d s" % row[1] if row[1] else "event")
-        elif class_id == M.IEC_HDLC_SETUP:
-            value = ("the HDLC port: comm_speed 5 (9600 Bd, the optical UART), windows 1, max info %d, "
-                     "inter-octet %d ms, inactivity %d s, address %d" % (row[3], row[5], row[6], row[7]))
-        elif class_id == M.TCP_UDP_SETUP:
-            value = ("the TCP wrapper's port (the simulator's; a board has no IP), IP reference %s, MSS %d, "
-                     "%d connection(s), inactivity %d s" % (O.IPV4_SETUP_OBIS, row[2], row[3], row[4]))
-        elif row is not None and row in M.SETTINGS:
-            value = "field setting `%s`, %s" % (row[2], types[row[3]])
-        elif row is not None:
-            value = "`%s`, %s" % (row[2], types[row[3]])
+        if class_id in O.SETUP_TYPES:  # row: the setup's attribute values 2..
+            value = _setup_markdown(class_id, row)
+        elif isinstance(row, M.Profile):
+            value = "clock, %s; every %s, the newest %d kept" % (
+                ", ".join(row.columns), "%d s" % row.period_s if row.period_s else "event", row.capacity)
+        elif isinstance(row, M.Setting):
+            value = "field setting `%s`, %s" % (row.key, types[row.type])
+        elif isinstance(row, M.Register):
+            value = "%s — `%s`, %s" % (row.name_en, row.key, types[row.type])
             if class_id == M.REGISTER:
-                value += ", scaler %d, unit %d" % (row[4], row[5])
+                value += ", scaler %d, unit %d" % (row.scaler, row.unit)
         else:
-            value = {"0.0.42.0.0.255": "logical device name, octet-string(16): OPS + serial",
-                     "1.0.0.2.0.255": "firmware identifier, octet-string",
-                     "0.0.1.0.0.255": "local time, deviation = minutes from local time to UTC",
+            value = {O.LDN_OBIS: "logical device name, octet-string(16): OPS + serial",
+                     O.FIRMWARE_OBIS: "firmware identifier, octet-string",
+                     M.CLOCK_OBIS: "local time, deviation = minutes from local time to UTC",
                      O.INVOCATION_COUNTER_OBIS: "the meter's suite 0 invocation counter, double-long-unsigned",
-                     M.EVENT_CODE_OBIS: "the last event's code, long-unsigned",
                      O.ACCOUNT_OBIS: "available credit (attr 5) in Wh; currency kWh, scale -3",
                      O.CHARGE_OBIS: "1 Wh of credit per Wh of +A",
                      O.TOKEN_GATEWAY_OBIS: "enter(token): the 20 digits as an octet-string",
@@ -281,9 +290,10 @@ def objects_markdown() -> str:
                      O.SECURITY_SETUP_OBIS: "suite 0, system titles; method 2 key_transfer (keys wrapped under the "
                                             "KEK): client 1 only"}.get(".".join(str(b) for b in ln), "")
         for setting in M.SETTINGS:  # attributes of standard objects that hold a field setting
-            if setting[1] != M.DATA and M.obis_bytes(setting[0]) == ln:
+            if setting.class_id != M.DATA and M.obis_bytes(setting.obis) == ln:
                 value += "; attribute %d sets field setting `%s`%s" % (
-                    setting[4], setting[2], " (negated: minutes from local time to UTC)" if class_id == M.CLOCK else "")
+                    setting.attribute, setting.key, " (negated: minutes from local time to UTC)" if class_id == M.CLOCK
+                    else "")
         lines.append("| %s | %d %s (%d) | %d | %s | %s | %s |" % (".".join(str(b) for b in ln), class_id,
                                                                names[class_id], version, attributes, written,
                                                                called, value))

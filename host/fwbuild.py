@@ -154,7 +154,7 @@ def write_provision(meter: dict, key: bytes, path: str, credentials_path: str, s
     import simulator  # noqa: F401  (puts the firmware's modules on the path: its rules, not a copy)
     from provision import settings_from
 
-    from host.vending import derive_decoder_key
+    from host import families
 
     try:
         settings_from({"settings": settings or {}})
@@ -172,13 +172,7 @@ def write_provision(meter: dict, key: bytes, path: str, credentials_path: str, s
                                  (credentials_path, table))
         except tomllib.TOMLDecodeError as exc:
             raise BuildError("credentials: %s is not valid TOML: %s" % (credentials_path, exc)) from None
-    if meter["profile"] == "sts":
-        doc = {"profile": "sts", "key": derive_decoder_key(key, meter).hex(), "ea": meter["ea"],
-               "base_year": meter["base_year"], "krn": meter["krn"], "kt": meter["kt"], "ti": meter["ti"],
-               "ken": meter["ken"], "sgc": int(meter["sgc"])}
-    else:
-        doc = {"profile": "openpaygo", "key": key.hex(), "starting_code": None,
-               "extended": bool(meter["opaygo_extended"]), "restricted": bool(meter["opaygo_restricted"])}
+    doc = families.of(meter).provision(meter, key)  # "profile", "key" and the rest of the family's fields
     creds = new_credentials()
     doc.update(creds)
     if settings:

@@ -98,6 +98,11 @@ class Reading:
         self.attempts = 0
 
 
+def _stored_as(profile) -> str:
+    """Where the store keeps a profile's rows: the event log's as events, a load profile's under its OBIS."""
+    return EVENTS if profile.period_s == 0 else profile.obis
+
+
 def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading, session: Session | None = None):
     """The reading plan as client steps: association, every register, clock, profiles after what is stored.
     Every operation goes through session.bounded (its caps, and what the meter is doing when it stops)."""
@@ -105,16 +110,17 @@ def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading, sessio
     bounded = session.bounded
     yield from bounded(client.associate_steps(), "in the association", False)
     for row in M.REGISTERS:
-        value = yield from bounded(client.get_steps(row[1], row[0], 2), row[0])
-        reading.registers[row[0]] = dlms.scaled(row, value)
-    serial = reading.registers["0.0.96.1.0.255"]
+        value = yield from bounded(client.get_steps(row.class_id, row.obis, row.attribute), row.obis)
+        reading.registers[row.obis] = dlms.scaled(row, value)
+    serial = reading.registers[M.by_key("serial").obis]
     if serial != meter.serial:
         raise cosem_client.CosemError("serial: the meter says %r, the inventory %r" % (serial, meter.serial))
     raw = yield from bounded(client.get_steps(M.CLOCK, M.CLOCK_OBIS, 2), M.CLOCK_OBIS)
     meter_now = axdr.date_time_seconds(raw, 0) + civil.UNIX_2000
     reading.clock_drift_s = meter_now - int(time.time())
-    for obis, _period, keys in M.PROFILES:
-        name = EVENTS if keys == ("event_code",) else obis
+    for profile in M.PROFILES:
+        obis = profile.obis
+        name = _stored_as(profile)
         start = max(newest(meter.device_id, name) + 1, since)
         if start > meter_now:
             continue
@@ -125,8 +131,8 @@ def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading, sessio
         if name == EVENTS:
             reading.events = [(t, code) for t, code in stamped]
         else:
-            scaling = [M.register(key) for key in keys]
-            columns = tuple(row[0] for row in scaling)
+            scaling = [M.by_key(key) for key in profile.columns]
+            columns = tuple(register.obis for register in scaling)
             reading.profiles.append((obis, columns, [(r[0],) + tuple(dlms.scaled(s, v) for s, v in zip(scaling, r[1:]))
                                                      for r in stamped]))
     yield from bounded(client.release_steps(), "in the release", False)
@@ -202,15 +208,15 @@ def _read_iec21_serial(meter: Meter, timeout: float, reading: Reading, session: 
             block += stream.read()
     finally:
         stream.close()
-    by_address = {M.iec21_address(row[0]): row for row in M.REGISTERS}
+    by_address = {M.iec21_address(row.obis): row for row in M.REGISTERS if row.decimals is not None}
     for address, value, _unit in iec62056_21.parse_data_block(block):
         row = by_address.get(address)
         if row is None:
             continue
-        if row[7] == 0 and not value.lstrip("-").isdigit():
-            reading.registers[row[0]] = value
+        if row.decimals == 0 and not value.lstrip("-").isdigit():
+            reading.registers[row.obis] = value
         else:
-            reading.registers[row[0]] = dlms.scaled(row, round(float(value) * 10 ** row[7]))
+            reading.registers[row.obis] = dlms.scaled(row, round(float(value) * 10 ** row.decimals))
 
 
 async def _read_modbus(meter: Meter, timeout: float, reading: Reading) -> None:
@@ -227,8 +233,8 @@ async def _read_modbus(meter: Meter, timeout: float, reading: Reading) -> None:
         client.close()
     values = modbus_map.decode(reply.registers)
     for row in M.REGISTERS:
-        if row[2] in values:
-            reading.registers[row[0]] = dlms.scaled(row, values[row[2]])
+        if row.key in values:
+            reading.registers[row.obis] = dlms.scaled(row, values[row.key])
 
 
 def _reads(n: int) -> str:
@@ -291,7 +297,7 @@ async def read_meter(meter: Meter, store, since: int = 0, timeout: float = 10.0,
 
 def _snapshot_newest(store, meter: Meter):
     """The store's resume points, read now: a worker thread must not touch the store's connection."""
-    names = [EVENTS if keys == ("event_code",) else obis for obis, _, keys in M.PROFILES]
+    names = [_stored_as(profile) for profile in M.PROFILES]
     newest = {name: store.newest(meter.device_id, name) for name in names}
     return lambda device_id, name: newest[name]
 

@@ -11,13 +11,17 @@ None, never a guessed value.
 import datetime
 import zoneinfo
 
-# The energies a market or regulator asks for, by their AMM names (Direct@mm "Magnitudes a registrar").
-QUANTITIES = {
-    "KwhD": "1.0.1.8.0.255",    # active energy delivered to the customer (+A)
-    "KvarhD": "1.0.3.8.0.255",  # reactive energy, import (+R)
-    "KwhR": "1.0.2.8.0.255",    # active energy received from the customer (-A)
-    "KvarhR": "1.0.4.8.0.255",  # reactive energy, export (-R)
+from protocol import registers
+
+# The energies a market or regulator asks for, by their AMM names (Direct@mm "Magnitudes a registrar"):
+# AMM name -> the register map's key (stored under its OBIS code).
+QUANTITY_KEYS = {
+    "KwhD": "import_wh",      # active energy delivered to the customer (+A)
+    "KvarhD": "import_varh",  # reactive energy, import (+R)
+    "KwhR": "export_wh",      # active energy received from the customer (-A)
+    "KvarhR": "export_varh",  # reactive energy, export (-R)
 }
+QUANTITIES = {name: registers.by_key(key).obis for name, key in QUANTITY_KEYS.items()}  # AMM name -> OBIS
 IMPORT_WH, EXPORT_WH = QUANTITIES["KwhD"], QUANTITIES["KwhR"]
 _CHUNK = 500
 

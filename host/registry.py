@@ -15,8 +15,9 @@ import json
 import sqlite3
 import urllib.parse
 
+from host import families
 from host.store import Store
-from host.sts.keys import check_key_params, check_pan
+from host.sts.keys import check_pan
 
 # (version, statements or a function of the registry); {pk} is the dialect's auto-numbered primary key.
 # Version 1 is the schema registries had before they were versioned: IF NOT EXISTS adopts those files.
@@ -84,9 +85,8 @@ def _unique_sales(registry: "Registry") -> None:
             registry._run("UPDATE tokens SET tid_epoch = ? WHERE pan = ? AND id > ?" + (" AND id < ?" if end else ""),
                           (epoch, pan, first) + ((end,) if end else ()))
         registry._run("UPDATE meters SET tid_epoch = ? WHERE pan = ?", (len(ids), pan))
-    for row in registry._rows("SELECT t.id, t.details FROM tokens t JOIN meters m ON m.pan = t.pan "
-                              "WHERE m.profile = 'openpaygo'"):
-        count = json.loads(row["details"]).get("count")
+    for row in registry._rows("SELECT t.id, t.details, m.profile FROM tokens t JOIN meters m ON m.pan = t.pan"):
+        count = families.by_name(row["profile"]).sale_count({"details": json.loads(row["details"])})
         if count is not None:
             registry._run("UPDATE tokens SET opaygo_count = ? WHERE id = ?", (count, row["id"]))
     registry._refuse_duplicates()
@@ -214,22 +214,25 @@ class Registry:
 
     # --- meters --------------------------------------------------------------------------
 
+    def add(self, pan: str, family: "families.Family", vending_key: str, options: dict) -> dict:
+        """Register a meter of a family (host/families.py) from the options it takes (it checks them; it
+        ignores the others); vending_key names the meter's key in the key file."""
+        try:
+            fields = family.meter_fields(options)
+        except ValueError as exc:
+            raise RegistryError(str(exc)) from None
+        return self._insert(dict(fields, pan=pan, profile=family.name, vending_key=vending_key))
+
     def add_meter(self, pan: str, sgc: str, ti: int, krn: int, kt: int, base_year: int,
                   ea: int, dkga: str, vending_key: str, ken: int = 255) -> dict:
         """Register an STS meter."""
-        check_key_params(sgc, ti, krn, kt)
-        if not 0 <= ken <= 255:
-            raise RegistryError("ken: key expiry number must be 0..255, got %d" % ken)
-        if dkga == "02" and ea != 9:
-            raise RegistryError("ea: DKGA-02 keys are DES keys, use --ea 09")
-        return self._insert(dict(pan=pan, profile="sts", dkga=dkga, ea=ea, sgc=sgc, ti=ti, krn=krn,
-                                 kt=kt, ken=ken, base_year=base_year, vending_key=vending_key))
+        return self.add(pan, families.STS, vending_key, dict(sgc=sgc, ti=ti, krn=krn, kt=kt, ken=ken,
+                                                             base_year=base_year, ea=ea, dkga=dkga))
 
     def add_openpaygo_meter(self, pan: str, secret_key: str, extended: bool = False,
                             restricted: bool = False) -> dict:
         """Register a meter built for OpenPAYGO tokens; secret_key names its key in the key file."""
-        return self._insert(dict(pan=pan, profile="openpaygo", vending_key=secret_key,
-                                 opaygo_extended=int(extended), opaygo_restricted=int(restricted)))
+        return self.add(pan, families.OPENPAYGO, secret_key, dict(extended=extended, restricted=restricted))
 
     def _insert(self, fields: dict) -> dict:
         check_pan(fields["pan"])
@@ -285,8 +288,9 @@ class Registry:
         raises RegistryError and nothing of the sale is kept."""
         now = utc_now().isoformat(timespec="seconds")
         with self.issuing(pan) as meter:
+            family = families.of(meter)
             for item in issued:
-                count = item.get("details", {}).get("count") if meter["profile"] == "openpaygo" else None
+                count = family.sale_count(item)
                 try:
                     self._run("INSERT INTO tokens (pan, kind, token, tid, tid_epoch, opaygo_count, amount_tenths,"
                               " details, operator, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -20,7 +20,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from protocol import event_names, modbus_map
+from protocol import event_names
 from protocol import registers as M
 
 from host import outfile, readings
@@ -64,15 +64,6 @@ TEXT = {
         "no_events": "No events in the period.", "unknown_event": "Code %d", "through": "to",
         "months": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
     },
-}
-# Spanish names of the register map's values; English comes from the Modbus table's descriptions.
-REGISTER_NAMES_ES = {
-    "serial": "Número de serie", "import_wh": "Energía activa consumida (+A)",
-    "export_wh": "Energía activa inyectada (-A)", "import_varh": "Energía reactiva consumida (+R)",
-    "export_varh": "Energía reactiva inyectada (-R)", "power_w": "Potencia activa instantánea",
-    "voltage_mv": "Tensión de salida del inversor", "current_ma": "Corriente de carga", "freq_mhz": "Frecuencia",
-    "pf_milli": "Factor de potencia", "battery_mv": "Tensión del banco de baterías",
-    "credit_wh": "Crédito disponible", "relay": "Relé: 1 cerrado (con suministro), 0 abierto",
 }
 CUSTOMER_FIELDS = ("customer_id", "name", "address", "comuna", "region", "client_number", "distributor", "tariff")
 _SPANISH_DIGITS = str.maketrans(",.", ".,")
@@ -152,14 +143,15 @@ def register_rows(store, device_id: str, lang: str) -> list:
            JOIN (SELECT obis, MAX(read_at) AS read_at FROM register_values WHERE device_id = ? GROUP BY obis) n
              ON n.obis = r.obis AND n.read_at = r.read_at
            WHERE r.device_id = ?""", (device_id, device_id))}
-    names = REGISTER_NAMES_ES if lang == "es" else modbus_map.DESCRIPTIONS
     rows = []
-    for obis, _class, key, _type, scaler, _unit, iec_unit, decimals, _modbus in M.REGISTERS:
-        if obis in newest:
-            value, text = newest[obis]
+    for register in M.REGISTERS:
+        if register.obis in newest:
+            value, text = newest[register.obis]
             # stored in the DLMS unit (10**scaler); shown as the meter's own readout shows it (kWh, not Wh)
-            shown = text if text is not None else number(value / 10 ** (scaler + decimals), decimals, lang)
-            rows.append((obis, names[key], shown, iec_unit))
+            decimals = register.decimals or 0  # a value the readout does not show: as it is
+            shown = text if text is not None else number(value / 10 ** (register.scaler + decimals), decimals, lang)
+            rows.append((register.obis, register.name_es if lang == "es" else register.name_en, shown,
+                         register.iec_unit or ""))
     return rows
 
 

@@ -95,9 +95,6 @@ class CosemClient:
     def release(self) -> None:
         run(self.release_steps(), self.exchange)
 
-    def get_raw(self, class_id: int, obis: str, attribute: int, selection: bytes = b"") -> bytes:
-        return run(self.get_raw_steps(class_id, obis, attribute, selection), self.exchange)
-
     def get(self, class_id: int, obis: str, attribute: int, selection: bytes = b""):
         return run(self.get_steps(class_id, obis, attribute, selection), self.exchange)
 

@@ -1,11 +1,11 @@
 """The meter's COSEM objects, built from the register map, and their attributes on the wire.
 
-Each object is (class id, version, logical name bytes, row): row is the REGISTERS or
-PROFILES row it comes from, the values of a communication setup object, or None. Values come from the model the server is given
+Each object is (class id, version, logical name bytes, row): row is the REGISTERS, SETTINGS or
+PROFILES row it comes from (registers.Register, Setting, Profile), the values of a communication
+setup object, or None for the objects named here. Values come from the model the server is given
 (the firmware's cosem_meter adapter, or a test double):
     snapshot() -> dict                 keys of REGISTERS and SETTINGS, plus "ldn", "firmware", "control_state",
-                                       "low_credit_wh", "owed_wh", "event_code", "token", "token_time",
-                                       "token_status"
+                                       "low_credit_wh", "owed_wh", "token", "token_time", "token_status"
     clock() -> (utc_s, utc_offset_min)
     profile(n) -> rows of PROFILES[n]: .entries, .capacity, .row(i) -> (time_s, values...),
                   .range_index(from_s, to_s) -> (first, count), inclusive bounds
@@ -31,10 +31,12 @@ NO_LONG_GET_IN_PROGRESS = 16
 DATA_BLOCK_NUMBER_INVALID = 19
 OTHER_REASON = 250
 
+# The objects that hold no register of the map (theirs are in protocol/registers.py)
 ASSOCIATION_OBIS = "0.0.40.0.0.255"
+LDN_OBIS = "0.0.42.0.0.255"                  # COSEM logical device name
+FIRMWARE_OBIS = "1.0.0.2.0.255"              # active firmware identifier
 SECURITY_SETUP_OBIS = "0.0.43.0.1.255"
 INVOCATION_COUNTER_OBIS = "0.0.43.1.1.255"   # readable by the public client, as suite 0 needs
-CREDIT_OBIS = "0.0.19.10.0.255"
 CHARGE_OBIS = "0.0.19.20.0.255"
 ACCOUNT_OBIS = "0.0.19.0.0.255"
 TOKEN_GATEWAY_OBIS = "0.0.19.40.0.255"
@@ -81,14 +83,14 @@ def tcp_udp_setup(port: int, inactivity_s: int, mss: int = 1460, connections: in
 
 def build_objects(setups: tuple = ()) -> list:
     """Every object; setups: (class, values) of the ports the meter serves (hdlc_setup(), tcp_udp_setup())."""
-    objects: list = [(M.ASSOCIATION_LN, ASSOCIATION_OBIS, None), (M.DATA, "0.0.42.0.0.255", None),
-               (M.DATA, "1.0.0.2.0.255", None), (M.CLOCK, M.CLOCK_OBIS, None),
-               (M.SECURITY_SETUP, SECURITY_SETUP_OBIS, None), (M.DATA, INVOCATION_COUNTER_OBIS, None),
-               (M.DATA, M.EVENT_CODE_OBIS, None), (M.ACCOUNT, ACCOUNT_OBIS, None), (M.CHARGE, CHARGE_OBIS, None),
-               (M.TOKEN_GATEWAY, TOKEN_GATEWAY_OBIS, None)]
-    objects += [(row[1], row[0], row) for row in M.REGISTERS]
-    objects += [(M.DATA, row[0], row) for row in M.SETTINGS if row[1] == M.DATA]
-    objects += [(M.PROFILE_GENERIC, row[0], row) for row in M.PROFILES]
+    objects: list = [(M.ASSOCIATION_LN, ASSOCIATION_OBIS, None), (M.DATA, LDN_OBIS, None),
+                     (M.DATA, FIRMWARE_OBIS, None), (M.CLOCK, M.CLOCK_OBIS, None),
+                     (M.SECURITY_SETUP, SECURITY_SETUP_OBIS, None), (M.DATA, INVOCATION_COUNTER_OBIS, None),
+                     (M.ACCOUNT, ACCOUNT_OBIS, None), (M.CHARGE, CHARGE_OBIS, None),
+                     (M.TOKEN_GATEWAY, TOKEN_GATEWAY_OBIS, None)]
+    objects += [(row.class_id, row.obis, row) for row in M.REGISTERS]
+    objects += [(M.DATA, row.obis, row) for row in M.SETTINGS if row.class_id == M.DATA]
+    objects += [(M.PROFILE_GENERIC, row.obis, row) for row in M.PROFILES]
     objects += [(class_id, SETUP_OBIS[class_id], values) for class_id, values in setups]
     return [(class_id, CLASSES[class_id][0], M.obis_bytes(obis), row) for class_id, obis, row in objects]
 
@@ -122,15 +124,12 @@ def _put_capture_object(buf: bytearray, class_id: int, obis: str, attribute: int
     axdr.put(buf, axdr.LONG_UNSIGNED, 0)
 
 
-def profile_columns(row) -> list:
+def profile_columns(profile) -> list:
     """(class, OBIS, attribute, A-XDR type or None for the clock) of each column of a profile."""
     columns: list = [(M.CLOCK, M.CLOCK_OBIS, 2, None)]
-    for key in row[2]:
-        if key == "event_code":
-            columns.append((M.DATA, M.EVENT_CODE_OBIS, 2, axdr.LONG_UNSIGNED))
-        else:
-            register = M.register(key)
-            columns.append((register[1], register[0], 2, register[3]))
+    for key in profile.columns:
+        register = M.by_key(key)
+        columns.append((register.class_id, register.obis, register.attribute, register.type))
     return columns
 
 
@@ -197,22 +196,20 @@ def get_attribute(server, obj, attribute: int, buf: bytearray) -> int:
         axdr.put(buf, SETUP_TYPES[class_id][attribute - 2], row[attribute - 2])
         return SUCCESS
     snapshot = server.snapshot()
-    if row is not None and class_id in (M.DATA, M.REGISTER):
-        if attribute == 2:
-            axdr.put(buf, row[3], snapshot[row[2]])
-        else:
+    if row is not None and class_id in (M.DATA, M.REGISTER):  # a Register or a Setting
+        if attribute == row.attribute:
+            axdr.put(buf, row.type, snapshot[row.key])
+        else:  # a Register's scaler_unit
             axdr.put_header(buf, axdr.STRUCTURE, 2)
-            axdr.put(buf, axdr.INTEGER, row[4])
-            axdr.put(buf, axdr.ENUM, row[5])
+            axdr.put(buf, axdr.INTEGER, row.scaler)
+            axdr.put(buf, axdr.ENUM, row.unit)
         return SUCCESS
     if class_id == M.DATA:
         name = bytes(ln)
         if name == M.obis_bytes(INVOCATION_COUNTER_OBIS):
             axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, server.invocation_counter)
-        elif name == M.obis_bytes(M.EVENT_CODE_OBIS):
-            axdr.put(buf, axdr.LONG_UNSIGNED, snapshot["event_code"])
         else:
-            axdr.put(buf, axdr.OCTET_STRING, snapshot["ldn" if ln[2] == 42 else "firmware"])
+            axdr.put(buf, axdr.OCTET_STRING, snapshot["ldn" if name == M.obis_bytes(LDN_OBIS) else "firmware"])
         return SUCCESS
     if class_id == M.DISCONNECT_CONTROL:
         if attribute == 2:
@@ -255,7 +252,7 @@ def _profile(server, row, attribute: int, buf: bytearray) -> int:
         for class_id, obis, attr, _ in columns:
             _put_capture_object(buf, class_id, obis, attr)
     elif attribute == 4:
-        axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, row[1])
+        axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, row.period_s)
     elif attribute == 5:
         axdr.put(buf, axdr.ENUM, 1)  # FIFO
     elif attribute == 6:
@@ -282,17 +279,17 @@ def _prepayment(class_id: int, attribute: int, snapshot: dict, buf: bytearray, m
             put(buf, axdr.DOUBLE_LONG, value.get(attribute, 0))
         elif attribute in (9, 10):
             axdr.put_header(buf, axdr.ARRAY, 1)
-            _put_ln(buf, CREDIT_OBIS if attribute == 9 else CHARGE_OBIS)
+            _put_ln(buf, M.CREDIT_OBIS if attribute == 9 else CHARGE_OBIS)
         elif attribute == 11:
             axdr.put_header(buf, axdr.ARRAY, 1)
             axdr.put_header(buf, axdr.STRUCTURE, 3)
-            _put_ln(buf, CREDIT_OBIS)
+            _put_ln(buf, M.CREDIT_OBIS)
             _put_ln(buf, CHARGE_OBIS)
             put(buf, axdr.BIT_STRING, (3, b"\x80"))  # collect when supply disconnected
         elif attribute == 12:
             axdr.put_header(buf, axdr.ARRAY, 1)
             axdr.put_header(buf, axdr.STRUCTURE, 2)
-            _put_ln(buf, CREDIT_OBIS)
+            _put_ln(buf, M.CREDIT_OBIS)
             put(buf, axdr.UNSIGNED, 100)  # every token goes to the token credit
         elif attribute in (13, 14):
             _unspecified_date_time(buf)
@@ -328,7 +325,7 @@ def _prepayment(class_id: int, attribute: int, snapshot: dict, buf: bytearray, m
             put(buf, axdr.INTEGER, 0)
             axdr.put_header(buf, axdr.STRUCTURE, 3)
             put(buf, axdr.LONG_UNSIGNED, M.REGISTER)
-            _put_ln(buf, "1.0.1.8.0.255")
+            _put_ln(buf, M.by_key("import_wh").obis)
             put(buf, axdr.INTEGER, 2)
             axdr.put_header(buf, axdr.ARRAY, 1)
             axdr.put_header(buf, axdr.STRUCTURE, 2)

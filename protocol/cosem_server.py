@@ -179,7 +179,6 @@ class Association:
         self._block_data = bytearray()  # a long reply being sent in blocks: encoded, not yet sent
         self._block_rows: O.RowStream | None = None  # and the rows still to encode after it
         self._block = 0
-        self._block_invoke = 0
 
     def snapshot(self) -> dict:
         return self.model.snapshot()

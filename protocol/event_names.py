@@ -24,7 +24,8 @@ NAMES = {
 }
 
 # What the payloads of some events mean (the firmware writes these numbers: firmware/lib/meter.py,
-# meterclock.py, app.py). Stable: they stay in flash and in harvested databases.
+# meterclock.py, app.py; ADMIN's 0-4 are protocol/events.ADMIN_SETTINGS, named here by their menu
+# labels). Stable: they stay in flash and in harvested databases.
 ADMIN_CHANGES = {0: "UID", 1: "DID", 2: "FECHA", 3: "CREDITO", 4: "SUBSIDIO", 6: "admin password",
                  8: "calibration", 9: "remote disconnect (b 1) or reconnect (b 0)", 10: "LLS secret (b: who)",
                  11: "HLS keys", 12: "field setting over DLMS (b: its row in registers.SETTINGS)"}

@@ -20,5 +20,10 @@ ACCESS_LOCKOUT = 13   # a: wait seconds, b: failures (a wrong DLMS association)
 TASK_FAILED = 14      # a: task, b: kind of error (event_names.TASKS, event_names.FAULTS)
 ADVANCE = 15          # a: Wh the entity advanced (CREDITO), b: owed in all after it, 0.1 kWh
 
-# The payloads' own codes live in the firmware module that writes them (private constants cost
+# ADMIN's a when the admin menu's SALIR saved a setting, by the setting's key (settings.py). Stable:
+# older firmware wrote the same codes (then the item's place in its menu), so the menu's order means
+# nothing here. The meter logs a credito_wh it saves as the ADVANCE it grants, not as code 3.
+ADMIN_SETTINGS = {"uid": 0, "did": 1, "fecha": 2, "credito_wh": 3, "subsidio_wh": 4}
+
+# The other payloads' codes live in the firmware module that writes them (private constants cost
 # no heap) and, named for readers, in protocol/event_names.py; a test keeps the two the same.

@@ -1,57 +1,50 @@
 """The meter's Modbus view: one block of registers derived from protocol/registers.py.
 
-Every REGISTERS row marked for Modbus gets two registers, in map order from address 0:
-the snapshot value as a 32-bit integer (signed when its A-XDR type is), high word first,
-each word big-endian, so the physical value is the integer * 10**scaler unit, the same
-integer the DLMS Register carries. After the values, an identification block holds the
-serial number as ASCII. The block reads the same by function 3 and 4 (holding and input
-registers); nothing in it is writable. Runs on MicroPython: firmware may serve it one day.
+Every REGISTERS row with a Modbus address holds its snapshot value there: a number as a
+32-bit integer in two registers (signed when its A-XDR type is), high word first, each word
+big-endian, so the physical value is the integer * 10**scaler unit, the same integer the DLMS
+Register carries; the serial number (an octet string) as ASCII in an identification block
+after the values. The block reads the same by function 3 and 4 (holding and input registers);
+nothing in it is writable. Runs on MicroPython: firmware may serve it one day.
 """
+
+from collections import namedtuple
 
 from protocol import axdr, registers as regmap
 
 SERIAL_WORDS = 12  # the serial setting holds at most 24 characters (firmware/lib/settings.py)
-TEXT_KEYS = ("serial",)  # rows held as ASCII, 2 characters a register, NUL padded
+_TEXT_TYPES = (axdr.OCTET_STRING, axdr.VISIBLE_STRING)  # held as ASCII, 2 characters a register, NUL padded
 _SIGNED = (axdr.INTEGER, axdr.LONG, axdr.DOUBLE_LONG, axdr.LONG64)
 
 UNIT_NAMES = {regmap.UNIT_SECOND: "s", regmap.UNIT_CURRENCY: "currency", regmap.UNIT_W: "W",
               regmap.UNIT_VA: "VA", regmap.UNIT_VAR: "var", regmap.UNIT_WH: "Wh", regmap.UNIT_VARH: "varh",
               regmap.UNIT_A: "A", regmap.UNIT_V: "V", regmap.UNIT_HZ: "Hz", regmap.UNIT_NONE: ""}
+_TEXT_NOTE = ", ASCII, high byte first, NUL padded"
 
-DESCRIPTIONS = {
-    "import_wh": "Active energy import (+A)",
-    "export_wh": "Active energy export (-A)",
-    "import_varh": "Reactive energy import (+R)",
-    "export_varh": "Reactive energy export (-R)",
-    "power_w": "Active power, instantaneous (import positive)",
-    "voltage_mv": "Voltage, inverter output",
-    "current_ma": "Current, load",
-    "freq_mhz": "Frequency",
-    "pf_milli": "Power factor",
-    "battery_mv": "Battery bank voltage",
-    "credit_wh": "Credit available",
-    "relay": "Relay: 1 closed (supply on), 0 open",
-    "serial": "Serial number, ASCII, high byte first, NUL padded",
-}
+# One value of the block: `count` registers from `address`, the map's register `key`.
+Row = namedtuple("Row", "address count key signed scaler unit obis description")
 
 
 def _build() -> tuple:
     rows = []
-    address = 0
-    for obis, _cls, key, tag, scaler, unit, _iec_unit, _decimals, modbus in regmap.REGISTERS:
-        if modbus:
-            rows.append((address, 2, key, tag in _SIGNED, scaler, UNIT_NAMES.get(unit, "?"), obis,
-                         DESCRIPTIONS.get(key, key)))
-            address += 2
-    for key in TEXT_KEYS:
-        obis = regmap.register(key)[0]
-        rows.append((address, SERIAL_WORDS, key, False, 0, "", obis, DESCRIPTIONS.get(key, key)))
-        address += SERIAL_WORDS
+    for r in regmap.REGISTERS:
+        if r.modbus is not None:
+            text = r.key in TEXT_KEYS
+            rows.append(Row(r.modbus, SERIAL_WORDS if text else 2, r.key, r.type in _SIGNED, r.scaler,
+                            "" if text else UNIT_NAMES.get(r.unit, "?"), r.obis,
+                            r.name_en + _TEXT_NOTE if text else r.name_en))
+    rows.sort(key=lambda row: row.address)
+    end = 0
+    for row in rows:
+        if row.address < end:
+            raise ValueError("modbus: %s overlaps the register before it" % row.key)
+        end = row.address + row.count
     return tuple(rows)
 
 
+TEXT_KEYS = tuple(r.key for r in regmap.REGISTERS if r.modbus is not None and r.type in _TEXT_TYPES)
 _TABLE = _build()
-SIZE = _TABLE[-1][0] + _TABLE[-1][1]  # registers in the block, addresses 0 .. SIZE - 1
+SIZE = _TABLE[-1].address + _TABLE[-1].count  # registers in the block, addresses 0 .. SIZE - 1
 
 
 def table() -> list:
@@ -81,27 +74,28 @@ def text_words(value, count: int) -> list:
 def registers(snapshot: dict) -> list:
     """The whole block (SIZE 16-bit words, address 0 first) for Meter.snapshot()."""
     words = []
-    for address, count, key, signed, _scaler, _unit, _obis, _description in _TABLE:
-        if key in TEXT_KEYS:
-            words.extend(text_words(snapshot[key], count))
+    for row in _TABLE:
+        if row.key in TEXT_KEYS:
+            words.extend(text_words(snapshot[row.key], row.count))
         else:
-            words.extend(int32_words(snapshot[key], signed))
+            words.extend(int32_words(snapshot[row.key], row.signed))
     return words
 
 
 def decode(words) -> dict:
     """The reader's side: snapshot key -> integer (or text) from the whole block of words."""
     out: dict = {}
-    for address, count, key, signed, _scaler, _unit, _obis, _description in _TABLE:
-        if key in TEXT_KEYS:
+    for row in _TABLE:
+        address = row.address
+        if row.key in TEXT_KEYS:
             data = bytearray()
-            for word in words[address:address + count]:
+            for word in words[address:address + row.count]:
                 data.append(word >> 8)
                 data.append(word & 0xFF)
-            out[key] = bytes(data).rstrip(b"\x00").decode()
+            out[row.key] = bytes(data).rstrip(b"\x00").decode()
         else:
             value = words[address] << 16 | words[address + 1]
-            out[key] = value - (1 << 32) if signed and value & 0x80000000 else value
+            out[row.key] = value - (1 << 32) if row.signed and value & 0x80000000 else value
     return out
 
 
@@ -116,11 +110,12 @@ def markdown() -> str:
     """The documentation table (docs/modbus.md holds it verbatim)."""
     lines = ["| Address | Ref. FC 3 | Ref. FC 4 | Registers | Type | Value | Key | OBIS | Quantity |",
              "|--------:|----------:|----------:|----------:|------|-------|-----|------|----------|"]
-    for address, count, key, signed, scaler, unit, obis, description in _TABLE:
-        kind = "ASCII[%d]" % (2 * count) if key in TEXT_KEYS else "int32" if signed else "uint32"
+    for row in _TABLE:
+        address = row.address
+        kind = "ASCII[%d]" % (2 * row.count) if row.key in TEXT_KEYS else "int32" if row.signed else "uint32"
         lines.append("| %d (0x%04X) | %d | %d | %d | %s | %s | `%s` | %s | %s |" % (
-            address, address, reference(address, 3), reference(address, 4), count, kind,
-            _value(scaler, unit, key), key, obis, description))
+            address, address, reference(address, 3), reference(address, 4), row.count, kind,
+            _value(row.scaler, row.unit, row.key), row.key, row.obis, row.description))
     return "\n".join(lines) + "\n"
 
 

@@ -1,16 +1,17 @@
-"""The admin half of the keypad state machine (keypad_fsm): login, the menu, field editing,
+"""The admin half of the keypad state machine (keypad_fsm): login, the menu, editing its items,
 calibration and the password change, and what their screens show.
 
 Loaded when an admin session starts and dropped from the heap when it ends (keypad_fsm
 imports it for its admin modes and forgets it in _leave): a meter nobody configures keeps
-only the recharge code entry in its heap. Functions act on the KeypadFsm's own state.
+only the recharge code entry in its heap. Functions act on the KeypadFsm's own state. The
+items are admin_fields.ITEMS (row(i)); their values stay in their settings' units (Wh,
+AAAAMMDD) and become text only here, for the screen (view().lines).
 """
 
-import admin_fields
+import admin_fields as F
 import password
 from admin_fields import tenths
-from keypad_fsm import (CALIBRACION, CALIBRATE, CLAVE, CREDITO, DID, DLMS, EDIT, FECHA, FIELDS, HORA, ITEMS, LOGIN,
-                        MENU, NEW_PASSWORD, NOW, SUBSIDIO, TENTHS, UID, View, is_digit)
+from keypad_fsm import CALIBRATE, EDIT, LOGIN, MENU, NEW_PASSWORD, View, is_digit
 
 try:
     from micropython import const
@@ -18,13 +19,6 @@ except ImportError:
     def const(x):  # type: ignore[misc]
         return x
 
-# Edited from empty: the menu shows what is (the advance still owed, whether a secret is
-# set), and what is typed is a new grant or secret, never the value shown confirmed again.
-_FROM_EMPTY = (CREDITO, DLMS)
-# Longest text each field takes (one digit more than the rule where that helps to
-# report the rule instead of silently refusing the key).
-_FIELD_LEN = {UID: 10, DID: 10, FECHA: 8, CREDITO: 5, SUBSIDIO: 5, HORA: 12, DLMS: 16}
-_CAL_LEN = const(4)
 _NONE = const(())
 
 
@@ -42,14 +36,39 @@ def key(fsm, k: str, run_s: int) -> tuple:
     return new_password(fsm, k)
 
 
-def shown(name: str, value) -> str:
-    """A field's value as the menu and the editor show it."""
-    if name in TENTHS:
-        return "" if value == "" else tenths(int(value)) + " kWh"
-    if name in (FECHA, HORA) and value:  # 2027-03-01, and HORA's time as 1030 (15 characters fit)
-        date = "-".join([x for x in (value[:4], value[4:6], value[6:8]) if x])
-        return date + " " + value[8:] if len(value) > 8 else date
-    return value
+def shown(kind: int, value) -> str:
+    """A value in its key's unit as the menu shows it ("" for none)."""
+    if value is None:
+        return ""
+    if kind in (F.WH, F.ADVANCE):
+        return tenths(value // 100) + " kWh"
+    if kind == F.SECRET:
+        return "fijada" if value else "sin clave"
+    if kind == F.DATE:
+        return typed(kind, str(value)) if value else ""
+    return typed(kind, value) if kind == F.CLOCK else value
+
+
+def typed(kind: int, entry: str) -> str:
+    """The digits being typed as the editor shows them: kWh from tenths, dates with dashes
+    (and HORA's time after them: 2027-01-01 1030, 15 characters fit)."""
+    if kind in (F.WH, F.ADVANCE):
+        return tenths(int(entry)) + " kWh" if entry else ""
+    if kind in (F.DATE, F.CLOCK):
+        date = "-".join([x for x in (entry[:4], entry[4:6], entry[6:8]) if x])
+        return date + " " + entry[8:] if len(entry) > 8 else date
+    return entry
+
+
+def current(fsm, row):
+    """An item's value in its key's unit: confirmed in this session, else what the meter reports
+    (the clock, an advance, a secret) or has saved; None for none."""
+    key, kind = row[1], row[2]
+    if key in fsm._pending:
+        return fsm._pending[key]
+    if kind in (F.CLOCK, F.ADVANCE, F.SECRET):
+        return fsm.live.get(key)
+    return fsm.settings.get(key) if row[5] == F.AT_SALIR else None
 
 
 def login(fsm, k, run_s):
@@ -79,75 +98,84 @@ def login(fsm, k, run_s):
 
 
 def menu(fsm, k):
-    count = len(ITEMS)
+    count = len(F.ITEMS) // F.ROW
     if k == "A":
         fsm._selected = (fsm._selected - 1) % count
     elif k == "B":
         fsm._selected = (fsm._selected + 1) % count
     elif k == "*":
-        fsm._selected = count - 1
+        fsm._selected = [F.row(i)[2] for i in range(count)].index(F.EXIT)
         fsm._say("# en SALIR guarda y sale", "")
     elif k == "#":
-        item = ITEMS[fsm._selected]
-        if item in FIELDS or item in NOW:
-            fsm._field = item
-            value = fsm._pending.get(item, fsm.settings[item]) if item not in _FROM_EMPTY else ""
-            fsm._entry = str(value)
-            fsm._fresh = True
-            fsm.mode = EDIT
-        elif item == CALIBRACION:
+        row = F.row(fsm._selected)
+        kind = row[2]
+        if kind == F.CALIBRATION:
             fsm._low_dv = -1
             fsm._entry = ""
             fsm.mode = CALIBRATE
-        elif item == CLAVE:
+        elif kind == F.PASSWORD:
             fsm._forced = False
             open_new_password(fsm, "")
-        else:
+        elif kind == F.EXIT:
             return save_and_exit(fsm)
+        else:
+            fsm._entry = _digits(kind, current(fsm, row))
+            fsm._fresh = True
+            fsm.mode = EDIT
     return _NONE
 
 
+def _digits(kind: int, now) -> str:
+    """What the editor starts from: the value shown, as typed (kWh in tenths); an advance or a
+    secret from empty, since what is typed there is a new one, never the one shown."""
+    if now is None or kind in (F.ADVANCE, F.SECRET) or kind == F.DATE and not now:
+        return ""
+    return str(now // 100) if kind == F.WH else str(now)
+
+
 def edit(fsm, k):
-    name = fsm._field
+    row = F.row(fsm._selected)
+    name, key = row[0], row[1]
     if k == "*":
         open_menu(fsm, fsm._selected, "%s sin cambios" % name)
     elif k == "#":
         try:
-            value = admin_fields.parse_field(name, fsm._entry)
+            new = F.parse(row, fsm._entry)
         except ValueError as e:
             fsm._say(str(e), "invalid")
             return _NONE
-        if name in NOW:
+        if row[5] == F.AT_ONCE:
             open_menu(fsm, fsm._selected, "%s fijada" % name)
-            return (("clock" if name == HORA else "lls_secret", value),)
-        fsm._pending[name] = value
+            return ((key, new),)
+        fsm._pending[key] = new
         open_menu(fsm, fsm._selected, "%s listo: SALIR guarda" % name)
     else:
         if is_digit(k) or k == "D":
             if fsm._fresh and k != "D":
                 fsm._entry = ""
             fsm._fresh = False
-        fsm._type(k, _FIELD_LEN[name])
+        fsm._type(k, F.max_len(row))
     return _NONE
 
 
 def calibrate(fsm, k):
+    row = F.row(fsm._selected)
     if k == "*":
         open_menu(fsm, fsm._selected, "Calibracion cancelada")
     elif k == "#":
         try:
-            value = admin_fields.calibration_point(fsm._entry, fsm._low_dv)
+            dv = F.calibration_point(row, fsm._entry, fsm._low_dv)
         except ValueError as e:
             fsm._say(str(e), "invalid")
             return _NONE
         if fsm._low_dv < 0:
-            fsm._low_dv = value
+            fsm._low_dv = dv
             fsm._entry = ""
-            return (("calibrate", "low", value),)
+            return ((row[1], "low", dv),)
         open_menu(fsm, fsm._selected, "Calibracion hecha")
-        return (("calibrate", "high", value),)
+        return ((row[1], "high", dv),)
     else:
-        fsm._type(k, _CAL_LEN)
+        fsm._type(k, F.max_len(row))
     return _NONE
 
 
@@ -184,10 +212,11 @@ def new_password(fsm, k):
 
 
 def save_and_exit(fsm):
-    changes = tuple([(name, fsm._pending[name]) for name in FIELDS if name in fsm._pending])
-    for name, value in changes:
-        if name != CREDITO:  # the menu shows what is owed: the meter updates it
-            fsm.settings[name] = value
+    """SALIR: every value confirmed in the session, in one action (the meter saves them in one
+    record write and applies them; its settings then show them)."""
+    pending = fsm._pending
+    keys = [F.ITEMS[at + 1] for at in range(0, len(F.ITEMS), F.ROW)]
+    changes = tuple([(key, pending[key]) for key in keys if key in pending])
     fsm._leave("Guardado" if changes else "", "saved" if changes else "")
     return (("settings", changes), ("admin_exit",)) if changes else (("admin_exit",),)
 
@@ -207,19 +236,18 @@ def open_new_password(fsm, message):
 
 
 def values(fsm) -> tuple:
-    """What the menu shows beside each of ITEMS ("" for none): saved, or edited and not yet
-    saved (a CREDITO to grant shows with its sign)."""
+    """What the menu shows beside each item ("" for none): saved or reported, or confirmed in this
+    session and not yet saved (an advance to grant shows with its sign)."""
     out = []
-    for name in ITEMS:
-        if name in FIELDS or name in NOW:
-            if name in fsm._pending:
-                text = shown(name, fsm._pending[name])
-                out.append("+" + text if name == CREDITO else text)
-            else:
-                out.append(shown(name, fsm.settings[name]))
-        else:
-            out.append("")
+    for i in range(len(F.ITEMS) // F.ROW):
+        row = F.row(i)
+        text = shown(row[2], current(fsm, row))
+        out.append("+" + text if row[2] == F.ADVANCE and row[1] in fsm._pending else text)
     return tuple(out)
+
+
+def labels() -> tuple:
+    return tuple([F.ITEMS[at] for at in range(0, len(F.ITEMS), F.ROW)])
 
 
 def view(fsm) -> View:
@@ -229,10 +257,10 @@ def view(fsm) -> View:
         return View(mode, "Clave de administrador", "*" * len(entry),
                     ("# OK  * cancelar",), -1, msg, flag)
     if mode == MENU:
-        return View(mode, "Administracion", "", values(fsm), fsm._selected, msg, flag)
+        return View(mode, "Administracion", "", values(fsm), fsm._selected, msg, flag, labels())
     if mode == EDIT:
-        name = fsm._field
-        return View(mode, name, shown(name, entry), values(fsm), fsm._selected, msg, flag)
+        row = F.row(fsm._selected)
+        return View(mode, row[0], typed(row[2], entry), values(fsm), fsm._selected, msg, flag, labels())
     if mode == CALIBRATE:
         point = "baja (~60 V)" if fsm._low_dv < 0 else "alta (~120 V)"
         volts = tenths(int(entry)) + " V" if entry else ""

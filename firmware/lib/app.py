@@ -216,22 +216,23 @@ def run() -> None:
 
 
 def optical_port(hal, meter):
-    """The optical port over the meter, its DLMS server made on demand with the meter's own
-    secrets (credentials.py) and its association lock-out."""
+    """The optical port over the meter: the mode C readout from the meter's snapshot, its DLMS server
+    (the COSEM model, the meter's own secrets from credentials.py and its association lock-out) made
+    when a probe first asks for mode E, so an idle port holds none of it in the heap."""
     if hal.optical is None:
         return None
-    from cosem_meter import CosemMeter
     from optical_port import OpticalPort
 
     clock = hal.clock
-    model = CosemMeter(meter, lambda: (clock.now_s(), clock.ticks_ms()))
 
     def open_server():
+        from cosem_meter import CosemMeter
         from protocol.cosem_objects import hdlc_setup
         from protocol.cosem_server import CosemServer, meter_keys
 
+        model = CosemMeter(meter, lambda: (clock.now_s(), clock.ticks_ms()))
         # 9600 Bd: the optical UART's speed (drivers/board_kit.py); mode E keeps it
         return CosemServer(model, model, meter_keys(meter.dlms_access().credentials, meter.settings.get("serial")),
                            setups=(hdlc_setup(9600),), guard=model)
     # The meter's type, not the entity's name: IEC 62056-21 allows 16 printable ASCII characters
-    return OpticalPort("OPSM-SP-230", model, open_server)
+    return OpticalPort("OPSM-SP-230", meter, open_server)

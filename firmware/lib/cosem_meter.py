@@ -106,7 +106,7 @@ class CosemMeter:
         """A field setting written over a management association: the settings' own rule, saved and
         applied at once, logged."""
         try:
-            self.meter.set_setting(M.SETTINGS[row][2], value)
+            self.meter.set_setting(M.SETTINGS[row].key, value)
         except ValueError:
             return False
         self.meter.log.append(self._clock()[0], events.ADMIN, _ADMIN_SETTING, row)
@@ -132,7 +132,7 @@ class CosemMeter:
         values["low_credit_wh"] = meter.settings.get("low_credit_wh")
         values["owed_wh"] = meter.ledger.owed_wh
         for row in M.SETTINGS:
-            values[row[2]] = meter.settings.get(row[2])
+            values[row.key] = meter.settings.get(row.key)
         values["event_code"] = self._events.row(self._events.entries - 1)[1] if self._events.entries else 0
         values["token"] = self.token
         values["token_time"] = self.token_time

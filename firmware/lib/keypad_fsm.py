@@ -5,9 +5,10 @@ key(k, now_ms, run_s) for each debounced press and tick(now_ms) regularly, and
 carries out the actions returned (a tuple of tuples, empty when nothing to do):
 
   ("token", digits)               a code typed and confirmed with `*`
-  ("settings", ((name, value)...)) SALIR saves every edited field at once (all or none):
-                                  UID, DID, FECHA (str), SUBSIDIO (int, tenths of a kWh),
-                                  CREDITO (int, tenths of a kWh: an advance to grant)
+  ("settings", ((key, value)...)) SALIR saves every edited setting at once (all or none),
+                                  by its settings.py key in its unit: "uid", "did" (str),
+                                  "fecha" (int AAAAMMDD), "subsidio_wh" (Wh), "credito_wh"
+                                  (Wh: an advance to grant, not a standing value)
   ("clock", digits)               HORA confirmed: the local date and time AAAAMMDDhhmm,
                                   set at once (the meter may refuse: report())
   ("lls_secret", digits)          DLMS confirmed: the management client's new secret
@@ -31,7 +32,8 @@ boards' ticks_ms every 2**30 ms); run_s is the meter's running time in seconds
 reboot and no clock change may shorten it. A key that arrives after its session
 timed out only ends that session.
 view() returns what the screen shows, without pixels. The admin's modes (login, menu,
-editing, calibration, password) live in admin_menu.py, in the heap only during a session.
+editing, calibration, password) live in admin_menu.py and the menu itself, once, in
+admin_fields.ITEMS: both are in the heap only during a session.
 """
 
 import sys
@@ -57,22 +59,6 @@ EDIT = "EDIT"
 CALIBRATE = "CALIBRATE"
 NEW_PASSWORD = "CLAVE"
 
-# Admin menu, in screen order.
-UID = "UID"
-DID = "DID"
-FECHA = "FECHA"
-CREDITO = "CREDITO"
-SUBSIDIO = "SUBSIDIO"
-CALIBRACION = "CALIBRACION"
-CLAVE = "CLAVE"
-HORA = "HORA"
-DLMS = "DLMS"
-SALIR = "SALIR"
-ITEMS = (UID, DID, FECHA, HORA, CREDITO, SUBSIDIO, CALIBRACION, CLAVE, DLMS, SALIR)
-FIELDS = (UID, DID, FECHA, CREDITO, SUBSIDIO)  # edited as text, saved by SALIR
-NOW = (HORA, DLMS)                             # edited as text, applied when confirmed
-TENTHS = (CREDITO, SUBSIDIO)                   # kWh typed in tenths
-
 _TOKEN_TIMEOUT_MS = const(60000)
 _ADMIN_TIMEOUT_MS = const(120000)
 _MESSAGE_MS = const(8000)  # how long the main screen shows why a session ended
@@ -80,8 +66,8 @@ _NONE = const(())
 
 
 class View:
-    """One screenful: mode, title, the entry as shown, other lines (in MENU and EDIT: the value
-    beside each item, as values()), menu cursor, message.
+    """One screenful: mode, title, the entry as shown, other lines, menu cursor, message; in MENU
+    and EDIT, items are the menu's labels and lines the value beside each (admin_menu.values()).
 
     flag is a short machine-readable status for the app (beep, colour): "" or one
     of "incomplete", "full", "invalid", "wrong", "locked", "cancelled", "timeout",
@@ -89,8 +75,9 @@ class View:
     """
 
     def __init__(self, mode: str, title: str = "", entry: str = "", lines=(),
-                 selected: int = -1, message: str = "", flag: str = ""):
+                 selected: int = -1, message: str = "", flag: str = "", items=()):
         self.mode = mode
+        self.items = items
         self.title = title
         self.entry = entry
         self.lines = lines
@@ -114,28 +101,28 @@ class KeypadFsm:
                  token_timeout_ms: int = _TOKEN_TIMEOUT_MS,
                  admin_timeout_ms: int = _ADMIN_TIMEOUT_MS):
         """record and lockout as restored from flash; code_lengths: what the token
-        profile accepts, e.g. (20,) STS, (9, 12) OpenPAYGO; settings: the saved
-        admin fields (missing ones start empty / 0)."""
+        profile accepts, e.g. (20,) STS, (9, 12) OpenPAYGO; settings: the saved settings the
+        menu shows, read by key with settings.get(key) and never written (the meter's
+        settings.Settings, or a dict: missing ones show empty)."""
         if not code_lengths:
             raise ValueError("code_lengths: at least one length")
         self.record = record
         self.lockout = lockout
         self.code_lengths = tuple(code_lengths)
         self._max_code = max(self.code_lengths)
-        # HORA shows the clock and DLMS whether a secret is set: the meter keeps them current
-        self.settings = {UID: "", DID: "", FECHA: "", CREDITO: 0, SUBSIDIO: 0, HORA: "", DLMS: ""}
-        for name in FIELDS + NOW:
-            if settings and name in settings:
-                self.settings[name] = settings[name]
+        self.settings = settings if settings is not None else {}
+        # What the menu shows that is no saved setting, by key, kept current by the meter while
+        # the menu is open: "clock" (local AAAAMMDDhhmm), "lls_secret" (True: a secret is set),
+        # "credito_wh" (the advance still owed, Wh).
+        self.live: dict = {}
         self._token_timeout_ms = token_timeout_ms
         self._admin_timeout_ms = admin_timeout_ms
         self.mode = MAIN
         self._deadline = 0
         self._entry = ""
         self._fresh = False        # the editor shows the saved value: a digit replaces it
-        self._selected = 0
-        self._field = ""           # field being edited
-        self._pending: dict = {}   # edits confirmed in this session, saved by SALIR
+        self._selected = 0         # menu row; in EDIT, the row being edited
+        self._pending: dict = {}   # setting key -> value confirmed in this session, saved by SALIR
         self._first = ""           # new password, first entry
         self._low_dv = -1          # calibration low point sent, -1 before it
         self._forced = False       # password change forced by must_change
@@ -239,6 +226,7 @@ class KeypadFsm:
         self._first = ""
         self._pending = {}
         self._forced = False
+        self.live.clear()
         self._say(message, flag)
         sys.modules.pop("admin_menu", None)  # the admin's code leaves the heap with the admin
         sys.modules.pop("admin_fields", None)

@@ -28,7 +28,7 @@ checks its record's CRC and gives None for a record damaged after it was written
 Reading takes one record at a time into the profile's 22-30 byte buffer; only the
 rows per segment are kept in RAM.
 
-The meter's two profiles (Meter.boot):
+The meter's two profiles (LAYOUTS, the register map's; meter_profiles()):
   15-minute: 3 columns, 22-byte records, 672 rows (7 days) in 5 files of 168 rows
              = 18 480 bytes (5 littlefs blocks); 96 appends of 22 bytes a day.
   hourly:    5 columns, 30-byte records, 840 rows (35 days) in 8 files of 120 rows
@@ -44,9 +44,14 @@ not change under the same files.
 
 from protocol.crc16 import crc16_modbus
 
-# The meter's profiles (Meter.boot); the column names are keys of Meter.snapshot().
-QUARTER_COLUMNS = ("import_wh", "export_wh", "voltage_mv")                               # 900 s, 672 rows
-HOURLY_COLUMNS = ("import_wh", "import_varh", "export_varh", "battery_mv", "credit_wh")  # 3600 s, 840 rows
+# The meter's load profiles as the register map lays them out (protocol/registers.PROFILES, in its
+# order): file, capture period s, columns (register keys, as Meter.value() and snapshot() name them)
+# and capacity. Written here, not imported: the map and axdr cost ~13 KB of heap at boot (64-bit
+# unix port), which only the optical port needs; tests/host/test_register_map.py fails on a drift.
+QUARTER_COLUMNS = ("import_wh", "export_wh", "voltage_mv")
+HOURLY_COLUMNS = ("import_wh", "import_varh", "export_varh", "battery_mv", "credit_wh")
+LAYOUTS = (("lp15", 900, QUARTER_COLUMNS, 96 * 7),    # 1.0.99.1.0.255: 7 days
+           ("lp60", 3600, HOURLY_COLUMNS, 24 * 35))   # 1.0.99.2.0.255: 35 days
 
 
 class LoadProfile:
@@ -215,3 +220,9 @@ class LoadProfile:
                     low = mid + 1
             first, end = end, low
         return first, (end - first if to_s >= from_s else 0)
+
+
+def meter_profiles(root: str, opener=open) -> tuple:
+    """The meter's load profiles (LAYOUTS), files under `root`; load() finds their rows."""
+    return tuple(LoadProfile(root + name, period_s, columns, capacity, opener)
+                 for name, period_s, columns, capacity in LAYOUTS)

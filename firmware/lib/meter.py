@@ -40,16 +40,14 @@ _SAVE_EVERY_WH = const(50)          # consumption that forces a save (bounds the
 _SAVE_EVERY_MS = const(15 * 60000)  # and at least every 15 minutes (energy, running time, the clock's floor)
 _REFRESH_MS = const(30 * 60000)     # the screen redraws on its own every 30 minutes
 _RESULT_MS = const(8000)            # how long a code's result stays on screen
-# What an ADMIN event changed (its payload a; protocol/event_names.ADMIN_CHANGES names them)
+# What an ADMIN event changed (its payload a; protocol/event_names.ADMIN_CHANGES names them;
+# a setting saved by the admin menu's SALIR: events.ADMIN_SETTINGS by its key)
 _ADMIN_PASSWORD = const(6)
 _ADMIN_CALIBRATION = const(8)
 _ADMIN_REMOTE = const(9)
 BY_KEYPAD = const(1)    # who changed the clock or a secret (event_names.BY)
 BY_DLMS = const(2)
 _STEP_BACK = const(0x100)
-# Admin menu field -> setting; an ADMIN event names the field by its place in kf.FIELDS (0-4).
-# CREDITO is not a standing setting but an advance to grant (_save_settings).
-_FSM_SETTINGS = {kf.UID: "uid", kf.DID: "did", kf.FECHA: "fecha", kf.SUBSIDIO: "subsidio_wh"}
 _ADMIN_MAGIC = const(0xAD)  # the admin record: magic, version, lock-out in running time, password
 _ADMIN_VERSION = const(2)
 
@@ -104,21 +102,12 @@ class Meter:
         self.log.load()
         behind = self.clock.resume()
         now_s = self.hal.clock.now_s()
-        # Load profiles: 15 minutes for 7 days, hours for 35 days (DLMS 1.0.99.1.0.255, 1.0.99.2.0.255).
-        self.profiles = (loadprofile.LoadProfile(root + "lp15", 900, loadprofile.QUARTER_COLUMNS, 96 * 7, self.hal.opener),
-                         loadprofile.LoadProfile(root + "lp60", 3600, loadprofile.HOURLY_COLUMNS, 24 * 35, self.hal.opener))
+        # Load profiles: 15 minutes for 7 days, hours for 35 days, as the register map lays them out.
+        self.profiles = loadprofile.meter_profiles(root, self.hal.opener)
         for profile in self.profiles:
             profile.load()
         record, admin_lockout = self._load_admin()
-        fields = {}
-        for name, key in _FSM_SETTINGS.items():
-            value = self.settings.get(key)
-            if key == "fecha":
-                value = str(value) if value else ""
-            elif key.endswith("_wh"):
-                value //= 100  # the menu counts tenths of a kWh
-            fields[name] = value
-        self.fsm = kf.KeypadFsm(record, admin_lockout, self._code_lengths, fields)
+        self.fsm = kf.KeypadFsm(record, admin_lockout, self._code_lengths, self.settings)  # the menu reads them
         self.log.append(now_s, events.WATCHDOG_RESET if self.hal.reset_cause == hal_module.RESET_WATCHDOG else events.POWER_UP)
         if behind:
             self.log.append(now_s, events.CLOCK_RESUMED, min(behind // 60, 0xFFFFFF))
@@ -204,6 +193,19 @@ class Meter:
                 "pf_milli": r.pf_milli if r else 1000, "battery_mv": self.battery.voltage_mv(),
                 "credit_wh": self.available_wh(), "relay": 1 if self.relay.closed else 0}
 
+    def value(self, key: str):
+        """A register's value now (a key of protocol/registers.py): snapshot()[key], without building the
+        whole snapshot for the keys the load profiles capture."""
+        if key in ("import_wh", "export_wh", "import_varh", "export_varh"):
+            return getattr(self.energy, key)
+        if key == "voltage_mv":
+            return self.reading.vrms_mv if self.reading else 0
+        if key == "battery_mv":
+            return self.battery.voltage_mv()
+        if key == "credit_wh":
+            return self.available_wh()
+        return self.snapshot()[key]
+
     def _hour(self, now_s: int) -> int:
         return civil.date(now_s + self.settings.get("utc_offset_min") * 60)[3]
 
@@ -242,10 +244,8 @@ class Meter:
             self.save(now_ms)
         for profile in self.profiles:  # once per boundary, however often second() is called
             time_s = profile.due(now_s)
-            if time_s:  # the columns' snapshot() values, without building the whole snapshot
-                e = self.energy
-                profile.capture(time_s, (e.import_wh, e.export_wh, reading.vrms_mv) if profile is self.profiles[0] else
-                                (e.import_wh, e.import_varh, e.export_varh, self.battery.voltage_mv(), self.available_wh()))
+            if time_s:
+                profile.capture(time_s, [self.value(key) for key in profile.columns])
 
     def save(self, now_ms: int) -> None:
         self.clock.tick(now_ms)
@@ -365,26 +365,27 @@ class Meter:
                 self.log.append(now_s, events.ADMIN_LOCKOUT, action[1])
 
     def _save_settings(self, changes, now_s: int) -> None:
-        """SALIR: every field the admin edited in one write of the settings record, so a power cut
-        keeps all old or all new. An advance (CREDITO) rides in it as the ledger's next grant and
-        reaches the ledger just after, or at the next boot if the power fails in between."""
+        """SALIR: every setting the admin edited, (key, value) in the setting's unit, in one write of
+        the settings record, so a power cut keeps all old or all new. An advance (credito_wh) rides in
+        it as the ledger's next grant and reaches the ledger just after, or at the next boot if the
+        power fails in between. Each change is logged by its key's code (events.ADMIN_SETTINGS)."""
         new = Settings(self.settings.values)
-        for name, value in changes:
-            if name == kf.CREDITO:
-                if not self.ledger.room_for(value * 100):
-                    self.fsm.report(R.MESSAGES[R.OVERFLOW], "invalid")
-                    return
-                new.set("credito_wh", value * 100)  # the menu counts tenths of a kWh
-                new.set("credito_grant", (self.ledger.grants + 1) & 0xFFFF)
-            else:
-                key = _FSM_SETTINGS[name]
-                new.set(key, int(value) if key == "fecha" else value * 100 if key.endswith("_wh") else value)
+        try:
+            for key, value in changes:
+                if key == "credito_wh":  # not a standing setting: an advance to grant
+                    if not self.ledger.room_for(value):
+                        raise ValueError(R.MESSAGES[R.OVERFLOW])
+                    new.set("credito_grant", (self.ledger.grants + 1) & 0xFFFF)
+                new.set(key, value)
+        except ValueError as e:  # nothing saved: the admin reads why
+            self.fsm.report(str(e), "invalid")
+            return
         self.record("settings", True).save(new.pack())
-        self.settings = new
+        self.settings = self.fsm.settings = new
         self.relay.settings = self._relay_settings()
-        for name, _ in changes:
-            if name != kf.CREDITO:
-                self.log.append(now_s, events.ADMIN, kf.FIELDS.index(name))
+        for key, _ in changes:
+            if key != "credito_wh":  # logged as the ADVANCE it grants
+                self.log.append(now_s, events.ADMIN, events.ADMIN_SETTINGS[key])
         self._grant_advance(now_s)
         self._update_relay(now_s)
 
@@ -424,13 +425,14 @@ class Meter:
         return self.dirty or ticks_diff(now_ms, self._drawn_ms) >= _REFRESH_MS
 
     def _menu_state(self) -> None:
-        """What the menu shows of the clock and the DLMS secret, as they are now."""
+        """What the menu shows that is no saved setting, as it is now (KeypadFsm.live)."""
         local = self.hal.clock.now_s() + self.settings.get("utc_offset_min") * 60
         year, month, day, hour = civil.date(local)
         minute = local % 3600 // 60
-        self.fsm.settings[kf.HORA] = "%04d%02d%02d%02d%02d" % (year, month, day, hour, minute)
-        self.fsm.settings[kf.DLMS] = "fijada" if self.dlms_access().credentials.lls is not None else "sin clave"
-        self.fsm.settings[kf.CREDITO] = self.ledger.owed_wh // 100  # the advance still owed, in tenths
+        live = self.fsm.live
+        live["clock"] = "%04d%02d%02d%02d%02d" % (year, month, day, hour, minute)
+        live["lls_secret"] = self.dlms_access().credentials.lls is not None
+        live["credito_wh"] = self.ledger.owed_wh  # the advance still owed
 
     def render(self, fb, now_ms: int) -> list:
         """Draw the screen the meter is on into fb; returns the text drawn."""
@@ -450,7 +452,7 @@ class Meter:
             return screens.draw_token_entry(fb, view.entry.replace(" ", ""), max(self.fsm.code_lengths), view.message)
         if view.mode in (kf.MENU, kf.EDIT):
             edit = view.entry if view.mode == kf.EDIT else None
-            return screens.draw_admin_menu(fb, kf.ITEMS, view.selected, view.lines, edit, view.message)
+            return screens.draw_admin_menu(fb, view.items, view.selected, view.lines, edit, view.message)
         if view.mode != kf.MAIN:
             return screens.draw_prompt(fb, view.title, view.lines[0] if view.lines else "", view.entry,
                                        view.message)

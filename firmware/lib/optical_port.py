@@ -2,12 +2,18 @@
 
 A reader starts every dialogue with "/?!" in mode C. One that answers the "\\2" offer
 with ACK 2 Z 2 gets an HDLC link to the meter's COSEM server until it disconnects or
-goes quiet; the port then listens for a new "/?!". `open_server()` makes that server the
-first time it is needed, so a meter read only in mode C never loads the DLMS code.
+goes quiet; the port then listens for a new "/?!". Nothing of the protocols is in the heap
+before a probe speaks: the mode C session (and the register map) load with the first bytes,
+HDLC with the first mode E switch, and `open_server()` makes the COSEM server then, so a meter
+read only in mode C never loads the DLMS code.
 """
 
-from protocol import hdlc, iec62056_21
-from protocol.registers import iec21_data_sets
+try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython: the names below are for the type checker only
+    TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from protocol import hdlc, iec62056_21
 
 
 class OpticalPort:
@@ -16,13 +22,14 @@ class OpticalPort:
         self.model = model
         self.open_server = open_server
         self.server = None
-        self._session = self._new_session()
-        self._link: hdlc.ServerLink | None = None
-        self._association = None
+        self._session: "iec62056_21.Session | None" = None  # made by the first bytes
+        self._link: "hdlc.ServerLink | None" = None
 
     def _new_session(self):
+        from protocol import iec62056_21
+
         model = self.model
-        return iec62056_21.Session(self.identification, lambda: iec21_data_sets(model.snapshot()), mode_e=True)
+        return iec62056_21.Session(self.identification, lambda: _readout(model), mode_e=True)
 
     @property
     def in_hdlc(self) -> bool:
@@ -33,16 +40,20 @@ class OpticalPort:
         link = self._link
         out = b""
         if link is None:
-            out = self._session.feed(data)
-            if not self._session.switched:
+            session = self._session
+            if session is None:
+                session = self._session = self._new_session()
+            out = session.feed(data)
+            if not session.switched:
                 return out
+            from protocol import hdlc
+
             server = self.server
             if server is None:
                 server = self.server = self.open_server()
             association = server.association()
-            self._association = association
             link = self._link = hdlc.ServerLink(association.handle, association.reset)
-            data = self._session.leftover
+            data = session.leftover
         was_connected = link.connected
         out += link.receive(data, now_ms)
         if was_connected and not link.connected:  # DISC: the probe is done
@@ -60,5 +71,12 @@ class OpticalPort:
 
     def _back_to_mode_c(self) -> None:
         self._link = None
-        self._association = None
-        self._session = self._new_session()
+        self._session = None  # a new one with the next bytes
+
+
+def _readout(model) -> list:
+    """The mode C data sets. The register map (~9 KB of heap with its names) loads with the first readout,
+    not with the port: a meter nobody reads optically does not hold it."""
+    from protocol.registers import iec21_data_sets
+
+    return iec21_data_sets(model.snapshot())

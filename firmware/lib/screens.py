@@ -192,7 +192,7 @@ def draw_token_rejected(fb, reason: str, advice: str = "") -> list:
 def draw_admin_menu(fb, items, selected: int, values=(), edit_value=None, message: str = "") -> list:
     """Admin menu: items with their current values, the selected one highlighted.
 
-    items: the menu's item names (keypad_fsm.ITEMS); values: the value shown beside each
+    items: the menu's item names (View.items); values: the value shown beside each
     (same order; missing ones blank). At most _MENU_ROWS rows show, the window following
     the cursor. edit_value: None, or the text being typed for the selected item (edit
     field). message: a status line (e.g. why a value was refused) shown instead of the hint.

@@ -54,8 +54,8 @@ def _admin(settings=None, **kw):
 
 
 def _select(m, item):
-    """From the menu, move to `item` with B and open it."""
-    while K.ITEMS[m.view().selected] != item:
+    """From the menu, move to the item labelled `item` with B and open it."""
+    while m.view().items[m.view().selected] != item:
         m.keys("B")
     return m.keys("#")
 
@@ -217,14 +217,14 @@ def test_lockout_grows_blocks_and_survives_reboot():
 def test_menu_navigation_wraps_and_star_goes_to_salir():
     m = _admin()
     v = m.view()
-    assert len(v.lines) == len(K.ITEMS) and v.lines[0] == "" and v.lines[-1] == "" and v.selected == 0
+    assert len(v.lines) == len(v.items) and v.lines[0] == "" and v.lines[-1] == "" and v.selected == 0
     m.keys("A")
-    assert m.view().selected == len(K.ITEMS) - 1
+    assert m.view().selected == len(v.items) - 1
     m.keys("BB")
     assert m.view().selected == 1
     m.keys("*")
     v = m.view()
-    assert K.ITEMS[v.selected] == K.SALIR and v.mode == K.MENU and "SALIR" in v.message
+    assert v.items[v.selected] == "SALIR" and v.mode == K.MENU and "SALIR" in v.message
     assert m.keys("#") == [("admin_exit",)]
     assert m.view().mode == K.MAIN
 
@@ -236,27 +236,28 @@ def _edit(m, item, typed):
 
 
 def test_uid_and_did_digit_rules():
-    m = _admin()
-    assert _edit(m, K.UID, "12345#") == []
+    settings = {"uid": "", "did": "77777"}
+    m = _admin(settings)
+    assert _edit(m, "UID", "12345#") == []
     v = m.view()
     assert (v.mode, v.flag, v.message) == (K.EDIT, "invalid", "UID: 6-10 digitos")
     m.keys("678901")
     assert m.view().flag == "full"               # 11th digit refused
     assert m.keys("#") == []
     assert m.view().lines[0] == "1234567890"
-    assert _edit(m, K.DID, "12#") == []
+    assert _edit(m, "DID", "12#") == []
     assert m.view().message == "DID: 3-10 digitos"
     assert m.keys("3#") == []
     assert m.view().mode == K.MENU
-    out = _select(m, K.SALIR)
-    assert out == [("settings", (("UID", "1234567890"), ("DID", "123"))), ("admin_exit",)]  # one save
-    assert m.fsm.settings[K.UID] == "1234567890"
+    out = _select(m, "SALIR")
+    assert out == [("settings", (("uid", "1234567890"), ("did", "123"))), ("admin_exit",)]  # one save
+    assert settings == {"uid": "", "did": "77777"}  # the meter saves them: the fsm only reads settings
     assert m.view().flag == "saved"
 
 
 def test_fecha_must_be_a_real_date():
     m = _admin()
-    _select(m, K.FECHA)
+    _select(m, "FECHA")
     for typed, message in (("2024011", "FECHA: 8 digitos AAAAMMDD"),
                            ("19991231", "FECHA: ano 2000-2099"),
                            ("20241301", "FECHA: mes 01-12"),
@@ -270,14 +271,15 @@ def test_fecha_must_be_a_real_date():
     assert m.view().entry == "2024-02-2"
     m.keys("9#")
     assert m.view().lines[2] == "2024-02-29"
-    assert _select(m, K.SALIR) == [("settings", (("FECHA", "20240229"),)), ("admin_exit",)]
+    assert _select(m, "SALIR") == [("settings", (("fecha", 20240229),)), ("admin_exit",)]  # AAAAMMDD, as saved
 
 
-def test_credit_and_subsidy_in_tenths():
-    m = _admin(settings={K.CREDITO: 50, K.SUBSIDIO: 1300})
-    at = K.ITEMS.index(K.CREDITO)
-    assert m.view().lines[at] == "5.0 kWh"       # the advance still owed
-    _select(m, K.CREDITO)
+def test_credit_and_subsidy_typed_in_tenths_of_a_kwh_and_saved_in_wh():
+    m = _admin(settings={"credito_wh": 20000, "subsidio_wh": 130000})
+    m.fsm.live["credito_wh"] = 5000               # the meter reports the advance still owed
+    at = m.view().items.index("CREDITO")
+    assert m.view().lines[at] == "5.0 kWh" and m.view().lines[at + 1] == "130.0 kWh"
+    _select(m, "CREDITO")
     assert m.view().entry == ""                  # a new grant: # alone never grants the owed again
     m.keys("#")
     assert m.view().message == "CREDITO: kWh en decimas (125 = 12.5)"
@@ -290,37 +292,37 @@ def test_credit_and_subsidy_in_tenths():
     assert (v.mode, v.message) == (K.EDIT, "CREDITO: 0.1-999.9 kWh")
     m.keys("DDDDD9999#")
     assert m.view().lines[at] == "+999.9 kWh"    # to grant at SALIR
-    _select(m, K.SUBSIDIO)
+    _select(m, "SUBSIDIO")
     m.keys("D")                                   # D edits the saved value: 130.0 -> 13.0
     assert m.view().entry == "13.0 kWh"
     m.keys("5#")
-    assert _select(m, K.SALIR) == [("settings", (("CREDITO", 9999), ("SUBSIDIO", 1305))), ("admin_exit",)]
-    assert m.fsm.settings[K.CREDITO] == 50        # the meter shows what is owed once granted
+    assert _select(m, "SALIR") == [("settings", (("credito_wh", 999900), ("subsidio_wh", 130500))),
+                                   ("admin_exit",)]
 
 
 def test_star_in_editor_keeps_the_old_value():
-    m = _admin(settings={K.UID: "900123456"})
-    _edit(m, K.UID, "111111*")
+    m = _admin(settings={"uid": "900123456"})
+    _edit(m, "UID", "111111*")
     v = m.view()
     assert (v.mode, v.lines[0], v.message) == (K.MENU, "900123456", "UID sin cambios")
-    assert _select(m, K.SALIR) == [("admin_exit",)]
+    assert _select(m, "SALIR") == [("admin_exit",)]
 
 
 def test_admin_timeout_drops_unsaved_edits():
-    m = _admin(settings={K.DID: "555"}, ms=_WRAP - 60000)
-    _edit(m, K.DID, "12345678#")
+    m = _admin(settings={"did": "555"}, ms=_WRAP - 60000)
+    _edit(m, "DID", "12345678#")
     assert m.view().lines[1] == "12345678"
     assert m.wait(119999) == ()                    # across the tick wrap
     assert m.wait(1) == (("timeout", "ADMIN"),)
     assert m.view().mode == K.MAIN
-    assert m.fsm.settings[K.DID] == "555"
+    assert m.fsm.settings["did"] == "555"
     m.keys("#4711#")
     assert m.view().lines[1] == "555"
 
 
 def test_calibration_two_points():
     m = _admin()
-    assert _select(m, K.CALIBRACION) == []
+    assert _select(m, "CALIBRACION") == []
     v = m.view()
     assert (v.mode, v.title) == (K.CALIBRATE, "CALIBRACION baja (~60 V)")
     assert m.keys("5#") == []
@@ -342,18 +344,18 @@ def test_calibration_two_points():
 
 def test_calibration_cancel():
     m = _admin()
-    _select(m, K.CALIBRACION)
+    _select(m, "CALIBRACION")
     assert m.keys("600#") == [("calibrate", "low", 600)]
     assert m.keys("*") == []
     v = m.view()
     assert (v.mode, v.message) == (K.MENU, "Calibracion cancelada")
-    _select(m, K.CALIBRACION)                      # starts again at the low point
+    _select(m, "CALIBRACION")                      # starts again at the low point
     assert m.keys("610#") == [("calibrate", "low", 610)]
 
 
 def test_password_change_rules_and_mismatch():
     m = _admin()
-    _select(m, K.CLAVE)
+    _select(m, "CLAVE")
     v = m.view()
     assert (v.mode, v.title) == (K.NEW_PASSWORD, "Clave nueva")
     assert m.keys("123#") == []
@@ -374,7 +376,7 @@ def test_password_change_rules_and_mismatch():
     rec = P.unpack_password(out[0][1])
     assert rec.verify("1234567") and not rec.must_change
     assert (m.view().mode, m.view().message) == (K.MENU, "Clave cambiada")
-    _select(m, K.SALIR)
+    _select(m, "SALIR")
     assert m.keys("#4711#") == [("lockout", 0)]   # the old one no longer opens
     assert m.keys("1234567#") == [("lockout", 0)]
     assert m.view().mode == K.MENU
@@ -382,7 +384,7 @@ def test_password_change_rules_and_mismatch():
 
 def test_password_change_star_goes_back_to_menu():
     m = _admin()
-    _select(m, K.CLAVE)
+    _select(m, "CLAVE")
     assert m.keys("2468#*") == []
     assert m.view().mode == K.MENU
     assert m.fsm.record.verify("4711")
@@ -425,11 +427,113 @@ def test_the_admin_menu_is_loaded_only_while_an_admin_is_at_the_keypad():
     m.keys("*123#")                               # code entry and its cancel need none of it
     assert m.view().message == "Cancelado" and not [n for n in admin if n in sys.modules]
     m.keys("#4711#")                              # the session loads it
-    _edit(m, K.FECHA, "20260230#")
+    _edit(m, "FECHA", "20260230#")
     assert all(n in sys.modules for n in admin) and m.view().message == "FECHA: dia 01-28 en ese mes"
     m.keys("*")
-    _select(m, K.SALIR)
+    _select(m, "SALIR")
     assert not [n for n in admin if n in sys.modules]  # and it leaves with the admin
     m.keys("#4711#")
     assert m.wait(120000) == (("timeout", "ADMIN"),)
     assert not [n for n in admin if n in sys.modules]  # a session that times out too
+
+
+# --- one vocabulary: the menu's table, setting keys and Wh ------------------------------
+
+def test_every_action_names_a_setting_key_or_an_action_and_carries_the_settings_unit():
+    from settings import Settings
+
+    saved = Settings({"uid": "900123456", "fecha": 20260301, "subsidio_wh": 30000})
+    m = _admin(saved)                              # the meter's own settings: the fsm only reads them
+    m.fsm.live.update({"clock": "202701011030", "lls_secret": False, "credito_wh": 0})
+    v = m.view()
+    shown = dict(zip(v.items, v.lines))
+    assert (shown["UID"], shown["FECHA"], shown["SUBSIDIO"], shown["HORA"], shown["DLMS"], shown["CREDITO"]) == (
+        "900123456", "2026-03-01", "30.0 kWh", "2027-01-01 1030", "sin clave", "0.0 kWh")
+    _select(m, "HORA")
+    assert m.view().entry == "2027-01-01 1030"     # the clock as it is: # alone sets it again
+    assert m.keys("DDDD1200#") == [("clock", "202701011200")]
+    assert _edit(m, "DLMS", "12345678#") == [("lls_secret", "12345678")]
+    _edit(m, "DID", "1098765432#")
+    _edit(m, "FECHA", "DDDDDDDD20260402#")
+    _edit(m, "CREDITO", "125#")
+    _edit(m, "SUBSIDIO", "D#")                      # 30.0 -> 3.0 kWh
+    out = _select(m, "SALIR")
+    changes = (("did", "1098765432"), ("fecha", 20260402), ("credito_wh", 12500), ("subsidio_wh", 3000))
+    assert out == [("settings", changes), ("admin_exit",)]
+    for key, value in changes:                     # what the meter saves, as it comes
+        saved.set(key, value)
+
+
+def _rows(F):
+    return [F.row(i) for i in range(len(F.ITEMS) // F.ROW)]
+
+
+def with_the_menu(reverse, run):
+    """run() with the admin modules loaded afresh and, if reverse, the menu's items in the
+    opposite order; the next session loads the real table again."""
+    import sys
+
+    names = ("admin_menu", "admin_fields")
+    for name in names:
+        sys.modules.pop(name, None)
+    try:
+        import admin_fields
+
+        if reverse:  # admin_menu, loaded by the session, reads this one
+            admin_fields.ITEMS = tuple([x for row in reversed(_rows(admin_fields)) for x in row])
+        return run()
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
+
+
+def test_the_menu_is_one_table_of_labels_keys_kinds_rules_and_when_applied():
+    import admin_fields as F
+    import admin_menu
+    import meter
+    from protocol import events
+    from settings import Settings
+
+    kinds = (F.DIGITS, F.DATE, F.CLOCK, F.WH, F.ADVANCE, F.SECRET, F.CALIBRATION, F.PASSWORD, F.EXIT)
+    actions = ("clock", "lls_secret", "calibrate", "password", "settings")  # what an AT_ONCE item returns
+    assert len(F.ITEMS) % F.ROW == 0
+    labels = [row[0] for row in _rows(F)]
+    keys = [row[1] for row in _rows(F)]
+    assert len(set(labels)) == len(labels) == len(set(keys)) and labels[-1] == "SALIR"
+    for label, key, kind, low, high, applied in _rows(F):
+        assert kind in kinds and 0 <= low <= high, label
+        if applied == F.AT_SALIR:             # a setting: saved as it is, logged by its own code
+            settings = Settings()
+            settings.get(key)
+            if kind in (F.WH, F.ADVANCE):
+                settings.set(key, low)
+                settings.set(key, high)
+            assert key in events.ADMIN_SETTINGS, label
+        else:
+            assert applied == F.AT_ONCE and key in actions, label
+    assert admin_menu.labels() == tuple(labels)
+    # Nothing else lists the items: no table of labels beside this one, no label -> setting map, and
+    # the always-loaded modules no list of the menu's keys.
+    for module in (K, meter, admin_menu):
+        for name in dir(module):
+            if name.startswith("__"):
+                continue
+            value = getattr(module, name)
+            if isinstance(value, dict):
+                value = list(value.keys()) + list(value.values())
+            if isinstance(value, (tuple, list)) and value is not F.ITEMS:
+                listed = [x for x in value if x in labels or module is not admin_menu and x in keys]
+                assert not listed, (module, name, listed)
+
+
+def test_reordering_the_menu_changes_no_action():
+    def session():
+        m = _admin({"subsidio_wh": 130000})
+        out = _edit(m, "UID", "900123456#") + _edit(m, "SUBSIDIO", "5#") + _edit(m, "CREDITO", "50#")
+        out += _edit(m, "FECHA", "20260301#") + _edit(m, "HORA", "202701011030#") + _select(m, "SALIR")
+        return m.view().flag, out[0], dict(out[1][1])
+
+    assert with_the_menu(True, lambda: _admin().view().items[0]) == "SALIR"
+    assert with_the_menu(False, session) == with_the_menu(True, session) == (
+        "saved", ("clock", "202701011030"), {"uid": "900123456", "subsidio_wh": 500, "credito_wh": 5000,
+                                             "fecha": 20260301})

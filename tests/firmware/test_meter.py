@@ -190,6 +190,44 @@ def _admin_menu(meter):
     _type(meter, "#0000#4321#4321#")   # factory password, changed at the first login: the menu
 
 
+def _open(meter, label):
+    """From the admin menu, down with B to the item labelled `label`, and open it."""
+    while meter.fsm.view().items[meter.fsm.view().selected] != label:
+        _type(meter, "B")
+    _type(meter, "#")
+
+
+def test_salir_logs_each_setting_by_its_own_code_whatever_the_menu_order():
+    import sys
+
+    from protocol import events
+
+    from tests.firmware.test_keypad_fsm import with_the_menu
+
+    def session():
+        meter = _meter(FakeFlash())
+        _admin_menu(meter)
+        for label, typed in (("UID", "900123456#"), ("DID", "1098765432#"), ("FECHA", "20260301#"),
+                             ("CREDITO", "50#"), ("SUBSIDIO", "300#")):
+            _open(meter, label)
+            _type(meter, typed)
+        assert "+5.0 kWh" in screen_text(meter) and "30.0 kWh" in screen_text(meter)
+        _type(meter, "*#")                  # SALIR, wherever it is: one record write
+        assert "admin_fields" not in sys.modules
+        _type(meter, "#4321#")              # the menu shows what was saved, and the advance owed
+        shown = screen_text(meter)
+        assert "900123456" in shown and "2026-03-01" in shown and "5.0 kWh" in shown
+        s = meter.settings
+        return ((s.get("uid"), s.get("did"), s.get("fecha"), s.get("subsidio_wh"), s.get("credito_wh")),
+                sorted([(e[2], e[3]) for e in meter.log.events() if e[2] in (events.ADMIN, events.ADVANCE)]))
+
+    assert with_the_menu(False, session) == with_the_menu(True, session) == (
+        ("900123456", "1098765432", 20260301, 30000, 5000),
+        [(events.ADMIN, 0), (events.ADMIN, 1), (events.ADMIN, 2), (events.ADMIN, 4),
+         (events.ADMIN, 6), (events.ADVANCE, 5000)])  # 6: the new password
+    assert [events.ADMIN_SETTINGS[key] for key in ("uid", "did", "fecha", "subsidio_wh")] == [0, 1, 2, 4]
+
+
 def test_calibration_points_at_one_voltage_are_refused_and_the_meter_runs_on():
     meter = _meter(FakeFlash())
     _type(meter, "*" + CODE_25_6_KWH + "*")

@@ -7,12 +7,15 @@ On a board they are drawn strip by strip (strip.Strip): the strips make the same
 
 import sys
 
-import keypad_fsm as K
+import admin_menu
 import screens as S
 from strip import Strip
 
 from tests.asserts import raises_value_error
 from tests.nogc import without_allocation
+
+
+ITEMS = admin_menu.labels()  # the admin menu's labels, from its one table (admin_fields.ITEMS)
 
 
 def _fb(buf=None):
@@ -112,7 +115,7 @@ def test_token_results_say_what_was_added_or_why_not():
 
 def test_admin_menu_highlights_the_selected_item_and_scrolls_with_it():
     values = ("900123456", "1098765432", "2026-03-01", "2027-01-01 1030", "5.0 kWh", "30.0 kWh")
-    items = K.ITEMS
+    items = ITEMS
     for selected in range(len(items)):
         fb = _fb()
         shown = S.draw_admin_menu(fb, items, selected, values)
@@ -128,10 +131,10 @@ def test_admin_menu_highlights_the_selected_item_and_scrolls_with_it():
 
 
 def test_admin_edit_field_shows_the_item_and_the_typed_value():
-    shown = S.draw_admin_menu(_fb(), K.ITEMS, 2, (), "202603", "FECHA: dia 01-31")
+    shown = S.draw_admin_menu(_fb(), ITEMS, 2, (), "202603", "FECHA: dia 01-31")
     assert shown[-3:] == ["FECHA:", "202603", "FECHA: dia 01-31"]
-    assert S.draw_admin_menu(_fb(), K.ITEMS, 0, (), "")[-1] == S.HINT_EDIT
-    assert raises_value_error(S.draw_admin_menu, _fb(), K.ITEMS, len(K.ITEMS))
+    assert S.draw_admin_menu(_fb(), ITEMS, 0, (), "")[-1] == S.HINT_EDIT
+    assert raises_value_error(S.draw_admin_menu, _fb(), ITEMS, len(ITEMS))
 
 
 def test_prompt_shows_title_prompt_and_entry():
@@ -188,8 +191,8 @@ SCREEN_CALLS = (
     (S.draw_token_entry, ("1234", 9, "Incompleto: faltan 5")),
     (S.draw_token_accepted, (12500, 135990)),
     (S.draw_token_rejected, ("Credit would overflow the register of this meter",)),
-    (S.draw_admin_menu, (K.ITEMS, 3, ("900123456", "1098765432", "2026-03-01", "5.0 kWh"))),
-    (S.draw_admin_menu, (K.ITEMS, 0, (), "90012", "UID: 10 digitos")),
+    (S.draw_admin_menu, (ITEMS, 3, ("900123456", "1098765432", "2026-03-01", "5.0 kWh"))),
+    (S.draw_admin_menu, (ITEMS, 0, (), "90012", "UID: 10 digitos")),
     (S.draw_prompt, ("CLAVE", "Digite la clave de administrador", "****")),
     (S.draw_alarm, (S.LOW_CREDIT, 1250)),
     (S.draw_alarm, (S.BATTERY_LOW, 0, 21800)),

@@ -232,3 +232,26 @@ def test_db_takes_a_path_or_a_postgresql_url_and_names_what_else_it_got(shop, mo
     assert "--db" in fail("token", "issue", "--meter", PAN, "--kwh", "1", "--db", "postgresql://nobody@127.0.0.1:1/x")
     assert os.listdir(tmp_path / "cwd") == []  # no file made of a URL
     assert PAN in run("meter", "list", "--db", "sqlite:///" + os.environ["OPSM_DB"])
+
+
+def test_meter_add_and_list_go_through_the_families(shop):
+    """The family picks its options from `meter add`, checks its key, and says how it lists its meters."""
+    from host import families
+
+    run("keys", "add", "device-1", "--hex", "0123456789abcdef0123456789abcdef")
+    pan = "600727111111111153"
+    assert "16 bytes" in fail("meter", "add", "--pan", pan, "--profile", "openpaygo")  # the 20-byte vending key
+    out = run("meter", "add", "--pan", pan, "--profile", "openpaygo", "--vending-key", "device-1", "--restricted",
+              "--sgc", "123457")  # an STS option: not this family's
+    assert out == "registered %s (OpenPAYGO)" % pan
+    row = json.loads(run("meter", "list", "--json"))["meters"][1]
+    assert (row["profile"], row["opaygo_restricted"], row["sgc"]) == (families.OPENPAYGO.name, 1, None)
+    assert run("meter", "list").splitlines() == [
+        "%s  EA11 DKGA-04 KRN 1 KT 2 TI 01 base 2014" % PAN, "%s  OpenPAYGO count 0" % pan]
+    issued = json.loads(run("token", "issue", "--meter", pan, "--kwh", "1", "--json"))["tokens"][0]
+    assert len(issued["token"]) == 15 and set(issued["token"]) <= set("1234")  # keys 1-4 only
+    for args in (("token", "manage", "--meter", pan, "--function", "test", "--control", "relay"),
+                 ("token", "keychange", "--meter", pan),
+                 ("token", "manage", "--meter", PAN, "--function", "counter-sync")):
+        assert "profile" in fail(*args)
+    assert "profile" in fail("meter", "add", "--pan", pan, "--profile", "dlms")

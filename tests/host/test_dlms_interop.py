@@ -34,14 +34,14 @@ def meter():
 def _expected(run):
     """OBIS -> the value a client should see after scaling, from the meter's own snapshot."""
     snapshot = run.meter.snapshot()
-    return {row[0]: snapshot[row[2]] * 10 ** row[4] for row in M.REGISTERS if row[1] == M.REGISTER}
+    return {row.obis: snapshot[row.key] * 10 ** row.scaler for row in M.REGISTERS if row.class_id == M.REGISTER}
 
 
 def _gurux_read_everything(client):
     objects = client.objects()
     names = {str(o.logicalName) for o in objects}
     for row in M.REGISTERS:
-        assert row[0] in names
+        assert row.obis in names
     values = {}
     for obj in objects:
         if obj.objectType not in _READ_CLASSES:
@@ -123,12 +123,12 @@ def test_wrong_password_is_refused_with_authentication_failure(meter):
 def _cosem_read(client: DlmsClient, run):
     values = {}
     for row in M.REGISTERS:
-        if row[1] != M.REGISTER:
+        if row.class_id != M.REGISTER:
             continue
-        value = P.cosem_get(client, M.REGISTER, row[0], 2)
-        scaler, unit = P.cosem_get(client, M.REGISTER, row[0], 3)
-        assert unit == row[5]
-        values[row[0]] = value * 10 ** scaler
+        value = P.cosem_get(client, M.REGISTER, row.obis, row.attribute)
+        scaler, unit = P.cosem_get(client, M.REGISTER, row.obis, 3)
+        assert unit == row.unit
+        values[row.obis] = value * 10 ** scaler
     clock = P.cosem_get(client, M.CLOCK, "0.0.1.0.0.255", 2)
     rows = P.cosem_get(client, M.PROFILE_GENERIC, "1.0.99.1.0.255", 2)
     return values, clock, rows
@@ -147,7 +147,7 @@ def test_dlms_cosem_reads_registers_clock_and_profile_and_agrees_with_gurux(mete
 
         listed = AssociationObjectListParser.parse_bytes(client.get(P.attribute(
             P.enumerations.CosemInterface.ASSOCIATION_LN, "0.0.40.0.0.255", 2)))
-        assert {o.logical_name.to_string(separator=".") for o in listed} >= {row[0] for row in M.REGISTERS}
+        assert {o.logical_name.to_string(separator=".") for o in listed} >= {row.obis for row in M.REGISTERS}
         values, clock, rows = _cosem_read(client, run)
         for obis, value in _expected(run).items():
             assert values[obis] == pytest.approx(value), obis

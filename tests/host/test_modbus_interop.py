@@ -69,12 +69,12 @@ def _serving(serve):
 def _decode(words):
     """The block decoded with pymodbus's own converter, row by row, as {key: value}."""
     values = {}
-    for address, count, key, signed, _scaler, _unit, _obis, _description in modbus_map.table():
-        part = words[address:address + count]
-        if key in modbus_map.TEXT_KEYS:
-            values[key] = ModbusTcpClient.convert_from_registers(part, DT.STRING).rstrip("\x00")
+    for row in modbus_map.table():
+        part = words[row.address:row.address + row.count]
+        if row.key in modbus_map.TEXT_KEYS:
+            values[row.key] = ModbusTcpClient.convert_from_registers(part, DT.STRING).rstrip("\x00")
         else:
-            values[key] = ModbusTcpClient.convert_from_registers(part, DT.INT32 if signed else DT.UINT32)
+            values[row.key] = ModbusTcpClient.convert_from_registers(part, DT.INT32 if row.signed else DT.UINT32)
     return values
 
 
@@ -87,7 +87,7 @@ def _read_block(client, function=3, device_id=1):
 
 def _expected(run):
     snapshot = run.meter.snapshot()
-    return {row[2]: snapshot[row[2]] for row in modbus_map.table()}
+    return {row.key: snapshot[row.key] for row in modbus_map.table()}
 
 
 def test_tcp_reads_the_meter_as_the_map_says(run):

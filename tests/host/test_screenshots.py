@@ -25,7 +25,7 @@ from simulator.screenshot import (GS4_HMSB, FrameBuffer, decode_spi_capture, pal
 from tests.firmware.test_ili9341 import FakeBus
 from tests.firmware.test_screens import booted_meter, ui_round
 
-import keypad_fsm
+import admin_menu
 import screens
 from app import STRIP_LINES
 from ili9341 import ILI9341
@@ -33,7 +33,7 @@ from strip import Strip
 
 GOLDEN = pathlib.Path(__file__).with_name("screens_golden.json")
 ENTITY = "Cooperativa Solar del Cauca"
-MENU_ITEMS = list(keypad_fsm.ITEMS)
+MENU_ITEMS = list(admin_menu.labels())
 MENU_VALUES = ["900123456", "1098765432", "2026-03-01", "2027-01-01 1030", "5.0 kWh", "30.0 kWh"]
 
 # name -> (draw function, arguments after the frame buffer): plain data, so the same

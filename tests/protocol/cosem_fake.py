@@ -33,7 +33,7 @@ class FakeMeter:
         self.offset = -360  # Guatemala, UTC-6
         self.relay = True
         self.tokens = []
-        self.profiles = [Rows(p[1] or 60, len(p[2]), rows) for p in M.PROFILES]
+        self.profiles = [Rows(p.period_s or 60, len(p.columns), rows) for p in M.PROFILES]
         self.reserved = 0
         self.secret = b"secret"
         self.keys = None

@@ -10,31 +10,32 @@ SNAPSHOT = {"serial": "OPS00000042", "import_wh": 33581, "export_wh": 0, "import
 
 
 def _decode(words, row):
-    address, count, key, signed = row[0], row[1], row[2], row[3]
-    if key in modbus_map.TEXT_KEYS:
-        data = b"".join(bytes((w >> 8, w & 0xFF)) for w in words[address:address + count])
+    address = row.address
+    if row.key in modbus_map.TEXT_KEYS:
+        data = b"".join(bytes((w >> 8, w & 0xFF)) for w in words[address:address + row.count])
         return data.rstrip(b"\x00").decode()
     value = words[address] << 16 | words[address + 1]
-    return value - (1 << 32) if signed and value >= 1 << 31 else value
+    return value - (1 << 32) if row.signed and value >= 1 << 31 else value
 
 
-def test_every_modbus_row_of_the_map_in_map_order_from_address_zero():
-    wanted = [row[2] for row in REGISTERS if row[8]]
+def test_every_modbus_row_of_the_map_at_its_address_from_address_zero():
     rows = table()
-    assert [row[2] for row in rows if row[2] not in modbus_map.TEXT_KEYS] == wanted
-    assert rows[0][0] == 0
-    by_key = {row[2]: row for row in rows}
-    for obis, _cls, key, tag, scaler, _unit, _u, _d, modbus in REGISTERS:
-        if modbus:
-            row = by_key[key]
-            assert row[1] == 2 and row[4] == scaler and row[6] == obis
-            assert row[3] == (tag in (axdr.DOUBLE_LONG, axdr.LONG, axdr.INTEGER, axdr.LONG64))
-    assert by_key["serial"][1] == modbus_map.SERIAL_WORDS and by_key["serial"][6] == "0.0.96.1.0.255"
+    assert sorted((r.modbus, r.key) for r in REGISTERS if r.modbus is not None) == [(row.address, row.key)
+                                                                                  for row in rows]
+    assert rows[0].address == 0
+    by_key = {row.key: row for row in rows}
+    for register in REGISTERS:
+        if register.modbus is not None and register.key not in modbus_map.TEXT_KEYS:
+            row = by_key[register.key]
+            assert row.count == 2 and row.scaler == register.scaler and row.obis == register.obis
+            assert row.signed == (register.type in (axdr.DOUBLE_LONG, axdr.LONG, axdr.INTEGER, axdr.LONG64))
+            assert row.description == register.name_en
+    assert by_key["serial"].count == modbus_map.SERIAL_WORDS and by_key["serial"].obis == "0.0.96.1.0.255"
 
 
 def test_layout_is_the_published_one():
     # Clients hard-code these addresses: moving one is a breaking change (docs/modbus.md).
-    assert [(row[0], row[2]) for row in table()] == [
+    assert [(row.address, row.key) for row in table()] == [
         (0, "import_wh"), (2, "export_wh"), (4, "import_varh"), (6, "export_varh"), (8, "power_w"),
         (10, "voltage_mv"), (12, "current_ma"), (14, "freq_mhz"), (16, "pf_milli"), (18, "battery_mv"),
         (20, "credit_wh"), (22, "relay"), (24, "serial")]
@@ -43,20 +44,20 @@ def test_layout_is_the_published_one():
 def test_rows_are_contiguous_without_overlaps():
     address = 0
     for row in table():
-        assert row[0] == address, row
-        assert row[1] in (2, modbus_map.SERIAL_WORDS)
-        address += row[1]
+        assert row.address == address, row
+        assert row.count in (2, modbus_map.SERIAL_WORDS)
+        address += row.count
     assert address == SIZE and SIZE <= 125  # one read (function 3 or 4) takes the whole block
 
 
 def test_units_and_signedness_follow_the_map():
-    by_key = {row[2]: row for row in table()}
-    assert by_key["import_wh"][3:6] == (False, 0, "Wh")
-    assert by_key["voltage_mv"][3:6] == (False, -3, "V")
-    assert by_key["power_w"][3:6] == (True, 0, "W")
-    assert by_key["pf_milli"][3:6] == (True, -3, "")
-    assert by_key["credit_wh"][3] is True and by_key["relay"][3] is False
-    assert all(row[7] for row in table())
+    by_key = {row.key: (row.signed, row.scaler, row.unit) for row in table()}
+    assert by_key["import_wh"] == (False, 0, "Wh")
+    assert by_key["voltage_mv"] == (False, -3, "V")
+    assert by_key["power_w"] == (True, 0, "W")
+    assert by_key["pf_milli"] == (True, -3, "")
+    assert by_key["credit_wh"][0] is True and by_key["relay"][0] is False
+    assert all(row.description for row in table())
 
 
 def test_int32_encoding_high_word_first():
@@ -85,7 +86,7 @@ def test_block_holds_the_snapshot():
     words = registers(SNAPSHOT)
     assert len(words) == SIZE and all(0 <= w <= 0xFFFF for w in words)
     for row in table():
-        assert _decode(words, row) == SNAPSHOT[row[2]], row
+        assert _decode(words, row) == SNAPSHOT[row.key], row
     assert words[0:2] == [0, 33581] and words[4:6] == [1, 70000 - 65536]
 
 
