@@ -50,7 +50,9 @@ class App:
                  optical_port=None):
         self.hal = hal
         self.meter = meter
-        self.optical_port = optical_port  # optical_port.OpticalPort on hal.optical, or None
+        # optical_port.OpticalPort on hal.optical, or a function making one when a probe first speaks
+        # (app.optical_port: its code stays out of the heap until then), or None
+        self.optical_port = optical_port
         self.fb = fb
         self.fb_bytes = fb_bytes
         self.sleep_ms = sleep_ms or asyncio.sleep_ms  # type: ignore[attr-defined]
@@ -121,16 +123,20 @@ class App:
                 await self.recover(_TASK_UI, e)
 
     async def optical_task(self):
-        hal, port = self.hal, self.optical_port
+        hal = self.hal
         while self.running:
             try:
                 data = hal.optical.read()
                 now_ms = hal.clock.ticks_ms()
+                port = self.optical_port
                 if data:
+                    if callable(port):
+                        port = self.optical_port = port()
                     reply = port.feed(data, now_ms)
                     if reply:
                         hal.optical.write(reply)
-                port.poll(now_ms)
+                if not callable(port):
+                    port.poll(now_ms)
                 await self.sleep_ms(self.scan_ms)
             except Exception as e:  # noqa: BLE001
                 await self.recover(_TASK_OPTICAL, e)
@@ -149,7 +155,7 @@ class App:
             now_s = self.hal.clock.now_s()
             if task == _TASK_MEASURE:
                 meter.metering_failed(now_s)
-            elif task == _TASK_OPTICAL and self.optical_port is not None:
+            elif task == _TASK_OPTICAL and self.optical_port is not None and not callable(self.optical_port):
                 self.optical_port.reset()
             meter.dirty = True
             if count & (count - 1) == 0:  # logged at the 1st, 2nd, 4th, 8th...: no flash worn out
@@ -216,13 +222,12 @@ def run() -> None:
 
 
 def optical_port(hal, meter):
-    """The optical port over the meter: the mode C readout from the meter's snapshot, its DLMS server
-    (the COSEM model, the meter's own secrets from credentials.py and its association lock-out) made
-    when a probe first asks for mode E, so an idle port holds none of it in the heap."""
+    """What makes the optical port over the meter when a probe first speaks (App calls it then): the
+    mode C readout from the meter's snapshot, its DLMS server (the COSEM model, the meter's own secrets
+    from credentials.py and its association lock-out) made when a probe first asks for mode E, so an
+    idle port holds none of it in the heap."""
     if hal.optical is None:
         return None
-    from optical_port import OpticalPort
-
     clock = hal.clock
 
     def open_server():
@@ -234,5 +239,9 @@ def optical_port(hal, meter):
         # 9600 Bd: the optical UART's speed (drivers/board_kit.py); mode E keeps it
         return CosemServer(model, model, meter_keys(meter.dlms_access().credentials, meter.settings.get("serial")),
                            setups=(hdlc_setup(9600),), guard=model)
-    # The meter's type, not the entity's name: IEC 62056-21 allows 16 printable ASCII characters
-    return OpticalPort("OPSM-SP-230", meter, open_server)
+    def make():
+        from optical_port import OpticalPort
+
+        # The meter's type, not the entity's name: IEC 62056-21 allows 16 printable ASCII characters
+        return OpticalPort("OPSM-SP-230", meter, open_server)
+    return make

@@ -80,6 +80,9 @@ def _with_optical_port():
 
 def test_optical_port_answers_a_probe_between_the_other_tasks():
     app, clock, probe = _with_optical_port()
+    _run_for(app, clock, 500, None)
+    assert callable(app.optical_port)  # idle: the port (its code, its protocols) is not made yet
+    app.running = True
 
     async def reader():
         probe.inbox = b"/?!\r\n"
@@ -89,7 +92,7 @@ def test_optical_port_answers_a_probe_between_the_other_tasks():
 
     _run_for(app, clock, 500, reader)
     assert b"96.3.10(" in probe.sent and probe.sent[-2] == 0x03  # the data block, ETX then BCC
-    assert app.optical_port.server is None  # mode C only: the DLMS server was never loaded
+    assert not callable(app.optical_port) and app.optical_port.server is None  # made; mode C only: no DLMS server
 
 
 def test_a_line_that_is_not_text_on_the_optical_port_does_not_end_the_app():
