@@ -63,7 +63,7 @@ class Meter:
         self.burst_samples = burst_samples
         self.period_us = period_us
         self.provisioned = provisioned
-        self.settings = settings or Settings()
+        self.settings = settings  # provisioned, or made at boot when there is no record either
         self._dlms: object = None  # credentials.DlmsAccess, loaded when a port or the menu needs it
         self._vbuf = array("H", bytes(2 * burst_samples))
         self._ibuf = array("H", bytes(2 * burst_samples))
@@ -82,6 +82,8 @@ class Meter:
         data = self.record("settings").load()
         if data is not None:
             self.settings = unpack_settings(data)
+        elif self.settings is None:
+            self.settings = Settings()
         data = self.record("calibration").load()
         cal = calibration.unpack_calibration(data) if data is not None else self.hal.calibration
         self.power = metering.PowerMeter(cal)
