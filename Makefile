@@ -82,7 +82,7 @@ bench: setup
 # SOAK_HEAP is the heap beside the image (the image stands for the board's flash).
 SOAK_HEAP ?= 96K
 soak: setup
-	$(BIN)/python -m host.soak --heap $(SOAK_HEAP)
+	$(BIN)/python -m opsm.host.soak --heap $(SOAK_HEAP)
 
 BOARD ?= esp32
 PORT ?=

@@ -34,15 +34,15 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import simulator  # noqa: E402,F401  (puts the firmware's modules on the path)
-from host import dlms as D  # noqa: E402
-from protocol import axdr  # noqa: E402
-from protocol import registers as M  # noqa: E402
-from protocol.cosem_client import range_selection  # noqa: E402
-from simulator.scenario_run import Run  # noqa: E402
-from simulator.serve import DEMO_METER, DEMO_SYSTEM, MeterPorts  # noqa: E402
+from opsm.host import dlms as D
+from opsm.protocol import axdr
+from opsm.protocol import registers as M
+from opsm.protocol.cosem_client import range_selection
+from opsm.simulator import board
+from opsm.simulator.serve import DEMO_METER, DEMO_SYSTEM, MeterPorts
+
+Run = board.module("simulator.scenario_run").Run
 
 REGISTER = "1.0.1.8.0.255"
 PROFILE = "1.0.99.1.0.255"

@@ -29,13 +29,12 @@ import time
 import zoneinfo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-import xlrd  # noqa: E402
-import xlwt  # noqa: E402
+import xlrd
+import xlwt
 
-from host import readings, smec  # noqa: E402
-from host.store import Store  # noqa: E402
+from opsm.host import readings, smec
+from opsm.host.store import Store
 
 MONTH = "2026-03"
 TZ = zoneinfo.ZoneInfo(smec.AMM_TIMEZONE)

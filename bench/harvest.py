@@ -55,11 +55,10 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from host import dlms as D  # noqa: E402
-from host import harvest, inventory, store  # noqa: E402
-from protocol import registers as M  # noqa: E402
+from opsm.host import dlms as D
+from opsm.host import harvest, inventory, store
+from opsm.protocol import registers as M
 
 QUARTER = "1.0.99.1.0.255"
 MIN_ROWS = 95                    # a day holds 96 quarter-hours; allow for the edges
@@ -74,7 +73,7 @@ HEADER = "device_id,serial,host,port,protocol,client,credentials,timezone\n"
 
 def start_fleet(count: int, latency_ms: int, folder: str):
     """`opsm sim fleet` in a subprocess; (process, dlms ports, seconds until it listened)."""
-    command = [sys.executable, "-m", "host.cli", "sim", "fleet", "--count", str(count), "--base-port", "0",
+    command = [sys.executable, "-m", "opsm", "sim", "fleet", "--count", str(count), "--base-port", "0",
                "--protocol", "dlms", "--history", "1d", "--speed", "0"]
     if latency_ms:
         command += ["--faults", "latency=%d" % latency_ms]

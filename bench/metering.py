@@ -48,13 +48,15 @@ from array import array
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE_LIB = os.path.join(ROOT, "firmware", "lib")
-sys.path.insert(0, ROOT)
-sys.path.insert(0, FIRMWARE_LIB)
 
-from calibration import Calibration, phase_from_unity_load, two_point  # noqa: E402
-from host.mpunix import micropython_command, micropython_env  # noqa: E402
-from metering import ACTIVE_IMPORT, EnergyRegister, PowerMeter  # noqa: E402
-from boards import sim  # noqa: E402
+from opsm.simulator import board
+from opsm.simulator.unix_port import micropython_command, micropython_env
+
+_calibration, _metering = board.module("calibration"), board.module("metering")
+Calibration, phase_from_unity_load, two_point = (_calibration.Calibration, _calibration.phase_from_unity_load,
+                                                 _calibration.two_point)
+ACTIVE_IMPORT, EnergyRegister, PowerMeter = _metering.ACTIVE_IMPORT, _metering.EnergyRegister, _metering.PowerMeter
+sim = board.module("boards.sim")
 
 TARGET_PERCENT = 0.5
 VOLTS = (10, 40, 70, 100, 130)

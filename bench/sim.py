@@ -13,9 +13,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from simulator import scenario  # noqa: E402
+from opsm.simulator import scenario
 
 TARGET = 30 * 86400 / 60.0
 

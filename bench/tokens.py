@@ -14,11 +14,10 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from bench import tokens_openpaygo  # noqa: E402
-from host.mpunix import micropython_command, micropython_env  # noqa: E402
-from host.sts import tokens as sts_tokens  # noqa: E402
+from bench import tokens_openpaygo
+from opsm.simulator.unix_port import micropython_command, micropython_env
+from opsm.host.sts import tokens as sts_tokens
 
 COUNTS = (10, 10000)
 KEY = bytes(range(16))

@@ -15,11 +15,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from host.mpunix import micropython_command, micropython_env  # noqa: E402
-from host.openpaygo_vend import token_at  # noqa: E402
-from protocol.openpaygo import Chain  # noqa: E402
+from opsm.simulator.unix_port import micropython_command, micropython_env
+from opsm.host.openpaygo_vend import token_at
+from opsm.protocol.openpaygo import Chain
 
 KEY = bytes(range(16))
 PREFERRED = 7       # a product the meter is told about (e.g. 7 days)
@@ -28,7 +27,7 @@ UNSEEN = 123
 # Runs under MicroPython: JOBS is [[count, cached token, unseen token], ...].
 SNIPPET = """
 import gc, json, time
-from protocol.openpaygo import OpenPaygoDecoder, OpenPaygoState
+from opsm.protocol.openpaygo import OpenPaygoDecoder, OpenPaygoState
 out = []
 for n, cached, unseen in JOBS:
     meter = OpenPaygoDecoder(bytes(range(16)), preferred_values=(PREFERRED,),

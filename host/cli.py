@@ -8,15 +8,15 @@ import sys
 
 import click
 
-from protocol.sts_amount import encode_amount
+from opsm.protocol.sts_amount import encode_amount
 
-from host import families
-from host.cli_common import CliError, db_option, home_option, read_passphrase, reports_errors
-from host.keystore import KeyStore
-from host.registry import Registry
-from host.sts import keys as sts_keys
-from host.sts import tokens as sts_tokens
-from host.vending import TEST_CONTROLS, Vendor
+from opsm.host import families
+from opsm.host.cli_common import CliError, db_option, home_option, read_passphrase, reports_errors
+from opsm.host.keystore import KeyStore
+from opsm.host.registry import Registry
+from opsm.host.sts import keys as sts_keys
+from opsm.host.sts import tokens as sts_tokens
+from opsm.host.vending import TEST_CONTROLS, Vendor
 
 
 def emit(obj: dict, as_json: bool, text: str) -> None:
@@ -257,7 +257,7 @@ def manage(db, keyfile, pan, function, value, controls, mfr, operator, as_json):
 
 
 def _register_openpaygo() -> None:
-    from host.cli_openpaygo import openpaygo_decode, openpaygo_issue
+    from opsm.host.cli_openpaygo import openpaygo_decode, openpaygo_issue
 
     token.add_command(openpaygo_issue)
     token.add_command(openpaygo_decode)
@@ -364,7 +364,7 @@ def sim(ctx, speed, dlms_port, iec21_port):
         return
     import tempfile
 
-    from simulator.interactive import Console
+    from opsm.simulator.interactive import Console
 
     with tempfile.TemporaryDirectory() as flash:
         console = Console(flash, speed, click.echo)
@@ -385,7 +385,7 @@ def sim(ctx, speed, dlms_port, iec21_port):
 @reports_errors
 def sim_run(files, runtime):
     """Play scenario files; one JSON summary per scenario; exit 1 if any expectation fails."""
-    from simulator import scenario
+    from opsm.simulator import scenario
 
     failed = 0
     for path in files:
@@ -413,7 +413,7 @@ def _port_options(f):
 
 
 def _serve_options(faults, trace_dir, lls_password, hls_keys, meters):
-    from simulator.serve import Faults
+    from opsm.simulator.serve import Faults
 
     spec = Faults.parse(faults) if faults else None
     if trace_dir:
@@ -441,17 +441,18 @@ def sim_serve(dlms_port, hdlc_port, iec21_port, iec21_pty, modbus_port, modbus_r
     import asyncio
     import tempfile
 
-    from simulator import serve
-    from simulator.scenario import load
-    from simulator.scenario_run import Run, steps
+    from opsm.simulator import board, serve
+    from opsm.simulator.scenario import load
+
+    scenario_run = board.module("simulator.scenario_run")
 
     ports = {name: port for name, port in (("dlms", dlms_port), ("hdlc", hdlc_port), ("iec21", iec21_port),
                                            ("modbus", modbus_port)) if port is not None}
     with tempfile.TemporaryDirectory() as folder:
         if scenario:
-            run = steps(load(scenario), folder)[0]
+            run = scenario_run.steps(load(scenario), folder)[0]
         else:
-            run = Run({"name": "serve", "meter": dict(serve.DEMO_METER), "system": dict(serve.DEMO_SYSTEM)}, folder)
+            run = scenario_run.Run({"name": "serve", "meter": dict(serve.DEMO_METER), "system": dict(serve.DEMO_SYSTEM)}, folder)
         if not run.meter.settings.get("serial"):
             run.meter.set_setting("serial", "OPS00000001")
         meters = serve.MeterPorts([run], speed, **_serve_options(faults, trace_dir, lls_password, hls_keys, [0]))
@@ -481,8 +482,10 @@ def sim_serve(dlms_port, hdlc_port, iec21_port, iec21_pty, modbus_port, modbus_r
 @reports_errors
 def sim_fleet(count, base_port, protocols, fault_meters, history, speed, lls_password, hls_keys, faults, trace_dir):
     """Serve N virtual meters on 127.0.0.1 until Ctrl-C; prints the ports as one JSON line."""
-    from simulator.scenario_run import duration_ms
-    from simulator.serve import run_fleet
+    from opsm.simulator import board
+    from opsm.simulator.serve import run_fleet
+
+    duration_ms = board.module("simulator.scenario_run").duration_ms
 
     history_ms = duration_ms(history) if history else 0
     names = [p.strip() for p in protocols.split(",") if p.strip()]
@@ -515,7 +518,7 @@ def fw():
 @reports_errors
 def fw_build(board, out, dev):
     """Compile the deployable tree: boot.py, main.py and lib/*.mpy (production: watchdog on)."""
-    from host import fwbuild
+    from opsm.host import fwbuild
 
     click.echo(fwbuild.build(board, out, dev))
 
@@ -528,7 +531,7 @@ def fw_build(board, out, dev):
 @reports_errors
 def fw_flash(board, port, firmware, dry_run):
     """Erase the board and write MicroPython (esptool, or a .uf2 copy for the Pico)."""
-    from host import fwbuild
+    from opsm.host import fwbuild
 
     for command in fwbuild.flash(board, port, firmware, dry_run):
         click.echo(" ".join(command))
@@ -542,7 +545,7 @@ def fw_flash(board, port, firmware, dry_run):
 @reports_errors
 def fw_deploy(board, port, romfs, dry_run):
     """Put build/BOARD on the board with mpremote and reset it."""
-    from host import fwbuild
+    from opsm.host import fwbuild
 
     for command in fwbuild.deploy(board, port, dry_run, romfs):
         click.echo(" ".join(command))
@@ -568,7 +571,7 @@ def fw_provision(db, keyfile, pan, out, credentials_path, entity, utc_offset_min
     """Write the meter's first key, profile, its own DLMS secrets and its field settings for its first boot
     (keep both files secret). Field settings left out take the firmware's defaults; a management
     association changes them later (docs/dlms.md)."""
-    from host import fwbuild
+    from opsm.host import fwbuild
 
     settings = {"serial": pan, "entity": entity, "utc_offset_min": utc_offset_min, "low_credit_wh": low_credit_wh,
                 "battery_cut_mv": battery_cut_mv, "battery_restore_mv": battery_restore_mv, "battery": battery}
@@ -589,7 +592,7 @@ def fw_provision(db, keyfile, pan, out, credentials_path, entity, utc_offset_min
 @reports_errors
 def demo(workdir):
     """Register a demo meter, sell a token, and decode it with the firmware under MicroPython."""
-    from host.demo import run_demo
+    from opsm.host.demo import run_demo
 
     run_demo(workdir)
 
@@ -621,8 +624,8 @@ def _dlms_options(f):
 
 def _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
                   timeout):
-    from host import dlms as D
-    from protocol.cosem_server import Keys
+    from opsm.host import dlms as D
+    from opsm.protocol.cosem_server import Keys
 
     keys = None
     if hls_keys:
@@ -643,7 +646,7 @@ def _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, 
                  timeout, refused="meter: %s"):
     """An associated client for one command: released at the end, the link closed whatever happens, and
     a meter's refusal a CLI error (`refused` % the reason)."""
-    from host import dlms as D
+    from opsm.host import dlms as D
 
     link, client = _dlms_session(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys,
                                  invocation_counter, timeout)
@@ -665,10 +668,10 @@ def _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, 
 def dlms_read(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter, timeout,
               profile, hours, as_json):
     """Every register of the map, the clock, and optionally a load profile."""
-    from host import dlms as D
-    from protocol import axdr
-    from protocol import registers as M
-    from protocol.cosem_client import range_selection
+    from opsm.host import dlms as D
+    from opsm.protocol import axdr
+    from opsm.protocol import registers as M
+    from opsm.protocol.cosem_client import range_selection
 
     with _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
                       timeout) as client:
@@ -692,8 +695,8 @@ def dlms_read(host, port, hdlc, device, baud, optical, client_sap, password, hls
 def dlms_token(token, host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
                timeout):
     """Deliver a recharge code through the token gateway (0.0.19.40.0.255): applied as if typed."""
-    from host import dlms as D
-    from protocol.cosem_objects import TOKEN_GATEWAY_OBIS
+    from opsm.host import dlms as D
+    from opsm.protocol.cosem_objects import TOKEN_GATEWAY_OBIS
 
     if not token.isdigit():
         raise CliError("token: must be digits only")
@@ -721,7 +724,7 @@ def dlms_token(token, host, port, hdlc, device, baud, optical, client_sap, passw
 def dlms_relay(action, host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
                timeout):
     """Remote disconnect or reconnect (disconnect control 0.0.96.3.10.255); credit and battery rules still apply."""
-    from protocol import registers as M
+    from opsm.protocol import registers as M
 
     relay = M.by_key("relay").obis
     with _dlms_client(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
@@ -742,9 +745,9 @@ def dlms_clock(host, port, hdlc, device, baud, optical, client_sap, password, hl
     back of more than 5 minutes, and a second one within a day of its running time."""
     import datetime
 
-    from host import dlms as D
-    from protocol import civil
-    from protocol import registers as M
+    from opsm.host import dlms as D
+    from opsm.protocol import civil
+    from opsm.protocol import registers as M
 
     def iso(seconds: int) -> str:
         return datetime.datetime.fromtimestamp(seconds + civil.UNIX_2000, datetime.timezone.utc).isoformat()
@@ -775,9 +778,9 @@ def dlms_clock(host, port, hdlc, device, baud, optical, client_sap, password, hl
 def dlms_credentials(host, port, hdlc, device, baud, optical, client_sap, password, hls_keys, invocation_counter,
                      timeout, new_password, new_keys):
     """Change the meter's own DLMS secrets over an HLS association (--hls-keys with the current ek, ak and kek)."""
-    from host import dlms as D
-    from protocol.acse import check_lls_secret
-    from protocol.cosem_server import Keys
+    from opsm.host import dlms as D
+    from opsm.protocol.acse import check_lls_secret
+    from opsm.protocol.cosem_server import Keys
 
     if not hls_keys:
         raise CliError("--hls-keys: secrets change only in an HLS association (the file with the current keys)")
@@ -841,7 +844,7 @@ def harvest_command(inventory_path, credentials, db, concurrency, since, timeout
     from rich.progress import Progress
     from rich.table import Table
 
-    from host import harvest, inventory, store
+    from opsm.host import harvest, inventory, store
 
     try:
         meters = inventory.load(inventory_path, credentials)
@@ -892,8 +895,8 @@ _register_openpaygo()
 
 
 def _register_exports() -> None:
-    from host.cli_console import vend
-    from host.cli_export import customers, export, report
+    from opsm.host.cli_console import vend
+    from opsm.host.cli_export import customers, export, report
 
     for group in (customers, export, report, vend):
         cli.add_command(group)

@@ -46,7 +46,7 @@ def read_passphrase(confirm: bool = False) -> str:
     confirm: a new passphrase (asked twice at a terminal), which must be long enough for a new key file
     (host.keystore.MIN_PASSPHRASE characters); a shorter one is asked again at a terminal, refused from
     the environment. An existing key file is opened with whatever passphrase it was made under."""
-    from host.keystore import KeyStoreError, check_new_passphrase
+    from opsm.host.keystore import KeyStoreError, check_new_passphrase
 
     value = os.environ.get("OPSM_PASSPHRASE")
     if value is not None:

@@ -4,8 +4,8 @@ import os
 
 import click
 
-from host.cli_common import DEFAULT_HOME, db_option, read_passphrase, reports_errors
-from host.keystore import KeyStore
+from opsm.host.cli_common import DEFAULT_HOME, db_option, read_passphrase, reports_errors
+from opsm.host.keystore import KeyStore
 
 
 @click.group()
@@ -29,7 +29,7 @@ def vend_serve(host, port, registry, keyfile, admin_email, db):
     """Serve the console; the first run creates the first administrator."""
     import uvicorn
 
-    from host.console.app import create_app, first_administrator
+    from opsm.host.console.app import create_app, first_administrator
 
     keystore = KeyStore.open(keyfile, read_passphrase())
     made = first_administrator(db, admin_email, os.environ.get("OPSM_ADMIN_PASSWORD"))

@@ -9,9 +9,9 @@ import json
 
 import click
 
-from host import customers as register
-from host.cli_common import db_option, reports_errors
-from host.store import Store
+from opsm.host import customers as register
+from opsm.host.cli_common import db_option, reports_errors
+from opsm.host.store import Store
 
 
 @click.group()
@@ -38,7 +38,7 @@ def customers_import(path, db):
 def customers_template(kind, out):
     """Write OUT, an .xlsx with the header row of a KIND of row file (customer, charge, the harvester's meter
     inventory, the SMEC channel map), every column formatted as text."""
-    from host import outfile, rowfile
+    from opsm.host import outfile, rowfile
 
     with outfile.replacing(out) as temporary, open(temporary, "wb") as f:
         f.write(rowfile.template(kind))
@@ -80,7 +80,7 @@ def report():
 @reports_errors
 def export_smec(month, channels_path, out, as_zip, allow_incomplete, timezone, as_json, db):
     """Direct@mm "Formato carga de medición" workbooks of a month's hourly channel readings for the SMEC."""
-    from host import smec  # xlwt and reportlab load for this command only
+    from opsm.host import smec  # xlwt and reportlab load for this command only
 
     with Store.open(db) as store:
         summary = smec.export(store, channels_path, month, out, as_zip, allow_incomplete, timezone)
@@ -105,7 +105,7 @@ def export_smec(month, channels_path, out, as_zip, allow_incomplete, timezone, a
 def report_customer(device, out, month, lang, db):
     """A customer's PDF: 36 months of consumption and charges, 12 of consumption and injections, the meter's
     registers and events."""
-    from host import report as customer_report  # reportlab loads for this command only
+    from opsm.host import report as customer_report  # reportlab loads for this command only
 
     with Store.open(db) as store:
         months = customer_report.write(store, device, out, month, lang)
@@ -121,7 +121,7 @@ def report_customer(device, out, month, lang, db):
 @reports_errors
 def export_gestiona(out, skip_incomplete, db):
     """Gestiona Energía's unit inventory (Edificios, Unidades, N° de Cliente, Medidores) from the customer register."""
-    from host import gestiona
+    from opsm.host import gestiona
 
     if not out.lower().endswith(".xlsx"):
         raise ValueError("out: must be a FILE.xlsx (an Excel workbook), got %r" % out)
@@ -166,7 +166,7 @@ def export_sec(initial, delta, as_of, out, url, db, distributor, retries, timeou
     """Chile's SEC feed: customers, 36 months of consumption and charges, 12 of consumption and injections, the
     meters' registers (host/schemas/sec-feed.schema.json); the state advances only once the batch is delivered
     (the file written whole, or the POST acknowledged)."""
-    from host import sec
+    from opsm.host import sec
 
     if initial == delta:
         raise ValueError("kind: give one of --initial or --delta")

@@ -8,10 +8,10 @@ import json
 
 import click
 
-from host.openpaygo_vend import bitmap_from_counts, counts_from_bitmap, generate, parse_key
-from protocol.openpaygo import (ADD_TIME, COUNTER_SYNC, DISABLE_PAYG, MAX_STARTING_CODE, SET_TIME,
+from opsm.host.openpaygo_vend import bitmap_from_counts, counts_from_bitmap, generate, parse_key
+from opsm.protocol.openpaygo import (ADD_TIME, COUNTER_SYNC, DISABLE_PAYG, MAX_STARTING_CODE, SET_TIME,
                                 OpenPaygoDecoder, OpenPaygoState)
-from protocol.token_result import FORMAT, MESSAGES
+from opsm.protocol.token_result import FORMAT, MESSAGES
 
 _KINDS = {"add": ADD_TIME, "set": SET_TIME, "disable": DISABLE_PAYG, "sync": COUNTER_SYNC}
 

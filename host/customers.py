@@ -26,8 +26,8 @@ import decimal
 import re
 import time
 
-from host import rowfile
-from host.rowfile import Rule
+from opsm.host import rowfile
+from opsm.host.rowfile import Rule
 
 CUSTOMER_FIELDS = ("customer_id", "name", "device_id", "email", "phone", "address", "comuna", "provincia", "region",
                    "building", "unit", "client_number", "distributor", "tariff", "connected_kw", "smart", "shared",

@@ -7,10 +7,11 @@ import subprocess
 
 import click
 
-from host.keystore import KeyStore
-from host.mpunix import ROOT, micropython_command, micropython_env
-from host.registry import Registry, utc_now
-from host.vending import Vendor, derive_decoder_key
+from opsm.host.keystore import KeyStore
+from opsm.host.registry import Registry, utc_now
+from opsm.host.vending import Vendor, derive_decoder_key
+from opsm.simulator import board
+from opsm.simulator.unix_port import micropython_command, micropython_env
 
 # Demo identities only: a published test vending key and a PAN with a valid Luhn digit.
 DEMO_VENDING_KEY = bytes.fromhex("abababababababab949494949494949401234567")
@@ -64,11 +65,10 @@ def _grouped(code: str) -> str:
 
 def _story(workdir: str, key: bytes, first: str, second: str) -> None:
     """Recharge, a day of use, the cut when credit runs out, a recharge and the restore."""
-    from simulator.scenario_run import Run  # first: it puts the firmware's modules on the path
-    from simulator.screenshot import save_png
+    from opsm.simulator.screenshot import FrameBuffer, GS4_HMSB, save_png
 
-    from framebuf_host import GS4_HMSB, FrameBuffer
-    from screens import PALETTE
+    Run = board.module("simulator.scenario_run").Run
+    PALETTE = board.module("screens").PALETTE
 
     flash = os.path.join(workdir, "sim-flash")
     shots = os.path.join(workdir, "screens")

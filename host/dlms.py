@@ -8,11 +8,11 @@ silent meter costs a timeout, never a hang.
 import socket
 import time
 
-from protocol import axdr, civil, hdlc, wrapper
-from protocol import registers as M
-from protocol.cosem_objects import ASSOCIATION_OBIS, SECURITY_SETUP_OBIS
-from protocol.cosem_client import CosemClient, CosemError
-from protocol.cosem_server import Keys
+from opsm.protocol import axdr, civil, hdlc, wrapper
+from opsm.protocol import registers as M
+from opsm.protocol.cosem_objects import ASSOCIATION_OBIS, SECURITY_SETUP_OBIS
+from opsm.protocol.cosem_client import CosemClient, CosemError
+from opsm.protocol.cosem_server import Keys
 
 
 class TransportError(CosemError):
@@ -235,7 +235,7 @@ def read_profile(client: CosemClient, obis: str, selection: bytes = b"") -> list
 
 def _setup_markdown(class_id: int, values: tuple) -> str:
     """A communication setup object's values (attributes 2.. in order) for docs/dlms.md."""
-    from protocol import cosem_objects as O
+    from opsm.protocol import cosem_objects as O
 
     if class_id == M.IEC_HDLC_SETUP:
         _speed, _window_tx, _window_rx, max_info, _max_info_rx, inter_octet_ms, inactivity_s, address = values
@@ -248,7 +248,7 @@ def _setup_markdown(class_id: int, values: tuple) -> str:
 
 def objects_markdown() -> str:
     """The meter's COSEM objects as a Markdown table (docs/dlms.md): generated from the register map."""
-    from protocol import cosem_objects as O
+    from opsm.protocol import cosem_objects as O
 
     names = {M.DATA: "Data", M.REGISTER: "Register", M.PROFILE_GENERIC: "Profile generic", M.CLOCK: "Clock",
              M.ASSOCIATION_LN: "Association LN", M.SECURITY_SETUP: "Security setup",

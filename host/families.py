@@ -26,12 +26,12 @@ A new family: its object in FAMILIES, and a registry migration that widens the p
 
 import datetime
 
-from protocol import openpaygo as opg
-from protocol.sts_amount import decode_amount, encode_amount
+from opsm.protocol import openpaygo as opg
+from opsm.protocol.sts_amount import decode_amount, encode_amount
 
-from host import openpaygo_vend
-from host.sts import keys as sts_keys
-from host.sts import tokens as sts_tokens
+from opsm.host import openpaygo_vend
+from opsm.host.sts import keys as sts_keys
+from opsm.host.sts import tokens as sts_tokens
 
 # Kinds of code, as the registry records them, that not every family sells.
 TEST = "test"

@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tomllib
 
-from host.mpunix import ROOT
-from host.outfile import replacing
+from opsm.host.outfile import replacing
+from opsm.simulator import board
+from opsm.simulator.board import ROOT
 
 BOARDS = {
     # board: (chip for esptool or None, flash offset, how MicroPython is flashed)
@@ -151,10 +152,9 @@ def write_provision(meter: dict, key: bytes, path: str, credentials_path: str, s
     secrets and its field settings), and the same secrets as a [PAN] table of the head-end's credentials
     file (TOML, the harvester's --credentials), appended. Refuses a meter already in that file: its
     secrets would be lost; and settings the firmware would refuse at its first boot (its own rules)."""
-    import simulator  # noqa: F401  (puts the firmware's modules on the path: its rules, not a copy)
-    from provision import settings_from
+    from opsm.host import families
 
-    from host import families
+    settings_from = board.module("provision").settings_from
 
     try:
         settings_from({"settings": settings or {}})

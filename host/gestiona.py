@@ -12,7 +12,7 @@ when the register says so or when it supplies more than one unit.
 import collections
 import io
 
-from host import outfile
+from opsm.host import outfile
 
 # Without these a customer has no place in the platform's tree of building, unit and supply.
 PLACING = ("building", "unit", "client_number")

@@ -21,12 +21,12 @@ than 256 blocks reading 0.0.99.98.0.255"; the rest of the fleet is read and stor
 import asyncio
 import time
 
-from protocol import axdr, civil, cosem_client, iec62056_21, modbus_map
-from protocol import registers as M
-from protocol.cosem_server import Keys
+from opsm.protocol import axdr, civil, cosem_client, iec62056_21, modbus_map
+from opsm.protocol import registers as M
+from opsm.protocol.cosem_server import Keys
 
-from host import dlms
-from host.inventory import Meter
+from opsm.host import dlms
+from opsm.host.inventory import Meter
 
 EVENTS = "events"
 _PERMANENT = (13, 11, 14)  # AARE diagnostics that retrying will not change

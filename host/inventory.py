@@ -17,8 +17,8 @@ in Spanish through InventoryError.text("es")).
 import tomllib
 import zoneinfo
 
-from host import rowfile
-from host.rowfile import Rule
+from opsm.host import rowfile
+from opsm.host.rowfile import Rule
 
 PROTOCOLS = ("dlms-tcp", "dlms-hdlc-tcp", "dlms-hdlc-serial", "iec21-serial", "modbus-tcp")
 FIELDS = ("device_id", "serial", "host", "port", "protocol", "client", "credentials", "timezone")

@@ -8,7 +8,7 @@ COUNTER_SYNC on odd counts (the reference decoder misreads them, upstream issue 
 
 import math
 
-from protocol.openpaygo import (ADD_TIME, COUNTER_SYNC, DISABLE_PAYG, DISABLE_VALUE, KINDS,
+from opsm.protocol.openpaygo import (ADD_TIME, COUNTER_SYNC, DISABLE_PAYG, DISABLE_VALUE, KINDS,
                                 MAX_STARTING_CODE, MAX_VALUE, MAX_VALUE_EXTENDED, SET_TIME,
                                 SYNC_VALUE, Chain)
 

@@ -11,7 +11,7 @@ None, never a guessed value.
 import datetime
 import zoneinfo
 
-from protocol import registers
+from opsm.protocol import registers
 
 # The energies a market or regulator asks for, by their AMM names (Direct@mm "Magnitudes a registrar"):
 # AMM name -> the register map's key (stored under its OBIS code).

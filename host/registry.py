@@ -15,9 +15,9 @@ import json
 import sqlite3
 import urllib.parse
 
-from host import families
-from host.store import Store
-from host.sts.keys import check_pan
+from opsm.host import families
+from opsm.host.store import Store
+from opsm.host.sts.keys import check_pan
 
 # (version, statements or a function of the registry); {pk} is the dialect's auto-numbered primary key.
 # Version 1 is the schema registries had before they were versioned: IF NOT EXISTS adopts those files.

@@ -20,10 +20,10 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from protocol import event_names
-from protocol import registers as M
+from opsm.protocol import event_names
+from opsm.protocol import registers as M
 
-from host import outfile, readings
+from opsm.host import outfile, readings
 
 LANGUAGES = ("es", "en")
 PERIOD_MONTHS, RECENT_MONTHS = 36, 12

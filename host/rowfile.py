@@ -146,7 +146,7 @@ CHANNELS = Table("channel", ("channel", "device_id", "quantity", "participant"),
 
 def tables() -> dict:
     """kind -> Table of every row file the CLI reads: customer, charge, meter, channel."""
-    from host import customers, inventory
+    from opsm.host import customers, inventory
 
     return {table.kind: table for table in (customers.CUSTOMERS, customers.CHARGES, inventory.METERS, CHANNELS)}
 

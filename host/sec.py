@@ -50,9 +50,9 @@ import urllib.request
 
 import jsonschema
 
-from host import outfile, readings
-from protocol import registers as regmap
-from protocol.modbus_map import UNIT_NAMES
+from opsm.host import outfile, readings
+from opsm.protocol import registers as regmap
+from opsm.protocol.modbus_map import UNIT_NAMES
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "schemas" / "sec-feed.schema.json"
 CHARGE_MONTHS, INJECTION_MONTHS = 36, 12  # Anexo 1, 5.2 III and IV

@@ -29,8 +29,8 @@ import zoneinfo
 
 import xlwt
 
-from host import outfile, readings, rowfile
-from host.smec_constancia import write_pdf, write_text
+from opsm.host import outfile, readings, rowfile
+from opsm.host.smec_constancia import write_pdf, write_text
 
 LARGE_USER = "gran-usuario"
 ALL_QUANTITIES = ("KwhD", "KvarhD", "KwhR", "KvarhR")

@@ -12,7 +12,7 @@ from reportlab.lib.pagesizes import landscape, letter
 from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from host import outfile
+from opsm.host import outfile
 
 NOTES = ("* El máximo de los valores cargados superó el promedio de máximos de este canal en los últimos 6 meses.",
          "** La sumatoria de los valores cargados superó el promedio de sumatorias de este canal en los últimos 6 "

@@ -13,8 +13,9 @@ import subprocess
 import sys
 import tempfile
 
-from host.fwbuild import compile_tree, firmware_sources
-from host.mpunix import ROOT, micropython_command
+from opsm.host.fwbuild import compile_tree, firmware_sources
+from opsm.simulator.board import ROOT
+from opsm.simulator.unix_port import micropython_command
 
 
 # Holding and mounting the image on the unix port beyond its bytes (the bytes object's

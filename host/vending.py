@@ -4,10 +4,10 @@ What a sale builds is the meter's family's (host/families.py); the Vendor holds 
 (Registry.issuing), asks its family for the codes and records them within the same transaction.
 """
 
-from host import families
-from host.families import derive_decoder_key, tid_at  # noqa: F401  (offered here, as before)
-from host.keystore import KeyStore
-from host.registry import Registry, RegistryError, utc_now
+from opsm.host import families
+from opsm.host.families import derive_decoder_key, tid_at  # noqa: F401  (offered here, as before)
+from opsm.host.keystore import KeyStore
+from opsm.host.registry import Registry, RegistryError, utc_now
 
 # The families' tables, as this module has always offered them.
 TEST_CONTROLS = families.STS.test_controls

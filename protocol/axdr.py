@@ -8,7 +8,7 @@ and deep nesting with AxdrError, so a hostile frame costs a bounded amount of wo
 Runs on MicroPython: the meter's COSEM server uses it.
 """
 
-from protocol import civil
+from . import civil
 
 NULL = 0
 ARRAY = 1

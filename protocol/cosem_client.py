@@ -10,8 +10,8 @@ security suite 0 (every APDU ciphered with service-specific glo-*).
 
 import os
 
-from protocol import acse, axdr, dlms_security
-from protocol import registers as M
+from . import acse, axdr, dlms_security
+from . import registers as M
 
 _CONFORMANCE = (acse.GET | acse.SET | acse.ACTION | acse.SELECTIVE_ACCESS | acse.BLOCK_TRANSFER_GET
                 | acse.MULTIPLE_REFERENCES)

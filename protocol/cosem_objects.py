@@ -14,8 +14,8 @@ setup object, or None for the objects named here. Values come from the model the
 Attribute writers return a data-access-result (0 success).
 """
 
-from protocol import axdr, hdlc
-from protocol import registers as M
+from . import axdr, hdlc
+from . import registers as M
 
 SUCCESS = 0
 HARDWARE_FAULT = 1

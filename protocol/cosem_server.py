@@ -17,9 +17,9 @@ client's PDU goes in blocks. The transport (HDLC, TCP wrapper) keeps one Associa
 link and calls reset() when the link goes.
 """
 
-from protocol import acse, axdr, consttime, dlms_security, keywrap
-from protocol import cosem_objects as O
-from protocol import registers as M
+from . import acse, axdr, consttime, dlms_security, keywrap
+from . import cosem_objects as O
+from . import registers as M
 
 GET_REQUEST = 0xC0
 SET_REQUEST = 0xC1

@@ -13,7 +13,7 @@ Usage: ``Des(key).decrypt_into(block)`` with an 8-byte bytearray.
 
 from array import array
 
-from protocol.block_cipher import BlockCipher
+from .block_cipher import BlockCipher
 
 # FIPS 46-3 tables in hex, one printed row per line; bit numbers are 1-based
 # from the most significant bit. Bytes literals, not bytes((...)): a tuple

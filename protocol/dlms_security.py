@@ -16,9 +16,9 @@ Check an invocation counter with `ReplayGuard` only after the APDU authenticated
 forged message could move the counter on.
 """
 
-from protocol import gcm
-from protocol.axdr import AxdrError, get_length, put_length
-from protocol.gcm import AuthenticationError
+from . import gcm
+from .axdr import AxdrError, get_length, put_length
+from .gcm import AuthenticationError
 
 SC_AUTH = 0x10
 SC_ENC = 0x20

@@ -1,7 +1,7 @@
 """What people call the meter's events (protocol/events.py): scenarios write the English names,
 reports print the Spanish ones. Kept apart from the codes so the firmware does not hold these strings."""
 
-from protocol.events import (ACCESS_LOCKOUT, ADMIN, ADVANCE, ADMIN_LOCKOUT, CLOCK_REFUSED, CLOCK_RESUMED, CLOCK_SET,
+from .events import (ACCESS_LOCKOUT, ADMIN, ADVANCE, ADMIN_LOCKOUT, CLOCK_REFUSED, CLOCK_RESUMED, CLOCK_SET,
                              LOW_CREDIT, MONTH, POWER_UP, RECHARGE, REJECTED, RELAY, TASK_FAILED, WATCHDOG_RESET)
 
 # code -> (English name as scenarios write it, Spanish name as reports print it)

@@ -17,7 +17,7 @@ A `Gcm(key)` object keeps the key schedule and the GHASH table between messages;
 functions keep one such object for the last key they saw.
 """
 
-from protocol import aes, consttime
+from . import aes, consttime
 
 _R = 0xE1 << 120  # x^128 = x^7 + x^2 + x + 1, in GCM's reflected bit order
 TAG_LENGTHS = (4, 8, 12, 13, 14, 15, 16)  # bytes, as SP 800-38D allows

@@ -14,7 +14,7 @@ answers with the address bytes the client sent, so the reply has the client's fo
 Window size is always 1.
 """
 
-from protocol.ticks import ticks_diff
+from .ticks import ticks_diff
 
 FLAG = 0x7E
 PF = 0x10  # poll/final bit of the control field

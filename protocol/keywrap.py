@@ -6,7 +6,7 @@ Bytes only (no 64-bit integers: they would live on the heap of a 32-bit board). 
 host wraps with `cryptography`'s aes_key_wrap.
 """
 
-from protocol import aes, consttime
+from . import aes, consttime
 
 _IV = b"\xa6" * 8
 

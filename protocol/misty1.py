@@ -13,7 +13,7 @@ Usage: ``Misty1(key).decrypt_into(block)`` with an 8-byte bytearray.
 
 from array import array
 
-from protocol.block_cipher import BlockCipher
+from .block_cipher import BlockCipher
 
 # S-boxes of RFC 2994, 16 entries per line. Bytes literals, not bytes((...)):
 # a tuple constant would stay alive beside the table, 4 bytes per entry.

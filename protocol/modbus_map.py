@@ -10,7 +10,7 @@ nothing in it is writable. Runs on MicroPython: firmware may serve it one day.
 
 from collections import namedtuple
 
-from protocol import axdr, registers as regmap
+from . import axdr, registers as regmap
 
 SERIAL_WORDS = 12  # the serial setting holds at most 24 characters (firmware/lib/settings.py)
 _TEXT_TYPES = (axdr.OCTET_STRING, axdr.VISIBLE_STRING)  # held as ASCII, 2 characters a register, NUL padded

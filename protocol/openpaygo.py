@@ -8,8 +8,8 @@ the next token costs a hash or two and any token at most 164, whatever the meter
 age (the reference walks the chain from count 0 on every entry).
 """
 
-from protocol import token_result as R
-from protocol.siphash import SipHash24
+from . import token_result as R
+from .siphash import SipHash24
 
 ADD_TIME = "ADD_TIME"
 SET_TIME = "SET_TIME"

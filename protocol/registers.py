@@ -16,7 +16,7 @@ Rows are namedtuples (MicroPython has them). The firmware loads this module with
 
 from collections import namedtuple
 
-from protocol import axdr
+from . import axdr
 
 # Interface classes (IEC 62056-6-2)
 DATA = 1

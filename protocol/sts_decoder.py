@@ -6,9 +6,9 @@ has decided to accept it (credit register room, persistence ready), `commit(resu
 updates the decoder state. `StsState` is a plain object that packs to bytes.
 """
 
-from protocol import token_result as R
-from protocol.sts_amount import decode_amount
-from protocol.sts_token import crc_matches, digits_to_buffer, transpose
+from . import token_result as R
+from .sts_amount import decode_amount
+from .sts_token import crc_matches, digits_to_buffer, transpose
 
 try:
     from micropython import const
@@ -144,11 +144,11 @@ def cipher_for(ea: int, key: bytes):
     """The block cipher of an encryption algorithm, imported on use: a meter loads only
     the cipher of its own key (RAM on the board)."""
     if ea == EA_MISTY1:
-        from protocol.misty1 import Misty1
+        from .misty1 import Misty1
 
         return Misty1(key)
     if ea == EA_DES:
-        from protocol.des import Des
+        from .des import Des
 
         return Des(key)
     raise ValueError("ea: must be 9 (DES) or 11 (MISTY1), got %d" % ea)

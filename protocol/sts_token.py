@@ -7,7 +7,7 @@ Everything works on a 9-byte big-endian buffer so a 32-bit board never needs
 an integer above 2**30.
 """
 
-from protocol.crc16 import CRC16_INIT, crc16_modbus, crc16_update
+from .crc16 import CRC16_INIT, crc16_modbus, crc16_update
 
 try:
     from micropython import const

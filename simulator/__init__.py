@@ -1,16 +1,7 @@
 """The simulator: the meter's firmware on the virtual board (boards/sim.py).
 
-The firmware's modules are flat on a board (lib/ and drivers/ on sys.path); under
-CPython the same is arranged here (MicroPython runs get MICROPYPATH instead).
+Two kinds of module live here. scenario_run, flash, solar and soak run on the virtual board, under
+MicroPython and CPython alike, and import the firmware's flat modules as a board does: the host
+reaches them through board.module(). The others (scenario, serve, interactive, modbus, screenshot,
+board, unix_port) are host code.
 """
-
-import sys
-
-if sys.implementation.name != "micropython":
-    import os
-
-    _FIRMWARE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
-    for _folder in ("drivers", "lib"):
-        _path = os.path.join(_FIRMWARE, _folder)
-        if _path not in sys.path:
-            sys.path.insert(0, _path)

@@ -12,13 +12,14 @@ Between two lines, virtual time also moves on by the wall time that passed times
 
 import time
 
-from simulator.scenario_run import Run, ScenarioError, duration_ms
-from simulator.serve import DEMO_METER, DEMO_SYSTEM
-from simulator.screenshot import save_png
+from opsm.simulator import board
+from opsm.simulator.screenshot import FrameBuffer, GS4_HMSB, save_png
+from opsm.simulator.serve import DEMO_METER, DEMO_SYSTEM
 
-from framebuf_host import GS4_HMSB, FrameBuffer
-from metering import watts
-from screens import PALETTE
+_scenario_run = board.module("simulator.scenario_run")
+Run, ScenarioError, duration_ms = _scenario_run.Run, _scenario_run.ScenarioError, _scenario_run.duration_ms
+watts = board.module("metering").watts
+PALETTE = board.module("screens").PALETTE
 
 KEYS = set("0123456789ABCD*#")
 
@@ -36,7 +37,7 @@ class Console:
         import asyncio
         import threading
 
-        from simulator.serve import MeterPorts
+        from opsm.simulator.serve import MeterPorts
 
         ready = threading.Event()
         ports: dict = {}

@@ -20,7 +20,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from protocol import modbus_map
+from opsm.protocol import modbus_map
 
 READ_FUNCTIONS = (3, 4)
 LOG_INTERVAL_S = 60.0

@@ -84,12 +84,15 @@ import subprocess
 import tempfile
 import tomllib
 
-from host.mpunix import ROOT, micropython_command, micropython_env
-from simulator.scenario_run import ScenarioError, duration_ms, play
-from simulator.solar import OCV
+from opsm.protocol import acse, event_names
+from opsm.protocol import sts_decoder as sts
+from opsm.simulator import board
+from opsm.simulator.board import ROOT
+from opsm.simulator.unix_port import micropython_command, micropython_env
 
-from protocol import acse, event_names
-from protocol import sts_decoder as sts
+_scenario_run = board.module("simulator.scenario_run")
+ScenarioError, duration_ms, play = _scenario_run.ScenarioError, _scenario_run.duration_ms, _scenario_run.play
+OCV = board.module("simulator.solar").OCV
 
 RUNTIMES = ("cpython", "micropython")
 

@@ -4,7 +4,11 @@ The simulator and the tests render the firmware's screens into framebuf_host's
 FrameBuffer (the CPython stand-in of MicroPython's framebuf) and save them here.
 """
 
-from framebuf_host import GS4_HMSB, FrameBuffer  # noqa: F401  (re-exported for callers)
+from opsm.simulator import board
+
+_framebuf_host = board.module("framebuf_host")  # the board's frame buffer, re-exported for callers
+GS4_HMSB, FrameBuffer = _framebuf_host.GS4_HMSB, _framebuf_host.FrameBuffer
+
 
 def palette_pixels(fb_bytes, palette, width: int = 320, height: int = 240) -> list:
     """A GS4_HMSB buffer as RGB565 values, one per pixel, row by row."""

@@ -18,17 +18,18 @@ import tempfile
 import time
 import tty
 
-from protocol import civil, hdlc, iec62056_21, wrapper
-from protocol.cosem_objects import hdlc_setup, tcp_udp_setup
-from protocol.acse import check_lls_secret
-from protocol.cosem_server import CosemServer, Keys, meter_keys, system_title
-from protocol.registers import iec21_data_sets
-from simulator.nullmodem import null_modem
-from simulator.scenario_run import Run
+from opsm.protocol import civil, hdlc, iec62056_21, wrapper
+from opsm.protocol.cosem_objects import hdlc_setup, tcp_udp_setup
+from opsm.protocol.acse import check_lls_secret
+from opsm.protocol.cosem_server import CosemServer, Keys, meter_keys, system_title
+from opsm.protocol.registers import iec21_data_sets
+from opsm.simulator import board
+from opsm.simulator.nullmodem import null_modem
 
-from meter import BY_KEYPAD
-from optical_port import OpticalPort
-from ticks import ticks_ms
+Run = board.module("simulator.scenario_run").Run
+BY_KEYPAD = board.module("meter").BY_KEYPAD
+OpticalPort = board.module("optical_port").OpticalPort
+ticks_ms = board.module("ticks").ticks_ms
 
 DEMO_METER = {"key": "f94b6ed353c3bfdb113e2d3a7ea3c41d", "base_year": 1993}  # published test vector key
 DEMO_SYSTEM = {"seed": 1, "pv_wp": 400, "battery_wh": 4800, "soc": 0.8}
@@ -368,7 +369,7 @@ class MeterPorts:
 
     async def _modbus(self, run, host: str, port: int, tasks: list) -> int:
         """Start Modbus TCP for one meter (pymodbus); the port it listens on."""
-        from simulator.modbus import serve_modbus_tcp
+        from opsm.simulator.modbus import serve_modbus_tcp
 
         listening: asyncio.Future = asyncio.get_running_loop().create_future()
         tasks.append(asyncio.ensure_future(serve_modbus_tcp(lambda: run.meter.snapshot(), host, port,
@@ -393,7 +394,7 @@ class MeterPorts:
         tasks = []
         ports: dict = {}
         if rtu_cables:
-            from simulator.modbus import serve_modbus_rtu
+            from opsm.simulator.modbus import serve_modbus_rtu
 
             ports["modbus_rtu_pty"] = []
             for run, (meter_end, client_end) in zip(self.runs, rtu_cables):

@@ -43,15 +43,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from host import rowfile
-from host.console import money, passwords, receipts
-from host.console.i18n import LANGUAGES, Label, Problem, chosen, translate
-from host.console.records import ADMIN, LICENCE_FIELDS, SELLER_FIELDS, SESSION_SECONDS, Records, Refused
-from host.registry import Registry
-from host.store import Store
-from host.vending import Vendor
+from opsm.host import rowfile
+from opsm.host.console import money, passwords, receipts
+from opsm.host.console.i18n import LANGUAGES, Label, Problem, chosen, translate
+from opsm.host.console.records import ADMIN, LICENCE_FIELDS, SELLER_FIELDS, SESSION_SECONDS, Records, Refused
+from opsm.host.registry import Registry
+from opsm.host.store import Store
+from opsm.host.vending import Vendor
 
-_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("host.console", "templates"), autoescape=True)
+_TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("opsm.host.console", "templates"), autoescape=True)
 _LOG = logging.getLogger(__name__)
 # Excel headers as people write them -> customer fields
 IMPORT_HEADERS = {"identificacion": "customer_id", "identificación": "customer_id", "nombre": "name",

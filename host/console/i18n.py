@@ -11,7 +11,7 @@ person can meet to messages here, and anything else to a generic message, never 
 
 import re
 
-from host import rowfile
+from opsm.host import rowfile
 
 LANGUAGES = ("es", "en")
 

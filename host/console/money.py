@@ -10,7 +10,7 @@ token carries: the customer never gets less than paid for.
 
 import decimal
 
-from host.console.i18n import Label, Problem
+from opsm.host.console.i18n import Label, Problem
 
 
 def parse_cents(field: str, text: str) -> int:

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 
-from host.console.i18n import Problem
+from opsm.host.console.i18n import Problem
 
 _N, _R, _P = 1 << 14, 8, 1
 MIN_LENGTH = 10

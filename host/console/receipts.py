@@ -19,8 +19,8 @@ from reportlab.lib.utils import simpleSplit
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from host.console import money
-from host.console.i18n import translate
+from opsm.host.console import money
+from opsm.host.console.i18n import translate
 
 FORMATS = {"letter": None, "80mm": 80 * mm, "58mm": 58 * mm}
 _FONT, _BOLD = "Helvetica", "Helvetica-Bold"

@@ -29,10 +29,10 @@ import math
 import secrets
 import time
 
-from host.console import money
-from host.customers import IdentificationError, identification
-from host.console.i18n import Label, Problem, foreign
-from host.sts.keys import check_pan
+from opsm.host.console import money
+from opsm.host.customers import IdentificationError, identification
+from opsm.host.console.i18n import Label, Problem, foreign
+from opsm.host.sts.keys import check_pan
 
 ADMIN, VENDOR = "admin", "vendor"
 SESSION_SECONDS = 8 * 3600       # from login

@@ -10,8 +10,8 @@ except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES  # type: ignore
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
-from protocol.misty1 import Misty1
-from protocol.sts_decoder import cipher_for
+from opsm.protocol.misty1 import Misty1
+from opsm.protocol.sts_decoder import cipher_for
 
 EA_DES = 9
 EA_MISTY1 = 11

@@ -6,7 +6,7 @@ The meter never derives keys; it receives them through key change tokens.
 import hashlib
 import hmac
 
-from host.sts.ciphers import des_encrypt
+from opsm.host.sts.ciphers import des_encrypt
 
 BASE_DATE_CODES = {1993: "93", 2014: "14", 2035: "35"}
 

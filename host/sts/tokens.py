@@ -1,10 +1,10 @@
 """Build and parse 20-digit STS tokens on the host."""
 
-from protocol.sts_amount import decode_amount, encode_amount
-from protocol.sts_token import buffer_to_digits, crc_matches, digits_to_buffer, seal, transpose
+from opsm.protocol.sts_amount import decode_amount, encode_amount
+from opsm.protocol.sts_token import buffer_to_digits, crc_matches, digits_to_buffer, seal, transpose
 
-from host.sts.ciphers import decrypt_block, encrypt_block
-from host.sts.layout import TID_BLOCK, layout_for
+from opsm.host.sts.ciphers import decrypt_block, encrypt_block
+from opsm.host.sts.layout import TID_BLOCK, layout_for
 
 TID_MAX = (1 << 24) - 1
 # Class/subclass pairs whose value field is an amount (0.1 kWh, or W for limits).

@@ -10,10 +10,10 @@ import zipfile
 import openpyxl
 from click.testing import CliRunner
 
-from host.cli import cli
-from host.console.app import first_administrator
-from host.keystore import KeyStore
-from host.vending import derive_decoder_key
+from opsm.host.cli import cli
+from opsm.host.console.app import first_administrator
+from opsm.host.keystore import KeyStore
+from opsm.host.vending import derive_decoder_key
 
 PASSPHRASE = "correct horse battery staple"
 VENDING_KEY = "abababababababab949494949494949401234567"
@@ -37,7 +37,7 @@ class Setup:
         assert first_administrator(self.db, ADMIN[0], ADMIN[1]) == ""
 
     def decoder_key(self, pan: str) -> bytes:
-        from host.registry import Registry
+        from opsm.host.registry import Registry
 
         registry = Registry(self.registry)
         try:

@@ -25,9 +25,10 @@ import logging
 
 import structlog
 
-import simulator  # noqa: F401  (puts the firmware's modules on the path)
-from simulator.scenario_run import Run
-from simulator.serve import DEMO_METER, DEMO_SYSTEM, MeterPorts
+from opsm.simulator import board
+from opsm.simulator.serve import DEMO_METER, DEMO_SYSTEM, MeterPorts
+
+Run = board.module("simulator.scenario_run").Run
 
 EK = bytes(range(16))
 AK = bytes(range(0xD0, 0xE0))

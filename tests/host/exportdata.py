@@ -4,10 +4,10 @@ Stored through Store.save, exactly as the harvester stores a reading: the hourly
 (+A, +R, -R) and the 15-minute profile (+A, -A), so the exports meet what they meet in use.
 """
 
-from host import readings
-from host.harvest import Reading
-from host.inventory import Meter
-from host.store import Store
+from opsm.host import readings
+from opsm.host.harvest import Reading
+from opsm.host.inventory import Meter
+from opsm.host.store import Store
 
 QUARTER, HOURLY = "1.0.99.1.0.255", "1.0.99.2.0.255"
 QUARTER_COLUMNS = (readings.QUANTITIES["KwhD"], readings.QUANTITIES["KwhR"], "1.0.32.7.0.255")

@@ -13,8 +13,8 @@ try:
 except ImportError:  # cryptography < 43
     from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES
 
-from protocol.des import Des
-from protocol.misty1 import Misty1
+from opsm.protocol.des import Des
+from opsm.protocol.misty1 import Misty1
 
 VECTORS = pathlib.Path(__file__).resolve().parents[1] / "vectors" / "sts_primitives.json"
 

@@ -5,7 +5,7 @@ import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.civil import date
+from opsm.protocol.civil import date
 
 EPOCH = datetime.datetime(2000, 1, 1)
 
@@ -20,7 +20,7 @@ def test_matches_datetime(seconds):
 @given(st.integers(0, 2**31))
 @settings(max_examples=1000, deadline=None)
 def test_seconds_and_weekday_match_datetime(t):
-    from protocol.civil import seconds, weekday
+    from opsm.protocol.civil import seconds, weekday
     d = EPOCH + datetime.timedelta(seconds=t)
     assert seconds(d.year, d.month, d.day, d.hour, d.minute, d.second) == t
     assert weekday(t) == d.isoweekday()

@@ -8,12 +8,12 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from host.cli import cli
-from host.keystore import KeyStore, KeyStoreError
-from host.sts import tokens
-from host.vending import TEST_CONTROLS, tid_at
-from protocol import sts_decoder as sts
-from protocol import token_result as R
+from opsm.host.cli import cli
+from opsm.host.keystore import KeyStore, KeyStoreError
+from opsm.host.sts import tokens
+from opsm.host.vending import TEST_CONTROLS, tid_at
+from opsm.protocol import sts_decoder as sts
+from opsm.protocol import token_result as R
 
 PAN = "600727000000000009"
 VK = "abababababababab949494949494949401234567"
@@ -89,7 +89,7 @@ def test_issue_batch_decodes_on_the_meter_and_is_recorded(shop):
     assert len(issued) == 3
     tids = [t["tid"] for t in issued]
     assert tids == sorted(set(tids)) and tids[2] - tids[0] == 2
-    now_tid = tid_at(__import__("host.registry").registry.utc_now(), 2014)
+    now_tid = tid_at(__import__("opsm.host.registry").host.registry.utc_now(), 2014)
     assert abs(tids[0] - now_tid) <= 1
     d = sts.StsDecoder(sts.StsState(decoder_key(shop), ea=11, base_year=2014))
     for t in issued:
@@ -236,7 +236,7 @@ def test_db_takes_a_path_or_a_postgresql_url_and_names_what_else_it_got(shop, mo
 
 def test_meter_add_and_list_go_through_the_families(shop):
     """The family picks its options from `meter add`, checks its key, and says how it lists its meters."""
-    from host import families
+    from opsm.host import families
 
     run("keys", "add", "device-1", "--hex", "0123456789abcdef0123456789abcdef")
     pan = "600727111111111153"

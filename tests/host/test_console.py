@@ -16,15 +16,15 @@ import openpyxl
 import pytest
 from starlette.testclient import TestClient
 
-from host import rowfile
-from host.console import money, passwords, receipts
-from host.console.app import create_app
-from host.console.i18n import translate
-from host.console.records import Records
-from host.registry import Registry
-from host.store import Store
-from protocol import sts_decoder as sts
-from protocol.sts_amount import decode_amount, encode_amount
+from opsm.host import rowfile
+from opsm.host.console import money, passwords, receipts
+from opsm.host.console.app import create_app
+from opsm.host.console.i18n import translate
+from opsm.host.console.records import Records
+from opsm.host.registry import Registry
+from opsm.host.store import Store
+from opsm.protocol import sts_decoder as sts
+from opsm.protocol.sts_amount import decode_amount, encode_amount
 from tests.host.console_setup import ADMIN, PAN, SECOND_PAN, Setup, huge_workbook
 
 VENDOR = ("vendedor@example.org", "vendor-secret-1")
@@ -320,7 +320,7 @@ def test_vend_serve_creates_the_first_administrator_and_serves(tmp_path):
     env = dict(os.environ, OPSM_DB=setup.registry, OPSM_KEYFILE=setup.keyfile, OPSM_PASSPHRASE="correct horse "
                "battery staple", OPSM_HARVEST_DB=str(tmp_path / "ops.sqlite"))
     env.pop("OPSM_ADMIN_PASSWORD", None)
-    server = subprocess.Popen([sys.executable, "-m", "host.cli", "vend", "serve", "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "opsm", "vend", "serve", "--port", str(port),
                                "--admin-email", "jefe@example.org"], env=env, stdout=subprocess.PIPE, text=True)
     try:
         first = server.stdout.readline()
@@ -735,7 +735,7 @@ def test_rule_errors_are_spanish_by_default_and_english_on_request(admin, setup)
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_console_database_of_the_previous_version_upgrades(database, tmp_path, request, monkeypatch):
     """Invoices of before sale keys keep none (several NULLs under the unique index); logins and sales go on."""
-    from host import store as store_module
+    from opsm.host import store as store_module
 
     url = request.getfixturevalue("postgres_db") if database == "postgresql" else str(tmp_path / "old.sqlite")
     with monkeypatch.context() as patch:

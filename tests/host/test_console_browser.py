@@ -23,14 +23,16 @@ import pytest
 import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
-from host.console import passwords
-from host.console.app import create_app
-from host.console.records import Records
-from host.registry import Registry
-from host.store import Store
-from host.vending import Vendor
-from simulator.scenario_run import Run
+from opsm.host.console import passwords
+from opsm.host.console.app import create_app
+from opsm.host.console.records import Records
+from opsm.host.registry import Registry
+from opsm.host.store import Store
+from opsm.host.vending import Vendor
+from opsm.simulator import board
 from tests.host.console_setup import ADMIN, PAN, PASSPHRASE, Setup, huge_workbook
+
+Run = board.module("simulator.scenario_run").Run
 
 CHROMIUM = "/usr/bin/chromium"
 # without the background-networking flags Chromium keeps dialling out, and this machine refuses it
@@ -304,7 +306,7 @@ def _serve_process(setup):
         port = s.getsockname()[1]
     env = dict(os.environ, OPSM_DB=setup.registry, OPSM_KEYFILE=setup.keyfile, OPSM_PASSPHRASE=PASSPHRASE,
                OPSM_HARVEST_DB=setup.db)
-    server = subprocess.Popen([sys.executable, "-m", "host.cli", "vend", "serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "opsm", "vend", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL)
     base = "http://127.0.0.1:%d" % port
     try:

@@ -7,10 +7,10 @@ import pytest
 import xlwt
 from click.testing import CliRunner
 
-from host import customers
-from host.cli import cli
-from host.customers import CUSTOMER_FIELDS
-from host.store import Store
+from opsm.host import customers
+from opsm.host.cli import cli
+from opsm.host.customers import CUSTOMER_FIELDS
+from opsm.host.store import Store
 
 HEADER = ("customer_id", "name", "device_id", "email", "building", "unit", "client_number", "connected_kw", "smart",
           "shared")
@@ -305,7 +305,7 @@ def test_a_document_imported_twice_is_kept_once(tmp_path, register):
 
 
 def test_the_cli_writes_a_template_for_every_kind_of_row_file(tmp_path):
-    from host import rowfile
+    from opsm.host import rowfile
 
     for kind, table in rowfile.tables().items():  # the command's choices are every kind the reader knows
         out = tmp_path / (kind + ".xlsx")

@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from host.cli import cli
+from opsm.host.cli import cli
 
 
 def test_demo_story(tmp_path):

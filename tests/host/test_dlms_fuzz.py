@@ -7,10 +7,10 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocol import acse, hdlc, wrapper
-from protocol import cosem_client as C
-from protocol import cosem_server as S
-from protocol import registers as M
+from opsm.protocol import acse, hdlc, wrapper
+from opsm.protocol import cosem_client as C
+from opsm.protocol import cosem_server as S
+from opsm.protocol import registers as M
 from tests.host import dlms_peers as P
 from tests.protocol.cosem_fake import FakeMeter
 

@@ -14,8 +14,8 @@ from gurux_dlms import GXDLMSException
 from gurux_dlms.enums import ObjectType
 from gurux_dlms.objects import GXDLMSRegister
 
-from protocol import axdr
-from protocol import registers as M
+from opsm.protocol import axdr
+from opsm.protocol import registers as M
 from tests.host import dlms_peers as P
 
 _READ_CLASSES = {ObjectType.DATA, ObjectType.REGISTER, ObjectType.CLOCK, ObjectType.DISCONNECT_CONTROL,
@@ -232,7 +232,7 @@ def test_every_connection_leaves_a_hex_trace(meter):
 def test_docs_hold_the_current_object_table():
     import pathlib
 
-    from host.dlms import objects_markdown
+    from opsm.host.dlms import objects_markdown
 
     doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "dlms.md").read_text()
     assert objects_markdown() in doc, "docs/dlms.md is out of date: paste `python -m host.dlms`"

@@ -8,8 +8,8 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from host.cli import cli
-from host.store import Store
+from opsm.host.cli import cli
+from opsm.host.store import Store
 from tests.host.test_export_smec import full_disk
 
 SANTIAGO = ("Santiago", "Santiago", "Región Metropolitana de Santiago")

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from host import readings, sec
-from host.cli import cli
-from host.store import Store
+from opsm.host import readings, sec
+from opsm.host.cli import cli
+from opsm.host.store import Store
 from tests.host import exportdata
 from tests.host.test_export_smec import full_disk
 

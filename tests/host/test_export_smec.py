@@ -15,9 +15,9 @@ import pytest
 import xlrd
 from click.testing import CliRunner
 
-from host import readings, smec
-from host.cli import cli
-from host.store import Store
+from opsm.host import readings, smec
+from opsm.host.cli import cli
+from opsm.host.store import Store
 from tests.host import exportdata
 
 TZ = zoneinfo.ZoneInfo("America/Guatemala")

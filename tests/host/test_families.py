@@ -11,11 +11,11 @@ import pytest
 
 import provision  # the firmware's (tests/conftest.py puts firmware/lib on the path)
 from token_profiles import ADD, UNLIMITED
-from protocol import sts_decoder as sts
+from opsm.protocol import sts_decoder as sts
 
-from host import families
-from host.registry import Registry, RegistryError
-from host.vending import Vendor
+from opsm.host import families
+from opsm.host.registry import Registry, RegistryError
+from opsm.host.vending import Vendor
 
 from tests.host.conftest import ROOT
 
@@ -118,8 +118,8 @@ def test_the_grep_sees_a_comparison_and_sql(tmp_path):
 
 
 def test_the_allowed_check_constraint_and_the_cli_choices_are_the_family_table(registry):
-    from host.cli import manage, meter_add
-    from host.registry import _V1
+    from opsm.host.cli import manage, meter_add
+    from opsm.host.registry import _V1
 
     constraint = re.search(r"CHECK \(profile IN \(([^)]*)\)\)", _V1[0]).group(1)
     assert [name.strip(" '") for name in constraint.split(",")] == families.names() == list(NAMES)
@@ -280,7 +280,7 @@ def test_the_migration_takes_counts_from_the_family(tmp_path):
     """Version 2 of the registry fills the OpenPAYGO count column through the family's sale_count."""
     import sqlite3
 
-    from host.registry import _V1
+    from opsm.host.registry import _V1
 
     path = str(tmp_path / "old.sqlite")
     db = sqlite3.connect(path)

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from host import fwbuild, soak
-from host.cli import cli
+from opsm.host import fwbuild, soak
+from opsm.host.cli import cli
 
 
 def run(*args, code=0):
@@ -35,7 +35,7 @@ def test_build_compiles_every_module_for_the_board(board, tmp_path):
 
 def _watchdog(lib):
     """What a built tree's build_config says, read by MicroPython from the .mpy itself."""
-    from host.mpunix import micropython_command
+    from opsm.simulator.unix_port import micropython_command
 
     out = subprocess.run(micropython_command() + ["-c", "import build_config; print(build_config.WATCHDOG)"],
                          env=dict(os.environ, MICROPYPATH=str(lib)), capture_output=True, text=True, timeout=60)

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from host import harvest, inventory, store
-from host.cli import cli
-from simulator.serve import Faults, MeterPorts, fleet
+from opsm.host import harvest, inventory, store
+from opsm.host.cli import cli
+from opsm.simulator.serve import Faults, MeterPorts, fleet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HEADER = "device_id,serial,host,port,protocol,client,credentials,timezone\n"
@@ -161,7 +161,7 @@ def test_store_migrations_run_once_and_writes_are_idempotent(tmp_path):
 
 def test_serial_meters_over_a_pty_pair(tmp_path):
     """The optical port of `opsm sim serve`: DLMS through mode E and an IEC 62056-21 readout."""
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "serve", "--dlms-port", "0", "--iec21-pty",
+    proc = subprocess.Popen([sys.executable, "-m", "opsm", "sim", "serve", "--dlms-port", "0", "--iec21-pty",
                              "--speed", "0", "--scenario", "scenarios/recharge.toml"], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
@@ -206,7 +206,7 @@ def test_harvested_profiles_export_to_smec(fleet_ports, tmp_path):
     equal to the growth of the registers in the meter's own hourly and 15-minute profiles."""
     import xlrd
 
-    from protocol import civil
+    from opsm.protocol import civil
 
     runs, ports, _ = fleet_ports
     inventory_path, credentials = _inventory(str(tmp_path), ports, [0])
@@ -247,7 +247,7 @@ def test_progress_bar_on_a_terminal(fleet_ports, tmp_path):
     runs, ports, _ = fleet_ports
     inventory_path, credentials = _inventory(str(tmp_path), ports, [0, 1, 2, 6, 7, 8])
     master, terminal = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "harvest", "--inventory", inventory_path,
+    proc = subprocess.Popen([sys.executable, "-m", "opsm", "harvest", "--inventory", inventory_path,
                              "--credentials", credentials, "--db", str(tmp_path / "h.db")], cwd=ROOT,
                             stdin=terminal, stdout=terminal, stderr=terminal, env=dict(os.environ, COLUMNS="100"))
     os.close(terminal)
@@ -307,8 +307,8 @@ def _hostile_inventory(folder, ports, rows=range(20)):
 
 _MEASURED = """
 import json, resource, sys, tracemalloc
-from host.cli import cli
-import host.harvest, host.store, pymodbus.client, rich.console, rich.progress, rich.table  # imported: not counted
+from opsm.host.cli import cli
+import opsm.host.harvest, opsm.host.store, pymodbus.client, rich.console, rich.progress, rich.table  # imported: not counted
 tracemalloc.start()
 try:
     cli.main(sys.argv[1:], prog_name="opsm")

@@ -6,7 +6,7 @@ from construct import (BitsInteger, BitStruct, Bytes, Checksum, Computed, Const,
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import hdlc, wrapper
+from opsm.protocol import hdlc, wrapper
 
 
 def x25(data) -> int:

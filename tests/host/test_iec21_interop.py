@@ -10,10 +10,11 @@ import threading
 
 from iec62056_21.client import Iec6205621Client
 
-import simulator  # noqa: F401  (puts the firmware's modules on the path)
-from protocol.registers import REGISTERS, iec21_address, iec21_data_sets
-from simulator.scenario_run import Run
-from simulator.serve import DEMO_METER, MeterPorts
+from opsm.protocol.registers import REGISTERS, iec21_address, iec21_data_sets
+from opsm.simulator import board
+from opsm.simulator.serve import DEMO_METER, MeterPorts
+
+Run = board.module("simulator.scenario_run").Run
 
 
 def _serve(run):
@@ -57,7 +58,7 @@ def test_standard_readout_over_tcp_matches_the_register_map():
 
 def test_fleet_serves_meters_with_distinct_serials_on_consecutive_ports():
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "fleet", "--count", "3", "--base-port", "0", "--protocol", "iec21",
+    proc = subprocess.Popen([sys.executable, "-m", "opsm", "sim", "fleet", "--count", "3", "--base-port", "0", "--protocol", "iec21",
                              "--speed", "0"], stdout=subprocess.PIPE, text=True, env=env,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     try:

@@ -11,9 +11,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from host import cli_common, keystore
-from host.cli import cli
-from host.keystore import KeyStore, KeyStoreError
+from opsm.host import cli_common, keystore
+from opsm.host.cli import cli
+from opsm.host.keystore import KeyStore, KeyStoreError
 
 PASSPHRASE = "correct horse battery staple"
 KEY = bytes(range(16))

@@ -7,11 +7,13 @@ import tomllib
 
 from click.testing import CliRunner
 
-from host.cli import cli
-from host.inventory import load_credentials
-from simulator.scenario_run import Run
-from simulator.serve import DEMO_METER
+from opsm.host.cli import cli
+from opsm.host.inventory import load_credentials
+from opsm.simulator import board
+from opsm.simulator.serve import DEMO_METER
 from tests.host import dlms_peers as P
+
+Run = board.module("simulator.scenario_run").Run
 
 PANS = ("600727000000000009", "600727000000000017")
 

@@ -11,12 +11,13 @@ from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
 
-import simulator  # noqa: F401  (puts the firmware's modules on the path)
-from protocol import modbus_map
-from simulator.modbus import serve_modbus_rtu, serve_modbus_tcp
-from simulator.nullmodem import null_modem
-from simulator.scenario_run import Run
-from simulator.serve import DEMO_METER
+from opsm.protocol import modbus_map
+from opsm.simulator.modbus import serve_modbus_rtu, serve_modbus_tcp
+from opsm.simulator.nullmodem import null_modem
+from opsm.simulator import board
+from opsm.simulator.serve import DEMO_METER
+
+Run = board.module("simulator.scenario_run").Run
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DT = ModbusTcpClient.DATATYPE
@@ -171,7 +172,7 @@ def test_garbage_frames_log_little_and_the_port_still_serves(run):
             self.bytes += len(text) + 1
             self.lines.append(text)
 
-    from simulator.modbus import LOG_SUMMARY
+    from opsm.simulator.modbus import LOG_SUMMARY
 
     counting = Counting()
     LOG_SUMMARY.reset()  # other tests of this process had Modbus messages: a new interval starts here
@@ -222,7 +223,7 @@ def test_garbage_frames_log_little_and_the_port_still_serves(run):
 def test_the_log_summary_counts_what_it_held_back():
     import logging
 
-    from simulator.modbus import LogSummary
+    from opsm.simulator.modbus import LogSummary
 
     now = [0.0]
     summary = LogSummary(60, clock=lambda: now[0])

@@ -5,9 +5,10 @@ import os
 import random
 import subprocess
 
-from host.mpunix import ROOT, micropython_command, micropython_env
-from host.sts import tokens
-from protocol import sts_decoder as sts
+from opsm.simulator.board import ROOT
+from opsm.simulator.unix_port import micropython_command, micropython_env
+from opsm.host.sts import tokens
+from opsm.protocol import sts_decoder as sts
 from tests.host.conftest import sts_vectors
 
 DECODE_HEAP_BUDGET = 8 * 1024

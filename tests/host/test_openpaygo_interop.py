@@ -20,13 +20,13 @@ from openpaygo.token_decode import OpenPAYGOTokenDecoder
 from openpaygo.token_encode import OpenPAYGOTokenEncoder
 from openpaygo.token_shared import OpenPAYGOTokenShared, TokenType
 
-from host.cli_openpaygo import openpaygo_decode, openpaygo_issue
-from host.openpaygo_vend import counts_from_bitmap, generate, token_at
-from protocol import token_result as R
-from protocol.openpaygo import (ADD_TIME, COUNTER_SYNC, DISABLE_PAYG, KINDS, MAX_VALUE,
+from opsm.host.cli_openpaygo import openpaygo_decode, openpaygo_issue
+from opsm.host.openpaygo_vend import counts_from_bitmap, generate, token_at
+from opsm.protocol import token_result as R
+from opsm.protocol.openpaygo import (ADD_TIME, COUNTER_SYNC, DISABLE_PAYG, KINDS, MAX_VALUE,
                                 MAX_VALUE_EXTENDED, SET_TIME, Chain, OpenPaygoDecoder,
                                 OpenPaygoState)
-from protocol.siphash import SipHash24
+from opsm.protocol.siphash import SipHash24
 
 VECTORS = pathlib.Path(__file__).resolve().parents[1] / "vectors" / "openpaygo_reference.json"
 REF_TYPES = {ADD_TIME: TokenType.ADD_TIME, SET_TIME: TokenType.SET_TIME,

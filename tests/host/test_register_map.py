@@ -12,8 +12,8 @@ import pathlib
 import re
 import sqlite3
 
-from protocol import axdr, civil, cosem_objects as O, modbus_map
-from protocol import registers as M
+from opsm.protocol import axdr, civil, cosem_objects as O, modbus_map
+from opsm.protocol import registers as M
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OBIS = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
@@ -88,7 +88,7 @@ def test_the_readout_is_the_maps_readout_rows():
 def _booted_meter():
     from boards import sim
     from meter import Meter
-    from protocol import sts_decoder as sts
+    from opsm.protocol import sts_decoder as sts
     from token_profiles import StsProfile
 
     from tests.firmware.seekflash import SeekFlash
@@ -164,8 +164,8 @@ class _PlanClient:
 def test_the_harvesters_plan_reads_exactly_the_maps_registers_and_profiles():
     import time
 
-    from host import harvest
-    from host.inventory import Meter
+    from opsm.host import harvest
+    from opsm.host.inventory import Meter
 
     meter = Meter("M1", "OPS1", "127.0.0.1", 4059, "dlms-tcp", 16, {}, "UTC")
     client = _PlanClient("OPS1", int(time.time()))
@@ -182,8 +182,8 @@ def test_the_harvesters_plan_reads_exactly_the_maps_registers_and_profiles():
 
 
 def test_readings_reports_and_exports_name_the_maps_registers(tmp_path):
-    from host import readings, report, sec
-    from host.store import Store
+    from opsm.host import readings, report, sec
+    from opsm.host.store import Store
 
     assert readings.QUANTITIES == {name: M.by_key(key).obis for name, key in readings.QUANTITY_KEYS.items()}
     assert (readings.IMPORT_WH, readings.EXPORT_WH) == (M.by_key("import_wh").obis, M.by_key("export_wh").obis)
@@ -199,7 +199,7 @@ def test_readings_reports_and_exports_name_the_maps_registers(tmp_path):
 
 def test_the_stores_historical_view_names_the_maps_credit_and_relay():
     """Migrations are history and keep their SQL; the meter_status view must still name the map's codes."""
-    from host.store import MIGRATIONS
+    from opsm.host.store import MIGRATIONS
 
     view = [sql for version, statements in MIGRATIONS for sql in statements if "meter_status" in sql][0]
     assert re.findall(r"'(%s)' THEN r\.value END\) AS (\w+)" % OBIS.pattern, view) == [
@@ -250,7 +250,7 @@ def test_no_obis_literal_outside_the_map():
 
 
 def test_the_docs_tables_are_current():
-    from host.dlms import objects_markdown
+    from opsm.host.dlms import objects_markdown
 
     assert objects_markdown() in (ROOT / "docs" / "dlms.md").read_text(), "paste `python -m host.dlms`"
     assert modbus_map.markdown() in (ROOT / "docs" / "modbus.md").read_text(), "paste `python -m protocol.modbus_map`"
@@ -259,8 +259,8 @@ def test_the_docs_tables_are_current():
 def test_the_harvester_reads_the_modbus_block_into_the_maps_codes(monkeypatch):
     import pymodbus.client
 
-    from host import harvest
-    from host.inventory import Meter
+    from opsm.host import harvest
+    from opsm.host.inventory import Meter
 
     snapshot = {r.key: 7 for r in M.REGISTERS if r.modbus is not None}
     snapshot["serial"] = "OPS1"

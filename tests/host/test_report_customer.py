@@ -11,10 +11,10 @@ from PIL import Image
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.shapes import Group, Rect
 
-from host import customers, readings, report
-from host.cli import cli
-from host.harvest import Reading
-from host.store import Store
+from opsm.host import customers, readings, report
+from opsm.host.cli import cli
+from opsm.host.harvest import Reading
+from opsm.host.store import Store
 from tests.host import exportdata
 
 TZ = zoneinfo.ZoneInfo("America/Santiago")

@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 import xlwt
 
-from host import rowfile
+from opsm.host import rowfile
 
 PAN = "600727000000000009"
 COLUMNS = ("customer_id", "name", "meter_pan")
@@ -168,7 +168,7 @@ def test_a_pan_typed_as_a_number_that_lost_digits_is_refused_with_a_clear_messag
 
 
 def test_a_pan_that_lost_digits_is_not_also_reported_as_a_check_digit_error(tmp_path):
-    from host.sts.keys import check_pan
+    from opsm.host.sts.keys import check_pan
 
     path = tmp_path / "a.xlsx"
     path.write_bytes(xlsx([COLUMNS, ("1", "Uno", float(PAN)), ("2", "Dos", "600727000000000001")]))
@@ -285,7 +285,7 @@ def test_a_template_per_kind_of_row_file_reads_back_as_its_header(kind):
 
 
 def test_the_customer_template_holds_every_column_the_register_reads():
-    from host.customers import CUSTOMER_FIELDS
+    from opsm.host.customers import CUSTOMER_FIELDS
 
     table = rowfile.tables()["customer"]
     assert set(CUSTOMER_FIELDS) <= set(table.required + table.optional)
@@ -295,7 +295,7 @@ def test_the_customer_template_holds_every_column_the_register_reads():
 # --- every CLI row file goes through the reader -----------------------------------------------------------------
 
 def test_the_inventory_names_unknown_columns_true_rows_and_speaks_spanish(tmp_path):
-    from host import inventory
+    from opsm.host import inventory
 
     header = ("device_id", "serial", "host", "port", "protocol", "timezone")
     path = tmp_path / "meters.csv"

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from host import customers, inventory, smec
+from opsm.host import customers, inventory, smec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLES = os.path.join(ROOT, "samples")

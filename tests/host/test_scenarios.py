@@ -6,8 +6,8 @@ import pathlib
 import pytest
 from click.testing import CliRunner
 
-from host.cli import cli
-from simulator import scenario
+from opsm.host.cli import cli
+from opsm.simulator import scenario
 
 LIBRARY = sorted((pathlib.Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
 
@@ -80,7 +80,8 @@ def test_library_scenario_loads(path):
 def test_system_schema_follows_the_solar_home():
     import inspect
 
-    from simulator.solar import SolarHome
+    from opsm.simulator import board
+    SolarHome = board.module("simulator.solar").SolarHome
 
     assert set(scenario.SYSTEM) == set(inspect.signature(SolarHome).parameters)
 

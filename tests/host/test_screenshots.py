@@ -18,18 +18,20 @@ import tempfile
 import pytest
 from PIL import Image
 
-import tests.conftest  # noqa: F401  (firmware/lib and drivers on sys.path, also when run as a script)
-from host import mpunix
-from simulator.screenshot import (GS4_HMSB, FrameBuffer, decode_spi_capture, palette_pixels, rgb565_to_rgb,
-                             save_png)
-from tests.firmware.test_ili9341 import FakeBus
-from tests.firmware.test_screens import booted_meter, ui_round
+if __name__ == "__main__":  # run as a script (--write): the board's path pyproject's pythonpath gives pytest
+    sys.path[1:1] = ["firmware/lib", "firmware/drivers"]
 
-import admin_menu
-import screens
-from app import STRIP_LINES
-from ili9341 import ILI9341
-from strip import Strip
+from opsm.simulator import unix_port  # noqa: E402
+from opsm.simulator.screenshot import decode_spi_capture, palette_pixels, rgb565_to_rgb, save_png  # noqa: E402
+from tests.firmware.test_ili9341 import FakeBus  # noqa: E402
+from tests.firmware.test_screens import booted_meter, ui_round  # noqa: E402
+
+import admin_menu  # noqa: E402
+import screens  # noqa: E402
+from app import STRIP_LINES  # noqa: E402
+from framebuf_host import GS4_HMSB, FrameBuffer  # noqa: E402
+from ili9341 import ILI9341  # noqa: E402
+from strip import Strip  # noqa: E402
 
 GOLDEN = pathlib.Path(__file__).with_name("screens_golden.json")
 ENTITY = "Cooperativa Solar del Cauca"
@@ -159,8 +161,8 @@ def _golden_doc() -> dict:
 @pytest.fixture(scope="module")
 def micropython_renders() -> dict:
     """Every job rendered by the real framebuf on the MicroPython unix port."""
-    proc = subprocess.run(mpunix.micropython_command() + ["-X", "heapsize=256K", "-c", _MP_SCRIPT],
-                          input=json.dumps(_jobs()), capture_output=True, text=True, env=mpunix.micropython_env(),
+    proc = subprocess.run(unix_port.micropython_command() + ["-X", "heapsize=256K", "-c", _MP_SCRIPT],
+                          input=json.dumps(_jobs()), capture_output=True, text=True, env=unix_port.micropython_env(),
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]

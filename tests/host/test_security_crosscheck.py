@@ -12,8 +12,8 @@ from dlms_cosem.protocol.xdlms.general_global_cipher import GeneralGlobalCipher
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import dlms_security as S
-from protocol import gcm
+from opsm.protocol import dlms_security as S
+from opsm.protocol import gcm
 
 keys = st.binary(min_size=16, max_size=16)
 ivs = st.binary(min_size=12, max_size=12)

@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from host.cli import cli
+from opsm.host.cli import cli
 
 
 def test_type_a_code_advance_and_save_the_screen(tmp_path):
@@ -28,9 +28,9 @@ def test_speed_moves_virtual_time_between_lines():
 def test_the_interactive_meter_serves_its_ports(tmp_path):
     import json
 
-    from host import dlms as D
-    from protocol import registers as M
-    from simulator.interactive import Console
+    from opsm.host import dlms as D
+    from opsm.protocol import registers as M
+    from opsm.simulator.interactive import Console
 
     console = Console(str(tmp_path), 0, lambda line: None)
     ports = console.serve({"dlms": 0})

@@ -14,7 +14,7 @@ import pytest
 from boards import sim
 from calibration import Calibration
 from metering import ACTIVE_EXPORT, ACTIVE_IMPORT, EnergyRegister, PowerMeter
-from host.mpunix import micropython_command, micropython_env
+from opsm.simulator.unix_port import micropython_command, micropython_env
 
 N = 64
 PERIOD_US = 521

@@ -15,9 +15,9 @@ import serial
 from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 
-from host import dlms as D
-from protocol import registers as M
-from simulator.serve import Faults
+from opsm.host import dlms as D
+from opsm.protocol import registers as M
+from opsm.simulator.serve import Faults
 from tests.host import dlms_peers as P
 from tests.host.test_iec21_interop import _readout
 
@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _opsm(*args, check=True):
-    out = subprocess.run([sys.executable, "-m", "host.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "opsm", *args], capture_output=True, text=True, cwd=ROOT,
                          timeout=60)
     if check:
         assert out.returncode == 0, out.stderr
@@ -36,7 +36,7 @@ def _opsm(*args, check=True):
 def served():
     folder = tempfile.mkdtemp()
     keys = P.keys_file(folder)
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "serve", "--dlms-port", "0", "--hdlc-port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "opsm", "sim", "serve", "--dlms-port", "0", "--hdlc-port", "0",
                              "--iec21-port", "0", "--iec21-pty", "--modbus-port", "0", "--modbus-rtu-pty",
                              "--modbus-unit", "17", "--speed", "0",
                              "--scenario", "scenarios/recharge.toml", "--lls-password", "s3cret-42", "--hls-keys", keys,
@@ -170,7 +170,7 @@ def test_faults_hit_one_meter_and_spare_the_others():
 
 
 def test_fleet_serves_every_meter_over_dlms_and_hdlc_with_its_own_identity():
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "fleet", "--count", "3", "--base-port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "opsm", "sim", "fleet", "--count", "3", "--base-port", "0",
                              "--protocol", "dlms,hdlc", "--speed", "0"], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
@@ -204,7 +204,7 @@ def test_an_idle_connection_is_closed_after_the_inactivity_time_out():
 def test_hostile_faults_trickle_and_endless():
     """`trickle=S` answers one byte every S seconds; `endless=blocks` answers every GET with another block,
     never the last; `endless=segments` sends the HDLC port's reply in segments that never end."""
-    from protocol import cosem_client, hdlc
+    from opsm.protocol import cosem_client, hdlc
 
     assert Faults.parse("trickle=2.5").trickle == 2.5
     assert Faults.parse("endless=blocks,seed=2").endless == "blocks"
@@ -264,7 +264,7 @@ def test_garbage_log_volume_is_bounded_on_every_port(tmp_path):
     import random
 
     log = tmp_path / "stderr.log"
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "sim", "serve", "--dlms-port", "0", "--hdlc-port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "opsm", "sim", "serve", "--dlms-port", "0", "--hdlc-port", "0",
                              "--iec21-port", "0", "--modbus-port", "0", "--speed", "0", "--scenario",
                              "scenarios/recharge.toml"], stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
                             cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))

@@ -4,8 +4,14 @@ import pandas as pd
 import pvlib
 import pytest
 
-from simulator.solar import (CONTROLLER_EFFICIENCY, GAMMA_PER_C, INVERTER_CUTOFF_MV, INVERTER_IDLE_W,
-                             INVERTER_RESTART_MV, SolarHome)
+from opsm.simulator import board
+_solar = board.module("simulator.solar")
+CONTROLLER_EFFICIENCY = _solar.CONTROLLER_EFFICIENCY
+GAMMA_PER_C = _solar.GAMMA_PER_C
+INVERTER_CUTOFF_MV = _solar.INVERTER_CUTOFF_MV
+INVERTER_IDLE_W = _solar.INVERTER_IDLE_W
+INVERTER_RESTART_MV = _solar.INVERTER_RESTART_MV
+SolarHome = _solar.SolarHome
 
 DAY = 86400
 NOON_UTC = 17 * 3600  # 12:00 in UTC-5

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host.sts import tokens
-from protocol import sts_decoder as sts
-from protocol import token_result as R
-from protocol.lockout import FREE_FAILURES, Lockout
-from protocol.sts_amount import MAX_TENTHS, decode_amount, encode_amount
+from opsm.host.sts import tokens
+from opsm.protocol import sts_decoder as sts
+from opsm.protocol import token_result as R
+from opsm.protocol.lockout import FREE_FAILURES, Lockout
+from opsm.protocol.sts_amount import MAX_TENTHS, decode_amount, encode_amount
 
 from ledger import CREDIT_MAX_WH  # firmware/lib, on the path through tests/conftest.py
 from recharge import Recharger

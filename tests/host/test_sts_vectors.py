@@ -5,10 +5,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from host.cli import cli
-from host.sts import keys, tokens
-from protocol import sts_decoder as sts
-from protocol.sts_amount import encode_amount
+from opsm.host.cli import cli
+from opsm.host.sts import keys, tokens
+from opsm.protocol import sts_decoder as sts
+from opsm.protocol.sts_amount import encode_amount
 from tests.host.conftest import sts_vectors, vector_id
 
 VECTORS = sts_vectors()

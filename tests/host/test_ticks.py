@@ -19,7 +19,7 @@ def test_the_event_payload_codes_the_firmware_writes_are_the_ones_readers_are_to
     import credentials
     import meter
     import meterclock
-    from protocol import event_names, events
+    from opsm.protocol import event_names, events
 
     # A setting the admin menu saved: the code its key has, as older firmware wrote it (then the
     # item's place in its menu), named by the item's label.

@@ -13,11 +13,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from host.cli import cli
-from host.keystore import KeyStore
-from host.registry import Registry, RegistryError
-from host.vending import Vendor, derive_decoder_key, tid_at
-from protocol import sts_decoder as sts
+from opsm.host.cli import cli
+from opsm.host.keystore import KeyStore
+from opsm.host.registry import Registry, RegistryError
+from opsm.host.vending import Vendor, derive_decoder_key, tid_at
+from opsm.protocol import sts_decoder as sts
 
 from tests.host.conftest import ROOT
 
@@ -27,7 +27,7 @@ SECRET = "0123456789abcdef0123456789abcdef"
 PAN, OPG_PAN = "600727000000000009", "600727111111111153"
 RUNS = 20
 # Each process imports the CLI, then waits for the starting gun so that all 20 issue at the same moment.
-STARTER = ("import os, sys, time\nfrom host.cli import main\ngo = sys.argv.pop(1)\n"
+STARTER = ("import os, sys, time\nfrom opsm.host.cli import main\ngo = sys.argv.pop(1)\n"
            "open('%s.ready.%d' % (go, os.getpid()), 'w').close()\n"
            "while not os.path.exists(go):\n    time.sleep(0.002)\nmain()\n")
 
@@ -36,10 +36,10 @@ STARTER = ("import os, sys, time\nfrom host.cli import main\ngo = sys.argv.pop(1
 def cheap_key_file(monkeypatch):
     """Key files made here take the least scrypt cost host.keystore allows (the file records it): twenty processes
     opening one at the default 2^15 spend 3 s of two cores on it, and that is not what these tests measure."""
-    import host.keystore
+    import opsm.host.keystore
 
-    if isinstance(getattr(host.keystore, "SCRYPT", None), dict) and hasattr(host.keystore, "N_RANGE"):
-        monkeypatch.setitem(host.keystore.SCRYPT, "n", host.keystore.N_RANGE[0])
+    if isinstance(getattr(opsm.host.keystore, "SCRYPT", None), dict) and hasattr(opsm.host.keystore, "N_RANGE"):
+        monkeypatch.setitem(opsm.host.keystore.SCRYPT, "n", opsm.host.keystore.N_RANGE[0])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
