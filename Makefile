@@ -68,7 +68,7 @@ typecheck: setup-test
 	$(BIN)/mypy --config-file tools/mypy.rp2.ini
 
 demo: setup
-	$(BIN)/opsm demo
+	$(BIN)/opsm demo --workdir var/demo
 
 bench: setup
 	$(BIN)/python bench/tokens.py

@@ -11,7 +11,7 @@ import click
 from opsm.protocol.sts_amount import encode_amount
 
 from opsm.host import families
-from opsm.host.cli_common import CliError, db_option, home_option, read_passphrase, reports_errors
+from opsm.host.cli_common import CliError, db_option, home_option, missing_extra, read_passphrase, reports_errors
 from opsm.host.keystore import KeyStore
 from opsm.host.registry import Registry
 from opsm.host.sts import keys as sts_keys
@@ -87,6 +87,12 @@ class OpsmGroup(click.Group):
             sys.exit(1)
         except click.ClickException as exc:
             exc.show()
+            sys.exit(1)
+        except ModuleNotFoundError as exc:
+            error = missing_extra(exc)
+            if error is None:
+                raise
+            error.show()
             sys.exit(1)
         if standalone_mode:
             sys.exit(code if isinstance(code, int) else 0)
@@ -378,18 +384,28 @@ def sim(ctx, speed, dlms_port, iec21_port):
                 break
 
 
+@sim.command("scenarios")
+def sim_scenarios():
+    """List the scenarios that come with opsm (play one with `opsm sim run NAME`)."""
+    from opsm.simulator import scenario
+
+    for name in scenario.shipped():
+        click.echo(name)
+
+
 @sim.command("run")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, metavar="FILE|NAME...")
 @click.option("--runtime", type=click.Choice(["cpython", "micropython"]), default="cpython", show_default=True,
               help="In-process under CPython, or the MicroPython unix port in a subprocess.")
 @reports_errors
 def sim_run(files, runtime):
-    """Play scenario files; one JSON summary per scenario; exit 1 if any expectation fails."""
+    """Play scenario files, or shipped scenarios by name; one JSON summary per scenario; exit 1 if any
+    expectation fails."""
     from opsm.simulator import scenario
 
     failed = 0
     for path in files:
-        summary = scenario.run(path, runtime)
+        summary = scenario.run(scenario.find(path), runtime)
         failed += not summary["ok"]
         click.echo(json.dumps(summary, sort_keys=True))
     if failed:
@@ -513,7 +529,7 @@ def fw():
 
 @fw.command("build")
 @click.option("--board", required=True, help="esp32s3, esp32 or pico.")
-@click.option("--out", default=None, help="Output folder (default build/BOARD).")
+@click.option("--out", default=None, help="Output folder (default build/BOARD in the current directory).")
 @click.option("--dev", is_flag=True, help="Development build: the watchdog stays off (soft resets, REPL).")
 @reports_errors
 def fw_build(board, out, dev):
@@ -540,14 +556,15 @@ def fw_flash(board, port, firmware, dry_run):
 @fw.command("deploy")
 @click.option("--board", required=True, help="esp32s3, esp32 or pico.")
 @click.option("--port", default="", help="Serial port of the board.")
+@click.option("--tree", default=None, help="The built tree (default build/BOARD in the current directory).")
 @click.option("--romfs", is_flag=True, help="Modules into the board's ROMFS partition (run from flash).")
 @click.option("--dry-run", is_flag=True, help="Print the commands only.")
 @reports_errors
-def fw_deploy(board, port, romfs, dry_run):
-    """Put build/BOARD on the board with mpremote and reset it."""
+def fw_deploy(board, port, tree, romfs, dry_run):
+    """Put a built tree (opsm fw build) on the board with mpremote and reset it."""
     from opsm.host import fwbuild
 
-    for command in fwbuild.deploy(board, port, dry_run, romfs):
+    for command in fwbuild.deploy(board, port, dry_run, romfs, tree):
         click.echo(" ".join(command))
 
 
@@ -588,7 +605,8 @@ def fw_provision(db, keyfile, pan, out, credentials_path, entity, utc_offset_min
 
 
 @cli.command()
-@click.option("--workdir", default=None, help="Where the demo keeps its registry and key file.")
+@click.option("--workdir", default=None, help="Where the demo keeps its registry, key file, flash and screens "
+                                                "(default opsm-demo in the current directory; emptied first).")
 @reports_errors
 def demo(workdir):
     """Register a demo meter, sell a token, and decode it with the firmware under MicroPython."""

@@ -16,6 +16,23 @@ class CliError(click.ClickException):
     exit_code = 1
 
 
+# Import name -> the extra of pyproject.toml that installs it (the base install is the technician's).
+EXTRA_OF = {"PIL": "sim", "pymodbus": "sim", "starlette": "console", "jinja2": "console", "multipart": "console",
+            "python_multipart": "console", "uvicorn": "console", "reportlab": "console", "openpyxl": "console",
+            "xlrd": "console", "pg8000": "headend", "xlwt": "headend", "xlsxwriter": "headend",
+            "jsonschema": "headend"}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> CliError | None:
+    """A command that needs a library an extra brings, told how to install it; None for any other module."""
+    name = (exc.name or "").partition(".")[0]
+    extra = EXTRA_OF.get(name)
+    if extra is None:
+        return None
+    return CliError("%s: not installed; this command needs opsm's %r extra: pip install 'opsm[%s]'"
+                    % (name, extra, extra))
+
+
 def reports_errors(command):
     """Turn ValueError (our validation errors name the field) into a clean exit 1."""
 

@@ -17,6 +17,7 @@ from opsm.simulator.unix_port import micropython_command, micropython_env
 DEMO_VENDING_KEY = bytes.fromhex("abababababababab949494949494949401234567")
 DEMO_PAN = "600727000000000009"
 DEMO_PASSPHRASE = "demo passphrase"
+DEMO_MARKER = ".opsm-demo"
 
 
 def run_on_micropython(module: str, argv: list) -> subprocess.CompletedProcess:
@@ -26,10 +27,15 @@ def run_on_micropython(module: str, argv: list) -> subprocess.CompletedProcess:
 
 
 def run_demo(workdir: str | None) -> None:
-    workdir = os.path.abspath(workdir or os.path.join(ROOT, "var", "demo"))
-    if os.path.isdir(workdir):
+    workdir = os.path.abspath(workdir or "opsm-demo")
+    marker = os.path.join(workdir, DEMO_MARKER)
+    if os.path.isdir(workdir) and os.listdir(workdir):
+        if not os.path.isfile(marker):  # never empty a folder the demo did not make
+            raise ValueError("workdir: %s exists and is not a demo's folder; give another --workdir" % workdir)
         shutil.rmtree(workdir)
-    os.makedirs(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    with open(marker, "w") as f:
+        f.write("made by opsm demo; the next demo here empties this folder\n")
     store = KeyStore.create(os.path.join(workdir, "vending-keys.json"), DEMO_PASSPHRASE)
     store.add("demo", DEMO_VENDING_KEY)
     store.save()

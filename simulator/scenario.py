@@ -377,6 +377,24 @@ def load(path: str) -> dict:
     return doc
 
 
+SHIPPED = os.path.join(ROOT, "scenarios")  # installed with the package (opsm/scenarios)
+
+
+def shipped() -> list:
+    """The names of the scenarios that come with opsm."""
+    return sorted(name[:-5] for name in os.listdir(SHIPPED) if name.endswith(".toml"))
+
+
+def find(name_or_path: str) -> str:
+    """A scenario file: a path as given, or the name of a shipped scenario (with or without .toml)."""
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    name = name_or_path[:-5] if name_or_path.endswith(".toml") else name_or_path
+    if name in shipped():
+        return os.path.join(SHIPPED, name + ".toml")
+    raise ScenarioError("%s: no such file, nor a shipped scenario (opsm sim scenarios lists them)" % name_or_path)
+
+
 def run(path: str, runtime: str = "cpython") -> dict:
     """Play one scenario file in-process (CPython) or on the MicroPython unix port."""
     if runtime not in RUNTIMES:
