@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         total = _kib(args.heap) + os.path.getsize(image) + MOUNT_BYTES
         print("heap %s beside a %d-byte ROMFS image (unix heap %d bytes)" % (args.heap, os.path.getsize(image), total))
         proc = subprocess.run(micropython_command() + ["-X", "heapsize=%d" % total, script, state, image],
-                              env=dict(os.environ, MICROPYPATH=".frozen"), cwd=work, timeout=1800)
+                              env=dict(os.environ, MICROPYPATH="/rom:.frozen"), cwd=work, timeout=1800)
         return proc.returncode
 
 

@@ -6,16 +6,15 @@ that exhausts the credit in the afternoon (the relay cuts), a second recharge at
 20:00 (the relay restores). Prints peak_heap_bytes=N (live heap after a collection,
 sampled every virtual minute); exits 1 if anything is off.
 
-    micropython soak.py STATE_DIR [ROMFS_IMAGE]
-With an image, the code runs from it as a board runs it from its ROMFS partition:
-the image stands for flash, so its bytes are not counted in peak_heap_bytes.
+    MICROPYPATH=/rom:.frozen micropython soak.py STATE_DIR ROMFS_IMAGE
+The code runs from the image as a board runs it from its ROMFS partition (/rom on the
+path, as a board's): the image stands for flash, so its bytes are not counted in
+peak_heap_bytes. Without an image, MICROPYPATH gives the board's path (simulator/unix_port.py).
 """
 
 import gc
 import sys
 
-if sys.path and sys.path[0].rstrip("/").endswith("simulator"):
-    sys.path.pop(0)  # import the repository's packages, not this folder's
 ROM_BYTES = 0
 if len(sys.argv) > 2:
     import vfs
@@ -23,7 +22,6 @@ if len(sys.argv) > 2:
     with open(sys.argv[2], "rb") as _f:
         _IMAGE = _f.read()
     vfs.mount(vfs.VfsRom(_IMAGE), "/rom")
-    sys.path.insert(0, "/rom")
     gc.collect()
     ROM_BYTES = gc.mem_alloc()  # the image and what mounting it took
 
