@@ -1,11 +1,14 @@
 """What the `opsm` command groups share: the end of a command on bad input (a message naming the field and
-the rule, exit status 1), and where the vending registry and key file live."""
+the rule, exit status 1), where the vending registry and key file live, and how a result is printed."""
 
 import functools
+import json
 import os
 import sys
 
 import click
+
+from opsm.host.registry import Registry
 
 DEFAULT_HOME = os.path.join(os.path.expanduser("~"), ".local", "share", "opsm")
 
@@ -55,6 +58,19 @@ def home_option(function):
                             default=lambda: os.path.join(DEFAULT_HOME, "vending-keys.json"),
                             help="Encrypted vending key file.")(function)
     return function
+
+
+def open_registry(db: str) -> Registry:
+    """--db: a SQLite file (its folder is made), sqlite:///PATH, or a postgresql:// URL."""
+    path = db[len("sqlite:///"):] if db.startswith("sqlite:///") else db
+    if "://" not in path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return Registry(db)
+
+
+def emit(obj: dict, as_json: bool, text: str) -> None:
+    """A command's result: one JSON object with --json, else the text for people."""
+    click.echo(json.dumps(obj, sort_keys=True) if as_json else text)
 
 
 def read_passphrase(confirm: bool = False) -> str:

@@ -24,7 +24,6 @@ CLI, in Spanish through CustomerError.text("es")).
 import datetime
 import decimal
 import re
-import time
 
 from opsm.host import rowfile
 from opsm.host.rowfile import Rule
@@ -302,22 +301,15 @@ def load_charges(path: str, known_customers) -> list:
 
 
 def save_customers(store, customers: list) -> None:
-    """Insert or update every customer in one transaction."""
-    names = CUSTOMER_FIELDS + ("updated_at",)
-    now = int(time.time())
-    with store.transaction():
-        for customer in customers:
-            store.execute("INSERT INTO customers (%s) VALUES (%s) ON CONFLICT (customer_id) DO UPDATE SET %s" % (
-                ", ".join(names), ", ".join("?" * len(names)),
-                ", ".join("%s = excluded.%s" % (n, n) for n in names[1:])), customer + (now,))
+    """Insert or update every customer (tuples of CUSTOMER_FIELDS, as load_customers gives them) in one
+    transaction."""
+    store.save_customers(CUSTOMER_FIELDS, customers)
 
 
 def save_charges(store, charges: list) -> int:
     """Store charges in one transaction (a document already stored is kept as it was); how many were new."""
-    with store.transaction():
-        return store.insert_ignore("charges", ("customer_id", "document", "billed_at", "amount_cents", "currency",
-                                               "kwh"), charges)
+    return store.save_charges(charges)
 
 
 def customer_ids(store) -> set:
-    return {row[0] for row in store.query("SELECT customer_id FROM customers")}
+    return store.customer_ids()

@@ -12,7 +12,7 @@ from opsm.protocol import axdr, civil, hdlc, wrapper
 from opsm.protocol import registers as M
 from opsm.protocol.cosem_objects import ASSOCIATION_OBIS, SECURITY_SETUP_OBIS
 from opsm.protocol.cosem_client import CosemClient, CosemError
-from opsm.protocol.cosem_server import Keys
+from opsm.protocol.dlms_security import Keys
 
 
 class TransportError(CosemError):

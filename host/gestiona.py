@@ -28,11 +28,6 @@ Customer = collections.namedtuple("Customer", "customer_id device_id meter build
                                               "client_number distributor tariff connected_kw smart shared bill_access")
 Sheet = collections.namedtuple("Sheet", "name headers rows")
 
-_SELECT = """SELECT c.customer_id, c.device_id, COALESCE(m.serial, c.device_id), c.building, c.comuna, c.provincia,
-                    c.region, c.unit, c.client_number, c.distributor, c.tariff, c.connected_kw, c.smart, c.shared,
-                    c.bill_access
-             FROM customers c LEFT JOIN meters m ON m.device_id = c.device_id"""
-
 
 class GestionaError(ValueError):
     """Every problem found, one per line."""
@@ -40,7 +35,9 @@ class GestionaError(ValueError):
 
 def load(store) -> list:
     """The register's customers with their meter numbers, by customer_id (the same order in every database)."""
-    customers = (Customer(*row[:12], *(bool(flag) for flag in row[12:])) for row in store.query(_SELECT))
+    flags = ("smart", "shared", "bill_access")
+    customers = (Customer(**{field: bool(row[field]) if field in flags else row[field] for field in Customer._fields})
+                 for row in store.customers_with_meter_numbers())
     return sorted(customers, key=lambda customer: customer.customer_id)
 
 

@@ -23,7 +23,7 @@ import time
 
 from opsm.protocol import axdr, civil, cosem_client, iec62056_21, modbus_map
 from opsm.protocol import registers as M
-from opsm.protocol.cosem_server import Keys
+from opsm.protocol.dlms_security import Keys
 
 from opsm.host import dlms
 from opsm.host.inventory import Meter

@@ -23,7 +23,6 @@ QUANTITY_KEYS = {
 }
 QUANTITIES = {name: registers.by_key(key).obis for name, key in QUANTITY_KEYS.items()}  # AMM name -> OBIS
 IMPORT_WH, EXPORT_WH = QUANTITIES["KwhD"], QUANTITIES["KwhR"]
-_CHUNK = 500
 
 
 def month_start(month: str, tz: zoneinfo.ZoneInfo) -> int:
@@ -56,20 +55,8 @@ def month_of(seconds: int, tz: zoneinfo.ZoneInfo) -> str:
 
 def timezone(store, device_id: str) -> zoneinfo.ZoneInfo:
     """The time zone the harvester's inventory gave the meter (UTC when it was never harvested)."""
-    rows = store.query("SELECT timezone FROM meters WHERE device_id = ?", (device_id,))
-    return zoneinfo.ZoneInfo(rows[0][0] if rows else "UTC")
-
-
-def register_at(store, device_id: str, obis: str, times: list) -> dict:
-    """time -> the register's value captured exactly then, for those of `times` that were captured."""
-    found: dict = {}
-    wanted = sorted(set(times))
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start:start + _CHUNK]
-        rows = store.query("SELECT captured_at, value FROM profile_values WHERE device_id = ? AND obis = ? AND "
-                           "captured_at IN (%s)" % ", ".join("?" * len(chunk)), [device_id, obis] + chunk)
-        found.update(rows)
-    return found
+    meter = store.harvested_meter(device_id)
+    return zoneinfo.ZoneInfo(meter[1] if meter else "UTC")
 
 
 def differences(values: dict, boundaries: list) -> list:
@@ -93,10 +80,7 @@ def hourly(store, device_id: str, obis_codes: tuple, month: str, tz: zoneinfo.Zo
     boundaries = hour_boundaries(month, tz)
     hours = set(boundaries)
     values: dict = {obis: {} for obis in obis_codes}
-    for obis, t, value in store.query(
-            "SELECT obis, captured_at, value FROM profile_values WHERE device_id = ? AND captured_at BETWEEN ? AND ? "
-            "AND obis IN (%s)" % ", ".join("?" * len(obis_codes)),
-            [device_id, boundaries[0], boundaries[-1]] + list(obis_codes)):
+    for obis, t, value in store.captures_between(device_id, obis_codes, boundaries[0], boundaries[-1]):
         if t in hours:
             values[obis][t] = value
     return {obis: differences(values[obis], boundaries) for obis in obis_codes}
@@ -105,14 +89,13 @@ def hourly(store, device_id: str, obis_codes: tuple, month: str, tz: zoneinfo.Zo
 def monthly(store, device_id: str, obis: str, months: list, tz: zoneinfo.ZoneInfo) -> list:
     """The register's growth over each of consecutive `months`, None where a boundary is missing."""
     boundaries = [month_start(m, tz) for m in months] + [month_start(shift(months[-1], 1), tz)]
-    return differences(register_at(store, device_id, obis, boundaries), boundaries)
+    return differences(store.captures_at(device_id, obis, boundaries), boundaries)
 
 
 def monthly_charges(store, customer_id: str, months: list, tz: zoneinfo.ZoneInfo) -> list:
     """Cents charged to the customer in each month (0 for a month without charges)."""
     first, end = month_start(months[0], tz), month_start(shift(months[-1], 1), tz)
     totals = dict.fromkeys(months, 0)
-    for billed_at, amount in store.query("SELECT billed_at, amount_cents FROM charges WHERE customer_id = ? AND "
-                                         "billed_at >= ? AND billed_at < ?", (customer_id, first, end)):
+    for billed_at, amount in store.charges_between(customer_id, first, end):
         totals[month_of(billed_at, tz)] += amount
     return [totals[m] for m in months]

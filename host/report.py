@@ -79,36 +79,34 @@ class ReportError(ValueError):
 
 def meter(store, device_id: str) -> tuple:
     """(serial, time zone name, last read) of the meter; ReportError when the harvester never met it."""
-    rows = store.query("SELECT serial, timezone, last_read FROM meters WHERE device_id = ?", (device_id,))
-    if not rows:
+    found = store.harvested_meter(device_id)
+    if found is None:
         raise ReportError("device: no meter %r in the database (harvest it first)" % device_id)
-    return rows[0]
+    return found
 
 
 def customer(store, device_id: str) -> dict | None:
     """The customer supplied through the meter, None when the register has none."""
-    rows = store.query("SELECT %s FROM customers WHERE device_id = ? ORDER BY customer_id" % ", ".join(
-        CUSTOMER_FIELDS), (device_id,))
+    rows = store.customers_supplied_by(device_id)
     if len(rows) > 1:
         # a report is one customer's: splitting a shared meter's energy between them is not ours to guess
         raise ReportError("device: meter %r supplies %d customers (%s); a report is for one" % (
-            device_id, len(rows), ", ".join(row[0] for row in rows)))
-    return dict(zip(CUSTOMER_FIELDS, rows[0])) if rows else None
+            device_id, len(rows), ", ".join(row["customer_id"] for row in rows)))
+    return {field: rows[0][field] for field in CUSTOMER_FIELDS} if rows else None
 
 
 def currency(store, customer_id: str) -> str:
     """The one currency the customer's charges are in ("" when there are none yet)."""
-    found = [row[0] for row in store.query("SELECT DISTINCT currency FROM charges WHERE customer_id = ?",
-                                           (customer_id,))]
+    found = store.charge_currencies(customer_id)
     if len(found) > 1:
         raise ReportError("charges: customer %r is charged in %s; a chart has one money axis" % (
-            customer_id, " and ".join(sorted(found))))
+            customer_id, " and ".join(found)))
     return found[0] if found else ""
 
 
 def newest_month(store, device_id: str, tz) -> str:
     """The local month of the meter's newest stored profile capture."""
-    newest = store.query("SELECT MAX(captured_at) FROM profile_values WHERE device_id = ?", (device_id,))[0][0]
+    newest = store.newest_capture(device_id)
     if newest is None:
         raise ReportError("device: meter %r has no readings in the database" % device_id)
     return readings.month_of(newest, tz)
@@ -117,9 +115,7 @@ def newest_month(store, device_id: str, tz) -> str:
 def check_readings(store, device_id: str, months: list, tz) -> None:
     """ReportError unless the meter has a profile capture somewhere in the months: nothing to chart."""
     first, end = readings.month_start(months[0], tz), readings.month_start(readings.shift(months[-1], 1), tz)
-    rows = store.query("SELECT 1 FROM profile_values WHERE device_id = ? AND captured_at BETWEEN ? AND ? LIMIT 1",
-                       (device_id, first, end))
-    if not rows:
+    if not store.has_captures(device_id, first, end):
         raise ReportError("month: meter %r has no readings in the %d months %s to %s" % (
             device_id, len(months), months[0], months[-1]))
 
@@ -138,11 +134,7 @@ def chart_data(store, device_id: str, customer_id: str | None, months: list, tz)
 
 def register_rows(store, device_id: str, lang: str) -> list:
     """(OBIS, name, value, unit) of the newest stored value of each register, in register map order."""
-    newest = {obis: (value, text) for obis, value, text in store.query(
-        """SELECT r.obis, r.value, r.text FROM register_values r
-           JOIN (SELECT obis, MAX(read_at) AS read_at FROM register_values WHERE device_id = ? GROUP BY obis) n
-             ON n.obis = r.obis AND n.read_at = r.read_at
-           WHERE r.device_id = ?""", (device_id, device_id))}
+    newest = {obis: (value, text) for obis, _, value, text in store.newest_register_values(device_id)}
     rows = []
     for register in M.REGISTERS:
         if register.obis in newest:
@@ -167,9 +159,7 @@ def event_rows(store, device_id: str, months: list, tz, lang: str) -> list:
     first, end = readings.month_start(months[0], tz), readings.month_start(readings.shift(months[-1], 1), tz)
     return [(_event_name(code, lang),
              number(count, 0, lang), local_time(last, tz))
-            for code, count, last in store.query(
-                "SELECT code, COUNT(*), MAX(occurred_at) FROM events WHERE device_id = ? AND occurred_at >= ? "
-                "AND occurred_at < ? GROUP BY code ORDER BY code", (device_id, first, end))]
+            for code, count, last in store.event_counts(device_id, first, end)]
 
 
 # --- words and numbers -------------------------------------------------------------------------

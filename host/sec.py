@@ -114,8 +114,7 @@ def utc_text(seconds: float) -> str:
 
 def default_distributor(store) -> str:
     """The one distributor the customer register names; any other feed needs --distributor."""
-    names = [row[0] for row in store.query("SELECT DISTINCT distributor FROM customers WHERE distributor IS NOT NULL "
-                                           "ORDER BY distributor")]
+    names = store.distributors()
     if len(names) != 1:
         named = "several (%s)" % ", ".join(names) if names else "none"
         raise ValueError("distributor: the customer register names %s; give the feed's with --distributor NAME"
@@ -125,9 +124,8 @@ def default_distributor(store) -> str:
 
 def customers(store, distributor: str) -> list:
     """The feed's customers, as dicts by column name, in customer_id order."""
-    rows = store.query("SELECT %s FROM customers WHERE distributor = ? OR distributor IS NULL ORDER BY customer_id"
-                       % ", ".join(_CUSTOMER_COLUMNS), (distributor,))
-    return [dict(zip(_CUSTOMER_COLUMNS, row)) for row in rows]
+    return [{column: row[column] for column in _CUSTOMER_COLUMNS}
+            for row in store.customers_of_distributor(distributor)]
 
 
 def cliente(customer: dict) -> Record:
@@ -137,8 +135,7 @@ def cliente(customer: dict) -> Record:
 
 def currency_of(store, customer_id: str) -> str:
     """The currency of the customer's charges (CLP before the first one)."""
-    found = [row[0] for row in store.query("SELECT DISTINCT currency FROM charges WHERE customer_id = ? "
-                                           "ORDER BY currency", (customer_id,))]
+    found = store.charge_currencies(customer_id)
     if len(found) > 1:
         raise ValueError("charges: customer %r is charged in %s; the SEC feed takes one currency per customer"
                          % (customer_id, " and ".join(found)))
@@ -178,14 +175,9 @@ def monthly_records(store, customer: dict, as_of: datetime.date) -> list:
 def register_records(store, device_id: str, as_of: datetime.date) -> list:
     """The newest reading of each register the meter reported up to the end of the as_of day."""
     end = day_end(as_of, readings.timezone(store, device_id))
-    rows = store.query("""SELECT r.obis, r.read_at, r.value, r.text FROM register_values r
-                          JOIN (SELECT obis, MAX(read_at) AS read_at FROM register_values
-                                WHERE device_id = ? AND read_at <= ? GROUP BY obis) newest
-                            ON newest.obis = r.obis AND newest.read_at = r.read_at
-                          WHERE r.device_id = ? ORDER BY r.obis""", (device_id, end, device_id))
     return [Record("registro", {"medidor": device_id, "obis": obis},
                    {"valor": value if text is None else text, "unidad": UNITS.get(obis), "leido_en": utc_text(read_at)})
-            for obis, read_at, value, text in rows]
+            for obis, read_at, value, text in store.newest_register_values(device_id, until=end)]
 
 
 def records(store, distributor: str, as_of: datetime.date) -> list:
@@ -204,17 +196,17 @@ def records(store, distributor: str, as_of: datetime.date) -> list:
 # --- the document ------------------------------------------------------------------------
 
 def last_batch(store):
-    return store.query("SELECT MAX(id) FROM sec_batches")[0][0]
+    return store.last_sec_batch()
 
 
 def check_delta(store, distributor: str) -> None:
     """A delta continues a feed: it needs a delivered initial load, for the same distributor."""
-    rows = store.query("SELECT distributor FROM sec_batches WHERE kind = 'initial' ORDER BY id DESC LIMIT 1")
-    if not rows:
+    initial = store.sec_initial_distributor()
+    if initial is None:
         raise ValueError("delta: no initial load was delivered yet; send one with --initial first")
-    if rows[0][0] != distributor:
+    if initial != distributor:
         raise ValueError("distributor: the feed's initial load was for %r, got %r (an --initial load starts the "
-                         "feed anew)" % (rows[0][0], distributor))
+                         "feed anew)" % (initial, distributor))
 
 
 def operations(built: list, held: dict) -> list:
@@ -236,7 +228,7 @@ def build(store, kind: str, as_of: datetime.date, distributor: str | None = None
     held: dict = {}
     if kind == "delta":
         check_delta(store, distributor)
-        held = dict(store.query("SELECT record_key, digest FROM sec_records"))
+        held = store.sec_held()
     ops = operations(records(store, distributor, as_of), held)
     previous = last_batch(store)
     header = {"distributor": distributor, "generated_at": utc_text(time.time()), "as_of": as_of.isoformat(),
@@ -277,21 +269,11 @@ def idempotency_key(document: dict) -> str:
 
 def remember(store, document: dict, destination: str) -> None:
     """Make a delivered batch what the next delta is computed against, in one transaction."""
-    header, ops = document["header"], document["operations"]
-    with store.transaction():
-        if header["kind"] == "initial":
-            store.execute("DELETE FROM sec_records")
-        for op in ops:
-            if op["op"] != "insert":
-                store.execute("DELETE FROM sec_records WHERE record_key = ?", (record_key(op["type"], op["key"]),))
-        store.insert_ignore("sec_records", ("record_key", "digest", "batch"),
-                            [(record_key(op["type"], op["key"]), sha256(op["data"]), header["batch"])
-                             for op in ops if op["op"] != "delete"])
-        counts = header["counts"]
-        store.execute("INSERT INTO sec_batches (id, kind, as_of, distributor, created_at, inserts, updates, deletes, "
-                      "destination) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      (header["batch"], header["kind"], header["as_of"], header["distributor"], int(time.time()),
-                       counts["insert"], counts["update"], counts["delete"], destination))
+    ops = document["operations"]
+    store.record_sec_batch(document["header"], destination,
+                           dropped=[record_key(op["type"], op["key"]) for op in ops if op["op"] != "insert"],
+                           held=[(record_key(op["type"], op["key"]), sha256(op["data"]))
+                                 for op in ops if op["op"] != "delete"])
 
 
 def export(store, kind: str, as_of: datetime.date, distributor: str | None, deliver) -> dict:

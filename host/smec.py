@@ -159,13 +159,13 @@ def _month_values(store, channels: list, month: str, tz) -> dict:
     return out
 
 
-def _history(store, channels: list, month: str, tz) -> None:
-    """Each channel's (maximum, total) over its complete months among the six before `month`."""
+def _history(store, channels: list, month: str, tz) -> list:
+    """Each channel's (maximum, total) over its complete months among the six before `month`; the statistics
+    computed for want of stored ones, as rows to remember."""
+    computed_rows = []
     for back in range(1, HISTORY_MONTHS + 1):
         earlier = readings.shift(month, -back)
-        stored = {row[0]: row[1:] for row in store.query(
-            "SELECT channel, device_id, quantity, multiplier, maximum, total FROM smec_months WHERE month = ?",
-            (earlier,))}
+        stored = store.smec_months(earlier)
         unknown = [c for c in channels if stored.get(c.number, ())[:3] != (c.device_id, c.quantity, c.multiplier)]
         computed = _month_values(store, unknown, earlier, tz) if unknown else {}
         for channel in channels:
@@ -175,16 +175,13 @@ def _history(store, channels: list, month: str, tz) -> None:
             elif None not in values:
                 statistics = (max(values), round(sum(values), 6))
                 channel.history.append(statistics)
-                _remember(store, channel, earlier, statistics)
-    store.db.commit()
+                computed_rows.append(_month_row(channel, earlier, statistics))
+    return computed_rows
 
 
-def _remember(store, channel: Channel, month: str, statistics: tuple) -> None:
-    store.execute("""INSERT INTO smec_months (channel, month, device_id, quantity, multiplier, maximum, total)
-                     VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel, month) DO UPDATE SET
-                     device_id = excluded.device_id, quantity = excluded.quantity,
-                     multiplier = excluded.multiplier, maximum = excluded.maximum, total = excluded.total""",
-                  (channel.number, month, channel.device_id, channel.quantity, channel.multiplier) + statistics)
+def _month_row(channel: Channel, month: str, statistics: tuple) -> tuple:
+    """A row of the store's smec_months: the channel's (maximum, total) in `month`, as it is mapped now."""
+    return (channel.number, month, channel.device_id, channel.quantity, channel.multiplier) + statistics
 
 
 def measure(store, channels: list, month: str, tz: zoneinfo.ZoneInfo) -> None:
@@ -193,8 +190,7 @@ def measure(store, channels: list, month: str, tz: zoneinfo.ZoneInfo) -> None:
     if hours > MAX_HOURS:
         raise SmecError("month: %s has %d hours in %s; a Direct@mm workbook takes at most %d" % (
             month, hours, tz.key, MAX_HOURS))
-    known = {row[0] for row in store.query("SELECT device_id FROM meters")}
-    unknown = sorted({c.device_id for c in channels} - known)
+    unknown = sorted({c.device_id for c in channels} - store.harvested_meter_ids())
     if unknown:
         raise SmecError("device_id: not in the harvest database: " + ", ".join(unknown))
     values = _month_values(store, channels, month, tz)
@@ -205,11 +201,9 @@ def measure(store, channels: list, month: str, tz: zoneinfo.ZoneInfo) -> None:
         present = [v for v in channel.values if v is not None]
         channel.maximum = max(present) if present else 0.0
         channel.total = round(sum(present), 6)
-    _history(store, channels, month, tz)
-    for channel in channels:
-        if not channel.missing:
-            _remember(store, channel, month, (channel.maximum, channel.total))
-    store.db.commit()
+    complete = _history(store, channels, month, tz)
+    complete += [_month_row(c, month, (c.maximum, c.total)) for c in channels if not c.missing]
+    store.remember_smec_months(complete)
 
 
 def workbook_groups(channels: list) -> list:

@@ -80,7 +80,7 @@ class CosemClient:
         self.exchange = exchange              # for the blocking forms; None when driven with arun()
         self.client_sap = client_sap
         self.password = password
-        self.keys = keys                      # protocol.cosem_server.Keys of the meter (EK, AK), or None
+        self.keys = keys                      # protocol.dlms_security.Keys of the meter (EK, AK), or None
         self.system_title = system_title      # ours, for HLS
         self.invocation_counter = invocation_counter
         self.max_pdu = max_pdu

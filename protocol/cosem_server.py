@@ -20,6 +20,7 @@ link and calls reset() when the link goes.
 from . import acse, axdr, consttime, dlms_security, keywrap
 from . import cosem_objects as O
 from . import registers as M
+from .dlms_security import Keys
 
 GET_REQUEST = 0xC0
 SET_REQUEST = 0xC1
@@ -44,38 +45,6 @@ _FULL_CONFORMANCE = _PUBLIC_CONFORMANCE | acse.SET | acse.ACTION
 _COUNTER_BLOCK = 1024  # invocation counters reserved (persisted by the model) at a time
 _CIPHER_OVERHEAD = 24  # glo tag, length, SC, IC and tag: room kept in a block for ciphering
 _MIN_PDU = 64
-
-
-class Keys:
-    """Security suite 0 keys, the master key that wraps new ones, and the meter's system title."""
-
-    def __init__(self, ek: bytes, ak: bytes, system_title: bytes, kek: bytes = b""):
-        if len(ek) != 16 or len(ak) != 16 or len(system_title) not in (0, 8) or len(kek) not in (0, 16):
-            raise ValueError("keys: EK, AK (and a KEK) must be 16 bytes, the system title 8 (none on a client)")
-        self.ek = ek
-        self.ak = ak
-        self.kek = kek
-        self.system_title = system_title
-
-    @classmethod
-    def parse(cls, text: str, system_title: bytes) -> "Keys":
-        """Keys from a key file's text: `ek = HEX`, `ak = HEX` and optionally `kek = HEX` lines, '#' comments."""
-        values = {}
-        for number, line in enumerate(text.split("\n"), 1):
-            line = line.split("#")[0].strip()
-            if not line:
-                continue
-            name, _, value = line.partition("=")
-            try:
-                values[name.strip()] = bytes.fromhex(value.strip())
-            except ValueError:
-                raise ValueError("keys line %d: %s must be hexadecimal" % (number, name.strip())) from None
-        for name in ("ek", "ak"):
-            if len(values.get(name, b"")) != 16:
-                raise ValueError("keys: %s must be 16 bytes (32 hex digits)" % name)
-        if len(values.get("kek", bytes(16))) != 16:
-            raise ValueError("keys: kek must be 16 bytes (32 hex digits)")
-        return cls(values["ek"], values["ak"], system_title, values.get("kek", b""))
 
 
 def system_title(serial: str) -> bytes:

@@ -21,7 +21,8 @@ import tty
 from opsm.protocol import civil, hdlc, iec62056_21, wrapper
 from opsm.protocol.cosem_objects import hdlc_setup, tcp_udp_setup
 from opsm.protocol.acse import check_lls_secret
-from opsm.protocol.cosem_server import CosemServer, Keys, meter_keys, system_title
+from opsm.protocol.cosem_server import CosemServer, meter_keys, system_title
+from opsm.protocol.dlms_security import Keys
 from opsm.protocol.registers import iec21_data_sets
 from opsm.simulator import board
 from opsm.simulator.nullmodem import null_modem

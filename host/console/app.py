@@ -94,7 +94,7 @@ class Console:
 
     def close(self) -> None:
         self.store.close()
-        self.registry.db.close()
+        self.registry.close()
 
 
 # --- pages, cookies, headers ---------------------------------------------------------------------------------

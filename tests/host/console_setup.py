@@ -43,7 +43,7 @@ class Setup:
         try:
             return derive_decoder_key(self.keystore.get("default"), registry.meter(pan))
         finally:
-            registry.db.close()
+            registry.close()
 
 
 def huge_workbook(rows: int) -> bytes:

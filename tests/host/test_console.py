@@ -735,11 +735,11 @@ def test_rule_errors_are_spanish_by_default_and_english_on_request(admin, setup)
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_console_database_of_the_previous_version_upgrades(database, tmp_path, request, monkeypatch):
     """Invoices of before sale keys keep none (several NULLs under the unique index); logins and sales go on."""
-    from opsm.host import store as store_module
+    from opsm.host.store import schema
 
     url = request.getfixturevalue("postgres_db") if database == "postgresql" else str(tmp_path / "old.sqlite")
     with monkeypatch.context() as patch:
-        patch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:5])
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:5])
         with Store.open(url) as old:
             assert old.version == 5
             for number in (1, 2):
@@ -749,7 +749,7 @@ def test_a_console_database_of_the_previous_version_upgrades(database, tmp_path,
             old.db.commit()
     setup = Setup(tmp_path, url)  # the first administrator, in the upgraded database
     with Store.open(url) as upgraded:
-        assert upgraded.version == len(store_module.MIGRATIONS)
+        assert upgraded.version == len(schema.MIGRATIONS)
         assert upgraded.query("SELECT number, sale_key FROM invoices ORDER BY number") == [(1, None), (2, None)]
     with _console(setup) as client:
         person = Browser(client)

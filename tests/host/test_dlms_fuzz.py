@@ -11,6 +11,7 @@ from opsm.protocol import acse, hdlc, wrapper
 from opsm.protocol import cosem_client as C
 from opsm.protocol import cosem_server as S
 from opsm.protocol import registers as M
+from opsm.protocol.dlms_security import Keys
 from tests.host import dlms_peers as P
 from tests.protocol.cosem_fake import FakeMeter
 
@@ -31,7 +32,7 @@ SEEDS = [_GET, _RANGE, _ENTRY, _LIST, _SET, _ACTION, _AARQ_LLS, _AARQ, acse.rlrq
 
 
 def _server():
-    return S.CosemServer(FakeMeter(96), b"secret", S.Keys(EK, AK, TITLE))
+    return S.CosemServer(FakeMeter(96), b"secret", Keys(EK, AK, TITLE))
 
 
 def _still_works(server):
@@ -84,7 +85,7 @@ def test_ciphered_garbage_is_refused_and_hls_still_works(requests):
         for tag in (0xC8, 0xDB, 0x21):
             assert isinstance(association.handle(1, bytes((tag,)) + apdu), bytes)
     association = server.association()
-    client = C.CosemClient(lambda apdu: association.handle(1, apdu), 1, keys=S.Keys(EK, AK, TITLE),
+    client = C.CosemClient(lambda apdu: association.handle(1, apdu), 1, keys=Keys(EK, AK, TITLE),
                            system_title=b"HES00001", invocation_counter=server.replay.last(b"HES00001") + 1)
     client.associate()
     assert client.get(M.REGISTER, "0.0.96.6.3.255", 2) == 25460

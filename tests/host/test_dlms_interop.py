@@ -235,4 +235,4 @@ def test_docs_hold_the_current_object_table():
     from opsm.host.dlms import objects_markdown
 
     doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "dlms.md").read_text()
-    assert objects_markdown() in doc, "docs/dlms.md is out of date: paste `python -m host.dlms`"
+    assert objects_markdown() in doc, "docs/dlms.md is out of date: paste `python -m opsm.host.dlms`"

@@ -65,7 +65,7 @@ def registered(registry, case) -> dict:
 
 # The names may stay only here: the registry's first schema (a migration, frozen: a new family widens the CHECK
 # constraint in a migration of its own). Everything else asks the family table.
-ALLOWED = {"host/registry.py": ("CHECK (profile IN ('sts', 'openpaygo'))", "CHECK (profile = 'openpaygo' OR")}
+ALLOWED = {"host/store/registry.py": ("CHECK (profile IN ('sts', 'openpaygo'))", "CHECK (profile = 'openpaygo' OR")}
 _QUOTED = re.compile(r"""['"](%s)['"]""" % "|".join(NAMES))
 
 
@@ -114,12 +114,12 @@ def test_the_grep_sees_a_comparison_and_sql(tmp_path):
                      "SQL = \"SELECT 1 FROM meters WHERE profile = 'sts'\"\nok = 'STS meters' + 'stsx'\n")
     found = family_names_in(probe, "probe.py")
     assert [line.split(":")[1] for line in found] == ["1", "4"]
-    assert family_names_in(ROOT / "host" / "registry.py", "elsewhere.py")  # the allow-list is per file
+    assert family_names_in(ROOT / "host" / "store" / "registry.py", "elsewhere.py")  # the allow-list is per file
 
 
 def test_the_allowed_check_constraint_and_the_cli_choices_are_the_family_table(registry):
-    from opsm.host.cli import manage, meter_add
-    from opsm.host.registry import _V1
+    from opsm.host.cli_token import manage, meter_add
+    from opsm.host.store.registry import _V1
 
     constraint = re.search(r"CHECK \(profile IN \(([^)]*)\)\)", _V1[0]).group(1)
     assert [name.strip(" '") for name in constraint.split(",")] == families.names() == list(NAMES)
@@ -175,7 +175,7 @@ def test_a_credit_sale_is_taken_by_the_meter_its_family_provisions(registry, cas
         assert issued[0]["tid"] == families.tid_at(NOW, meter["base_year"])
     else:  # OpenPAYGO: ADD_TIME on the next even counts
         assert counts == [2, 4] and after["opaygo_count"] == 4
-    assert [row["opaygo_count"] for row in registry._rows("SELECT opaygo_count FROM tokens")] == counts
+    assert [row["opaygo_count"] for row in registry.tokens()] == counts
 
 
 def test_what_each_family_sells():
@@ -280,7 +280,7 @@ def test_the_migration_takes_counts_from_the_family(tmp_path):
     """Version 2 of the registry fills the OpenPAYGO count column through the family's sale_count."""
     import sqlite3
 
-    from opsm.host.registry import _V1
+    from opsm.host.store.registry import _V1
 
     path = str(tmp_path / "old.sqlite")
     db = sqlite3.connect(path)

@@ -14,6 +14,7 @@ import sqlite3
 
 from opsm.protocol import axdr, civil, cosem_objects as O, modbus_map
 from opsm.protocol import registers as M
+from tests.host.source_scan import docstring_nodes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OBIS = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
@@ -215,21 +216,11 @@ def test_the_stores_historical_view_names_the_maps_credit_and_relay():
 # --- no OBIS code written twice --------------------------------------------------------------------
 
 def _history(tree) -> set:
-    """The string nodes inside host/store.py's MIGRATIONS: historical SQL, kept as it ran."""
+    """The string nodes inside host/store/schema.py's MIGRATIONS: historical SQL, kept as it ran."""
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "MIGRATIONS" for t in node.targets):
             return {id(n) for n in ast.walk(node)}
     return set()
-
-
-def _docstrings(tree) -> set:
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                out.add(id(first.value))
-    return out
 
 
 def test_no_obis_literal_outside_the_map():
@@ -241,7 +232,7 @@ def test_no_obis_literal_outside_the_map():
     for folder in ("host", "firmware"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             tree = ast.parse(path.read_text(), str(path))
-            allowed = _docstrings(tree) | (_history(tree) if path == ROOT / "host" / "store.py" else set())
+            allowed = docstring_nodes(tree) | (_history(tree) if path == ROOT / "host" / "store" / "schema.py" else set())
             for node in ast.walk(tree):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in allowed:
                     if OBIS.fullmatch(node.value.strip()) or sql.search(node.value):

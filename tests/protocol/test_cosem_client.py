@@ -3,6 +3,7 @@
 from protocol import axdr
 from protocol import cosem_client as C
 from protocol import cosem_server as S
+from protocol.dlms_security import Keys
 from protocol import registers as M
 from tests.asserts import raises
 from tests.protocol.cosem_fake import FakeMeter
@@ -10,7 +11,7 @@ from tests.protocol.test_cosem_server import AK, EK, METER_TITLE
 
 
 def _pair(client_sap=16, password=b"", keys=None, pdu=1024):
-    server = S.CosemServer(FakeMeter(200), b"secret", S.Keys(EK, AK, METER_TITLE), max_pdu=pdu)
+    server = S.CosemServer(FakeMeter(200), b"secret", Keys(EK, AK, METER_TITLE), max_pdu=pdu)
     association = server.association()
     client = C.CosemClient(lambda apdu: association.handle(client_sap, apdu), client_sap, password, keys,
                            b"HOST0001", max_pdu=pdu)
@@ -52,7 +53,7 @@ def test_lls_token_and_a_refused_password():
 
 
 def test_hls_gmac_session():
-    server, client = _pair(1, keys=S.Keys(EK, AK, METER_TITLE))
+    server, client = _pair(1, keys=Keys(EK, AK, METER_TITLE))
     client.associate()
     assert client.get(M.REGISTER, "0.0.96.6.3.255", 2) == 25460
     counter = server.invocation_counter
@@ -63,7 +64,7 @@ def test_hls_gmac_session():
 def test_the_same_steps_run_with_an_async_exchange():
     import asyncio
 
-    server = S.CosemServer(FakeMeter(200), b"secret", S.Keys(EK, AK, METER_TITLE), max_pdu=200)
+    server = S.CosemServer(FakeMeter(200), b"secret", Keys(EK, AK, METER_TITLE), max_pdu=200)
     association = server.association()
 
     async def exchange(apdu):
@@ -71,7 +72,7 @@ def test_the_same_steps_run_with_an_async_exchange():
         return association.handle(1, apdu)
 
     async def read():
-        client = C.CosemClient(None, 1, keys=S.Keys(EK, AK, METER_TITLE), system_title=b"HOST0001")
+        client = C.CosemClient(None, 1, keys=Keys(EK, AK, METER_TITLE), system_title=b"HOST0001")
         await C.arun(client.associate_steps(), exchange)
         rows = await C.arun(client.get_steps(M.PROFILE_GENERIC, "1.0.99.1.0.255", 2), exchange)
         await C.arun(client.release_steps(), exchange)
@@ -94,7 +95,7 @@ def _downgraded(aarq):
 def test_hls_cannot_be_downgraded_to_the_plain_context():
     from protocol import acse
 
-    server, client = _pair(1, keys=S.Keys(EK, AK, METER_TITLE))
+    server, client = _pair(1, keys=Keys(EK, AK, METER_TITLE))
     association = server.association()
     sent = []
 
@@ -119,7 +120,7 @@ def test_the_client_refuses_an_aare_that_is_not_ciphered():
     # A server (or attacker) answering an HLS association in the plain context is not the meter we know.
     from protocol import acse
 
-    server, client = _pair(1, keys=S.Keys(EK, AK, METER_TITLE))
+    server, client = _pair(1, keys=Keys(EK, AK, METER_TITLE))
 
     def plain(apdu):
         return acse.aare(acse.CONTEXT_LN, acse.ACCEPTED, acse.DIAG_AUTHENTICATION_REQUIRED,
@@ -132,7 +133,7 @@ def test_the_client_refuses_an_aare_that_is_not_ciphered():
 def test_the_client_draws_a_fresh_challenge_for_every_association():
     from protocol import acse
 
-    server, client = _pair(1, keys=S.Keys(EK, AK, METER_TITLE))
+    server, client = _pair(1, keys=Keys(EK, AK, METER_TITLE))
     association = server.association()
     challenges = []
 

@@ -7,6 +7,7 @@ from protocol import acse, axdr, keywrap
 from protocol import cosem_client as C
 from protocol import cosem_objects as O
 from protocol import cosem_server as S
+from protocol.dlms_security import Keys
 from protocol import registers as M
 from tests.asserts import flipped, raises
 from tests.protocol.cosem_fake import FakeMeter
@@ -40,7 +41,7 @@ class Guard:
 
 def _server(model=None, guard=None):
     model = model or FakeMeter(8)
-    return S.CosemServer(model, model, S.Keys(EK, AK, METER_TITLE, KEK), guard=guard), model
+    return S.CosemServer(model, model, Keys(EK, AK, METER_TITLE, KEK), guard=guard), model
 
 
 def _hls(server, keys=None, counter=0):
@@ -73,9 +74,9 @@ def test_key_transfer_over_hls_changes_the_key_for_the_next_association():
     assert model.keys == (NEW_EK, AK, KEK)                 # persisted by the meter at once
     assert client.get(M.REGISTER, "1.0.1.8.0.255", 2) == 33581  # this association keeps its keys
     client.release()
-    _, old = _hls(server, S.Keys(EK, AK, METER_TITLE, KEK), counter=client.invocation_counter)
+    _, old = _hls(server, Keys(EK, AK, METER_TITLE, KEK), counter=client.invocation_counter)
     assert raises((C.CosemError, ValueError), old.associate)  # the old key opens nothing
-    _, new = _hls(server, S.Keys(NEW_EK, AK, METER_TITLE, KEK), counter=client.invocation_counter + 10)
+    _, new = _hls(server, Keys(NEW_EK, AK, METER_TITLE, KEK), counter=client.invocation_counter + 10)
     new.associate()
     assert new.get(M.REGISTER, "1.0.1.8.0.255", 2) == 33581
     new.release()
@@ -131,7 +132,7 @@ def test_wrong_secrets_go_to_the_guard_and_a_locked_guard_refuses_without_lookin
     model.verify = lambda secret: checked.append(secret) or True
     assert lls(b"secret")["diagnostic"] == acse.DIAG_AUTHENTICATION_FAILURE and not checked
     guard.wait = 0
-    _, wrong = _hls(server, S.Keys(AK, EK, METER_TITLE))  # keys swapped: its ciphered AARQ does not decipher
+    _, wrong = _hls(server, Keys(AK, EK, METER_TITLE))  # keys swapped: its ciphered AARQ does not decipher
     assert raises((C.CosemError, ValueError), wrong.associate)
     assert guard.results[-1] is False
     public = server.association()  # the public client needs no secret and is never locked out

@@ -13,7 +13,7 @@ CLIENT_TITLE = b"CLI\x00\x00\x00\x00\x07"
 
 
 def _server(rows=96, pdu=1024):
-    return S.CosemServer(FakeMeter(rows), b"secret", S.Keys(EK, AK, METER_TITLE), max_pdu=pdu,
+    return S.CosemServer(FakeMeter(rows), b"secret", dlms_security.Keys(EK, AK, METER_TITLE), max_pdu=pdu,
                          challenge=lambda: b"S" * 16)
 
 
@@ -271,7 +271,7 @@ def test_object_list_gives_access_rights_per_association():
 
 def test_the_invocation_counter_never_repeats_across_restarts():
     model = FakeMeter(8)
-    keys = S.Keys(EK, AK, METER_TITLE)
+    keys = dlms_security.Keys(EK, AK, METER_TITLE)
     first = S.CosemServer(model, b"", keys)
     used = [first.next_counter() for _ in range(3)]
     assert used == [1, 2, 3] and model.reserved >= 3  # reserved in the model (flash) before use

@@ -1,0 +1,99 @@
+"""`opsm fw` and `opsm demo`: the firmware on its way to a board, and the whole path shown on one machine."""
+
+import click
+
+from opsm.host.cli_common import home_option, open_registry, read_passphrase, reports_errors
+from opsm.host.keystore import KeyStore
+
+
+@click.group()
+def fw():
+    """Firmware: build the board tree, flash MicroPython, deploy, provision."""
+
+
+@fw.command("build")
+@click.option("--board", required=True, help="esp32s3, esp32 or pico.")
+@click.option("--out", default=None, help="Output folder (default build/BOARD in the current directory).")
+@click.option("--dev", is_flag=True, help="Development build: the watchdog stays off (soft resets, REPL).")
+@reports_errors
+def fw_build(board, out, dev):
+    """Compile the deployable tree: boot.py, main.py and lib/*.mpy (production: watchdog on)."""
+    from opsm.host import fwbuild
+
+    click.echo(fwbuild.build(board, out, dev))
+
+
+@fw.command("flash")
+@click.option("--board", required=True, help="esp32s3, esp32 or pico.")
+@click.option("--port", default="", help="Serial port (ESP32) or the RPI-RP2 drive (Pico).")
+@click.option("--firmware", default="", help="MicroPython image: .bin for ESP32, .uf2 for the Pico.")
+@click.option("--dry-run", is_flag=True, help="Print the commands only.")
+@reports_errors
+def fw_flash(board, port, firmware, dry_run):
+    """Erase the board and write MicroPython (esptool, or a .uf2 copy for the Pico)."""
+    from opsm.host import fwbuild
+
+    for command in fwbuild.flash(board, port, firmware, dry_run):
+        click.echo(" ".join(command))
+
+
+@fw.command("deploy")
+@click.option("--board", required=True, help="esp32s3, esp32 or pico.")
+@click.option("--port", default="", help="Serial port of the board.")
+@click.option("--tree", default=None, help="The built tree (default build/BOARD in the current directory).")
+@click.option("--romfs", is_flag=True, help="Modules into the board's ROMFS partition (run from flash).")
+@click.option("--dry-run", is_flag=True, help="Print the commands only.")
+@reports_errors
+def fw_deploy(board, port, tree, romfs, dry_run):
+    """Put a built tree (opsm fw build) on the board with mpremote and reset it."""
+    from opsm.host import fwbuild
+
+    for command in fwbuild.deploy(board, port, dry_run, romfs, tree):
+        click.echo(" ".join(command))
+
+
+@fw.command("provision")
+@home_option
+@click.option("--meter", "pan", required=True, help="Registered meter.")
+@click.option("--out", required=True, help="Where to write provision.json (copy it to the board's root).")
+@click.option("--credentials", "credentials_path", required=True,
+              help="The head-end's credentials file (TOML): the meter's DLMS secrets are appended as [PAN].")
+@click.option("--entity", default=None, help="The entity's name on the main screen (24 characters at most).")
+@click.option("--utc-offset-min", type=int, default=None, help="Local time's minutes east of UTC (Chile: -240).")
+@click.option("--friendly-hours", default=None, metavar="FROM-TO",
+              help="Local hours in which credit running out does not cut the supply, e.g. 18-6.")
+@click.option("--low-credit-wh", type=int, default=None, help="Credit under which the meter warns, Wh.")
+@click.option("--battery-cut-mv", type=int, default=None, help="Battery voltage that cuts the supply, mV.")
+@click.option("--battery-restore-mv", type=int, default=None, help="Battery voltage that restores it, mV.")
+@click.option("--battery", type=click.Choice(["lead-acid", "lifepo4"]), default=None, help="Battery chemistry.")
+@reports_errors
+def fw_provision(db, keyfile, pan, out, credentials_path, entity, utc_offset_min, friendly_hours, low_credit_wh,
+                 battery_cut_mv, battery_restore_mv, battery):
+    """Write the meter's first key, profile, its own DLMS secrets and its field settings for its first boot
+    (keep both files secret). Field settings left out take the firmware's defaults; a management
+    association changes them later (docs/dlms.md)."""
+    from opsm.host import fwbuild
+
+    settings = {"serial": pan, "entity": entity, "utc_offset_min": utc_offset_min, "low_credit_wh": low_credit_wh,
+                "battery_cut_mv": battery_cut_mv, "battery_restore_mv": battery_restore_mv, "battery": battery}
+    if friendly_hours is not None:
+        hours = friendly_hours.split("-")
+        if len(hours) != 2 or not all(h.strip().isdigit() for h in hours):
+            raise click.BadParameter("write two local hours FROM-TO, e.g. 18-6", param_hint="--friendly-hours")
+        settings["friendly_start_h"], settings["friendly_end_h"] = int(hours[0]), int(hours[1])
+    meter_row = open_registry(db).meter(pan)
+    key = KeyStore.open(keyfile, read_passphrase()).get(meter_row["vending_key"])
+    fwbuild.write_provision(meter_row, key, out, credentials_path,
+                            {name: value for name, value in settings.items() if value is not None})
+    click.echo("wrote %s and [%s] in %s (0600)" % (out, pan, credentials_path))
+
+
+@click.command()
+@click.option("--workdir", default=None, help="Where the demo keeps its registry, key file, flash and screens "
+                                                "(default opsm-demo in the current directory; emptied first).")
+@reports_errors
+def demo(workdir):
+    """Register a demo meter, sell a token, and decode it with the firmware under MicroPython."""
+    from opsm.host.demo import run_demo
+
+    run_demo(workdir)

@@ -1,0 +1,40 @@
+"""Where every SQL statement and every transaction of the host tools lives: SQLite by default (a file),
+PostgreSQL through a URL.
+
+The operations database (Store) holds the harvested readings, the customer register, the vending
+console's records and what the exports remember; the meter registry (registry.RegistryStore) is a
+database of its own. Other modules ask them by name, in the domain's words (store.charges_between(...),
+store.sell_once(...)), and never write SQL, commit or open a transaction themselves
+(tests/host/test_store_owns_sql.py holds them to it). One class per domain's tables, mixed into
+Store, keeps each module small while callers keep one object.
+
+    database.py    the connection, the dialects, transactions and locks
+    schema.py      the operations database's versioned migrations
+    harvests.py    harvests, readings, profiles, registers, events
+    customers.py   the customer register and its charges
+    console.py     the vending console: accounts, sessions, logins, customers, invoices, sales
+    exports.py     what the SEC feed and the SMEC export remember
+    registry.py    the meter registry and its tokens: sales under a lock
+"""
+
+from opsm.host.store import schema
+from opsm.host.store.console import ConsoleTables
+from opsm.host.store.customers import CustomerTables
+from opsm.host.store.database import AlreadyStored, Database, StoreError
+from opsm.host.store.exports import ExportTables
+from opsm.host.store.harvests import HarvestTables
+from opsm.host.store.schema import MIGRATIONS
+
+__all__ = ["AlreadyStored", "MIGRATIONS", "Store", "StoreError"]
+
+
+class Store(HarvestTables, CustomerTables, ConsoleTables, ExportTables, Database):
+    """The operations database, migrated to the current schema when opened (Store.open(url))."""
+
+    def __init__(self, connection, dialect: str):
+        super().__init__(connection, dialect)
+        schema.migrate(self)
+
+    @property
+    def version(self) -> int:
+        return schema.version(self)

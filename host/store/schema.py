@@ -1,0 +1,109 @@
+"""The operations database's schema: versioned migrations bring any database to the current one at open.
+
+A released version keeps its SQL as it ran (it is history); a change is a new version.
+"""
+
+# (version, statements); {pk} is the dialect's auto-numbered primary key.
+MIGRATIONS = (
+    (1, (
+        """CREATE TABLE meters (device_id TEXT PRIMARY KEY, serial TEXT NOT NULL, host TEXT NOT NULL,
+           port INTEGER NOT NULL, protocol TEXT NOT NULL, timezone TEXT NOT NULL, last_read BIGINT)""",
+        "CREATE TABLE harvests (id {pk}, started_at BIGINT NOT NULL, finished_at BIGINT, meters INTEGER, "
+        "failed INTEGER)",
+        """CREATE TABLE readings (harvest_id BIGINT NOT NULL, device_id TEXT NOT NULL, read_at BIGINT NOT NULL,
+           ok INTEGER NOT NULL, error TEXT, clock_drift_s BIGINT, attempts INTEGER NOT NULL, new_rows INTEGER,
+           PRIMARY KEY (harvest_id, device_id))""",
+        """CREATE TABLE register_values (device_id TEXT NOT NULL, read_at BIGINT NOT NULL, obis TEXT NOT NULL,
+           value DOUBLE PRECISION, text TEXT, PRIMARY KEY (device_id, read_at, obis))""",
+        """CREATE TABLE profile_values (device_id TEXT NOT NULL, profile TEXT NOT NULL, captured_at BIGINT NOT NULL,
+           obis TEXT NOT NULL, value DOUBLE PRECISION NOT NULL, PRIMARY KEY (device_id, profile, captured_at, obis))""",
+        """CREATE TABLE events (device_id TEXT NOT NULL, occurred_at BIGINT NOT NULL, code INTEGER NOT NULL,
+           PRIMARY KEY (device_id, occurred_at, code))""",
+    )),
+    (2, (
+        # the newest credit and relay state per meter, what a head-end's dashboard asks first
+        """CREATE VIEW meter_status AS
+           SELECT r.device_id, r.read_at,
+                  MAX(CASE WHEN r.obis = '0.0.19.10.0.255' THEN r.value END) AS credit_wh,
+                  MAX(CASE WHEN r.obis = '0.0.96.3.10.255' THEN r.value END) AS relay_closed
+           FROM register_values r
+           JOIN (SELECT device_id, MAX(read_at) AS read_at FROM register_values GROUP BY device_id) latest
+             ON latest.device_id = r.device_id AND latest.read_at = r.read_at
+           GROUP BY r.device_id, r.read_at""",
+    )),
+    (3, (
+        # who is supplied through which meter: the customer register (host/customers.py)
+        """CREATE TABLE customers (customer_id TEXT PRIMARY KEY, name TEXT NOT NULL, device_id TEXT, email TEXT,
+           phone TEXT, address TEXT, comuna TEXT, provincia TEXT, region TEXT, building TEXT, unit TEXT,
+           client_number TEXT, distributor TEXT, tariff TEXT, connected_kw DOUBLE PRECISION,
+           smart INTEGER NOT NULL, shared INTEGER NOT NULL, bill_access INTEGER NOT NULL, updated_at BIGINT)""",
+        # what each customer was charged (a billing system's export, or the vending console's sales);
+        # money in cents of the currency, never in floating point
+        """CREATE TABLE charges (customer_id TEXT NOT NULL, document TEXT NOT NULL, billed_at BIGINT NOT NULL,
+           amount_cents BIGINT NOT NULL, currency TEXT NOT NULL, kwh DOUBLE PRECISION,
+           PRIMARY KEY (customer_id, document))""",
+        # the maximum and sum of every complete month of an AMM channel, as its mapping stood: Direct@mm's
+        # checks compare a month with the six before it, and this spares reading seven months each time
+        """CREATE TABLE smec_months (channel INTEGER NOT NULL, month TEXT NOT NULL, device_id TEXT NOT NULL,
+           quantity TEXT NOT NULL, multiplier DOUBLE PRECISION NOT NULL, maximum DOUBLE PRECISION NOT NULL,
+           total DOUBLE PRECISION NOT NULL, PRIMARY KEY (channel, month))""",
+    )),
+    (4, (
+        # the SEC feed (host/sec.py): each batch delivered, and the digest of every record SEC holds,
+        # against which the next delta is computed
+        """CREATE TABLE sec_batches (id BIGINT PRIMARY KEY, kind TEXT NOT NULL, as_of TEXT NOT NULL,
+           distributor TEXT NOT NULL, created_at BIGINT NOT NULL, inserts INTEGER NOT NULL, updates INTEGER NOT NULL,
+           deletes INTEGER NOT NULL, destination TEXT NOT NULL)""",
+        "CREATE TABLE sec_records (record_key TEXT PRIMARY KEY, digest TEXT NOT NULL, batch BIGINT NOT NULL)",
+    )),
+    (5, (
+        # the vending console (host/console/): its accounts, settings (product, licence, seller), invoices;
+        # a customer's meter for tokens and the account that registered the customer
+        """CREATE TABLE console_users (id {pk}, email TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+           role TEXT NOT NULL CHECK (role IN ('admin', 'vendor')), password_hash TEXT NOT NULL,
+           failed_logins INTEGER NOT NULL DEFAULT 0, locked_until BIGINT NOT NULL DEFAULT 0,
+           created_at BIGINT NOT NULL)""",
+        "CREATE TABLE console_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE invoices (number BIGINT PRIMARY KEY, customer_id TEXT NOT NULL, vendor_id BIGINT NOT NULL,
+           issued_at BIGINT NOT NULL, description TEXT NOT NULL, price_cents BIGINT NOT NULL, vat_bp INTEGER NOT NULL,
+           currency TEXT NOT NULL, total_cents BIGINT NOT NULL, vat_cents BIGINT NOT NULL,
+           kwh_tenths BIGINT NOT NULL, meter_pan TEXT NOT NULL, token TEXT NOT NULL)""",
+        "CREATE INDEX invoices_by_date ON invoices (issued_at)",
+        "ALTER TABLE customers ADD COLUMN meter_pan TEXT",
+        "ALTER TABLE customers ADD COLUMN owner_id BIGINT",
+    )),
+    (6, (
+        # the console's sessions: the SHA-256 of the cookie's random id, so the table does not hold live cookies
+        """CREATE TABLE console_sessions (id TEXT PRIMARY KEY, user_id BIGINT NOT NULL, csrf TEXT NOT NULL,
+           created_at BIGINT NOT NULL, seen_at BIGINT NOT NULL)""",
+        "CREATE INDEX console_sessions_by_user ON console_sessions (user_id)",
+        # failed logins per account name, client address or known browser; times in milliseconds
+        """CREATE TABLE console_throttle (name TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+           last_at BIGINT NOT NULL)""",
+        # an account an administrator locked (failed logins no longer lock one: console_throttle slows them)
+        "ALTER TABLE console_users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0",
+        # the recharge form's one-time key: a form sent twice finds the first sale (NULL for older invoices)
+        "ALTER TABLE invoices ADD COLUMN sale_key TEXT",
+        "CREATE UNIQUE INDEX invoices_by_sale_key ON invoices (sale_key)",
+        # whom a vendor has sold to (who sees which customers)
+        "CREATE INDEX invoices_by_vendor ON invoices (vendor_id, customer_id)",
+    )),
+)
+
+
+def migrate(database) -> None:
+    """Run the versions the database has not had, each committed with its number."""
+    database.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    current = version(database) or 0
+    for number, statements in MIGRATIONS:
+        if number <= current:
+            continue
+        for statement in statements:
+            database.execute(statement.replace("{pk}", database.auto_key))
+        database.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        database.db.commit()
+    database.db.commit()
+
+
+def version(database) -> int | None:
+    return database.query("SELECT MAX(version) FROM schema_version")[0][0]
