@@ -9,7 +9,7 @@ import ast
 import pathlib
 import re
 
-rom tests.host.source_scan import docstring_nodes
+from tests.host.source_scan import docstring_nodes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 STORE = ROOT / "host" / "store"
