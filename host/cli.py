@@ -12,6 +12,7 @@ from opsm.host.cli_export import customers, export, report
 from opsm.host.cli_fw import demo, fw
 from opsm.host.cli_harvest import harvest_command
 from opsm.host.cli_openpaygo import openpaygo_decode, openpaygo_issue
+from opsm.host.cli_portal import portal
 from opsm.host.cli_sim import sim
 from opsm.host.cli_token import keys, meter, token
 
@@ -45,7 +46,8 @@ def cli():
     """Tools for the OPSM-SP-230 open prepaid meter: tokens, meters, keys, demo."""
 
 
-for _command in (token, meter, keys, sim, fw, demo, dlms, harvest_command, customers, export, report, vend):
+for _command in (token, meter, keys, sim, fw, demo, dlms, harvest_command, customers, export, report, vend,
+                 portal):
     cli.add_command(_command)
 token.add_command(openpaygo_issue)
 token.add_command(openpaygo_decode)

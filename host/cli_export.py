@@ -115,19 +115,22 @@ def report_customer(device, out, month, lang, db):
 @export.command("gestiona")
 @click.option("--out", required=True, help="The workbook to write, FILE.xlsx.")
 @click.option("--skip-incomplete", is_flag=True,
-              help="Leave out customers without building, unit or client_number (warned on stderr) instead of "
-                   "refusing the export.")
+              help="Leave out customers the inventory cannot take (a field it needs empty, a region the platform "
+                   "does not know; warned on stderr) instead of refusing the export.")
+@click.option("--period", type=click.IntRange(2000, 2100), default=None,
+              help="The year the units report their consumption for (Estado reporte de consumos) [default: this year].")
 @db_option
 @reports_errors
-def export_gestiona(out, skip_incomplete, db):
-    """Gestiona Energía's unit inventory (Edificios, Unidades, N° de Cliente, Medidores) from the customer register."""
+def export_gestiona(out, skip_incomplete, period, db):
+    """Gestiona Energía's unit inventory (Edificios, Unidades, Energéticos, N° de Cliente, Medidores, Estado reporte
+    de consumos) from the customer register."""
     from opsm.host import gestiona
 
     if not out.lower().endswith(".xlsx"):
         raise ValueError("out: must be a FILE.xlsx (an Excel workbook), got %r" % out)
     with Store.open(db) as store:
         customers = gestiona.load(store)
-    sheets, skipped = gestiona.inventory(customers, skip_incomplete)
+    sheets, skipped = gestiona.inventory(customers, skip_incomplete, period)
     for reason in skipped:
         click.echo("skipped %s" % reason, err=True)
     gestiona.export(out, sheets)

@@ -13,6 +13,22 @@ Customers (.xlsx, .xls, CSV or TOML with a [[customer]] table per row; host/rowf
                     distribuidora, tipo de tarifa, potencia conectada in kW)
     smart, shared, bill_access   the meter is smart / shared / its bills reach the unit
                     (yes or no; defaults yes, no, yes)
+  Gestiona Energía's inventory (host/gestiona.py; all optional here, the export asks for what it needs):
+    street, street_number   the building's Calle and N° (together; building defaults to "street number")
+    energy          the supply's carrier: Electricidad (default), Gas Natural (GN), Gas Licuado de Petróleo
+                    (GLP); tariff and connected_kw are an electricity supply's only
+    institution, service, use_type, ownership   the unit's Institución, Servicio, Tipo de uso, Tipo de propiedad
+    floors          Pisos: the floors it uses, listed (1, 2, 3), each -9 to 99 or subterráneo
+    surface_m2      Superficie construida, m² (1 to 1,000,000)
+    rol             N° de rol (SII's manzana-predio, 00109-00015; several separated by ";"), or else
+    rol_justification   why the property has none
+    built_year      Año de construcción (1541 to this year); staff: N° de funcionarios (0 to 100,000)
+    reports_pmg     Reporta PMG (yes or no; empty: not stated)
+    unit_bill_access    Tiene acceso a las facturas de tus consumos: Sí, No, otro servicio público (then
+                    responsible_institution and responsible_service hold them) or No, otra organización
+                    (then responsible_organization)
+    will_report, no_report_justification   a unit that does not report to the PMG: whether the service can
+                    report its consumption (yes or no) and, when not, why (Estado reporte de consumos)
 Charges (the same forms, TOML with [[charge]]): customer_id, document (invoice number, unique per
 customer), billed_on (YYYY-MM-DD), amount (at most 2 decimals), currency (ISO 4217, default CLP), kwh
 (optional).
@@ -25,12 +41,17 @@ import datetime
 import decimal
 import re
 
-from opsm.host import rowfile
+from opsm.host import gestiona, rowfile
+from opsm.host.gestiona import BILL_ACCESS, ELECTRICITY, ENERGIES, OTHER_ORGANIZATION, OTHER_SERVICE
 from opsm.host.rowfile import Rule
 
+GESTIONA_FIELDS = ("street", "street_number", "energy", "institution", "service", "use_type", "floors", "surface_m2",
+                   "ownership", "rol", "rol_justification", "built_year", "staff", "reports_pmg", "unit_bill_access",
+                   "responsible_institution", "responsible_service", "responsible_organization", "will_report",
+                   "no_report_justification")
 CUSTOMER_FIELDS = ("customer_id", "name", "device_id", "email", "phone", "address", "comuna", "provincia", "region",
                    "building", "unit", "client_number", "distributor", "tariff", "connected_kw", "smart", "shared",
-                   "bill_access")
+                   "bill_access") + GESTIONA_FIELDS
 CUSTOMERS = rowfile.Table("customer", CUSTOMER_FIELDS[:2], ("id_type",) + CUSTOMER_FIELDS[2:])
 CHARGES = rowfile.Table("charge", ("customer_id", "document", "billed_on", "amount"), ("currency", "kwh"))
 _FLAGS = {"yes": 1, "y": 1, "si": 1, "sí": 1, "true": 1, "1": 1, "no": 0, "n": 0, "false": 0, "0": 0}
@@ -195,6 +216,172 @@ def _identification(row: dict, bad, kind: str) -> str:
         return text
 
 
+# --- Gestiona Energía's inventory (host/gestiona.py): the platform's words and lists --------------------------
+
+STREET_PAIR = Rule("street_pair", "street and street_number go together (the platform's Calle and N°)",
+                   "street y street_number van juntas (Calle y N° de la plataforma)")
+BUILDING_STREET = Rule("building_street", "must begin with street and street_number (the platform lists a building "
+                       "as Calle y Número)", "debe comenzar con street y street_number (la plataforma muestra un "
+                       "edificio como Calle y Número)")
+ENERGY = Rule("energy", "must be Electricidad, Gas Natural (GN) or Gas Licuado de Petróleo (GLP)",
+              "debe ser Electricidad, Gas Natural (GN) o Gas Licuado de Petróleo (GLP)")
+ELECTRICITY_ONLY = Rule("electricity_only", "only for an Electricidad supply (the platform asks tariff and power of "
+                        "electricity only)", "solo para un suministro de Electricidad (la plataforma pide tarifa y "
+                        "potencia solo de electricidad)")
+FLOORS = Rule("floors", "must list the floors the unit uses separated by commas (1, 2, 3), each once, each a number "
+              "from -9 to 99 or subterráneo", "debe listar los pisos que usa la unidad separados por comas (1, 2, 3), "
+              "cada uno una vez, cada uno un número de -9 a 99 o subterráneo")
+SURFACE = Rule("surface", "must be the built surface in m², from %d to %d" % gestiona.SURFACE_M2,
+               "debe ser la superficie construida en m², de %d a %d" % gestiona.SURFACE_M2)
+ROL = Rule("rol", "must be rol numbers (manzana-predio, such as 00109-00015), several separated by ;",
+           "debe ser números de rol (manzana-predio, como 00109-00015), varios separados por ;")
+ROL_OR_JUSTIFICATION = Rule("rol_or_justification", "only when the property has no rol (rol is empty)",
+                            "solo cuando el inmueble no tiene rol (rol vacío)")
+STAFF = Rule("staff", "must be a whole number of staff from %d to %d" % gestiona.STAFF,
+             "debe ser un número entero de funcionarios de %d a %d" % gestiona.STAFF)
+BILL_ACCESS_ANSWER = Rule("bill_access_answer", "must be %s, %s or %s" % BILL_ACCESS,
+                          "debe ser %s, %s o %s" % BILL_ACCESS)
+NOT_PMG_ONLY = Rule("not_pmg_only", "only for a unit that does not report to the PMG (reports_pmg no)",
+                    "solo para una unidad que no reporta al PMG (reports_pmg no)")
+JUSTIFICATION_REQUIRED = Rule("justification_required", "must not be empty when will_report is no",
+                              "no puede estar vacío si will_report es no")
+JUSTIFICATION_UNWANTED = Rule("justification_unwanted", "only when will_report is no", "solo si will_report es no")
+# Who holds the bills when the unit does not: the fields each answer asks for (guide, 3.1).
+_RESPONSIBLE = {OTHER_SERVICE: ("responsible_institution", "responsible_service"),
+                OTHER_ORGANIZATION: ("responsible_organization",)}
+# Other ways people write the platform's words (its own words match in any case, with or without accents).
+_SPELLINGS = {"yes": BILL_ACCESS[0], "otro servicio publico": OTHER_SERVICE, "otro servicio": OTHER_SERVICE,
+              "no otra organizacion": OTHER_ORGANIZATION, "otra organizacion": OTHER_ORGANIZATION,
+              "electricity": ELECTRICITY, "gn": ENERGIES[1], "natural gas": ENERGIES[1], "glp": ENERGIES[2],
+              "lpg": ENERGIES[2]}
+_BASEMENT = "subterráneo"
+_ROL = re.compile(r"\d{1,5}-\d{1,5}")
+
+
+def _choice(text: str, words: tuple) -> str | None:
+    """The word of the platform's list that text means, else None."""
+    key = gestiona.fold(text)
+    found = {gestiona.fold(word): word for word in words}.get(key) or _SPELLINGS.get(key)
+    return found if found in words else None
+
+
+def _within(text: str, kind, low, high):
+    """text as an int or float (a decimal comma too) from low to high; ValueError otherwise."""
+    value = kind(text.replace(",", "."))
+    if not low <= value <= high:
+        raise ValueError(text)
+    return value
+
+
+def _floors(text: str) -> str:
+    """The floors as "1, 2, 3"; ValueError unless each is a floor number or subterráneo, once."""
+    floors = []
+    for item in re.split(r"[,;]|\sy\s", text):
+        item = item.strip()
+        if gestiona.fold(item) == gestiona.fold(_BASEMENT):
+            floors.append(_BASEMENT)
+        else:
+            floors.append(str(_within(item, int, -9, 99)))
+    if len(set(floors)) != len(floors):
+        raise ValueError(text)
+    return ", ".join(floors)
+
+
+def _rols(text: str) -> str:
+    """Rol numbers as "00109-00015; 00109-00016" (the platform's separator); ValueError for anything else."""
+    rols = [re.sub(r"\s*-\s*", "-", _DASHES.sub("-", rol.strip())) for rol in text.split(";")]
+    if not all(_ROL.fullmatch(rol) for rol in rols):
+        raise ValueError(text)
+    return "; ".join(rols)
+
+
+def _answer(values: dict, name: str, bad) -> int | None:
+    """A yes or no that may be left unstated (None)."""
+    text = values[name].lower()
+    if text and text not in _FLAGS:
+        bad(name, YES_NO)
+    return _FLAGS.get(text) if text else None
+
+
+def _building(values: dict, bad) -> str | None:
+    """The building, "street street_number" when only those are given."""
+    street, number, building = values["street"], values["street_number"], values["building"]
+    if bool(street) != bool(number):
+        bad("street_number" if street else "street", STREET_PAIR)
+    elif street:
+        place = gestiona.fold("%s %s" % (street, number))
+        if not building:
+            return "%s %s" % (street, number)
+        if not (gestiona.fold(building) + " ").startswith(place + " "):
+            bad("building", BUILDING_STREET)
+    return building or None
+
+
+def _supply(values: dict, bad) -> dict:
+    energy = _choice(values["energy"], ENERGIES) if values["energy"] else ELECTRICITY
+    if energy is None:
+        bad("energy", ENERGY)
+    elif energy != ELECTRICITY:
+        for name in ("tariff", "connected_kw"):
+            if values[name]:
+                bad(name, ELECTRICITY_ONLY)
+    return {"energy": energy}
+
+
+def _unit(values: dict, bad) -> dict:
+    """The unit's numbers and lists, in the forms the platform takes."""
+    checked = {}
+    this_year = datetime.date.today().year
+    year = Rule("year", "must be a year from %d to %d" % (gestiona.FIRST_YEAR, this_year),
+                "debe ser un año de %d a %d" % (gestiona.FIRST_YEAR, this_year))
+    for name, read, rule in (("floors", _floors, FLOORS), ("rol", _rols, ROL),
+                             ("surface_m2", lambda text: _within(text, float, *gestiona.SURFACE_M2), SURFACE),
+                             ("built_year", lambda text: _within(text, int, gestiona.FIRST_YEAR, this_year), year),
+                             ("staff", lambda text: _within(text, int, *gestiona.STAFF), STAFF)):
+        if values[name]:
+            try:
+                checked[name] = read(values[name])
+            except ValueError:
+                bad(name, rule)
+    if values["rol"] and values["rol_justification"]:
+        bad("rol_justification", ROL_OR_JUSTIFICATION)
+    return checked
+
+
+def _bill_holder(values: dict, bad) -> dict:
+    """The unit's answer to "Tiene acceso a las facturas", and who holds the bills when it does not."""
+    text = values["unit_bill_access"]
+    answer = _choice(text, BILL_ACCESS) if text else None
+    if text and answer is None:
+        bad("unit_bill_access", BILL_ACCESS_ANSWER)
+        return {}
+    for asked_by, names in _RESPONSIBLE.items():
+        for name in names:
+            if answer == asked_by and not values[name]:
+                bad(name, Rule("responsible_required", "must not be empty when unit_bill_access is %r: it names "
+                               "who holds the bills" % asked_by, "no puede estar vacío si unit_bill_access es «%s»: "
+                               "indica quién tiene las facturas" % asked_by))
+            elif answer != asked_by and values[name]:
+                bad(name, Rule("responsible_unwanted", "only when unit_bill_access is %r" % asked_by,
+                               "solo si unit_bill_access es «%s»" % asked_by))
+    return {"unit_bill_access": answer}
+
+
+def _report(values: dict, bad) -> dict:
+    """Reporta PMG, and for a unit off the PMG (Estado reporte de consumos) whether the service can report its
+    consumption, and if not why."""
+    reports_pmg, will_report = _answer(values, "reports_pmg", bad), _answer(values, "will_report", bad)
+    if reports_pmg != 0:
+        for name in ("will_report", "no_report_justification"):
+            if values[name]:
+                bad(name, NOT_PMG_ONLY)
+    elif will_report == 0 and not values["no_report_justification"]:
+        bad("no_report_justification", JUSTIFICATION_REQUIRED)
+    elif will_report != 0 and values["no_report_justification"]:
+        bad("no_report_justification", JUSTIFICATION_UNWANTED)
+    return {"reports_pmg": reports_pmg, "will_report": will_report}
+
+
 # --- customers and charges ------------------------------------------------------------------------------------
 
 def _customer(row: dict, bad) -> tuple:
@@ -206,22 +393,23 @@ def _customer(row: dict, bad) -> tuple:
         bad("name", EMPTY)
     if values["email"] and "@" not in values["email"]:
         bad("email", EMAIL)
-    kw = None
+    stored = {name: values[name] or None for name in CUSTOMER_FIELDS}
     if values["connected_kw"]:
         try:
-            kw = float(values["connected_kw"].replace(",", "."))
-            if not 0 <= kw < 1e6:
+            stored["connected_kw"] = float(values["connected_kw"].replace(",", "."))
+            if not 0 <= stored["connected_kw"] < 1e6:
                 raise ValueError
         except ValueError:
             bad("connected_kw", POWER)
-    flags = {}
     for name, default in _FLAG_DEFAULTS.items():
         text = values[name].lower()
-        flags[name] = default if not text else _FLAGS.get(text)
-        if flags[name] is None:
+        stored[name] = default if not text else _FLAGS.get(text)
+        if stored[name] is None:
             bad(name, YES_NO)
-    return tuple(values[name] or None for name in CUSTOMER_FIELDS[:14]) + (kw, flags["smart"], flags["shared"],
-                                                                           flags["bill_access"])
+    stored["building"] = _building(values, bad)
+    for checked in (_supply(values, bad), _unit(values, bad), _bill_holder(values, bad), _report(values, bad)):
+        stored.update(checked)
+    return tuple(stored[name] for name in CUSTOMER_FIELDS)
 
 
 def _checked(path: str, table: rowfile.Table, check, unique: str, key, shown=repr) -> list:
@@ -302,8 +490,9 @@ def load_charges(path: str, known_customers) -> list:
 
 def save_customers(store, customers: list) -> None:
     """Insert or update every customer (tuples of CUSTOMER_FIELDS, as load_customers gives them) in one
-    transaction."""
-    store.save_customers(CUSTOMER_FIELDS, customers)
+    transaction. A tuple may stop early, as those written before the Gestiona fields do: the fields after
+    it keep what is stored (nothing, for a new customer)."""
+    store.save_customers([dict(zip(CUSTOMER_FIELDS, customer)) for customer in customers])
 
 
 def save_charges(store, charges: list) -> int:

@@ -14,6 +14,10 @@ Store, keeps each module small while callers keep one object.
     customers.py   the customer register and its charges
     console.py     the vending console: accounts, sessions, logins, customers, invoices, sales
     exports.py     what the SEC feed and the SMEC export remember
+    network.py     the information platform's network: regions, comunas, substations, feeders, transformers,
+                   poles, spans, equipment, VNR codes, demands
+    supplies.py    the information platform's customers: supplies, bills, EG contracts, remanentes, documents
+    portal_users.py  the information platform's accounts
     registry.py    the meter registry and its tokens: sales under a lock
 """
 
@@ -23,12 +27,16 @@ from opsm.host.store.customers import CustomerTables
 from opsm.host.store.database import AlreadyStored, Database, StoreError
 from opsm.host.store.exports import ExportTables
 from opsm.host.store.harvests import HarvestTables
+from opsm.host.store.network import NetworkTables
+from opsm.host.store.portal_users import PortalUserTables
 from opsm.host.store.schema import MIGRATIONS
+from opsm.host.store.supplies import SupplyTables
 
 __all__ = ["AlreadyStored", "MIGRATIONS", "Store", "StoreError"]
 
 
-class Store(HarvestTables, CustomerTables, ConsoleTables, ExportTables, Database):
+class Store(HarvestTables, CustomerTables, ConsoleTables, ExportTables, NetworkTables, SupplyTables, PortalUserTables,
+            Database):
     """The operations database, migrated to the current schema when opened (Store.open(url))."""
 
     def __init__(self, connection, dialect: str):

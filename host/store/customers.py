@@ -10,15 +10,17 @@ _CHARGE_COLUMNS = ("customer_id", "document", "billed_at", "amount_cents", "curr
 
 
 class CustomerTables:
-    def save_customers(self, columns: tuple, customers: list) -> None:
-        """Insert or update every customer (tuples of `columns`, customer_id first) in one transaction."""
-        names = columns + ("updated_at",)
+    def save_customers(self, customers: list) -> None:
+        """Insert or update every customer (dicts by column, customer_id among them) in one transaction; a
+        column a dict leaves out keeps what is stored."""
         now = int(time.time())
         with self.transaction():
             for customer in customers:
+                names = tuple(customer) + ("updated_at",)
                 self.execute("INSERT INTO customers (%s) VALUES (%s) ON CONFLICT (customer_id) DO UPDATE SET %s" % (
                     ", ".join(names), ", ".join("?" * len(names)),
-                    ", ".join("%s = excluded.%s" % (n, n) for n in names[1:])), tuple(customer) + (now,))
+                    ", ".join("%s = excluded.%s" % (n, n) for n in names if n != "customer_id")),
+                    tuple(customer.values()) + (now,))
 
     def save_charges(self, charges: list) -> int:
         """Store charges (customer_id, document, billed_at, amount_cents, currency, kwh) in one transaction (a
@@ -44,7 +46,8 @@ class CustomerTables:
         return self.dicts("SELECT * FROM customers WHERE device_id = ? ORDER BY customer_id", (device_id,))
 
     def customers_with_meter_numbers(self) -> list:
-        """Every customer, with `meter`: the serial the harvester read from its meter, else its device_id."""
+        """Every customer, with `meter`: the serial the harvester read from its meter, else its device_id (a gas
+        meter is never harvested)."""
         return self.dicts("SELECT c.*, COALESCE(m.serial, c.device_id) AS meter FROM customers c "
                           "LEFT JOIN meters m ON m.device_id = c.device_id")
 

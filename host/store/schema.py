@@ -88,6 +88,110 @@ MIGRATIONS = (
         # whom a vendor has sold to (who sees which customers)
         "CREATE INDEX invoices_by_vendor ON invoices (vendor_id, customer_id)",
     )),
+    (7, (
+        # the distributor's information platform (SEC, Anexo 1; host/store/network.py): its network by region
+        # and comuna (CUT codes). A location is x, y, datum and zone as the distributor gave them, and lon, lat
+        # in WGS84 for maps; a geometry is GeoJSON in WGS84
+        "CREATE TABLE regions (cut TEXT PRIMARY KEY, name TEXT NOT NULL)",
+        """CREATE TABLE comunas (cut TEXT PRIMARY KEY, name TEXT NOT NULL,
+           region TEXT NOT NULL REFERENCES regions (cut))""",
+        "CREATE INDEX comunas_by_region ON comunas (region)",
+        # power_transformers: the AT/MT transformers' names, a JSON list
+        """CREATE TABLE substations (id TEXT PRIMARY KEY, name TEXT NOT NULL,
+           comuna TEXT NOT NULL REFERENCES comunas (cut), power_transformers TEXT NOT NULL, x DOUBLE PRECISION,
+           y DOUBLE PRECISION, datum TEXT, zone TEXT, lon DOUBLE PRECISION NOT NULL, lat DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX substations_by_comuna ON substations (comuna)",
+        # what the VNR (valor nuevo de reemplazo) of an installation is made of, in whole pesos
+        """CREATE TABLE vnr_codes (code TEXT PRIMARY KEY, description TEXT, recargos_1 BIGINT NOT NULL,
+           montaje BIGINT NOT NULL, stotal_1 BIGINT NOT NULL, ing_gg BIGINT NOT NULL, stotal_2 BIGINT NOT NULL,
+           int_int BIGINT NOT NULL, total BIGINT NOT NULL)""",
+        # a sub-alimentador is fed from another distributor's network: its owner and purchase node
+        """CREATE TABLE feeders (id TEXT PRIMARY KEY, name TEXT NOT NULL,
+           substation TEXT NOT NULL REFERENCES substations (id),
+           kind TEXT NOT NULL CHECK (kind IN ('alimentador', 'sub-alimentador')), owner TEXT, purchase_node TEXT,
+           short_circuit_kva DOUBLE PRECISION, capacity_kva DOUBLE PRECISION, geometry TEXT)""",
+        "CREATE INDEX feeders_by_substation ON feeders (substation)",
+        """CREATE TABLE poles (plate TEXT PRIMARY KEY, feeder TEXT NOT NULL REFERENCES feeders (id),
+           x DOUBLE PRECISION, y DOUBLE PRECISION, datum TEXT, zone TEXT, lon DOUBLE PRECISION NOT NULL,
+           lat DOUBLE PRECISION NOT NULL, medium_voltage TEXT, low_voltage TEXT, vnr_code TEXT)""",
+        "CREATE INDEX poles_by_feeder ON poles (feeder)",
+        # pole: the plate of the pole it stands on (its "número"); monitored: incorporated into the SMMC
+        """CREATE TABLE transformers (id TEXT PRIMARY KEY, name TEXT NOT NULL,
+           feeder TEXT NOT NULL REFERENCES feeders (id), capacity_kva DOUBLE PRECISION NOT NULL, connection TEXT,
+           voltage TEXT, pole TEXT, kind TEXT NOT NULL CHECK (kind IN ('monofásico', 'bifásico', 'trifásico')),
+           phases TEXT NOT NULL CHECK (phases IN ('RST', 'RS', 'RT', 'ST', 'R', 'S', 'T')), x DOUBLE PRECISION,
+           y DOUBLE PRECISION, datum TEXT, zone TEXT, lon DOUBLE PRECISION NOT NULL, lat DOUBLE PRECISION NOT NULL,
+           vnr_code TEXT, monitored INTEGER NOT NULL)""",
+        "CREATE INDEX transformers_by_feeder ON transformers (feeder)",
+        "CREATE INDEX transformers_by_pole ON transformers (pole)",
+        # origin and destination: a pole's plate or another node's name
+        """CREATE TABLE spans (id TEXT PRIMARY KEY, feeder TEXT NOT NULL REFERENCES feeders (id), origin TEXT NOT NULL,
+           destination TEXT NOT NULL, length_m DOUBLE PRECISION NOT NULL, material TEXT, insulation TEXT,
+           vnr_code TEXT, capacity_a DOUBLE PRECISION, phases INTEGER, geometry TEXT)""",
+        "CREATE INDEX spans_by_feeder ON spans (feeder)",
+        """CREATE TABLE equipment (id TEXT PRIMARY KEY, feeder TEXT NOT NULL REFERENCES feeders (id),
+           kind TEXT NOT NULL, capacity DOUBLE PRECISION, capacity_unit TEXT CHECK (capacity_unit IN ('A', 'kVA')),
+           connection TEXT, operating_mode TEXT, voltage_setpoints TEXT, ratio TEXT, vnr_code TEXT,
+           x DOUBLE PRECISION, y DOUBLE PRECISION, datum TEXT, zone TEXT, lon DOUBLE PRECISION,
+           lat DOUBLE PRECISION)""",
+        "CREATE INDEX equipment_by_feeder ON equipment (feeder)",
+        # month: YYYY-MM, in normal operation (load transfers left out)
+        """CREATE TABLE feeder_demands (feeder TEXT NOT NULL REFERENCES feeders (id), month TEXT NOT NULL,
+           max_kw DOUBLE PRECISION NOT NULL, min_kw DOUBLE PRECISION NOT NULL, PRIMARY KEY (feeder, month))""",
+        """CREATE TABLE transformer_demands (transformer TEXT NOT NULL REFERENCES transformers (id),
+           month TEXT NOT NULL, max_kw DOUBLE PRECISION NOT NULL, min_kw DOUBLE PRECISION NOT NULL,
+           PRIMARY KEY (transformer, month))""",
+        # each customer's supply (host/store/supplies.py): the register's connected_kw is the capacidad del
+        # empalme; generation: the customer has equipment of distributed generation (EG)
+        """CREATE TABLE supplies (customer_id TEXT PRIMARY KEY REFERENCES customers (customer_id),
+           transformer TEXT REFERENCES transformers (id), billing_day INTEGER, generation INTEGER NOT NULL)""",
+        "CREATE INDEX supplies_by_transformer ON supplies (transformer)",
+        # boletas or facturas of supply, and the annexes of injection of an EG; pdf: the document, or NULL
+        """CREATE TABLE bills (customer_id TEXT NOT NULL REFERENCES customers (customer_id), number TEXT NOT NULL,
+           kind TEXT NOT NULL CHECK (kind IN ('suministro', 'inyeccion')), issued_on TEXT NOT NULL,
+           period TEXT NOT NULL, kwh_consumed DOUBLE PRECISION, kwh_injected DOUBLE PRECISION,
+           amount_clp BIGINT NOT NULL, pdf BYTEA, PRIMARY KEY (customer_id, number))""",
+        "CREATE INDEX bills_by_period ON bills (customer_id, kind, period)",
+        # the EG's connection contract: how and when its remanentes are liquidated, where it is
+        """CREATE TABLE generation_contracts (customer_id TEXT PRIMARY KEY REFERENCES customers (customer_id),
+           liquidation_form TEXT NOT NULL, liquidation_date TEXT, contract_date TEXT NOT NULL,
+           installed_kw DOUBLE PRECISION NOT NULL, x DOUBLE PRECISION, y DOUBLE PRECISION, datum TEXT, zone TEXT,
+           lon DOUBLE PRECISION, lat DOUBLE PRECISION)""",
+        """CREATE TABLE remanentes (customer_id TEXT NOT NULL REFERENCES customers (customer_id),
+           month TEXT NOT NULL, amount_clp BIGINT NOT NULL, PRIMARY KEY (customer_id, month))""",
+        """CREATE TABLE customer_documents (customer_id TEXT NOT NULL REFERENCES customers (customer_id),
+           file_name TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('contrato', 'protocolo', 'estudio', 'otro')),
+           pdf BYTEA NOT NULL, PRIMARY KEY (customer_id, file_name))""",
+        # the platform's accounts (host/store/portal_users.py); failed logins go to console_throttle
+        """CREATE TABLE portal_users (id {pk}, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, email TEXT,
+           rut TEXT, profile TEXT NOT NULL CHECK (profile IN ('publico', 'cliente', 'eg', 'sec')),
+           customer_id TEXT REFERENCES customers (customer_id), created_at BIGINT NOT NULL)""",
+    )),
+    (8, (
+        # Gestiona Energía's inventory (host/gestiona.py): the building's Calle and N°, the supply's energy
+        # carrier (the register held electricity only until now), the unit's facts, who holds its bills, and
+        # why a unit off the PMG cannot report; reports_pmg and will_report are 1, 0 or NULL (not stated)
+        "ALTER TABLE customers ADD COLUMN street TEXT",
+        "ALTER TABLE customers ADD COLUMN street_number TEXT",
+        "ALTER TABLE customers ADD COLUMN energy TEXT NOT NULL DEFAULT 'Electricidad'",
+        "ALTER TABLE customers ADD COLUMN institution TEXT",
+        "ALTER TABLE customers ADD COLUMN service TEXT",
+        "ALTER TABLE customers ADD COLUMN use_type TEXT",
+        "ALTER TABLE customers ADD COLUMN floors TEXT",
+        "ALTER TABLE customers ADD COLUMN surface_m2 DOUBLE PRECISION",
+        "ALTER TABLE customers ADD COLUMN ownership TEXT",
+        "ALTER TABLE customers ADD COLUMN rol TEXT",
+        "ALTER TABLE customers ADD COLUMN rol_justification TEXT",
+        "ALTER TABLE customers ADD COLUMN built_year INTEGER",
+        "ALTER TABLE customers ADD COLUMN staff INTEGER",
+        "ALTER TABLE customers ADD COLUMN reports_pmg INTEGER",
+        "ALTER TABLE customers ADD COLUMN unit_bill_access TEXT",
+        "ALTER TABLE customers ADD COLUMN responsible_institution TEXT",
+        "ALTER TABLE customers ADD COLUMN responsible_service TEXT",
+        "ALTER TABLE customers ADD COLUMN responsible_organization TEXT",
+        "ALTER TABLE customers ADD COLUMN will_report INTEGER",
+        "ALTER TABLE customers ADD COLUMN no_report_justification TEXT",
+    )),
 )
 
 

@@ -1,6 +1,7 @@
 """The customer register: `opsm customers import` and `opsm customers charges` from CSV, TOML, .xlsx and .xls."""
 
 import csv
+import datetime
 
 import openpyxl
 import pytest
@@ -19,12 +20,14 @@ CUSTOMERS = [
      "yes"),
     ("22222222-2", "Luis Rojas", "", "", "Avenida Matucana 151", "Depto 102", "7654321", "", "", "sí"),
 ]
+# The Gestiona Energía fields of a customer who states none: an electricity supply, nothing else known.
+NO_UNIT = (None, None, "Electricidad") + (None,) * 17
 # As stored: every field of the register in order, the flags' defaults filled in (smart, shared, bill_access).
 STORED = [
     ("11111111-1", "Ana Soto", "M001", "ana@example.cl", None, None, None, None, None, "Avenida Matucana 151",
-     "Depto 101", "7654321", None, None, 5.3, 1, 1, 1),
+     "Depto 101", "7654321", None, None, 5.3, 1, 1, 1) + NO_UNIT,
     ("22222222-2", "Luis Rojas", None, None, None, None, None, None, None, "Avenida Matucana 151", "Depto 102",
-     "7654321", None, None, None, 1, 1, 1),
+     "7654321", None, None, None, 1, 1, 1) + NO_UNIT,
 ]
 CHARGE_HEADER = ("customer_id", "document", "billed_on", "amount", "currency", "kwh")
 
@@ -318,3 +321,149 @@ def test_the_cli_writes_a_template_for_every_kind_of_row_file(tmp_path):
     sheet_book.active.append(["600727000000000009", "Ana"])
     sheet_book.save(out)
     assert rowfile.rows(str(out), "customer", ("customer_id", "name"))[0]["customer_id"] == "600727000000000009"
+
+
+# --- Gestiona Energía's inventory fields ---------------------------------------------------------------------
+
+JUSTICE = "Ministerio de Justicia y Derechos Humanos"
+# The guide's example unit (3.2.2), its building given as Calle and N° only, its bills held by another service.
+UNIT_ROW = dict(customer_id="11111111-1", name="Ana Soto", building="", street="Avenida Matucana", street_number="151",
+                unit="Depto 101", client_number="7654321", tariff="", connected_kw="", energy="electricidad",
+                institution=JUSTICE, service="Servicio de Registro Civil E Identificación",
+                use_type="Oficinas de atención de público", floors="1,2 y 3", surface_m2="400,5", ownership="Propia",
+                rol="00109 - 00015;00109-00016", rol_justification="", built_year="2006", staff="38", reports_pmg="Sí",
+                unit_bill_access="no, otro servicio publico", responsible_institution=JUSTICE,
+                responsible_service="Defensoría Penal Pública", responsible_organization="", will_report="",
+                no_report_justification="")
+# A gas supply of a unit off the PMG, without a rol, its bills held by a private organisation.
+GAS_ROW = dict(UNIT_ROW, customer_id="22222222-2", name="Luis Rojas", building="Avenida Matucana 151 Torre II",
+               unit="Bodega", client_number="GN-1", energy="GN", floors="subterraneo, -1", surface_m2="35", rol="",
+               rol_justification="Bien nacional de uso público", built_year="1541", staff="0", reports_pmg="no",
+               unit_bill_access="Otra organización", responsible_institution="", responsible_service="",
+               responsible_organization="Comunidad Edificio Matucana", will_report="no",
+               no_report_justification="La comunidad no entrega copia de la boleta")
+GESTIONA_STORED = [
+    ("Avenida Matucana 151", "Avenida Matucana", "151", "Electricidad", JUSTICE,
+     "Servicio de Registro Civil E Identificación", "Oficinas de atención de público", "1, 2, 3", 400.5, "Propia",
+     "00109-00015; 00109-00016", None, 2006, 38, 1, "No, otro servicio público", JUSTICE, "Defensoría Penal Pública",
+     None, None, None),
+    ("Avenida Matucana 151 Torre II", "Avenida Matucana", "151", "Gas Natural", JUSTICE,
+     "Servicio de Registro Civil E Identificación", "Oficinas de atención de público", "subterráneo, -1", 35.0,
+     "Propia", None, "Bien nacional de uso público", 1541, 0, 0, "No, otra organización (Especificar)", None, None,
+     "Comunidad Edificio Matucana", 0, "La comunidad no entrega copia de la boleta"),
+]
+
+
+@pytest.mark.parametrize("kind", ["csv", "toml", "xlsx"])
+def test_every_gestiona_field_is_stored_in_the_platforms_words(tmp_path, db, kind):
+    header = tuple(UNIT_ROW)
+    rows = [tuple(row.values()) for row in (UNIT_ROW, GAS_ROW)]
+    numbers = {"surface_m2": (400.5, 35), "built_year": (2006, 1541), "staff": (38, 0)}  # as a spreadsheet types them
+    xlsx_rows = [tuple(numbers[name][n] if name in numbers else value for name, value in zip(header, row))
+                 for n, row in enumerate(rows)]
+    run("customers", "import", write_table(tmp_path / ("customers." + kind), "customer", header, rows, xlsx_rows),
+        "--db", db)
+    assert [row[9:10] + row[18:] for row in stored(db, "customers")] == GESTIONA_STORED
+
+
+THIS_YEAR = datetime.date.today().year
+BAD_UNITS = [
+    (dict(street_number=""), "street_number", "street_pair", "street and street_number go together"),
+    (dict(street=""), "street", "street_pair", "street and street_number go together"),
+    (dict(building="Avenida Matucana 1510"), "building", "building_street",
+     "must begin with street and street_number"),
+    (dict(energy="carbón"), "energy", "energy",
+     "must be Electricidad, Gas Natural (GN) or Gas Licuado de Petróleo (GLP)"),
+    (dict(energy="GLP", tariff="BT-1"), "tariff", "electricity_only", "only for an Electricidad supply"),
+    (dict(energy="Gas Natural", connected_kw="5"), "connected_kw", "electricity_only", "only for an Electricidad"),
+    (dict(floors="1, 1"), "floors", "floors", "must list the floors the unit uses separated by commas (1, 2, 3), "
+                                              "each once"),
+    (dict(floors="piso 1"), "floors", "floors", "must list the floors"),
+    (dict(floors="100"), "floors", "floors", "must list the floors"),
+    (dict(floors="1,,2"), "floors", "floors", "must list the floors"),
+    (dict(surface_m2="0"), "surface_m2", "surface", "must be the built surface in m², from 1 to 1000000"),
+    (dict(surface_m2="mucho"), "surface_m2", "surface", "must be the built surface in m²"),
+    (dict(rol="109/15"), "rol", "rol", "must be rol numbers (manzana-predio, such as 00109-00015), several "
+                                       "separated by ;"),
+    (dict(rol_justification="Sin rol"), "rol_justification", "rol_or_justification",
+     "only when the property has no rol (rol is empty)"),
+    (dict(built_year="1540"), "built_year", "year", "must be a year from 1541 to %d" % THIS_YEAR),
+    (dict(built_year=str(THIS_YEAR + 1)), "built_year", "year", "must be a year from 1541 to %d" % THIS_YEAR),
+    (dict(staff="-1"), "staff", "staff", "must be a whole number of staff from 0 to 100000"),
+    (dict(staff="3.5"), "staff", "staff", "must be a whole number of staff"),
+    (dict(reports_pmg="quizás"), "reports_pmg", "yes_no", "must be yes or no"),
+    (dict(unit_bill_access="No"), "unit_bill_access", "bill_access_answer",
+     "must be Sí, No, otro servicio público or No, otra organización (Especificar)"),
+    (dict(responsible_service=""), "responsible_service", "responsible_required",
+     "must not be empty when unit_bill_access is 'No, otro servicio público'"),
+    (dict(unit_bill_access="No, otra organización", responsible_institution="", responsible_service=""),
+     "responsible_organization", "responsible_required",
+     "must not be empty when unit_bill_access is 'No, otra organización (Especificar)'"),
+    (dict(unit_bill_access="sí", responsible_service=""), "responsible_institution", "responsible_unwanted",
+     "only when unit_bill_access is 'No, otro servicio público'"),
+    (dict(will_report="sí"), "will_report", "not_pmg_only",
+     "only for a unit that does not report to the PMG (reports_pmg no)"),
+    (dict(reports_pmg="no", will_report="no"), "no_report_justification", "justification_required",
+     "must not be empty when will_report is no"),
+    (dict(reports_pmg="no", will_report="sí", no_report_justification="Sin boletas"), "no_report_justification",
+     "justification_unwanted", "only when will_report is no"),
+    (dict(reports_pmg="no", will_report="tal vez"), "will_report", "yes_no", "must be yes or no"),
+]
+
+
+@pytest.mark.parametrize("changes, column, code, rule", BAD_UNITS)
+def test_a_unit_the_platform_would_not_take_is_refused_naming_row_field_and_rule(tmp_path, changes, column, code,
+                                                                                 rule):
+    row = dict(UNIT_ROW, customer_id="22222222-2", **changes)
+    path = write_csv(tmp_path / "units.csv", tuple(row), [tuple(UNIT_ROW.values()), tuple(row.values())])
+    with pytest.raises(customers.CustomerError) as refused:
+        customers.load_customers(str(path))
+    [problem] = refused.value.problems
+    assert (problem.row, problem.column, problem.code) == (3, column, code)
+    assert "units.csv row 3: %s: %s" % (column, rule) in problem
+    spanish = problem.text("es", path=False)
+    assert spanish.startswith("fila 3, columna %s: " % column) and "must" not in spanish
+
+
+def test_a_register_stored_before_the_gestiona_fields_holds_electricity_supplies(tmp_path, db, monkeypatch):
+    from opsm.host import gestiona
+    from opsm.host.store import schema
+
+    gestiona_version = next(number for number, statements in schema.MIGRATIONS
+                            if any("ADD COLUMN energy" in statement for statement in statements))
+    monkeypatch.setattr(schema, "MIGRATIONS", tuple(m for m in schema.MIGRATIONS if m[0] < gestiona_version))
+    store = Store.open(str(db))
+    customers.save_customers(store, [row[:18] for row in STORED])  # the register as it was stored then
+    store.close()
+    monkeypatch.undo()
+    store = Store.open(str(db))
+    try:
+        assert [(c.energy, c.reports_pmg, c.unit_bill_access) for c in gestiona.load(store)] == [
+            ("Electricidad", None, None)] * 2
+    finally:
+        store.close()
+
+
+def test_a_customer_saved_without_the_gestiona_fields_keeps_those_stored(tmp_path, db):
+    # callers that know the supply only (tuples of the first 18 fields) leave the unit's facts alone
+    run("customers", "import", write_csv(tmp_path / "u.csv", tuple(UNIT_ROW), [tuple(UNIT_ROW.values())]), "--db", db)
+    store = Store.open(str(db))
+    try:
+        customers.save_customers(store, [("11111111-1", "Ana Soto Pérez", "M001") + (None,) * 6 + (
+            "Avenida Matucana 151", "Depto 101", "7654321", None, None, None, 1, 0, 1)])
+    finally:
+        store.close()
+    [row] = stored(db, "customers")
+    assert row[:3] == ("11111111-1", "Ana Soto Pérez", "M001") and row[9:10] + row[18:] == GESTIONA_STORED[0]
+
+
+def test_the_customer_template_asks_for_every_gestiona_field_and_imports_filled_in(tmp_path, db):
+    out = tmp_path / "plantilla.xlsx"
+    run("customers", "template", "customer", str(out))
+    book = openpyxl.load_workbook(out)
+    header = [cell.value for cell in book.active[1]]
+    assert header[-len(customers.GESTIONA_FIELDS):] == list(customers.GESTIONA_FIELDS)
+    book.active.append([UNIT_ROW.get(column, "") for column in header])
+    book.save(out)
+    run("customers", "import", str(out), "--db", db)
+    assert [row[9:10] + row[18:] for row in stored(db, "customers")] == GESTIONA_STORED[:1]

@@ -1,0 +1,138 @@
+"""`opsm portal`: the data of the distributor's information platform (SEC, Anexo 1) in the operations database:
+a synthetic distributor for demos, the network's import, and the platform's accounts.
+
+host/cli.py adds this group to `opsm`; bad input ends through reports_errors (a message naming the file, row,
+column and rule; exit status 1).
+"""
+
+import os
+import sys
+import time
+
+import click
+
+from opsm.host.cli_common import db_option, reports_errors
+from opsm.host.console import passwords
+from opsm.host.customers import IdentificationError, identification
+from opsm.host.store import AlreadyStored, Store
+from opsm.host.store.portal_users import PROFILES
+
+PASSWORD_VARIABLE = "OPSM_PORTAL_PASSWORD"
+
+
+@click.group()
+def portal():
+    """The distributor's information platform (SEC, Anexo 1): its network, its customers' data, its accounts."""
+
+
+@portal.command("synth")
+@db_option
+@click.option("--seed", type=int, default=17, show_default=True, help="The same seed makes the same distributor.")
+@click.option("--customers", type=click.IntRange(2, 100000), default=300, show_default=True,
+              help="How many customers (about one in ten with generation, EG).")
+@click.option("--month", default=None, help="The newest month of bills and demands, YYYY-MM [default: last month].")
+@reports_errors
+def portal_synth(db, seed, customers, month):
+    """Write a synthetic distributor into an empty database: network, customers, bills and annexes, EG contracts,
+    remanentes, documents, harvested meters and one demo account per profile (passwords in docs/portal-data.md)."""
+    from opsm.host import synth  # pyproj and reportlab load for this command only
+
+    with Store.open(db) as store:
+        counts = synth.create(store, seed, customers, month)
+    for kind, count in counts.items():
+        click.echo("%-20s %d" % (kind, count))
+    for name, profile, password in synth.DEMO_ACCOUNTS:
+        click.echo("demo account %s (%s), password %s" % (name, profile, password))
+
+
+@portal.command("import")
+@click.argument("kind", metavar="KIND|FOLDER")
+@click.argument("files", nargs=-1, metavar="[FILE]...")
+@db_option
+@reports_errors
+def portal_import(kind, files, db):
+    """Add or update the network from row files of one KIND (region, comuna, substation, vnr, feeder, pole,
+    transformer, span, equipment, feeder_demand, transformer_demand; .csv, .xlsx, .xls or .toml) or GeoJSON
+    files (KIND geometry), or from one FOLDER of KIND.csv and *.geojson files. Every row of every file is checked
+    first: nothing is stored unless all of them are valid (formats: docs/portal-data.md)."""
+    from opsm.host import network  # pyproj loads for this command only
+
+    if files:
+        if kind not in network.KINDS and kind != network.GEOMETRY:
+            raise ValueError("kind: must be one of %s or %s, got %r" % (", ".join(network.KINDS), network.GEOMETRY,
+                                                                       kind))
+        pairs = [(kind, path) for path in files]
+    elif os.path.isdir(kind):
+        pairs = network.files_in(kind)
+        if not pairs:
+            raise ValueError("folder: %s holds no network files (KIND.csv, *.geojson)" % kind)
+    else:
+        raise ValueError("files: give KIND FILE... or one FOLDER, got %r alone" % kind)
+    with Store.open(db) as store:
+        counts = network.import_files(store, pairs)
+    click.echo(", ".join("%d %s" % (count, kind) for kind, count in counts.items()) + " stored")
+
+
+@portal.group("user")
+def portal_user():
+    """The platform's accounts."""
+
+
+@portal_user.command("add")
+@click.option("--profile", type=click.Choice(PROFILES), required=True,
+              help="publico (the network), cliente or eg (one customer's pages), sec (everything, the auditor).")
+@click.option("--name", required=True, help="The user name typed at the login.")
+@click.option("--customer", default=None, help="cliente and eg: the customer's N° de cliente (or RUT).")
+@click.option("--email", default=None, help="The account's e-mail.")
+@click.option("--rut", default=None, help="The account holder's RUT [default: the customer's].")
+@db_option
+@reports_errors
+def portal_user_add(profile, name, customer, email, rut, db):
+    """Add an account; its password from OPSM_PORTAL_PASSWORD, or asked at the terminal."""
+    name = name.strip()
+    if not name:
+        raise ValueError("name: must not be empty")
+    if email is not None and "@" not in email:
+        raise ValueError("email: must be an e-mail address, got %r" % email)
+    if (customer is None) == (profile in ("cliente", "eg")):
+        raise ValueError("customer: give --customer for a cliente or eg account, and only for them")
+    if rut is not None:
+        try:
+            rut = identification(rut, "rut")
+        except IdentificationError as exc:
+            raise ValueError("rut: %s, got %r" % (exc, rut)) from None
+    password = _password()
+    passwords.check_strength(password)
+    with Store.open(db) as store:
+        customer_id = _customer(store, customer, profile) if customer is not None else None
+        try:
+            user_id = store.add_portal_user(name, passwords.hashed(password), email, rut or customer_id, profile,
+                                            customer_id, int(time.time()))
+        except AlreadyStored:
+            raise ValueError("name: %r is taken" % name) from None
+    click.echo("account %d: %s (%s)%s" % (user_id, name, profile, ", customer %s" % customer_id if customer_id else ""))
+
+
+def _password() -> str:
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        raise ValueError("password: set %s or run from a terminal" % PASSWORD_VARIABLE)
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _customer(store, text: str, profile: str) -> str:
+    """The customer_id of the customer with N° de cliente (or RUT) `text`; an eg account's must have generation."""
+    found = store.customer_of_number(text)
+    if found is None:
+        try:
+            written = identification(text)
+        except IdentificationError:
+            written = text.strip()
+        found = written if store.customer_general(written) else None
+    if found is None:
+        raise ValueError("customer: no customer with N° de cliente or RUT %r" % text)
+    if profile == "eg" and not store.customer_general(found)["generation"]:
+        raise ValueError("customer: %s has no generation (EG) in its supply; give --profile cliente" % found)
+    return found
