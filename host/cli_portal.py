@@ -18,6 +18,7 @@ from opsm.host.store import AlreadyStored, Store
 from opsm.host.store.portal_users import PROFILES
 
 PASSWORD_VARIABLE = "OPSM_PORTAL_PASSWORD"
+SECRET_VARIABLE = "OPSM_PORTAL_SECRET"  # signs the robot check's forms (`opsm portal serve`)
 
 
 @click.group()
@@ -136,3 +137,32 @@ def _customer(store, text: str, profile: str) -> str:
     if profile == "eg" and not store.customer_general(found)["generation"]:
         raise ValueError("customer: %s has no generation (EG) in its supply; give --profile cliente" % found)
     return found
+
+
+@portal.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback: this machine "
+              "only; put a TLS proxy in front to publish it).")
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--tile-url", default=None, help="Map tiles behind the network's maps, a {z}/{x}/{y} template such as "
+              "https://tile.openstreetmap.org/{z}/{x}/{y}.png (respect the server's usage policy) [default: none, the "
+              "maps draw the network alone].")
+@click.option("--tile-attribution", default="© OpenStreetMap", show_default=True,
+              help="The tile server's required attribution, written on each map.")
+@db_option
+@reports_errors
+def portal_serve(host, port, tile_url, tile_attribution, db):
+    """Serve the information platform (Público, Cliente, Cliente EG, Usuario SEC). The secret that signs the
+    registration's robot check comes from OPSM_PORTAL_SECRET (16 bytes or more), or is made for this process.
+    Sessions live in the process: a restart signs everyone out."""
+    import secrets
+
+    import uvicorn
+
+    from opsm.host.portal.app import create_app
+
+    secret = os.environ.get(SECRET_VARIABLE, "").encode() or secrets.token_bytes(32)
+    if len(secret) < 16:
+        raise ValueError("%s: must be 16 bytes or more" % SECRET_VARIABLE)
+    click.echo("information platform on http://%s:%d/" % (host, port))
+    uvicorn.run(create_app(db, secret, tile_url=tile_url, tile_attribution=tile_attribution), host=host, port=port,
+                log_level="warning")

@@ -36,10 +36,9 @@ import anyio
 import anyio.to_thread
 import jinja2
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -49,6 +48,10 @@ from opsm.host.console.i18n import LANGUAGES, Label, Problem, chosen, translate
 from opsm.host.console.records import ADMIN, LICENCE_FIELDS, SELLER_FIELDS, SESSION_SECONDS, Records, Refused
 from opsm.host.registry import Registry
 from opsm.host.store import Store
+from opsm.host.webkit import MAX_FORM_BYTES, SecurityHeaders, page_csp
+from opsm.host.webkit import read_form as _form
+from opsm.host.webkit import secure as _secure
+from opsm.host.webkit import set_cookie as _set_cookie
 from opsm.host.vending import Vendor
 
 _TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("opsm.host.console", "templates"), autoescape=True)
@@ -62,20 +65,14 @@ IMPORT_HEADERS = {"identificacion": "customer_id", "identificación": "customer_
 IMPORT_TEMPLATE = rowfile.Table("usuarios", ("Identificación", "Nombre"),
                                 ("Celular", "Correo electrónico", "Dirección residencia", "Medidor"))
 SESSION_COOKIE, CSRF_COOKIE, LANG_COOKIE, DEVICE_COOKIE = "opsm_session", "opsm_csrf", "opsm_lang", "opsm_device"
-MAX_FORM_BYTES = 64 * 1024            # a form without a file
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024    # a customer register
 MAX_IMPORT_ROWS = 5000
 _MAX_UNPACKED_BYTES = 16 * 1024 * 1024  # an .xlsx's parts once unzipped (a 5000-row register takes ~2 MB)
-_DRAIN_BYTES = 32 * 1024 * 1024       # a longer body is not read to its end
 _IMPORT_CHUNK = 100                   # rows written between two turns of the event loop
 _PASSWORD_QUEUE = 16                  # logins waiting for a password check before the console says it is busy
 _YEAR = 365 * 86400
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
 _SALE_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
-_CSP = ("default-src 'none'; script-src 'nonce-{0}'; style-src 'nonce-{0}'; connect-src 'self'; img-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-_CSP_NO_PAGE = "default-src 'none'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
-_HEADERS = (("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin"))
 
 
 class Console:
@@ -112,38 +109,8 @@ def _render(request, name: str, status: int = 200, headers: dict | None = None, 
                    user=session["user"] if session else None, money=money, grouped=receipts.grouped,
                    when=lambda s: datetime.datetime.fromtimestamp(s).strftime("%Y-%m-%d %H:%M:%S"))
     response = HTMLResponse(_TEMPLATES.get_template(name).render(**context), status_code=status, headers=headers)
-    response.headers["Content-Security-Policy"] = _CSP.format(nonce)
+    response.headers["Content-Security-Policy"] = page_csp(nonce)
     return response
-
-
-def _set_cookie(request, response, name: str, value: str, max_age: int | None) -> None:
-    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
-
-
-def _secure(headers) -> None:
-    for name, value in _HEADERS:
-        headers[name] = value
-    if "content-security-policy" not in headers:
-        headers["Content-Security-Policy"] = _CSP_NO_PAGE
-
-
-class SecurityHeaders:
-    """Adds the security headers to every response (a page's own CSP, with its nonce, stays)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def sending(message):
-            if message["type"] == "http.response.start":
-                _secure(MutableHeaders(scope=message))
-            await send(message)
-
-        await self.app(scope, receive, sending)
 
 
 async def _http_error(request, exc: HTTPException):
@@ -156,29 +123,6 @@ async def _internal_error(request, exc: Exception):
     response = _render(request, "message.html", status=500, message="error.internal")
     _secure(response.headers)  # this answer leaves outside the middleware
     return response
-
-
-async def _form(request, limit: int):
-    """The POST's form, or None when its body is over `limit` bytes (read on to its end, up to a bound, so the
-    browser gets the answer rather than a reset connection)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > _DRAIN_BYTES:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-        elif size > _DRAIN_BYTES:
-            break
-    if size > limit:
-        return None
-    body = b"".join(chunks)
-
-    async def replay():
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return await Request(request.scope, replay).form(max_files=1, max_fields=64, max_part_size=MAX_FORM_BYTES)
 
 
 def page(role: str | None = None, body_limit: int = MAX_FORM_BYTES, too_big="request.too_big"):

@@ -1,0 +1,73 @@
+"""The público pages in a real browser (Playwright driving Debian's Chromium, as tests/host/test_console_browser.py):
+the location search's lists load one from the other as each is chosen, by the page's script under the
+Content-Security-Policy, down to a transformer; nothing the policy refuses is reported."""
+
+import socket
+import tempfile
+import threading
+import time
+
+import pytest
+import uvicorn
+from playwright.sync_api import expect, sync_playwright
+
+from opsm.host import synth
+from opsm.host.portal.app import create_app
+from opsm.host.store import Store
+from tests.host.test_console_browser import CHROMIUM, CHROMIUM_ARGS
+
+
+@pytest.fixture(scope="module")
+def site():
+    """A small synthetic distributor's platform served by uvicorn on a free loopback port: its base URL."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = folder + "/portal.db"
+        with Store.open(path) as store:
+            synth.create(store, customers=20, last_month="2025-06")
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(create_app(path, b"browser-test-secret-0123"), log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.time() + 20
+        while not server.started and time.time() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        try:
+            yield "http://127.0.0.1:%d" % sock.getsockname()[1], path
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+
+def test_the_location_lists_load_as_each_is_chosen(site):
+    base, path = site
+    with Store.open(path) as store:
+        substation = store.substation("SE-PMO")
+        feeder = substation["feeders"][0]
+        transformer = store.transformers(feeder["id"])[0]
+    refused, failed = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_context(locale="es-CL").new_page()
+        page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+                else None)
+        page.on("response", lambda answer: failed.append(answer.url) if answer.status >= 400 and
+                not answer.url.endswith("/favicon.ico") else None)
+        page.goto(base + "/red")
+        page.fill("input[name=nombre]", "demo-publico")
+        page.fill("input[name=clave]", "publico-demo-2020")
+        page.click("button[type=submit]")
+        expect(page).to_have_url(base + "/red")
+        expect(page.locator("#cargar")).to_be_hidden()  # the script chooses for the person
+        for name, value in (("region", substation["region"]), ("comuna", substation["comuna"]),
+                            ("subestacion", "SE-PMO"), ("alimentador", feeder["id"])):
+            with page.expect_navigation():
+                page.select_option("select[name=%s]" % name, value)
+        expect(page.locator("select[name=transformador] option")).to_contain_text([transformer["name"]])
+        page.select_option("select[name=transformador]", transformer["id"])
+        page.click("button[name=buscar]")
+        expect(page).to_have_url(base + "/red/transformador/%s" % transformer["id"])
+        expect(page.locator("h1")).to_have_text("Detalle transformador %s" % transformer["id"])
+        browser.close()
+    assert refused == [] and failed == []
