@@ -166,9 +166,10 @@ def export_gestiona(out, skip_incomplete, period, db):
 @reports_errors
 def export_sec(initial, delta, as_of, out, url, db, distributor, retries, timeout, ca_file, token_file, client_cert,
                client_key, ack_spec, insecure_http, as_json):
-    """Chile's SEC feed: customers, 36 months of consumption and charges, 12 of consumption and injections, the
-    meters' registers (host/schemas/sec-feed.schema.json); the state advances only once the batch is delivered
-    (the file written whole, or the POST acknowledged)."""
+    """Chile's SEC feed of what the information platform shows: the network, customers and their supplies, 36
+    months of consumption and charges, 12 of consumption and injections, bills, annexes and documents as
+    references, EG contracts and remanentes, the meters' registers (host/schemas/sec-feed.schema.json); the state
+    advances only once the batch is delivered (the file written whole, or the POST acknowledged)."""
     from opsm.host import sec
 
     if initial == delta:

@@ -1,20 +1,12 @@
-"""The feed a Chilean distributor sends to SEC's public-information platform (Anexo 1, sections 4 to 6).
+"""The feed a Chilean distributor sends to SEC's public-information platform (Anexo 1, sections 2 to 6).
 
-The document (host/schemas/sec-feed.schema.json) is a header and a list of operations on records.
-Each record has a type, a key that never changes and data, kept fine-grained so that one
-changed reading changes one record:
-    cliente            rut -> nombre, correo, teléfono, dirección, comuna, región, N° de cliente,
-                       medidor, capacidad del empalme
-    consumo_cargo      rut, mes -> consumo_kwh, cargo_centavos, moneda: the 36 months ending at the
-                       as_of month
-    consumo_inyeccion  rut, mes -> consumo_kwh, inyeccion_kwh: the 12 months ending at the as_of month
-    registro           medidor, obis -> valor, unidad, leido_en: the newest reading of each register
-                       of a customer's meter (IEC 62056-6-1 codes, units of protocol/registers.py)
-A feed holds the customers whose distributor is the feed's, or who name none. Months are
-local to the customer's meter (readings.timezone). Nothing after the end of the as_of day
-counts: a month not ended by then has null consumption and charges (a month in progress
-would change every day), registers read later are left out; so a date gives the same records
-whenever it is built.
+The document (host/schemas/sec-feed.schema.json, whose version every header carries) is a header and a list of
+operations on records. Each record has a type, a key that never changes and data, kept fine-grained so that
+one changed element, bill or reading changes one record: the network's (host/sec_network.py: regions down to
+poles, spans and equipment, VNR codes, demands) and each customer's (host/sec_customers.py: the customer, the
+supply, months of consumption and charges, bills and annexes and documents as references, the EG's contract
+and remanentes, the meter's registers). A feed holds the whole network and the customers whose distributor
+is the feed's, or who name none.
 
 The initial load ("carga inicial") lists every record as an insert; `--initial` when a feed
 already exists starts it anew. A delta compares the records with the digests of what SEC
@@ -50,21 +42,20 @@ import urllib.request
 
 import jsonschema
 
-from opsm.host import outfile, readings
-from opsm.protocol import registers as regmap
-from opsm.protocol.modbus_map import UNIT_NAMES
+from opsm.host import outfile, sec_customers, sec_network
+from opsm.host.sec_customers import utc_text
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "schemas" / "sec-feed.schema.json"
-CHARGE_MONTHS, INJECTION_MONTHS = 36, 12  # Anexo 1, 5.2 III and IV
-DEFAULT_CURRENCY = "CLP"
+SCHEMA_VERSION = 2  # the schema's $id urn:opsm:sec-feed:2; a change of the records' shape is a new version
 OPS = ("insert", "update", "delete")
-UNITS = {row.obis: UNIT_NAMES.get(row.unit) or None for row in regmap.REGISTERS}  # OBIS -> unit name
+UNITS = sec_customers.UNITS  # OBIS -> the unit name registro records carry (tests/host/test_register_map.py)
+# every record type, parents first: inserts go in this order, deletes in the reverse (children first)
+TYPES = ("vnr", "region", "comuna", "subestacion", "alimentador", "demanda_alimentador", "poste", "transformador",
+         "demanda_transformador", "vano", "equipo", "cliente", "suministro", "consumo_cargo", "consumo_inyeccion",
+         "boleta", "contrato_eg", "remanente", "documento", "registro")
+_RANK = {record_type: rank for rank, record_type in enumerate(TYPES)}
 BACKOFF_S = 0.5
 MAX_WAIT_S = 300.0  # the longest wait between attempts, whatever a Retry-After asks: a daily job must end
-_CUSTOMER_COLUMNS = ("customer_id", "name", "email", "phone", "address", "comuna", "region", "client_number",
-                     "device_id", "connected_kw")
-_CLIENTE_FIELDS = ("nombre", "correo", "telefono", "direccion", "comuna", "region", "numero_cliente", "medidor",
-                   "capacidad_empalme_kw")
 
 
 def canonical(value) -> str:
@@ -81,16 +72,6 @@ def record_key(record_type: str, key: dict) -> str:
     return canonical({"type": record_type, "key": key})
 
 
-@dataclasses.dataclass(frozen=True)
-class Record:
-    type: str
-    key: dict
-    data: dict
-
-    def operation(self, op: str) -> dict:
-        return {"op": op, "type": self.type, "key": self.key, "data": self.data}
-
-
 # --- the records -------------------------------------------------------------------------
 
 def as_of_date(text: str) -> datetime.date:
@@ -100,16 +81,6 @@ def as_of_date(text: str) -> datetime.date:
         return datetime.date.fromisoformat(text)
     except ValueError:
         raise ValueError("date: must be YYYY-MM-DD, got %r" % text) from None
-
-
-def day_end(as_of: datetime.date, tz) -> int:
-    """Seconds since 1970 of the local midnight ending `as_of`: nothing after it is reported."""
-    following = as_of + datetime.timedelta(days=1)
-    return int(datetime.datetime(following.year, following.month, following.day, tzinfo=tz).timestamp())
-
-
-def utc_text(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def default_distributor(store) -> str:
@@ -122,75 +93,16 @@ def default_distributor(store) -> str:
     return names[0]
 
 
-def customers(store, distributor: str) -> list:
-    """The feed's customers, as dicts by column name, in customer_id order."""
-    return [{column: row[column] for column in _CUSTOMER_COLUMNS}
-            for row in store.customers_of_distributor(distributor)]
-
-
-def cliente(customer: dict) -> Record:
-    values = [customer[column] for column in _CUSTOMER_COLUMNS[1:]]
-    return Record("cliente", {"rut": customer["customer_id"]}, dict(zip(_CLIENTE_FIELDS, values)))
-
-
-def currency_of(store, customer_id: str) -> str:
-    """The currency of the customer's charges (CLP before the first one)."""
-    found = store.charge_currencies(customer_id)
-    if len(found) > 1:
-        raise ValueError("charges: customer %r is charged in %s; the SEC feed takes one currency per customer"
-                         % (customer_id, " and ".join(found)))
-    return found[0] if found else DEFAULT_CURRENCY
-
-
-def kwh(store, device_id, obis: str, months: list, tz) -> list:
-    """The register's growth in each month in kWh, None where unknown (or without a meter)."""
-    if not device_id:
-        return [None] * len(months)
-    return [None if wh is None else wh / 1000 for wh in readings.monthly(store, device_id, obis, months, tz)]
-
-
-def ended_only(values: list, ended: list) -> list:
-    return [value if done else None for value, done in zip(values, ended)]
-
-
-def monthly_records(store, customer: dict, as_of: datetime.date) -> list:
-    """consumo_cargo for 36 months and consumo_inyeccion for 12, ending at the as_of month."""
-    rut, device = customer["customer_id"], customer["device_id"]
-    tz = readings.timezone(store, device)
-    months = readings.months_ending(as_of.strftime("%Y-%m"), CHARGE_MONTHS)
-    ended = [readings.month_start(readings.shift(month, 1), tz) <= day_end(as_of, tz) for month in months]
-    consumption = ended_only(kwh(store, device, readings.IMPORT_WH, months, tz), ended)
-    charges = ended_only(readings.monthly_charges(store, rut, months, tz), ended)
-    recent = months[-INJECTION_MONTHS:]
-    injection = ended_only(kwh(store, device, readings.EXPORT_WH, recent, tz), ended[-INJECTION_MONTHS:])
-    currency = currency_of(store, rut)
-    records = [Record("consumo_cargo", {"rut": rut, "mes": month},
-                      {"consumo_kwh": used, "cargo_centavos": charged, "moneda": currency})
-               for month, used, charged in zip(months, consumption, charges)]
-    return records + [Record("consumo_inyeccion", {"rut": rut, "mes": month},
-                             {"consumo_kwh": used, "inyeccion_kwh": injected})
-                      for month, used, injected in zip(recent, consumption[-INJECTION_MONTHS:], injection)]
-
-
-def register_records(store, device_id: str, as_of: datetime.date) -> list:
-    """The newest reading of each register the meter reported up to the end of the as_of day."""
-    end = day_end(as_of, readings.timezone(store, device_id))
-    return [Record("registro", {"medidor": device_id, "obis": obis},
-                   {"valor": value if text is None else text, "unidad": UNITS.get(obis), "leido_en": utc_text(read_at)})
-            for obis, read_at, value, text in store.newest_register_values(device_id, until=end)]
-
-
 def records(store, distributor: str, as_of: datetime.date) -> list:
-    """Every record of the feed, each customer's together, then the registers of their meters."""
-    out, meters = [], set()
-    for customer in customers(store, distributor):
-        out.append(cliente(customer))
-        out += monthly_records(store, customer, as_of)
+    """Every record of the feed, by type in the order of TYPES."""
+    out, meters = sec_network.network_records(store, as_of), set()
+    for customer in sec_customers.customers(store, distributor):
+        out += sec_customers.customer_records(store, customer, as_of)
         if customer["device_id"]:
             meters.add(customer["device_id"])  # a shared meter's registers are listed once
     for device in sorted(meters):
-        out += register_records(store, device, as_of)
-    return out
+        out += sec_customers.register_records(store, device, as_of)
+    return sorted(out, key=lambda record: _RANK[record.type])  # stable: each type keeps the order it was read in
 
 
 # --- the document ------------------------------------------------------------------------
@@ -209,6 +121,10 @@ def check_delta(store, distributor: str) -> None:
                          "feed anew)" % (initial, distributor))
 
 
+def _children_first(key: str) -> tuple:
+    return -_RANK[json.loads(key)["type"]], key
+
+
 def operations(built: list, held: dict) -> list:
     """insert for a key SEC does not hold, update for one whose data changed, delete for one no longer built."""
     out = []
@@ -219,7 +135,7 @@ def operations(built: list, held: dict) -> list:
         elif digest != sha256(record.data):
             out.append(record.operation("update"))
     gone = held.keys() - {record_key(record.type, record.key) for record in built}
-    return out + [{"op": "delete", **json.loads(key)} for key in sorted(gone)]
+    return out + [{"op": "delete", **json.loads(key)} for key in sorted(gone, key=_children_first)]
 
 
 def build(store, kind: str, as_of: datetime.date, distributor: str | None = None) -> dict:
@@ -231,8 +147,8 @@ def build(store, kind: str, as_of: datetime.date, distributor: str | None = None
         held = store.sec_held()
     ops = operations(records(store, distributor, as_of), held)
     previous = last_batch(store)
-    header = {"distributor": distributor, "generated_at": utc_text(time.time()), "as_of": as_of.isoformat(),
-              "kind": kind, "batch": (previous or 0) + 1, "previous_batch": previous,
+    header = {"schema_version": SCHEMA_VERSION, "distributor": distributor, "generated_at": utc_text(time.time()),
+              "as_of": as_of.isoformat(), "kind": kind, "batch": (previous or 0) + 1, "previous_batch": previous,
               "counts": {op: sum(1 for o in ops if o["op"] == op) for op in OPS}}
     return {"header": header, "operations": ops}
 
