@@ -52,25 +52,34 @@ def portal_synth(db, seed, customers, month):
 @db_option
 @reports_errors
 def portal_import(kind, files, db):
-    """Add or update the network from row files of one KIND (region, comuna, substation, vnr, feeder, pole,
-    transformer, span, equipment, feeder_demand, transformer_demand; .csv, .xlsx, .xls or .toml) or GeoJSON
-    files (KIND geometry), or from one FOLDER of KIND.csv and *.geojson files. Every row of every file is checked
-    first: nothing is stored unless all of them are valid (formats: docs/portal-data.md)."""
-    from opsm.host import network  # pyproj loads for this command only
+    """Add or update the network or the customers' data from row files of one KIND (.csv, .xlsx, .xls or .toml):
+    the network's (region, comuna, substation, vnr, feeder, pole, transformer, span, equipment, feeder_demand,
+    transformer_demand; geometry: GeoJSON files) or the customers' (supply, bill, generation_contract, remanente,
+    document; the PDFs they name beside them); or from one FOLDER of either's KIND.csv files (and *.geojson, or
+    PDFs). Every row of every file is checked first: nothing is stored unless all of them are valid (formats:
+    docs/portal-data.md)."""
+    from opsm.host import network, supply_import  # pyproj loads for this command only
 
     if files:
-        if kind not in network.KINDS and kind != network.GEOMETRY:
-            raise ValueError("kind: must be one of %s or %s, got %r" % (", ".join(network.KINDS), network.GEOMETRY,
-                                                                       kind))
+        if kind in supply_import.KINDS:
+            importer = supply_import
+        elif kind in network.KINDS or kind == network.GEOMETRY:
+            importer = network
+        else:
+            kinds = list(network.KINDS) + [network.GEOMETRY] + list(supply_import.KINDS)
+            raise ValueError("kind: must be one of %s or %s, got %r" % (", ".join(kinds[:-1]), kinds[-1], kind))
         pairs = [(kind, path) for path in files]
     elif os.path.isdir(kind):
-        pairs = network.files_in(kind)
+        # a folder holds the customers' files when it holds any (the network's are refused there by name)
+        stems = {os.path.splitext(name)[0].lower() for name in os.listdir(kind)}
+        importer = supply_import if stems & set(supply_import.KINDS) else network
+        pairs = importer.files_in(kind)
         if not pairs:
-            raise ValueError("folder: %s holds no network files (KIND.csv, *.geojson)" % kind)
+            raise ValueError("folder: %s holds no network or customers' files (KIND.csv, *.geojson)" % kind)
     else:
         raise ValueError("files: give KIND FILE... or one FOLDER, got %r alone" % kind)
     with Store.open(db) as store:
-        counts = network.import_files(store, pairs)
+        counts = importer.import_files(store, pairs)
     click.echo(", ".join("%d %s" % (count, kind) for kind, count in counts.items()) + " stored")
 
 

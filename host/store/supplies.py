@@ -49,6 +49,10 @@ class SupplyTables:
                 upsert(self, table, key, columns, rows)
         return {kind: len(rows) for kind, rows in batch.items()}
 
+    def customers_with_generation(self) -> set:
+        """The customer_id of every supply with generation (EG)."""
+        return {row[0] for row in self.query("SELECT customer_id FROM supplies WHERE generation = 1")}
+
     def supply_counts(self) -> dict:
         """kind -> the number of rows stored, for every kind of TABLES."""
         return {kind: self.query("SELECT COUNT(*) FROM %s" % table)[0][0] for kind, (table, _, _) in TABLES.items()}
