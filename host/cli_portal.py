@@ -161,8 +161,8 @@ def _customer(store, text: str, profile: str) -> str:
 @reports_errors
 def portal_serve(host, port, tile_url, tile_attribution, db):
     """Serve the information platform (Público, Cliente, Cliente EG, Usuario SEC). The secret that signs the
-    registration's robot check comes from OPSM_PORTAL_SECRET (16 bytes or more), or is made for this process.
-    Sessions live in the process: a restart signs everyone out."""
+    robot checks of the login and registration forms comes from OPSM_PORTAL_SECRET (16 bytes or more), or is
+    made for this process (give every process of one site the same one). Sessions live in the database."""
     import secrets
 
     import uvicorn

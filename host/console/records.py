@@ -24,7 +24,6 @@ to. A vendor sells to any customer whose identification it is shown (see app.cus
 """
 
 import datetime
-import hashlib
 import math
 import secrets
 import time
@@ -32,13 +31,13 @@ import time
 from opsm.host.console import money
 from opsm.host.customers import IdentificationError, identification
 from opsm.host.console.i18n import Label, Problem, foreign
+from opsm.host.sessions import SessionTable
 from opsm.host.store.console import CUSTOMER_FIELDS
 from opsm.host.sts.keys import check_pan
 
 ADMIN, VENDOR = "admin", "vendor"
 SESSION_SECONDS = 8 * 3600       # from login
 IDLE_SECONDS = 2 * 3600          # from the last request
-_TOUCH_SECONDS = 60              # a session's last request is written at most once a minute
 FREE_FAILURES = 4                # failed logins under one name that cost nothing
 MAX_WAIT = 60                    # seconds: the longest any name waits
 FORGET_SECONDS = 15 * 60
@@ -55,10 +54,6 @@ class Refused(Problem):
 def login_delay(failures: int) -> int:
     """Seconds the next try under a name waits after `failures` failures in a row."""
     return 0 if failures <= FREE_FAILURES else min(MAX_WAIT, 1 << (failures - FREE_FAILURES - 1))
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Records:
@@ -137,33 +132,29 @@ class Records:
 
     # --- sessions --------------------------------------------------------------------------
 
+    def _sessions(self, now: float | None) -> SessionTable:
+        clock = time.time if now is None else (lambda: now)
+        return SessionTable(self.store.start_console_session, self.store.console_session,
+                            self.store.touch_console_session, self.store.end_console_session,
+                            SESSION_SECONDS, IDLE_SECONDS, clock)
+
     def open_session(self, user_id: int, now: float | None = None) -> tuple:
         """(the cookie's session id, the session's CSRF token) of a new session; ended ones are swept."""
-        now = int(now if now is not None else time.time())
-        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        self.store.start_console_session(_digest(token), user_id, csrf, now, now - SESSION_SECONDS,
-                                         now - IDLE_SECONDS)
-        return token, csrf
+        return self._sessions(now).open(user_id)
 
     def session(self, token: str, now: float | None = None) -> dict | None:
         """{"user", "csrf"} of the live session with this cookie id (its account unlocked); None otherwise."""
-        if not token:
-            return None
-        now = int(now if now is not None else time.time())
-        found = self.store.console_session(_digest(token))
+        found = self._sessions(now).find(token)
         if found is None:
             return None
-        user_id, csrf, created_at, seen_at = found
-        user = self.user(user_id)
-        if created_at <= now - SESSION_SECONDS or seen_at <= now - IDLE_SECONDS or not user or user["locked"]:
+        user = self.user(found[0])
+        if not user or user["locked"]:
             self.close_session(token)
             return None
-        if now - seen_at >= _TOUCH_SECONDS:
-            self.store.touch_console_session(_digest(token), now)
-        return {"user": user, "csrf": csrf}
+        return {"user": user, "csrf": found[1]}
 
     def close_session(self, token: str) -> None:
-        self.store.end_console_session(_digest(token))
+        self._sessions(None).close(token)
 
     # --- login throttle --------------------------------------------------------------------
 

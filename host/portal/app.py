@@ -9,18 +9,20 @@ As in the vending console (host/console/app.py, whose helpers host/webkit.py sha
 id in an HttpOnly, SameSite=Strict cookie; every POST carries the session's CSRF token (the login and
 registration forms the token of a cookie: double submit); a login gives one answer, after the same work, for
 every refused account and is slowed per account name and per address in the console's throttle table, under
-names beginning with "portal:"; passwords are hashed and checked (scrypt) in worker threads.
+names beginning with "portal:"; passwords are hashed and checked (scrypt) in worker threads. Both forms carry
+the robot check the Anexo draws on them (robot.py): a login is counted against its name only once a person
+seems to have sent it, so a script posting blindly never makes an account's owner wait.
 
-The sessions live in this process's memory (Sessions): the database has no table for them yet, so a restart
-signs everyone out and several processes cannot share them; run one process.
+The sessions live in the database, with the console's rules (host/sessions.py): a restart keeps them and
+several processes share them; the robot checks' spent tokens live there too.
 """
 
 import contextlib
-import hashlib
 import hmac
 import re
 import secrets
 import time
+import types
 import urllib.parse
 
 import anyio
@@ -36,6 +38,7 @@ from opsm.host.console import passwords
 from opsm.host.console.records import IDLE_SECONDS, SESSION_SECONDS, Records
 from opsm.host.customers import IdentificationError, identification
 from opsm.host.portal import customer_pages, public_pages, robot, web
+from opsm.host.sessions import SessionTable, digest
 from opsm.host.store import AlreadyStored, Store
 
 CSRF_COOKIE = "opsm_portal_csrf"
@@ -44,59 +47,32 @@ _USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,39}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
 
-class Sessions:
-    """The signed-in accounts' sessions, by the SHA-256 of their cookie's id; ended after SESSION_SECONDS from
-    login or IDLE_SECONDS without a request (the console's limits)."""
-
-    def __init__(self, store, clock=time.time):
-        self.store, self.clock, self.live = store, clock, {}
-
-    def open(self, account_id: int) -> str:
-        """The cookie's id of a new session (ended ones are swept)."""
-        now = self.clock()
-        self.live = {key: s for key, s in self.live.items() if self._alive(s, now)}
-        token = secrets.token_urlsafe(32)
-        self.live[_digest(token)] = {"account_id": account_id, "csrf": secrets.token_urlsafe(32), "started": now,
-                                     "seen": now}
-        return token
-
-    def session(self, token: str) -> dict | None:
-        """{"account", "csrf"} of the live session with this cookie id; None otherwise. The account is read from
-        the store on every request, so a removed account's session ends."""
-        found = self.live.get(_digest(token)) if token else None
-        now = self.clock()
-        if found is None or not self._alive(found, now):
-            return None
-        user = self.store.portal_user(found["account_id"])
-        if user is None:
-            return None
-        found["seen"] = now
-        return {"account": {key: user[key] for key in ("id", "name", "profile", "customer_id")},
-                "csrf": found["csrf"]}
-
-    def close(self, token: str) -> None:
-        self.live.pop(_digest(token), None)
-
-    @staticmethod
-    def _alive(session: dict, now: float) -> bool:
-        return now - session["started"] < SESSION_SECONDS and now - session["seen"] < IDLE_SECONDS
-
-
 class Portal:
-    """What every request needs: the store, the sessions, the robot check, the map's tile server."""
+    """What every request needs: the store, the sessions, the robot checks, the map's tile server."""
 
     def __init__(self, store, secret: bytes, tile_url: str | None, tile_attribution: str, clock):
         self.store, self.tile_url, self.tile_attribution = store, tile_url, tile_attribution
         self.records = Records(store)  # the console's login throttle
-        self.sessions = Sessions(store, clock)
-        self.registration = robot.RobotCheck(secret, "registro", clock=clock)
+        self.sessions = SessionTable(store.start_portal_session, store.portal_session, store.touch_portal_session,
+                                     store.end_portal_session, SESSION_SECONDS, IDLE_SECONDS, clock)
+        spent = types.SimpleNamespace(add=store.spend_robot_token)  # in the database: a form is sent once anywhere
+        self.registration = robot.RobotCheck(secret, "registro", used=spent, clock=clock)
+        self.login = robot.RobotCheck(secret, "login", used=spent, clock=clock)
         self.password_work = anyio.CapacityLimiter(1)  # scrypt takes ~50 ms and 16 MB: one at a time
         origin = urllib.parse.urlsplit(tile_url or "")
         self.image_sources = ("%s://%s" % (origin.scheme, origin.netloc),) if origin.netloc else ()
 
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    def session(self, token: str) -> dict | None:
+        """{"account", "csrf"} of the live session with this cookie id; None otherwise. The account is read from
+        the store on every request, so a removed account's session ends."""
+        found = self.sessions.find(token)
+        if found is None:
+            return None
+        user = self.store.portal_user(found[0])
+        if user is None:  # the account was removed
+            self.sessions.close(token)
+            return None
+        return {"account": {key: user[key] for key in ("id", "name", "profile", "customer_id")}, "csrf": found[1]}
 
 
 def _back(target: str) -> str:
@@ -130,7 +106,7 @@ def _signed_in(request, account_id: int, target: str):
     portal = web.portal(request)
     portal.sessions.close(request.cookies.get(web.SESSION_COOKIE, ""))
     response = RedirectResponse(_back(target), status_code=303)
-    webkit.set_cookie(request, response, web.SESSION_COOKIE, portal.sessions.open(account_id), SESSION_SECONDS)
+    webkit.set_cookie(request, response, web.SESSION_COOKIE, portal.sessions.open(account_id)[0], SESSION_SECONDS)
     return response
 
 
@@ -142,14 +118,14 @@ async def home(request):
 
 
 async def login(request):
-    """One answer after the same work for an unknown name and a wrong password (the unknown name's password is
-    checked against a decoy hash)."""
+    """User name, password and the robot check (the Anexo's fig. 2, 19, 23 and 29). One answer after the same work
+    for an unknown name and a wrong password (the unknown name's password is checked against a decoy hash)."""
     portal = web.portal(request)
     target = request.query_params.get("siguiente", "/")
 
     def answer(status: int, error: str = "", name: str = "", headers: dict | None = None):
         return _with_csrf_cookie(request, "login.html", status=status, headers=headers, error=error, name=name,
-                                 target=target)
+                                 target=target, challenge=portal.login.challenge(), honeypot=robot.HONEYPOT)
 
     if request.method == "GET":
         return answer(200)
@@ -158,7 +134,12 @@ async def login(request):
     if not _double_submit(request, form):
         return answer(403, "El formulario expiró; vuelva a ingresar sus datos.")
     name, password = str(form.get("nombre", "")).strip().lower()[:40], str(form.get("clave", ""))
-    names = ("portal:account:" + _digest(name), "portal:address:" + (request.client.host if request.client else ""))
+    try:  # before the throttle: a form no person sent counts against no name
+        portal.login.check(str(form.get("robot_token", "")), str(form.get("robot_respuesta", "")),
+                           str(form.get(robot.HONEYPOT, "")))
+    except robot.RobotError as exc:
+        return answer(400, str(exc), name)
+    names = ("portal:account:" + digest(name), "portal:address:" + (request.client.host if request.client else ""))
     wait = portal.records.login_attempt(names)
     if wait:
         return answer(429, "Demasiados intentos fallidos; espere %d s y vuelva a intentarlo." % wait, name,
@@ -274,9 +255,8 @@ def create_app(store_url: str, secret: bytes | str, tile_url: str | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app):
         store = Store.open(store_url)
-        app.state.portal = Portal(store, secret, tile_url, tile_attribution, clock)
-        try:
-            yield
+        try:  # each request's state: a second server on this app (a test's second client) keeps its own store
+            yield {"portal": Portal(store, secret, tile_url, tile_attribution, clock)}
         finally:
             store.close()
 

@@ -30,8 +30,9 @@ class Answer(Exception):
 
 
 def portal(request):
-    """The app's Portal (host/portal/app.py): its store, sessions, robot checks and settings."""
-    return request.app.state.portal
+    """The Portal (host/portal/app.py) of the server the request came to: its store, sessions, robot checks and
+    settings."""
+    return request.state.portal
 
 
 def store(request):
@@ -43,7 +44,7 @@ def account(request) -> dict | None:
     """The signed-in account: id, name, profile ("publico", "cliente", "eg", "sec"), customer_id; None when
     nobody is signed in (or the session ended)."""
     if not hasattr(request.state, "account"):
-        session = portal(request).sessions.session(request.cookies.get(SESSION_COOKIE, ""))
+        session = portal(request).session(request.cookies.get(SESSION_COOKIE, ""))
         request.state.session = session
         request.state.account = session["account"] if session else None
     return request.state.account

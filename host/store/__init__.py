@@ -17,7 +17,7 @@ Store, keeps each module small while callers keep one object.
     network.py     the information platform's network: regions, comunas, substations, feeders, transformers,
                    poles, spans, equipment, VNR codes, demands
     supplies.py    the information platform's customers: supplies, bills, EG contracts, remanentes, documents
-    portal_users.py  the information platform's accounts
+    portal_users.py  the information platform's accounts, sessions and spent robot-check tokens
     registry.py    the meter registry and its tokens: sales under a lock
 """
 

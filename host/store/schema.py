@@ -192,6 +192,17 @@ MIGRATIONS = (
         "ALTER TABLE customers ADD COLUMN will_report INTEGER",
         "ALTER TABLE customers ADD COLUMN no_report_justification TEXT",
     )),
+    (9, (
+        # the platform's sessions (host/store/portal_users.py), kept as the console's are (host/sessions.py): the
+        # SHA-256 of the cookie's random id, so the table holds no live cookie; in the database, so a restart keeps
+        # them and several server processes share them
+        """CREATE TABLE portal_sessions (id TEXT PRIMARY KEY, user_id BIGINT NOT NULL, csrf TEXT NOT NULL,
+           created_at BIGINT NOT NULL, seen_at BIGINT NOT NULL)""",
+        "CREATE INDEX portal_sessions_by_user ON portal_sessions (user_id)",
+        # the robot check's spent tokens (host/portal/robot.py), by nonce, until they expire: a form sent to one
+        # process is refused by every other
+        "CREATE TABLE portal_robot_tokens (nonce TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
+    )),
 )
 
 

@@ -11,12 +11,16 @@ from starlette.testclient import TestClient
 from opsm.host import readings, report, synth
 from opsm.host.console import passwords
 from opsm.host.portal import customer_views as views
+from opsm.host.portal import robot
 from opsm.host.portal.page import Bars, Map, month_name, quantity
 from opsm.host.store import Store
+from tests.host.test_portal_blocks_robot import Clock
+from tests.host.test_portal_public import robot_form
 
 LAST_MONTH = "2025-06"
 CUSTOMERS = 60
 PASSWORD = "clave-de-prueba-2025"
+CLOCK = Clock()  # the robot check's and the sessions' time: sign_in moves it past the check's minimum
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +49,17 @@ def store(db):
 def app(db):
     from opsm.host.portal.app import create_app  # noqa: PLC0415  (written beside these pages)
 
-    with TestClient(create_app(db["path"], b"s" * 32), follow_redirects=False) as client:
+    with TestClient(create_app(db["path"], b"s" * 32, clock=CLOCK), follow_redirects=False) as client:
         yield client
 
 
 def sign_in(client, name: str, password: str) -> None:
     client.cookies.clear()
-    client.get("/ingresar")
+    token, robot_answer = robot_form(client.get("/ingresar"))
+    CLOCK.now += 5  # a person takes seconds to answer the robot check
     answer = client.post("/ingresar", data={"nombre": name, "clave": password, "siguiente": "/",
-                                            "csrf": client.cookies.get("opsm_portal_csrf")})
+                                            "csrf": client.cookies.get("opsm_portal_csrf"), "robot_token": token,
+                                            "robot_respuesta": robot_answer, robot.HONEYPOT: ""})
     assert answer.status_code == 303, answer.text
 
 

@@ -23,6 +23,7 @@ from opsm.host.portal import robot, web
 from opsm.host.portal.app import create_app
 from opsm.host.portal.page import Bars, Feature, Fields, Grid, Map, Page, Series, Text, day, number, quantity
 from opsm.host.store import Store
+from tests.host.test_portal_blocks_robot import answer_of
 
 SECRET = b"portal-test-secret-0123456789"
 MONTH = "2025-06"
@@ -53,9 +54,12 @@ def store(database):
         yield opened
 
 
+CLOCK = Clock()  # the login helper moves it too
+
+
 @pytest.fixture(scope="module")
 def clock():
-    return Clock()
+    return CLOCK
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +105,20 @@ def _csrf(page) -> str:
     return re.findall(r'name="csrf" value="([^"]+)"', page.text)[-1]
 
 
+def robot_form(page) -> tuple:
+    """The robot token of the page's form and the answer to its question in words (other modules sign in with it)."""
+    question = html.unescape(re.search(r"¿Cuánto es [^?]+\?", page.text).group(0))  # "¿Cuánto es siete más cinco?"
+    return re.search(r'name="robot_token" value="([^"]+)"', page.text).group(1), answer_of(question)
+
+
 def _login(client, name: str, password: str, target: str = "/"):
+    """The login form sent as a person sends it: its robot check answered, seconds after it was drawn."""
     page = client.get("/ingresar")
+    token, answer = robot_form(page)
+    CLOCK.now += 5
     return client.post("/ingresar", data={"csrf": _csrf(page), "nombre": name, "clave": password,
-                                          "siguiente": target}, follow_redirects=False)
+                                          "siguiente": target, "robot_token": token, "robot_respuesta": answer,
+                                          robot.HONEYPOT: ""}, follow_redirects=False)
 
 
 def _text(page) -> str:
@@ -136,12 +150,7 @@ def _pdf_text(data: bytes) -> str:
 def _registration(client):
     """The registration form's CSRF token, robot token and the answer to its question."""
     page = client.get("/registro")
-    question = html.unescape(re.search(r"¿Cuánto es ([^?]+)\?", page.text).group(1))  # "siete más cinco"
-    operation = "más" if " más " in question else "menos"
-    first, second = (robot.WORDS.index(word) for word in question.split(" %s " % operation))
-    answer = first + second if operation == "más" else first - second
-    token = re.search(r'name="robot_token" value="([^"]+)"', page.text).group(1)
-    return _csrf(page), token, str(answer)
+    return (_csrf(page),) + robot_form(page)
 
 
 def _register(client, clock, name: str, answer_offset: int = 0, token: str | None = None, **fields):
@@ -539,7 +548,7 @@ def test_security_headers_on_every_answer(app, public):
 
 
 def test_a_tile_server_is_drawn_and_allowed_by_the_policy(database):
-    app = create_app(database, SECRET, tile_url="https://tiles.example.org/{z}/{x}/{y}.png")
+    app = create_app(database, SECRET, tile_url="https://tiles.example.org/{z}/{x}/{y}.png", clock=CLOCK)
     with _client(app, "10.0.0.6") as client:
         _login(client, "demo-publico", "publico-demo-2020")
         page = client.get("/red/subestacion/SE-PMO")
