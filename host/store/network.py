@@ -163,17 +163,19 @@ class NetworkTables:
         rows = self.dicts("SELECT t.*, f.name AS feeder_name, f.capacity_kva AS feeder_capacity_kva, f.substation, "
                           "s.name AS substation_name, %s FROM transformers t JOIN feeders f ON f.id = t.feeder "
                           "JOIN substations s ON s.id = f.substation JOIN comunas c ON c.cut = s.comuna "
-                          "JOIN regions r ON r.cut = c.region WHERE t.id = ?" % _PARENTS, (transformer_id,))
+                          "JOIN regions r ON r.cut = c.region WHERE UPPER(t.id) = UPPER(?) ORDER BY t.id LIMIT 1"
+                          % _PARENTS, (transformer_id.strip(),))  # a plate as people type it: any case
         if not rows:
             return None
         row = rows[0]
         row["monitored"] = bool(row["monitored"])
-        row["demands"] = self.demands("transformer", transformer_id) if row["monitored"] else []
+        row["demands"] = self.demands("transformer", row["id"]) if row["monitored"] else []
         return _breadcrumb(row, 4)
 
     def transformer_on_pole(self, plate: str) -> dict | None:
         """transformer() of the transformer standing on the pole with `plate` (the first by id)."""
-        rows = self.query("SELECT id FROM transformers WHERE pole = ? ORDER BY id LIMIT 1", (plate.strip(),))
+        rows = self.query("SELECT id FROM transformers WHERE UPPER(pole) = UPPER(?) ORDER BY id LIMIT 1",
+                          (plate.strip(),))
         return self.transformer(rows[0][0]) if rows else None
 
     def demands(self, kind: str, element: str, months: int = DEMAND_MONTHS) -> list:
@@ -185,7 +187,7 @@ class NetworkTables:
 
     def vnr_code(self, code: str) -> dict | None:
         """{code, description, recargos_1, montaje, stotal_1, ing_gg, stotal_2, int_int, total} in pesos."""
-        rows = self.dicts("SELECT * FROM vnr_codes WHERE code = ?", (code.strip(),))
+        rows = self.dicts("SELECT * FROM vnr_codes WHERE UPPER(code) = UPPER(?) ORDER BY code LIMIT 1", (code.strip(),))
         return rows[0] if rows else None
 
     # --- inside a feeder -------------------------------------------------------------------

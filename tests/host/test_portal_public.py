@@ -437,8 +437,9 @@ def test_transformer_search_by_plate_pole_and_customer_number(public, store):
     feeder = store.feeder(transformer["feeder"])
     customer = next(c for c in (store.customer_general(i) for i in store.customer_ids()) if c["client_number"])
     supplier = store.transformer_of_customer(customer["client_number"])
-    for identifier, expected in (("TD-00001", transformer), (transformer["pole"], transformer),
-                                 (customer["client_number"], supplier)):
+    # plates as people type them: any case, spaces around
+    for identifier, expected in (("TD-00001", transformer), (" td-00001 ", transformer), (transformer["pole"], transformer),
+                                 (transformer["pole"].lower(), transformer), (customer["client_number"], supplier)):
         page = public.get("/transformador", params={"identificador": identifier})
         text = _text(page)
         assert page.status_code == 200 and all(value in text for value in _transformer_values(expected))
@@ -460,6 +461,7 @@ def test_vnr_search_shows_the_cost_lines(public, store):
                        ("total", "Total Instalac s/derechos")):
         assert "%s %s" % (label, quantity(costs[key], "$")) in text
     assert "CÓDIGO DE VNR %s" % code in text
+    assert "CÓDIGO DE VNR %s" % code in _text(public.get("/vnr", params={"codigo": code.lower()}))
     assert public.get("/vnr", params={"codigo": "NO-EXISTE"}).status_code == 404
 
 
