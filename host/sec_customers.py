@@ -116,10 +116,15 @@ def monthly_records(store, customer: dict, as_of: datetime.date) -> list:
     tz = readings.timezone(store, device)
     months = readings.months_ending(as_of.strftime("%Y-%m"), CHARGE_MONTHS)
     ended = [readings.month_start(readings.shift(month, 1), tz) <= day_end(as_of, tz) for month in months]
-    consumption = ended_only(kwh(store, device, readings.IMPORT_WH, months, tz), ended)
-    charges = ended_only(readings.monthly_charges(store, rut, months, tz), ended)
+    # the platform's own figures (the meter's energy, else the bill's; a month's bill, else the register's
+    # charges), so the feed holds what the customer's pages show
+    shown = store.customer_months(rut, months[-1], CHARGE_MONTHS)
+    consumption = ended_only([month["consumption_kwh"] for month in shown], ended)
+    register = readings.monthly_charges(store, rut, months, tz)
+    charges = ended_only([month["charges_clp"] * 100 if month["charges_from"] == "bill" else cents
+                          for month, cents in zip(shown, register)], ended)
     recent = months[-INJECTION_MONTHS:]
-    injection = ended_only(kwh(store, device, readings.EXPORT_WH, recent, tz), ended[-INJECTION_MONTHS:])
+    injection = ended_only([month["injection_kwh"] for month in shown[-INJECTION_MONTHS:]], ended[-INJECTION_MONTHS:])
     currency = currency_of(store, rut)
     records = [Record("consumo_cargo", {"rut": rut, "mes": month},
                       {"consumo_kwh": used, "cargo_centavos": charged, "moneda": currency})

@@ -109,11 +109,11 @@ class SupplyTables:
     def customer_months(self, customer_id: str, last_month: str | None = None, count: int = CHARGE_MONTHS) -> list:
         """The `count` months ending `last_month` (default: the customer's newest bill's period, else the month
         before this one), oldest first: {month, consumption_kwh, consumption_from, injection_kwh,
-        injection_from, charges_clp, injection_clp, net_clp}. Energies come from the harvested meter
+        injection_from, charges_clp, charges_from, injection_clp, net_clp}. Energies come from the harvested meter
         (from "meter": its profile captures at the month's boundaries, in the meter's time zone) and, for a
         month it does not cover, from the bills (from "bill"); None, and from None, when neither knows.
-        charges_clp are the supply bills' amounts, or for a month without one the register's charges in CLP
-        (a prepaid customer's purchases); injection_clp the annexes of injection's; net_clp the charges less
+        charges_clp are the supply bills' amounts (charges_from "bill"), or for a month without one the
+        register's charges in CLP (a prepaid customer's purchases; "register"); injection_clp the annexes of injection's; net_clp the charges less
         the injection."""
         device = self.query("SELECT device_id FROM customers WHERE customer_id = ?", (customer_id,))
         device = device[0][0] if device else None
@@ -122,7 +122,9 @@ class SupplyTables:
             newest = self.query("SELECT MAX(period) FROM bills WHERE customer_id = ?", (customer_id,))[0][0]
             last_month = newest or readings.shift(datetime.datetime.now(tz).strftime("%Y-%m"), -1)
         months = readings.months_ending(last_month, count)
-        billed = {(period, kind): (used, injected, amount) for period, kind, used, injected, amount in self.query(
+        # PostgreSQL sums BIGINT columns as NUMERIC (Decimal): whole pesos are ints on both
+        billed = {(period, kind): (used, injected, None if amount is None else int(amount))
+                  for period, kind, used, injected, amount in self.query(
             "SELECT period, kind, SUM(kwh_consumed), SUM(kwh_injected), SUM(amount_clp) FROM bills WHERE "
             "customer_id = ? AND period >= ? AND period <= ? GROUP BY period, kind", (customer_id, months[0],
                                                                                      months[-1]))}
@@ -139,6 +141,7 @@ class SupplyTables:
             credit = annex[2] if annex else None
             out.append({"month": month, "consumption_kwh": used, "consumption_from": used_from,
                         "injection_kwh": injected, "injection_from": injected_from, "charges_clp": charges,
+                        "charges_from": "bill" if supply else ("register" if charges is not None else None),
                         "injection_clp": credit,
                         "net_clp": None if charges is None else charges - (credit or 0)})
         return out

@@ -107,16 +107,20 @@ def test_records_carry_the_stored_values_and_documents_as_references(db, tmp_pat
     assert b"%PDF" not in sec.body(document)  # references only: no document's bytes leave
 
 
+REISSUED = b"%PDF-1.4 reissued copy"
+
+
 def change_one_transformer_and_one_bill(store) -> tuple:
-    """Through the platform's store: a transformer's capacity and a bill's amount; their keys."""
+    """Through the platform's store: a transformer's capacity and a bill's copy (a reissued PDF, which no
+    monthly figure totals); their keys."""
     transformer = store.transformer(sorted(store.network_keys("transformer"))[0])
     store.save_network({"transformer": [dict(transformer, capacity_kva=transformer["capacity_kva"] + 5,
                                              monitored=int(transformer["monitored"]))]})
     rut = store.customers_of_distributor(synth.DISTRIBUTOR)[0]["customer_id"]
     bill = store.customer_bill(rut, store.customer_bills(rut)[0]["number"])
-    store.save_supplies({"bill": [dict(bill, amount_clp=bill["amount_clp"] + 1000)]})
+    store.save_supplies({"bill": [dict(bill, pdf=REISSUED)]})
     return ({"id": transformer["id"]}, transformer["capacity_kva"] + 5), ({"rut": rut, "numero": bill["number"]},
-                                                                          bill["amount_clp"] + 1000)
+                                                                          hashlib.sha256(REISSUED).hexdigest())
 
 
 def test_a_delta_holds_exactly_the_changed_transformer_and_bill(db, tmp_path):
@@ -129,12 +133,30 @@ def test_a_delta_holds_exactly_the_changed_transformer_and_bill(db, tmp_path):
     assert [(op["op"], op["type"], op["key"]) for op in document["operations"]] == [
         ("update", "transformador", transformer), ("update", "boleta", bill)]
     assert document["operations"][0]["data"]["capacidad_kva"] == kva
-    assert document["operations"][1]["data"]["monto_clp"] == amount
+    assert document["operations"][1]["data"]["pdf_sha256"] == amount
     assert document["header"]["counts"] == {"insert": 0, "update": 2, "delete": 0}
 
     document = delivered(db, "delta", out)  # nothing changed since
     assert document["operations"] == [] and document["header"]["counts"] == {"insert": 0, "update": 0, "delete": 0}
     assert (document["header"]["batch"], document["header"]["previous_batch"]) == (3, 2)
+
+
+def test_a_bills_new_amount_updates_the_bill_and_the_months_charges_the_customer_sees(db, tmp_path):
+    """The feed's monthly charges are the platform's (a month's supply bill, else the register's charges)."""
+    out = tmp_path / "out"
+    delivered(db, "initial", out)
+    with Store.open(str(db)) as store:
+        rut = store.customers_of_distributor(synth.DISTRIBUTOR)[0]["customer_id"]
+        bill = store.customer_bill(rut, store.customer_bills(rut)[0]["number"])
+        store.save_supplies({"bill": [dict(bill, amount_clp=bill["amount_clp"] + 1000)]})
+        shown = {m["month"]: m for m in store.customer_months(rut, MONTH)}
+    document = delivered(db, "delta", out)
+    assert [(op["op"], op["type"], op["key"]) for op in document["operations"]] == [
+        ("update", "consumo_cargo", {"rut": rut, "mes": bill["period"]}),
+        ("update", "boleta", {"rut": rut, "numero": bill["number"]})]
+    month, billed = (op["data"] for op in document["operations"])
+    assert billed["monto_clp"] == bill["amount_clp"] + 1000
+    assert month["cargo_centavos"] == shown[bill["period"]]["charges_clp"] * 100 == billed["monto_clp"] * 100
 
 
 @pytest.mark.parametrize("table, record_type, column, field", [
