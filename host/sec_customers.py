@@ -32,7 +32,6 @@ from opsm.protocol.modbus_map import UNIT_NAMES
 CHARGE_MONTHS, INJECTION_MONTHS = 36, 12  # Anexo 1, 5.2 III and IV
 DEFAULT_CURRENCY = "CLP"
 UNITS = {row.obis: UNIT_NAMES.get(row.unit) or None for row in regmap.REGISTERS}  # OBIS -> unit name
-EVERY = 10 ** 9  # the `limit` that lists every row through a store method made for a page's list
 _CUSTOMER_COLUMNS = ("customer_id", "name", "email", "phone", "address", "comuna", "region", "client_number",
                      "device_id", "connected_kw")
 _CLIENTE_FIELDS = ("nombre", "correo", "telefono", "direccion", "comuna", "region", "numero_cliente", "medidor",
@@ -138,7 +137,7 @@ def monthly_records(store, customer: dict, as_of: datetime.date) -> list:
 
 def boletas(store, rut: str, as_of: datetime.date) -> list:
     """Every bill and annex of injection issued up to the as_of day, oldest first."""
-    numbers = [bill["number"] for kind in BILL_KINDS for bill in store.customer_bills(rut, kind, EVERY)
+    numbers = [bill["number"] for kind in BILL_KINDS for bill in store.customer_bills(rut, kind, None)
                if bill["issued_on"] <= as_of.isoformat()]
     rows = sorted((store.customer_bill(rut, number) for number in numbers),
                   key=lambda row: (row["issued_on"], row["number"]))

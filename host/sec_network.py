@@ -22,7 +22,7 @@ feed holds what the pages reach; parents come before their children.
 
 import datetime
 
-from opsm.host.sec_customers import EVERY, Record, location
+from opsm.host.sec_customers import Record, location
 from opsm.host.store.network import DEMAND_MONTHS
 
 # record field <- store column, for the columns that map one to one
@@ -52,7 +52,7 @@ def fields(row: dict, names: tuple, **more) -> dict:
 def demands(store, kind: str, element: str, as_of: datetime.date) -> list:
     """demanda_alimentador or demanda_transformador of the newest DEMAND_MONTHS months up to the as_of month."""
     month = as_of.strftime("%Y-%m")
-    rows = [row for row in store.demands(kind, element, EVERY) if row["month"] <= month][:DEMAND_MONTHS]
+    rows = [row for row in store.demands(kind, element, None) if row["month"] <= month][:DEMAND_MONTHS]
     name = {"feeder": "alimentador", "transformer": "transformador"}[kind]
     return [Record("demanda_" + name, {name: element, "mes": row["month"]},
                    {"maxima_kw": row["max_kw"], "minima_kw": row["min_kw"]}) for row in reversed(rows)]
@@ -63,7 +63,7 @@ def feeder_records(store, feeder_id: str, as_of: datetime.date) -> list:
     out = [Record("alimentador", {"id": feeder_id}, fields(store.feeder(feeder_id), _FEEDER))]
     out += demands(store, "feeder", feeder_id, as_of)
     out += [Record("poste", {"placa": pole["plate"]}, fields(pole, _POLE, ubicacion=location(pole)))
-            for pole in store.find_in_feeder(feeder_id, "pole", "", EVERY)]
+            for pole in store.find_in_feeder(feeder_id, "pole", "", None)]
     for listed in store.transformers(feeder_id):
         transformer = store.transformer(listed["id"])
         out.append(Record("transformador", {"id": listed["id"]},
@@ -71,9 +71,9 @@ def feeder_records(store, feeder_id: str, as_of: datetime.date) -> list:
         if transformer["monitored"]:
             out += demands(store, "transformer", listed["id"], as_of)
     out += [Record("vano", {"id": span["id"]}, fields(span, _SPAN))
-            for span in store.find_in_feeder(feeder_id, "span", "", EVERY)]
+            for span in store.find_in_feeder(feeder_id, "span", "", None)]
     return out + [Record("equipo", {"id": piece["id"]}, fields(piece, _EQUIPMENT, ubicacion=location(piece)))
-                  for piece in store.find_in_feeder(feeder_id, "equipment", "", EVERY)]
+                  for piece in store.find_in_feeder(feeder_id, "equipment", "", None)]
 
 
 def network_records(store, as_of: datetime.date) -> list:

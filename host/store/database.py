@@ -46,6 +46,16 @@ def connect(url: str) -> tuple:
     return connection, "sqlite"
 
 
+def rows_window(limit: int | None, offset: int = 0) -> str:
+    """The LIMIT/OFFSET clause of `limit` rows from `offset` on; limit None: every row (a feed, not a page: SQLite
+    has no OFFSET without a LIMIT, PostgreSQL no LIMIT -1)."""
+    if limit is None:
+        if offset:
+            raise ValueError("offset: only with a limit")
+        return ""
+    return "LIMIT %d OFFSET %d" % (int(limit), int(offset))
+
+
 def unique_violation(exc: Exception) -> bool:
     """SQLite's IntegrityError, or PostgreSQL's unique_violation (SQLSTATE 23505) as pg8000 reports it."""
     if isinstance(exc, sqlite3.IntegrityError):

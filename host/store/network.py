@@ -9,6 +9,8 @@ an element's detail also names its parents (`breadcrumb`: region, comuna, substa
 
 import json
 
+from opsm.host.store.database import rows_window
+
 _LOCATION = ("x", "y", "datum", "zone", "lon", "lat")
 # kind -> (table, key columns, columns), in the order a batch is written: a row's parents first
 TABLES = {
@@ -178,12 +180,13 @@ class NetworkTables:
                           (plate.strip(),))
         return self.transformer(rows[0][0]) if rows else None
 
-    def demands(self, kind: str, element: str, months: int = DEMAND_MONTHS) -> list:
-        """[{month, max_kw, min_kw}] of a feeder's or transformer's (kind) newest `months` months, newest first."""
+    def demands(self, kind: str, element: str, months: int | None = DEMAND_MONTHS) -> list:
+        """[{month, max_kw, min_kw}] of a feeder's or transformer's (kind) newest `months` months (None: all),
+        newest first."""
         table, key = {"feeder": ("feeder_demands", "feeder"), "transformer": ("transformer_demands", "transformer")}[
             kind]
-        return self.dicts("SELECT month, max_kw, min_kw FROM %s WHERE %s = ? ORDER BY month DESC LIMIT %d" % (
-            table, key, months), (element,))
+        return self.dicts("SELECT month, max_kw, min_kw FROM %s WHERE %s = ? ORDER BY month DESC %s" % (
+            table, key, rows_window(months)), (element,))
 
     def vnr_code(self, code: str) -> dict | None:
         """{code, description, recargos_1, montaje, stotal_1, ing_gg, stotal_2, int_int, total} in pesos."""
@@ -192,13 +195,14 @@ class NetworkTables:
 
     # --- inside a feeder -------------------------------------------------------------------
 
-    def find_in_feeder(self, feeder_id: str, kind: str, text: str, limit: int = 50, offset: int = 0) -> list:
+    def find_in_feeder(self, feeder_id: str, kind: str, text: str, limit: int | None = 50,
+                       offset: int = 0) -> list:
         """The feeder's poles, spans or equipment (kind "pole", "span", "equipment") whose plate or id contains
-        `text` (any case), by plate or id, `limit` of them from `offset` on: every column of the pole, the span
-        (geometry parsed) or the equipment."""
+        `text` (any case), by plate or id, `limit` of them (None: all) from `offset` on: every column of the
+        pole, the span (geometry parsed) or the equipment."""
         table, key = {"pole": ("poles", "plate"), "span": ("spans", "id"), "equipment": ("equipment", "id")}[kind]
         rows = self.dicts("SELECT * FROM %s WHERE feeder = ? AND LOWER(%s) LIKE ? ESCAPE '!' ORDER BY %s "
-                          "LIMIT %d OFFSET %d" % (table, key, key, int(limit), int(offset)), (feeder_id, like(text)))
+                          "%s" % (table, key, key, rows_window(limit, offset)), (feeder_id, like(text)))
         return [_geometry(row) for row in rows] if kind == "span" else rows
 
     def feeder_plan(self, feeder_id: str) -> dict | None:

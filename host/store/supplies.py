@@ -12,6 +12,7 @@ import datetime
 import zoneinfo
 
 from opsm.host import readings
+from opsm.host.store.database import rows_window
 from opsm.host.store.network import like, upsert
 from opsm.protocol import registers as regmap
 from opsm.protocol.modbus_map import UNIT_NAMES
@@ -113,8 +114,8 @@ class SupplyTables:
         (from "meter": its profile captures at the month's boundaries, in the meter's time zone) and, for a
         month it does not cover, from the bills (from "bill"); None, and from None, when neither knows.
         charges_clp are the supply bills' amounts (charges_from "bill"), or for a month without one the
-        register's charges in CLP (a prepaid customer's purchases; "register"); injection_clp the annexes of injection's; net_clp the charges less
-        the injection."""
+        register's charges in CLP (a prepaid customer's purchases; "register"); injection_clp the annexes of
+        injection's; net_clp the charges less the injection."""
         device = self.query("SELECT device_id FROM customers WHERE customer_id = ?", (customer_id,))
         device = device[0][0] if device else None
         tz = readings.timezone(self, device) if device else zoneinfo.ZoneInfo("UTC")
@@ -146,12 +147,14 @@ class SupplyTables:
                         "net_clp": None if charges is None else charges - (credit or 0)})
         return out
 
-    def customer_bills(self, customer_id: str, kind: str = "suministro", limit: int = BILLS_SHOWN) -> list:
-        """The customer's newest `limit` bills of `kind` ("suministro", or "inyeccion": annexes of injection),
-        newest first: {number, kind, issued_on, period, kwh_consumed, kwh_injected, amount_clp, has_pdf}."""
+    def customer_bills(self, customer_id: str, kind: str = "suministro",
+                       limit: int | None = BILLS_SHOWN) -> list:
+        """The customer's newest `limit` (None: all) bills of `kind` ("suministro", or "inyeccion": annexes of
+        injection), newest first: {number, kind, issued_on, period, kwh_consumed, kwh_injected, amount_clp,
+        has_pdf}."""
         return [dict(row, has_pdf=bool(row["has_pdf"])) for row in self.dicts(
             "SELECT %s FROM bills WHERE customer_id = ? AND kind = ? ORDER BY period DESC, issued_on DESC, number "
-            "DESC LIMIT %d" % (_BILL_LIST, int(limit)), (customer_id, kind))]
+            "DESC %s" % (_BILL_LIST, rows_window(limit)), (customer_id, kind))]
 
     def customer_bill(self, customer_id: str, number: str) -> dict | None:
         """The customer's bill or annex `number`: every column, pdf its bytes (or None)."""

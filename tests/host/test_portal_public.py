@@ -229,6 +229,7 @@ def test_anonymous_requests_go_to_the_login_page_and_come_back(app):
             assert client.get(path, follow_redirects=False).headers["location"].startswith("/ingresar?siguiente=")
         login = client.get(page.headers["location"])
         assert 'name="siguiente" value="%s"' % html.escape(target) in login.text
+        assert '<a class="button" href="/registro">Registro</a>' in login.text  # the seed's INGRESAR and REGISTRO
         back = _login(client, "demo-sec", "auditor-sec-demo-2020", target)  # every profile sees the público pages
         assert back.status_code == 303 and back.headers["location"] == target
         assert client.get(target).status_code == 200
