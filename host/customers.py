@@ -54,7 +54,7 @@ CUSTOMER_FIELDS = ("customer_id", "name", "device_id", "email", "phone", "addres
                    "bill_access") + GESTIONA_FIELDS
 CUSTOMERS = rowfile.Table("customer", CUSTOMER_FIELDS[:2], ("id_type",) + CUSTOMER_FIELDS[2:])
 CHARGES = rowfile.Table("charge", ("customer_id", "document", "billed_on", "amount"), ("currency", "kwh"))
-_FLAGS = {"yes": 1, "y": 1, "si": 1, "sí": 1, "true": 1, "1": 1, "no": 0, "n": 0, "false": 0, "0": 0}
+FLAG_WORDS = {"yes": 1, "y": 1, "si": 1, "sí": 1, "true": 1, "1": 1, "no": 0, "n": 0, "false": 0, "0": 0}
 _FLAG_DEFAULTS = {"smart": 1, "shared": 0, "bill_access": 1}
 
 EMPTY = Rule("required", "must not be empty", "no puede estar vacío")
@@ -298,9 +298,9 @@ def _rols(text: str) -> str:
 def _answer(values: dict, name: str, bad) -> int | None:
     """A yes or no that may be left unstated (None)."""
     text = values[name].lower()
-    if text and text not in _FLAGS:
+    if text and text not in FLAG_WORDS:
         bad(name, YES_NO)
-    return _FLAGS.get(text) if text else None
+    return FLAG_WORDS.get(text) if text else None
 
 
 def _building(values: dict, bad) -> str | None:
@@ -403,7 +403,7 @@ def _customer(row: dict, bad) -> tuple:
             bad("connected_kw", POWER)
     for name, default in _FLAG_DEFAULTS.items():
         text = values[name].lower()
-        stored[name] = default if not text else _FLAGS.get(text)
+        stored[name] = default if not text else FLAG_WORDS.get(text)
         if stored[name] is None:
             bad(name, YES_NO)
     stored["building"] = _building(values, bad)
@@ -436,7 +436,7 @@ def cents(text: str) -> int:
     return int(amount * 100)
 
 
-def _known(text: str, known_customers) -> str | None:
+def known_customer(text: str, known_customers) -> str | None:
     """The register's spelling of a charge's customer: as its form says, else a RUT or NIT written bare."""
     for kind in ("auto", "rut", "nit"):
         try:
@@ -453,7 +453,7 @@ def _charge(row: dict, bad, known_customers) -> tuple:
     if not customer:
         bad("customer_id", EMPTY)
     else:
-        customer = _known(customer, known_customers) or customer
+        customer = known_customer(customer, known_customers) or customer
         if customer not in known_customers:
             bad("customer_id", UNKNOWN_CUSTOMER)
     if not document:

@@ -50,7 +50,7 @@ import unicodedata
 from typing import NamedTuple
 
 from opsm.host import rowfile
-from opsm.host.customers import _FLAGS, EMPTY, YES_NO  # the register's yes/no words, one spelling for both
+from opsm.host.customers import FLAG_WORDS, EMPTY, YES_NO  # the register's yes/no words, one spelling for both
 from opsm.host.rowfile import Problem, Rule, RowFileError
 from opsm.host.store.network import TABLES
 
@@ -58,9 +58,9 @@ LOCATION_TOLERANCE_M = 100.0  # UTM and lon, lat of one element may differ by ro
 DATUMS = {"WGS84": "WGS 84", "SIRGAS-CHILE2016": "SIRGAS-Chile 2016", "SIRGAS-CHILE2002": "SIRGAS-Chile 2002",
           "PSAD56": "PSAD56"}  # the datum as compared (upper case, no spaces) -> PROJ's name
 _DATUM_SHOWN = {key: name.replace("WGS 84", "WGS84") for key, name in DATUMS.items()}  # as stored
-_LOCATION = ("x", "y", "datum", "zone", "lon", "lat")
+LOCATION_COLUMNS = ("x", "y", "datum", "zone", "lon", "lat")
 GEOMETRY = "geometry"
-_ROW_FILES = (".csv", ".txt", ".xlsx", ".xls", ".toml")
+ROW_FILE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xls", ".toml")
 _GEOJSON = (".geojson", ".json")
 
 NUMBER = Rule("number", "must be a number, 0 or more", "debe ser un número, 0 o más")
@@ -146,7 +146,7 @@ def _float(text: str, rule: Rule) -> float:
     return value
 
 
-def _number(text: str) -> float:
+def decimal_number(text: str) -> float:
     value = _float(text, NUMBER)
     if value < 0:
         raise Invalid(NUMBER)
@@ -161,13 +161,13 @@ def _digits(text: str) -> bool:
     return re.fullmatch(r"[0-9]+", text) is not None
 
 
-def _pesos(text: str) -> int:
+def whole_pesos(text: str) -> int:
     if not _digits(text):
         raise Invalid(PESOS)
     return int(text)
 
 
-def _month(text: str) -> str:
+def year_month(text: str) -> str:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
         raise Invalid(MONTH)
     return text
@@ -187,7 +187,7 @@ def folded(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
 
 
-def _choice(*words):
+def one_of(*words):
     """One of `words` (stored as written here), in any case, with or without accents."""
     known = {folded(word): word for word in words}
 
@@ -198,10 +198,10 @@ def _choice(*words):
     return parse
 
 
-def _flag(text: str) -> int:
-    if text.lower() not in _FLAGS:
+def yes_no_flag(text: str) -> int:
+    if text.lower() not in FLAG_WORDS:
         raise Invalid(YES_NO)
-    return _FLAGS[text.lower()]
+    return FLAG_WORDS[text.lower()]
 
 
 def _phase_count(text: str) -> int:
@@ -239,7 +239,7 @@ class Column(NamedTuple):
 
 _VNR = Column("vnr_code", refers_to="vnr")
 _FEEDER = Column("feeder", required=True, refers_to="feeder")
-_DEMAND = (Column("month", _month, True), Column("max_kw", _signed, True), Column("min_kw", _signed, True))
+_DEMAND = (Column("month", year_month, True), Column("max_kw", _signed, True), Column("min_kw", _signed, True))
 KINDS = {
     "region": (Column("cut", _cut(2, REGION_CUT), True), Column("name", required=True)),
     "comuna": (Column("cut", _cut(5, COMUNA_CUT), True), Column("name", required=True),
@@ -247,23 +247,26 @@ KINDS = {
     "substation": (Column("id", required=True), Column("name", required=True),
                    Column("comuna", _cut(5, COMUNA_CUT), True, "comuna"), Column("power_transformers", _names)),
     "vnr": (Column("code", required=True), Column("description")) + tuple(
-        Column(name, _pesos, True) for name in ("recargos_1", "montaje", "stotal_1", "ing_gg", "stotal_2", "int_int",
-                                                 "total")),
+        Column(name, whole_pesos, True) for name in ("recargos_1", "montaje", "stotal_1", "ing_gg", "stotal_2",
+                                                      "int_int", "total")),
     "feeder": (Column("id", required=True), Column("name", required=True),
                Column("substation", required=True, refers_to="substation"),
-               Column("kind", _choice("alimentador", "sub-alimentador"), True), Column("owner"),
-               Column("purchase_node"), Column("short_circuit_kva", _number), Column("capacity_kva", _number)),
+               Column("kind", one_of("alimentador", "sub-alimentador"), True), Column("owner"),
+               Column("purchase_node"), Column("short_circuit_kva", decimal_number),
+               Column("capacity_kva", decimal_number)),
     "pole": (Column("plate", required=True), _FEEDER, Column("medium_voltage"), Column("low_voltage"), _VNR),
     "transformer": (Column("id", required=True), Column("name", required=True), _FEEDER,
-                    Column("capacity_kva", _number, True), Column("connection"), Column("voltage"), Column("pole"),
-                    Column("kind", _choice("monofásico", "bifásico", "trifásico"), True),
-                    Column("phases", _choice("RST", "RS", "RT", "ST", "R", "S", "T"), True), _VNR,
-                    Column("monitored", _flag)),
+                    Column("capacity_kva", decimal_number, True), Column("connection"), Column("voltage"),
+                    Column("pole"),
+                    Column("kind", one_of("monofásico", "bifásico", "trifásico"), True),
+                    Column("phases", one_of("RST", "RS", "RT", "ST", "R", "S", "T"), True), _VNR,
+                    Column("monitored", yes_no_flag)),
     "span": (Column("id", required=True), _FEEDER, Column("origin", required=True),
-             Column("destination", required=True), Column("length_m", _number, True), Column("material"),
-             Column("insulation"), _VNR, Column("capacity_a", _number), Column("phases", _phase_count)),
-    "equipment": (Column("id", required=True), _FEEDER, Column("kind", required=True), Column("capacity", _number),
-                  Column("capacity_unit", _choice("A", "kVA")), Column("connection"), Column("operating_mode"),
+             Column("destination", required=True), Column("length_m", decimal_number, True), Column("material"),
+             Column("insulation"), _VNR, Column("capacity_a", decimal_number), Column("phases", _phase_count)),
+    "equipment": (Column("id", required=True), _FEEDER, Column("kind", required=True),
+                  Column("capacity", decimal_number),
+                  Column("capacity_unit", one_of("A", "kVA")), Column("connection"), Column("operating_mode"),
                   Column("voltage_setpoints"), Column("ratio"), _VNR),
     "feeder_demand": (_FEEDER,) + _DEMAND,
     "transformer_demand": (Column("transformer", required=True, refers_to="transformer"),) + _DEMAND,
@@ -275,7 +278,7 @@ PHASES_OF = {"monofásico": 1, "bifásico": 2, "trifásico": 3}
 def table(kind: str) -> rowfile.Table:
     """The rowfile.Table of a kind: its required columns, then the others."""
     columns = KINDS[kind]
-    optional = tuple(c.name for c in columns if not c.required) + (_LOCATION if kind in LOCATED else ())
+    optional = tuple(c.name for c in columns if not c.required) + (LOCATION_COLUMNS if kind in LOCATED else ())
     return rowfile.Table(kind, tuple(c.name for c in columns if c.required), optional)
 
 
@@ -325,17 +328,17 @@ def distance_m(a: tuple, b: tuple) -> float:
     return pyproj.Geod(ellps="WGS84").inv(a[0], a[1], b[0], b[1])[2]
 
 
-def _locate(row: dict, item: dict, bad, required: bool) -> None:
+def locate_row(row: dict, item: dict, bad, required: bool) -> None:
     """x, y, datum, zone, lon, lat into `item`: those given, checked, and the others computed."""
-    given = {name: row.get(name, "") for name in _LOCATION}
-    item.update(dict.fromkeys(_LOCATION))
-    utm, wgs84 = any(given[n] for n in _LOCATION[:4]), any(given[n] for n in _LOCATION[4:])
+    given = {name: row.get(name, "") for name in LOCATION_COLUMNS}
+    item.update(dict.fromkeys(LOCATION_COLUMNS))
+    utm, wgs84 = any(given[n] for n in LOCATION_COLUMNS[:4]), any(given[n] for n in LOCATION_COLUMNS[4:])
     if not utm and not wgs84:
         if required:
             bad("x", LOCATION)
         return
-    parsers = {"x": _number, "y": _number, "datum": _datum, "zone": _zone, "lon": _signed, "lat": _signed}
-    names = (_LOCATION[:4] if utm else ()) + (_LOCATION[4:] if wgs84 else ())
+    parsers = {"x": decimal_number, "y": decimal_number, "datum": _datum, "zone": _zone, "lon": _signed, "lat": _signed}
+    names = (LOCATION_COLUMNS[:4] if utm else ()) + (LOCATION_COLUMNS[4:] if wgs84 else ())
     values, refused = {}, False
     for name in names:
         try:
@@ -388,7 +391,7 @@ def _check_row(kind: str):
             except Invalid as exc:
                 bad(column.name, exc.rule)
         if kind in LOCATED:
-            _locate(row, item, bad, LOCATED[kind])
+            locate_row(row, item, bad, LOCATED[kind])
         _check_together(kind, item, bad)
         return item
     return check
@@ -529,7 +532,7 @@ def files_in(folder: str) -> list:
         stem, extension = os.path.splitext(name)
         if extension.lower() in _GEOJSON:
             found.append((GEOMETRY, path))
-        elif extension.lower() in _ROW_FILES and stem.lower() in KINDS:
+        elif extension.lower() in ROW_FILE_SUFFIXES and stem.lower() in KINDS:
             found.append((stem.lower(), path))
         elif not name.startswith("."):
             problems.append(Problem(path, None, None, Rule(

@@ -28,10 +28,10 @@ import os
 import re
 
 from opsm.host import rowfile
-from opsm.host.customers import _known, DATE, EMPTY, UNKNOWN_CUSTOMER  # the register's spelling of a RUT
+from opsm.host.customers import DATE, EMPTY, UNKNOWN_CUSTOMER, known_customer  # the register's spelling of a RUT
 # one set of value rules for the network's rows and the customers'
-from opsm.host.network import (_LOCATION, _ROW_FILES, Column, Invalid, _choice, _flag, _locate, _month, _number,
-                               _pesos)
+from opsm.host.network import (LOCATION_COLUMNS, ROW_FILE_SUFFIXES, Column, Invalid, decimal_number, locate_row,
+                               one_of, whole_pesos, year_month, yes_no_flag)
 from opsm.host.rowfile import Problem, Rule, RowFileError
 from opsm.host.store.supplies import BILL_KINDS, TABLES
 
@@ -77,14 +77,15 @@ def _day(text: str) -> int:
 
 _CUSTOMER = Column("customer_id", required=True)
 KINDS = {
-    "supply": (_CUSTOMER, Column("transformer"), Column("billing_day", _day), Column("generation", _flag)),
-    "bill": (_CUSTOMER, Column("number", required=True), Column("kind", _choice(*BILL_KINDS), True),
-             Column("issued_on", _date, True), Column("period", _month, True), Column("kwh_consumed", _number),
-             Column("kwh_injected", _number), Column("amount_clp", _pesos, True), Column("pdf")),
+    "supply": (_CUSTOMER, Column("transformer"), Column("billing_day", _day), Column("generation", yes_no_flag)),
+    "bill": (_CUSTOMER, Column("number", required=True), Column("kind", one_of(*BILL_KINDS), True),
+             Column("issued_on", _date, True), Column("period", year_month, True),
+             Column("kwh_consumed", decimal_number),
+             Column("kwh_injected", decimal_number), Column("amount_clp", whole_pesos, True), Column("pdf")),
     "generation_contract": (_CUSTOMER, Column("liquidation_form", required=True), Column("liquidation_date", _date),
-                            Column("contract_date", _date, True), Column("installed_kw", _number, True)),
-    "remanente": (_CUSTOMER, Column("month", _month, True), Column("amount_clp", _pesos, True)),
-    "document": (_CUSTOMER, Column("kind", _choice(*DOCUMENT_KINDS), True), Column("pdf", required=True)),
+                            Column("contract_date", _date, True), Column("installed_kw", decimal_number, True)),
+    "remanente": (_CUSTOMER, Column("month", year_month, True), Column("amount_clp", whole_pesos, True)),
+    "document": (_CUSTOMER, Column("kind", one_of(*DOCUMENT_KINDS), True), Column("pdf", required=True)),
 }
 
 
@@ -136,7 +137,7 @@ def _check_row(kind: str, folder: str, customers: set, transformers: set, pdfs: 
             except Invalid as exc:
                 bad(column.name, exc.rule)
         if item["customer_id"] is not None:
-            item["customer_id"] = _known(item["customer_id"], customers)
+            item["customer_id"] = known_customer(item["customer_id"], customers)
             if item["customer_id"] is None:
                 bad("customer_id", UNKNOWN_CUSTOMER)
         if item.get("pdf") is not None:
@@ -152,7 +153,7 @@ def _check_row(kind: str, folder: str, customers: set, transformers: set, pdfs: 
         elif kind == "bill" and item["issued_on"] and item["period"] and item["issued_on"][:7] < item["period"]:
             bad("issued_on", ISSUED_BEFORE_PERIOD)
         elif kind == "generation_contract":
-            _locate(row, item, bad, False)
+            locate_row(row, item, bad, False)
         return item
     return check
 
@@ -161,7 +162,7 @@ def _row_file(kind: str, path: str, customers: set, transformers: set, pdfs: _Pd
     """(items, problems) of one row file of `kind`."""
     required = tuple(c.name for c in KINDS[kind] if c.required)
     optional = tuple(c.name for c in KINDS[kind] if not c.required) + (
-        _LOCATION if kind == "generation_contract" else ())
+        LOCATION_COLUMNS if kind == "generation_contract" else ())
     check = _check_row(kind, os.path.dirname(os.path.abspath(path)), customers, transformers, pdfs)
     return rowfile.checked(path, kind, required, check, TABLES[kind][1][-1], _key(kind), optional=optional)
 
@@ -173,7 +174,7 @@ def files_in(folder: str) -> list:
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         stem, extension = os.path.splitext(name)
-        if extension.lower() in _ROW_FILES and stem.lower() in KINDS:
+        if extension.lower() in ROW_FILE_SUFFIXES and stem.lower() in KINDS:
             found.append((stem.lower(), path))
         elif not (name.startswith(".") or extension.lower() == ".pdf" or os.path.isdir(path)):
             problems.append(Problem(path, None, None, Rule(
