@@ -44,8 +44,9 @@ def shows_generation(general: dict, profile: str) -> bool:
 
 
 def _trail(general: dict, title: str | None = None) -> tuple:
-    own = ("Cliente N° %s" % general["client_number"], url(general))
-    return (own, (title, None)) if title else (own,)
+    """The customer's index, then this page (the page itself is never a link)."""
+    label = "Cliente N° %s" % general["client_number"]
+    return ((label, url(general)), (title, None)) if title else ((label, None),)
 
 
 def _page(general: dict, title: str, sections: list) -> Page:

@@ -262,7 +262,8 @@ async def feeder_detail(request):
                 [f for e in plan["equipment"] for f in _point("equipment", dict(e, name=e["id"]))])
     found, context = _feeder_search(store, feeder["id"], request.query_params)
     sections = (fields, _listing("Transformadores", feeder["transformers"], "/red/transformador/%s"),
-                Grid("Plano", ("Plano del alimentador (KMZ)",), (("plano-%s.kmz" % feeder["id"],),), ((kmz_url,),)),
+                Grid("Plano", ("Plano del alimentador (KMZ)",), (("plano-%s.kmz" % web.file_name(feeder["id"]),),),
+                     ((kmz_url,),)),
                 _demands(feeder["demands"], monthly=True), Map("Mapa georreferenciación", tuple(features)))
     page = Page("Detalle alimentador %s" % feeder["id"], _trail(feeder["breadcrumb"], feeder["name"]),
                 sections + ((found,) if found else ()))

@@ -308,7 +308,9 @@ def test_publico_opens_the_feeder_and_its_kmz_plan(site, page, tmp_path):
     expect(page.locator("section.map svg .feature.transformer")).to_have_count(len(feeder["transformers"]))
     _shot(page, "publico-alimentador")
 
-    kmz = _download(page, "a:text-is('plano-%s.kmz')" % feeder["id"], tmp_path)
+    shown = "plano-%s.kmz" % feeder["id"].lower()
+    kmz = _download(page, "a:text-is('%s')" % shown, tmp_path)
+    assert kmz.name == shown  # the link says the name the file is saved under
     with zipfile.ZipFile(kmz) as archive:
         kml = ET.fromstring(archive.read("doc.kml"))
     folders = {f.find("k:name", KML).text: f for f in kml.iter("{%s}Folder" % KML["k"])}

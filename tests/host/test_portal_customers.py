@@ -93,6 +93,14 @@ def test_general_and_technical_information_hold_the_register(store, db):
     assert rows["Tensión transformador"] == technical["transformer_voltage"]
 
 
+def test_a_customers_trail_links_back_to_the_index_never_to_the_page_itself(store, db):
+    general = general_of(store, db["cliente"][0])
+    index = views.index(general, "cliente")
+    assert index.trail == (("Cliente N° %s" % general["client_number"], None),)
+    assert views.general_info(general).trail == (("Cliente N° %s" % general["client_number"], views.url(general)),
+                                                 ("Información general", None))
+
+
 def test_consumption_against_charges_over_36_months(store, db):
     general = general_of(store, db["cliente"][0])
     months = store.customer_months(general["customer_id"], count=36)
