@@ -376,20 +376,27 @@ def locate_row(row: dict, item: dict, bad, required: bool) -> None:
 
 # --- row files --------------------------------------------------------------------------------------------
 
+def parse_columns(row, columns: tuple, bad) -> dict:
+    """The row's value of every column ({"_row": its number}), each parsed by its rule; an empty required
+    cell, or one its rule refuses, reported to `bad` (and None)."""
+    item = {"_row": row.number}
+    for column in columns:
+        text = row.get(column.name, "")
+        item[column.name] = None
+        if not text:
+            if column.required:
+                bad(column.name, EMPTY)
+            continue
+        try:
+            item[column.name] = column.parse(text)
+        except Invalid as exc:
+            bad(column.name, exc.rule)
+    return item
+
+
 def _check_row(kind: str):
     def check(row, bad) -> dict:
-        item = {"_row": row.number}
-        for column in KINDS[kind]:
-            text = row.get(column.name, "")
-            item[column.name] = None
-            if not text:
-                if column.required:
-                    bad(column.name, EMPTY)
-                continue
-            try:
-                item[column.name] = column.parse(text)
-            except Invalid as exc:
-                bad(column.name, exc.rule)
+        item = parse_columns(row, KINDS[kind], bad)
         if kind in LOCATED:
             locate_row(row, item, bad, LOCATED[kind])
         _check_together(kind, item, bad)
@@ -420,8 +427,9 @@ def _check_together(kind: str, item: dict, bad) -> None:
         bad("max_kw", MAX_BELOW_MIN)
 
 
-def _key(kind: str):
-    columns = TABLES[kind][1]
+def row_key(columns: tuple):
+    """An item's key under its table's key `columns`: the value of a single one, or the tuple of several
+    (None while any is missing)."""
     return lambda item: item[columns[0]] if len(columns) == 1 else (
         tuple(item[c] for c in columns) if None not in (item[c] for c in columns) else None)
 
@@ -430,7 +438,7 @@ def _row_file(kind: str, path: str) -> tuple:
     """(items, problems) of one row file of `kind`."""
     spec = table(kind)
     columns = TABLES[kind][1]
-    return rowfile.checked(path, kind, spec.required, _check_row(kind), columns[-1], _key(kind),
+    return rowfile.checked(path, kind, spec.required, _check_row(kind), columns[-1], row_key(TABLES[kind][1]),
                            optional=spec.optional)
 
 
@@ -574,7 +582,7 @@ def _merged(read: list, problems: list) -> dict:
             if kind == GEOMETRY:
                 key, column = (kind, item["kind"], item["id"]), item["kind"]
             else:
-                key, column = (kind, _key(kind)(item)), TABLES[kind][1][-1]
+                key, column = (kind, row_key(TABLES[kind][1])(item)), TABLES[kind][1][-1]
             if key[-1] is None:
                 continue
             if key in seen:
@@ -597,7 +605,7 @@ def _unknown_references(store, read: list, batch: dict) -> list:
 
     @functools.cache
     def known(kind: str) -> set:
-        return store.network_keys(kind) | {_key(kind)(row) for row in batch.get(kind, ())}
+        return store.network_keys(kind) | {row_key(TABLES[kind][1])(row) for row in batch.get(kind, ())}
 
     problems = []
     for kind, path, items in read:

@@ -28,10 +28,10 @@ import os
 import re
 
 from opsm.host import rowfile
-from opsm.host.customers import DATE, EMPTY, UNKNOWN_CUSTOMER, known_customer  # the register's spelling of a RUT
+from opsm.host.customers import DATE, UNKNOWN_CUSTOMER, known_customer  # the register's spelling of a RUT
 # one set of value rules for the network's rows and the customers'
 from opsm.host.network import (LOCATION_COLUMNS, ROW_FILE_SUFFIXES, Column, Invalid, decimal_number, locate_row,
-                               one_of, whole_pesos, year_month, yes_no_flag)
+                               one_of, parse_columns, row_key, whole_pesos, year_month, yes_no_flag)
 from opsm.host.rowfile import Problem, Rule, RowFileError
 from opsm.host.store.supplies import BILL_KINDS, TABLES
 
@@ -116,26 +116,9 @@ class _Pdfs:
         return data
 
 
-def _key(kind: str):
-    columns = TABLES[kind][1]
-    return lambda item: item[columns[0]] if len(columns) == 1 else (
-        tuple(item[c] for c in columns) if None not in (item[c] for c in columns) else None)
-
-
 def _check_row(kind: str, folder: str, customers: set, transformers: set, pdfs: _Pdfs):
     def check(row, bad) -> dict:
-        item = {"_row": row.number}
-        for column in KINDS[kind]:
-            text = row.get(column.name, "")
-            item[column.name] = None
-            if not text:
-                if column.required:
-                    bad(column.name, EMPTY)
-                continue
-            try:
-                item[column.name] = column.parse(text)
-            except Invalid as exc:
-                bad(column.name, exc.rule)
+        item = parse_columns(row, KINDS[kind], bad)
         if item["customer_id"] is not None:
             item["customer_id"] = known_customer(item["customer_id"], customers)
             if item["customer_id"] is None:
@@ -164,7 +147,8 @@ def _row_file(kind: str, path: str, customers: set, transformers: set, pdfs: _Pd
     optional = tuple(c.name for c in KINDS[kind] if not c.required) + (
         LOCATION_COLUMNS if kind == "generation_contract" else ())
     check = _check_row(kind, os.path.dirname(os.path.abspath(path)), customers, transformers, pdfs)
-    return rowfile.checked(path, kind, required, check, TABLES[kind][1][-1], _key(kind), optional=optional)
+    return rowfile.checked(path, kind, required, check, TABLES[kind][1][-1], row_key(TABLES[kind][1]),
+                           optional=optional)
 
 
 def files_in(folder: str) -> list:
@@ -210,7 +194,7 @@ def _merged(read: list, problems: list) -> dict:
     batch, seen = {}, {}
     for kind, path, items in read:
         for item in items:
-            key = _key(kind)(item)
+            key = row_key(TABLES[kind][1])(item)
             if key is None:
                 continue
             if (kind, key) in seen:

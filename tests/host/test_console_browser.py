@@ -20,8 +20,7 @@ import time
 import httpx2 as httpx
 import openpyxl
 import pytest
-import uvicorn
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from opsm.host.console import passwords
 from opsm.host.console.app import create_app
@@ -30,34 +29,17 @@ from opsm.host.registry import Registry
 from opsm.host.store import Store
 from opsm.host.vending import Vendor
 from opsm.simulator import board
+from tests.host.browser import chromium, serving
 from tests.host.console_setup import ADMIN, PAN, PASSPHRASE, Setup, huge_workbook
 
 Run = board.module("simulator.scenario_run").Run
 
-CHROMIUM = "/usr/bin/chromium"
-# without the background-networking flags Chromium keeps dialling out, and this machine refuses it
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VENDOR = ("cajero@example.org", "cajero-secret-1")
 
 
-@contextlib.contextmanager
 def _serve(setup):
-    """The setup's console served by uvicorn on a free loopback port, in a thread: its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(setup.db, setup.registry, setup.keystore), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    try:
-        yield "http://127.0.0.1:%d" % sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    """The setup's console served on a free loopback port: its base URL."""
+    return serving(create_app(setup.db, setup.registry, setup.keystore))
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +51,8 @@ def console(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _context(browser, **options):

@@ -19,24 +19,21 @@ import datetime
 import html
 import pathlib
 import re
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 import xml.etree.ElementTree as ET
 import zipfile
 
 import pytest
-import uvicorn
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from opsm.host import synth
 from opsm.host.portal import robot
 from opsm.host.portal.app import create_app
 from opsm.host.portal.page import day, month_name, number, quantity
 from opsm.host.store import Store
-from tests.host.test_console_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.host.browser import chromium, serving
 
 SECRET = b"portal-browser-secret-0123456789"
 SEED, CUSTOMERS, MONTH = 17, 60, "2025-06"
@@ -65,29 +62,14 @@ def site():
         with Store.open(path) as store:
             synth.create(store, seed=SEED, customers=CUSTOMERS, last_month=MONTH)
         clock = Clock()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(create_app(path, SECRET, clock=clock), log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.time() + 20
-        while not server.started and time.time() < deadline:
-            time.sleep(0.05)
-        assert server.started
-        try:
-            with Store.open(path) as store:
-                yield "http://127.0.0.1:%d" % sock.getsockname()[1], store, clock
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with serving(create_app(path, SECRET, clock=clock)) as base, Store.open(path) as store:
+            yield base, store, clock
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

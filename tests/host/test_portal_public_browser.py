@@ -2,19 +2,15 @@
 the location search's lists load one from the other as each is chosen, by the page's script under the
 Content-Security-Policy, down to a transformer; nothing the policy refuses is reported."""
 
-import socket
 import tempfile
-import threading
-import time
 
 import pytest
-import uvicorn
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from opsm.host import synth
 from opsm.host.portal.app import create_app
 from opsm.host.store import Store
-from tests.host.test_console_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.host.browser import chromium, serving
 from tests.host.test_portal_blocks_robot import answer_of
 
 
@@ -25,20 +21,8 @@ def site():
         path = folder + "/portal.db"
         with Store.open(path) as store:
             synth.create(store, customers=20, last_month="2025-06")
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(create_app(path, b"browser-test-secret-0123"), log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.time() + 20
-        while not server.started and time.time() < deadline:
-            time.sleep(0.05)
-        assert server.started
-        try:
-            yield "http://127.0.0.1:%d" % sock.getsockname()[1], path
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with serving(create_app(path, b"browser-test-secret-0123")) as base:
+            yield base, path
 
 
 def sign_in(page, name: str, password: str) -> None:
@@ -58,8 +42,7 @@ def test_the_location_lists_load_as_each_is_chosen(site):
         feeder = substation["feeders"][0]
         transformer = store.transformers(feeder["id"])[0]
     refused, failed = [], []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    with chromium() as browser:
         page = browser.new_context(locale="es-CL").new_page()
         page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
                 else None)
@@ -78,5 +61,4 @@ def test_the_location_lists_load_as_each_is_chosen(site):
         page.click("button[name=buscar]")
         expect(page).to_have_url(base + "/red/transformador/%s" % transformer["id"])
         expect(page.locator("h1")).to_have_text("Detalle transformador %s" % transformer["id"])
-        browser.close()
     assert refused == [] and failed == []
