@@ -23,12 +23,15 @@ $(STAMP): pyproject.toml Makefile
 
 setup-test: $(TEST_STAMP)
 
-# What only the tests need: PostgreSQL, Chromium and poppler from Debian (apt, as root), the MicroPython
+# What only the tests need: PostgreSQL, Redis, Chromium and poppler from Debian (apt, as root), the MicroPython
 # stubs for mypy, and the 32-bit MicroPython WebAssembly port from npm.
 $(TEST_STAMP): $(STAMP) tools/mp32/package-lock.json
 	@# the harvester's PostgreSQL test starts a real server from Debian's packages
 	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+	@# the distributed head-end's tests start a real Redis (the Celery broker) from Debian's packages
+	command -v redis-server >/dev/null 2>&1 || \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 	@# the vending console's browser tests drive Debian's Chromium with Playwright (no browser download)
 	test -x /usr/bin/chromium || \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
@@ -70,13 +73,14 @@ typecheck: setup-test
 demo: setup
 	$(BIN)/opsm demo --workdir var/demo
 
-bench: setup
+bench: setup-test
 	$(BIN)/python bench/tokens.py
 	$(BIN)/python bench/metering.py
 	$(BIN)/python bench/sim.py
 	$(BIN)/python bench/dlms.py
-	$(BIN)/python bench/harvest.py
+	$(BIN)/python -m bench.harvest
 	$(BIN)/python bench/export.py
+	$(BIN)/python -m bench.headend
 
 # 24 virtual hours of the whole firmware (asyncio app, sim board) run from a ROMFS image;
 # SOAK_HEAP is the heap beside the image (the image stands for the board's flash).

@@ -1,7 +1,7 @@
 """The harvester on a simulated fleet against a sequential gurux-dlms read of the same meters.
 
 A fleet of N meters (default 1 000) that lived a day is started as `opsm sim fleet --count N
---base-port 0 --protocol dlms --history 1d --speed 0 --faults latency=L` in a subprocess
+--base-port 0 --protocol dlms --history 1d --speed 0 --faults latency=L --inventory PATH` in a subprocess
 (the real firmware on the virtual board per meter, TCP wrapper on loopback, virtual time
 stopped), and every reply is held back L ms (default 20): a meter on the far side of a
 WAN, cellular or VPN link is tens of milliseconds or more away, and that round trip, not
@@ -37,7 +37,7 @@ the CPU per meter of the client (this process) and of the simulated meters (the 
 process, from /proc), which says where the time goes.
 Target (SPEC 9): ours / gurux >= 10 in meters per second.
 
-    .venv/bin/python bench/harvest.py [--count 1000] [--latency-ms 20]
+    .venv/bin/python -m bench.harvest [--count 1000] [--latency-ms 20]
 Exit status 1 if the target is missed, a meter is not read, or a meter's profile is short.
 """
 
@@ -66,15 +66,14 @@ CONCURRENCY = 100
 TARGET_RATIO = 10.0
 CPU_ONLY_COUNT = 200             # the 0 ms pass of a default run: a smaller fleet, ~15 s
 FLEET_START_S = 300              # building 1 000 meters with a day of history takes ~30 s
-HEADER = "device_id,serial,host,port,protocol,client,credentials,timezone\n"
 
 
 # --- the fleet ----------------------------------------------------------------------------
 
-def start_fleet(count: int, latency_ms: int, folder: str):
-    """`opsm sim fleet` in a subprocess; (process, dlms ports, seconds until it listened)."""
+def start_fleet(count: int, latency_ms: int, folder: str, inventory_path: str):
+    """`opsm sim fleet` in a subprocess, writing its inventory; (process, dlms ports, seconds until it listened)."""
     command = [sys.executable, "-m", "opsm", "sim", "fleet", "--count", str(count), "--base-port", "0",
-               "--protocol", "dlms", "--history", "1d", "--speed", "0"]
+               "--protocol", "dlms", "--history", "1d", "--speed", "0", "--inventory", inventory_path]
     if latency_ms:
         command += ["--faults", "latency=%d" % latency_ms]
     errors = open(os.path.join(folder, "fleet.stderr"), "w+")
@@ -134,14 +133,6 @@ class CpuClock:
         if fleet is not None and self.start[2] is not None:
             out += ", simulated meters %.1f ms" % ((fleet - self.start[2]) * 1000 / meters)
         return out + " (wall %.1f ms)" % ((wall - self.start[0]) * 1000 / meters)
-
-
-def write_inventory(path: str, ports: list) -> None:
-    """The fleet's meters: serials OPS00000001.. in port order (simulator/serve.py fleet())."""
-    with open(path, "w") as f:
-        f.write(HEADER)
-        for n, port in enumerate(ports):
-            f.write("M%05d,OPS%08d,127.0.0.1,%d,dlms-tcp,16,,UTC\n" % (n, n + 1, port))
 
 
 # --- ours ---------------------------------------------------------------------------------
@@ -273,11 +264,10 @@ def measure(count: int, latency_ms: int, concurrency: int, gurux_seconds: float,
     """Both sides on one fleet; the figures, and the problems found (empty when every read was right)."""
     print("fleet: %d meters, a day of history, %d ms latency on every reply ..." % (count, latency_ms))
     sys.stdout.flush()
-    process, ports, started_s = start_fleet(count, latency_ms, folder)
+    inventory_path = os.path.join(folder, "inventory-%d-%d.csv" % (count, latency_ms))
+    process, ports, started_s = start_fleet(count, latency_ms, folder, inventory_path)
     try:
         print("  listening after %.1f s (opsm sim fleet: building the meters and their day)" % started_s)
-        inventory_path = os.path.join(folder, "inventory-%d-%d.csv" % (count, latency_ms))
-        write_inventory(inventory_path, ports)
         meters = inventory.load(inventory_path)
         ours_exchanges = exchanges_per_meter(meters[0])  # also warms up imports and the first connection
         gurux_meter(ports[0], meters[0].serial)          # the same warm-up for gurux
@@ -320,15 +310,15 @@ def measure(count: int, latency_ms: int, concurrency: int, gurux_seconds: float,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=1000, help="meters in the fleet (1..1000)")
+    parser.add_argument("--count", type=int, default=1000, help="meters in the fleet (1..20000)")
     parser.add_argument("--latency-ms", type=int, default=20, help="held back before every reply of a meter")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="meters in flight in our harvester")
     parser.add_argument("--gurux-seconds", type=float, default=30.0, help="how long to time gurux's sample")
     parser.add_argument("--cpu-only-count", type=int, default=CPU_ONLY_COUNT,
                         help="with a latency: meters of a second fleet at 0 ms, for information (0: none)")
     args = parser.parse_args()
-    if not 1 <= args.count <= 1000:
-        parser.error("--count: 1..1000 (simulator/serve.py fleet())")
+    if not 1 <= args.count <= 20000:
+        parser.error("--count: 1..20000 (opsm sim fleet)")
     start = time.perf_counter()
     cpu_only = None
     with tempfile.TemporaryDirectory(prefix="bench-harvest-") as folder:

@@ -8,6 +8,7 @@ front end's numbers, and what clips.
 from machine import ADC
 
 from board_kit import build_hal
+from tcp_push import TcpSender
 
 PINS = {
     "adc_v": 36, "adc_i": 39, "adc_battery": 34,
@@ -25,4 +26,6 @@ WDT_MS = 10000
 
 
 def make_hal():
-    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, BATTERY_DIVIDER_MILLI, ADC_REF_MV, adc_atten=ADC_ATTEN)
+    hal = build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, BATTERY_DIVIDER_MILLI, ADC_REF_MV, adc_atten=ADC_ATTEN)
+    hal.push = TcpSender()  # DLMS push over the board's Wi-Fi, once boot.py or the REPL has joined a network
+    return hal

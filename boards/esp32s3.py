@@ -8,6 +8,7 @@ docs/front-end.md has the front end's numbers, and what clips.
 from machine import ADC
 
 from board_kit import build_hal
+from tcp_push import TcpSender
 
 PINS = {
     "adc_v": 1, "adc_i": 2, "adc_battery": 4,     # 11 dB: 0-3100 mV, accurate up to ~2900 mV
@@ -25,4 +26,6 @@ WDT_MS = 10000
 
 
 def make_hal():
-    return build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, BATTERY_DIVIDER_MILLI, ADC_REF_MV, adc_atten=ADC_ATTEN)
+    hal = build_hal(PINS, SPI_BUS, SPI_BAUD, WDT_MS, BATTERY_DIVIDER_MILLI, ADC_REF_MV, adc_atten=ADC_ATTEN)
+    hal.push = TcpSender()  # DLMS push over the board's Wi-Fi, once boot.py or the REPL has joined a network
+    return hal

@@ -196,9 +196,11 @@ class SimOptical:
 
 
 def make_hal(storage_root: str = "/tmp/opsm-sim", clock=None, reset_cause: int = RESET_POWER_ON,
-             opener=open, shadow=None) -> Hal:
+             opener=open, shadow=None, push=None) -> Hal:
+    """push: the sender of a virtual board on a network (tcp_push.TcpSender in the simulator; a test's fake);
+    none by default, as a board without one."""
     ac = SimAc()
     return Hal(ac, SimBattery(), SimRelay(ac), ScriptKeypad(), SimDisplay(), SimWatchdog(), storage_root,
                clock or SimClock(), reset_cause, Calibration(V_GAIN_UV, I_GAIN_UA), opener=opener, shadow=shadow,
-               optical=SimOptical(),
+               optical=SimOptical(), push=push,
                battery_divider_milli=BATTERY_DIVIDER_MILLI, adc_ref_mv=ADC_REF_MV)

@@ -11,6 +11,7 @@ from opsm.host.cli_dlms import dlms
 from opsm.host.cli_export import customers, export, report
 from opsm.host.cli_fw import demo, fw
 from opsm.host.cli_harvest import harvest_command
+from opsm.host.cli_headend import headend
 from opsm.host.cli_openpaygo import openpaygo_decode, openpaygo_issue
 from opsm.host.cli_portal import portal
 from opsm.host.cli_sim import sim
@@ -47,7 +48,7 @@ def cli():
 
 
 for _command in (token, meter, keys, sim, fw, demo, dlms, harvest_command, customers, export, report, vend,
-                 portal):
+                 portal, headend):
     cli.add_command(_command)
 token.add_command(openpaygo_issue)
 token.add_command(openpaygo_decode)

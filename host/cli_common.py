@@ -23,7 +23,7 @@ class CliError(click.ClickException):
 EXTRA_OF = {"PIL": "sim", "pymodbus": "sim", "starlette": "console", "jinja2": "console", "multipart": "console",
             "python_multipart": "console", "uvicorn": "console", "reportlab": "console", "openpyxl": "console",
             "xlrd": "console", "pg8000": "headend", "xlwt": "headend", "xlsxwriter": "headend",
-            "jsonschema": "headend", "pyproj": "portal", "simplekml": "portal"}
+            "jsonschema": "headend", "celery": "headend", "pyproj": "portal", "simplekml": "portal"}
 
 
 def missing_extra(exc: ModuleNotFoundError) -> CliError | None:

@@ -8,6 +8,24 @@ import click
 from opsm.host.cli_common import CliError, db_option
 
 
+def meter_bounds(f):
+    """The harvester's bounds on each meter: time-outs, retries, its deadline and the caps on a read (`opsm harvest`
+    and `opsm headend submit`)."""
+    f = click.option("--max-blocks", type=click.IntRange(1), default=256, show_default=True,
+                     help="GET blocks one read may take (the full hourly profile takes 35), and HDLC segments one "
+                     "reply; more fail the meter.")(f)
+    f = click.option("--max-reply-bytes", type=click.IntRange(1), default=1 << 20, show_default=True,
+                     help="Bytes one read may bring, all its blocks (the meter's full hourly profile, 840 rows, is "
+                     "35 KB); a larger reply fails the meter.")(f)
+    f = click.option("--meter-deadline", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
+                     help="Seconds one meter may take in all: connection, association, every read, release, "
+                     "retries; a meter still at it fails with 'deadline N s passed after K reads'.")(f)
+    f = click.option("--retries", type=click.IntRange(0), default=2, show_default=True, help="Extra attempts for a meter that fails.")(f)
+    f = click.option("--timeout", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
+                     help="Seconds to wait for each answer.")(f)
+    return f
+
+
 @click.command("harvest")
 @click.option("--inventory", "inventory_path", required=True, type=click.Path(dir_okay=False),
               help="CSV or TOML: device_id, serial, host, port, protocol, client, credentials, timezone.")
@@ -17,22 +35,12 @@ from opsm.host.cli_common import CliError, db_option
 @click.option("--concurrency", type=int, default=50, show_default=True, help="Meters read at the same time.")
 @click.option("--since", default=None, help="Profiles from this UTC time on (YYYY-MM-DD or YYYY-MM-DDTHH:MM); "
               "default: after the newest stored row.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each answer.")
-@click.option("--retries", type=int, default=2, show_default=True, help="Extra attempts for a meter that fails.")
-@click.option("--meter-deadline", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
-              help="Seconds one meter may take in all: connection, association, every read, release, retries; "
-              "a meter still at it fails with 'deadline N s passed after K reads'.")
+@meter_bounds
 @click.option("--harvest-deadline", type=click.FloatRange(0, min_open=True), default=None, show_default="no bound",
               help="Seconds the whole harvest may take; meters not done by then fail with that reason.")
-@click.option("--max-reply-bytes", type=click.IntRange(1), default=1 << 20, show_default=True,
-              help="Bytes one read may bring, all its blocks (the meter's full hourly profile, 840 rows, is "
-              "35 KB); a larger reply fails the meter.")
-@click.option("--max-blocks", type=click.IntRange(1), default=256, show_default=True,
-              help="GET blocks one read may take (the full hourly profile takes 35), and HDLC segments one "
-              "reply; more fail the meter.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object: totals and every failure.")
 def harvest_command(inventory_path, credentials, db, concurrency, since, timeout, retries, meter_deadline,
-                    harvest_deadline, max_reply_bytes, max_blocks, as_json):
+                    max_reply_bytes, max_blocks, harvest_deadline, as_json):
     """Read every meter of an inventory into the database. Exit 0: all read; 2: some failed; 1: bad input.
 
     Each meter has a deadline for its whole session and caps on what one read may bring: a meter that

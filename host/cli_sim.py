@@ -76,17 +76,26 @@ def _port_options(f):
                      "trickle=2.5 (a byte every 2.5 s), endless=blocks or endless=segments.")(f)
     f = click.option("--trace", "trace_dir", type=click.Path(file_okay=False), default=None,
                      help="Write a hex trace (RX/TX lines) per connection into this folder.")(f)
+    f = click.option("--push-to", default=None, metavar="HOST:PORT",
+                     help="Every meter's DLMS push destination: its events go there as DataNotifications "
+                     "(TCP wrapper); also settable over DLMS (opsm dlms push-setup).")(f)
     return f
 
 
-def _serve_options(faults, trace_dir, lls_password, hls_keys, meters):
+def _serve_options(faults, trace_dir, lls_password, hls_keys, meters, push_to):
+    from opsm.protocol.push import parse_destination
     from opsm.simulator.serve import Faults
 
     spec = Faults.parse(faults) if faults else None
     if trace_dir:
         os.makedirs(trace_dir, exist_ok=True)
+    if push_to:
+        try:
+            parse_destination(push_to)  # the meter's rule
+        except ValueError as exc:
+            raise CliError("--push-to: %s" % exc) from None
     return {"lls_password": lls_password.encode() if lls_password else None, "keys_file": hls_keys, "trace_dir": trace_dir,
-            "faults": {n: spec for n in meters} if spec else {}}
+            "faults": {n: spec for n in meters} if spec else {}, "push_to": push_to}
 
 
 @sim.command("serve")
@@ -103,7 +112,7 @@ def _serve_options(faults, trace_dir, lls_password, hls_keys, meters):
 @_port_options
 @reports_errors
 def sim_serve(dlms_port, hdlc_port, iec21_port, iec21_pty, modbus_port, modbus_rtu_pty, modbus_unit, scenario, speed,
-              lls_password, hls_keys, faults, trace_dir):
+              lls_password, hls_keys, faults, trace_dir, push_to):
     """Serve one live virtual meter on 127.0.0.1 until Ctrl-C; prints its ports as one JSON line."""
     import asyncio
     import tempfile
@@ -122,7 +131,8 @@ def sim_serve(dlms_port, hdlc_port, iec21_port, iec21_pty, modbus_port, modbus_r
             run = scenario_run.Run({"name": "serve", "meter": dict(serve.DEMO_METER), "system": dict(serve.DEMO_SYSTEM)}, folder)
         if not run.meter.settings.get("serial"):
             run.meter.set_setting("serial", "OPS00000001")
-        meters = serve.MeterPorts([run], speed, **_serve_options(faults, trace_dir, lls_password, hls_keys, [0]))
+        meters = serve.MeterPorts([run], speed, **_serve_options(faults, trace_dir, lls_password, hls_keys, [0],
+                                                                        push_to))
 
         def started(mapping):
             click.echo(json.dumps({name: values[0] for name, values in mapping.items()}, sort_keys=True))
@@ -138,27 +148,36 @@ def sim_serve(dlms_port, hdlc_port, iec21_port, iec21_pty, modbus_port, modbus_r
 @sim.command("fleet")
 @click.option("--count", type=int, default=1, show_default=True, help="Meters, each with its own serial.")
 @click.option("--base-port", type=int, default=7001, show_default=True,
-              help="Port of the first meter for the first protocol; the others follow (0: any free ports).")
+              help="Port of each site's first meter for the first protocol; the others follow (0: any free ports).")
 @click.option("--protocol", "protocols", default="dlms", show_default=True,
-              help="Comma-separated: dlms, hdlc, iec21, modbus; each protocol takes the next block of COUNT ports.")
+              help="Comma-separated: dlms, hdlc, iec21, modbus; each protocol takes the next block of ports "
+                   "(as many as a site's meters).")
+@click.option("--sites", type=int, default=1, show_default=True,
+              help="Contiguous blocks of meters, site k on address 127.0.0.(k+1), each from --base-port on.")
+@click.option("--processes", type=int, default=0,
+              help="Processes serving the meters, each a contiguous slice (default: one per 2500 meters).")
+@click.option("--inventory", type=click.Path(dir_okay=False), default=None,
+              help="Write the meters as a harvester inventory (CSV) once they listen, before the JSON line.")
+@click.option("--stats", is_flag=True, help="Add start_s, rss_bytes and rss_bytes_per_meter to the JSON line.")
 @click.option("--fault-meters", default="", help="Comma-separated meter numbers (0-based) the --faults apply to "
               "(default: all).")
 @click.option("--history", default="", help="Recharge every meter and let it live this long first (e.g. 1d): "
               "profiles and events to harvest.")
 @_port_options
 @reports_errors
-def sim_fleet(count, base_port, protocols, fault_meters, history, speed, lls_password, hls_keys, faults, trace_dir):
-    """Serve N virtual meters on 127.0.0.1 until Ctrl-C; prints the ports as one JSON line."""
+def sim_fleet(count, base_port, protocols, sites, processes, inventory, stats, fault_meters, history, speed,
+              lls_password, hls_keys, faults, trace_dir, push_to):
+    """Serve N virtual meters on loopback until Ctrl-C or SIGTERM; prints the ports (per protocol, in meter
+    order) and each meter's address ("hosts") as one JSON line."""
     from opsm.simulator import board
-    from opsm.simulator.serve import run_fleet
+    from opsm.simulator.fleet_processes import FleetError, Plan, run_fleet
 
     duration_ms = board.module("simulator.scenario_run").duration_ms
 
     history_ms = duration_ms(history) if history else 0
-    names = [p.strip() for p in protocols.split(",") if p.strip()]
-    base_ports = {name: (base_port + k * count if base_port else 0) for k, name in enumerate(names)}
+    plan = Plan(count, [p.strip() for p in protocols.split(",") if p.strip()], base_port, sites, processes)
     try:
-        meters = [int(n) for n in fault_meters.split(",") if n.strip()] or list(range(count))
+        meters = [int(n) for n in fault_meters.split(",") if n.strip()] or range(count)
     except ValueError:
         raise CliError("--fault-meters: write meter numbers separated by commas") from None
 
@@ -167,7 +186,9 @@ def sim_fleet(count, base_port, protocols, fault_meters, history, speed, lls_pas
         sys.stdout.flush()
 
     try:
-        run_fleet(count, base_ports, speed, started, history_ms,
-                  **_serve_options(faults, trace_dir, lls_password, hls_keys, meters))
+        run_fleet(plan, speed, started, history_ms, inventory, stats,
+                  **_serve_options(faults, trace_dir, lls_password, hls_keys, meters, push_to))
     except KeyboardInterrupt:
         pass
+    except FleetError as exc:
+        raise CliError(str(exc)) from None

@@ -96,6 +96,7 @@ class Reading:
         self.events: list = []         # (time, code)
         self.clock_drift_s: int | None = None
         self.attempts = 0
+        self.stored = False  # False after the harvest too when it held this meter's reading already
 
 
 def _stored_as(profile) -> str:
@@ -305,8 +306,10 @@ def _snapshot_newest(store, meter: Meter):
 async def harvest(meters: list, store, concurrency: int = 50, since: int = 0, timeout: float = 10.0,
                   retries: int = 2, backoff: float = 0.5, progress=None, meter_deadline: float = METER_DEADLINE_S,
                   harvest_deadline: float | None = None, max_reply_bytes: int = MAX_REPLY_BYTES,
-                  max_blocks: int = MAX_BLOCKS) -> dict:
+                  max_blocks: int = MAX_BLOCKS, harvest_id: int | None = None) -> dict:
     """Read every meter, at most `concurrency` at a time; device_id -> Reading. progress(reading) after each.
+    harvest_id: store into that harvest (a shard of a distributed run, host/headend/), which its owner ends;
+    None: a harvest of its own, begun and ended here.
 
     meter_deadline: seconds for one meter's whole session (retries included); harvest_deadline: seconds for
     the whole harvest (None: no bound), meters not finished by then fail with it; max_reply_bytes and
@@ -319,7 +322,9 @@ async def harvest(meters: list, store, concurrency: int = 50, since: int = 0, ti
             raise ValueError("%s: must be more than 0, got %r" % (option, value))
     loop = asyncio.get_running_loop()
     harvest_end = (loop.time() + harvest_deadline, harvest_deadline) if harvest_deadline else None
-    harvest_id = store.begin_harvest(len(meters))
+    own = harvest_id is None
+    if own:
+        harvest_id = store.begin_harvest(len(meters))
     gate = asyncio.Semaphore(concurrency)
     results: dict = {}
 
@@ -331,11 +336,12 @@ async def harvest(meters: list, store, concurrency: int = 50, since: int = 0, ti
             else:
                 reading = await read_meter(meter, store, since, timeout, retries, backoff, meter_deadline,
                                            max_reply_bytes, max_blocks, harvest_end)
-        store.save(harvest_id, meter, reading)
+        reading.stored = store.save(harvest_id, meter, reading) is not None
         results[meter.device_id] = reading
         if progress is not None:
             progress(meter, reading)
 
     await asyncio.gather(*[one(m) for m in meters])
-    store.end_harvest(harvest_id, sum(1 for r in results.values() if not r.ok))
+    if own:
+        store.end_harvest(harvest_id, sum(1 for r in results.values() if not r.ok))
     return results

@@ -54,7 +54,7 @@ class InventoryError(ValueError):
 
 class Meter:
     def __init__(self, device_id: str, serial: str, host: str, port: int, protocol: str, client: int,
-                 credentials: dict, timezone: str):
+                 credentials: dict, timezone: str, credentials_name: str = ""):
         self.device_id = device_id
         self.serial = serial
         self.host = host
@@ -63,6 +63,14 @@ class Meter:
         self.client = client
         self.credentials = credentials  # {"password": bytes} or {"ek": bytes, "ak": bytes} or {}
         self.timezone = timezone
+        self.credentials_name = credentials_name  # the entry of the credentials file they came from
+
+    def row(self) -> dict:
+        """The meter as an inventory row, credentials by name only: what may leave the machine holding the secrets
+        (a distributed run's shards are stored in the database, and the workers hold the credentials file)."""
+        return {"device_id": self.device_id, "serial": self.serial, "host": self.host, "port": str(self.port),
+                "protocol": self.protocol, "client": str(self.client), "credentials": self.credentials_name,
+                "timezone": self.timezone}
 
     def __repr__(self) -> str:
         return "Meter(%s %s %s:%d)" % (self.device_id, self.protocol, self.host, self.port)
@@ -143,7 +151,7 @@ def _check(row: dict, credentials: dict, bad) -> Meter:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         bad("timezone", _TIMEZONE)
-    return Meter(device_id, serial, host, port, protocol, client, secret, timezone)
+    return Meter(device_id, serial, host, port, protocol, client, secret, timezone, name)
 
 
 def load(path: str, credentials_path: str | None = None) -> list:
@@ -158,3 +166,17 @@ def load(path: str, credentials_path: str | None = None) -> list:
     if problems:
         raise InventoryError(problems)
     return meters
+
+
+def from_row(row: dict, credentials: dict, where: str) -> Meter:
+    """A meter from an inventory row kept elsewhere (Meter.row(): a shard of a distributed run), checked as a file's
+    row is, its credentials resolved in `credentials` (load_credentials); InventoryError names `where` and the field."""
+    problems: list = []
+
+    def bad(column, rule):
+        problems.append(rowfile.Problem(where, None, column, rule, row.get(column, "")))
+
+    meter = _check(row, credentials, bad)
+    if problems:
+        raise InventoryError(problems)
+    return meter

@@ -11,6 +11,7 @@ setup object, or None for the objects named here. Values come from the model the
                   .range_index(from_s, to_s) -> (first, count), inclusive bounds
     counter_reserved() -> int; reserve_counter(upto)   the suite 0 invocation counter's persisted mark
     set_setting(row, value) -> bool    write SETTINGS[row]'s setting (False: the meter's rule refused it)
+    push() -> bool                     the push setup's method 1: queue a test notification (False: push is off)
 Attribute writers return a data-access-result (0 success).
 """
 
@@ -58,13 +59,13 @@ BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)  # comm_
 CLASSES = {M.DATA: (0, 2, 0), M.REGISTER: (0, 3, 1), M.PROFILE_GENERIC: (1, 8, 2), M.CLOCK: (0, 9, 6),
            M.ASSOCIATION_LN: (1, 9, 4), M.SECURITY_SETUP: (0, 5, 2), M.DISCONNECT_CONTROL: (0, 4, 2),
            M.ACCOUNT: (0, 19, 3), M.CREDIT: (0, 11, 3), M.CHARGE: (0, 13, 5), M.TOKEN_GATEWAY: (0, 6, 1),
-           M.IEC_HDLC_SETUP: (1, 9, 0), M.TCP_UDP_SETUP: (0, 6, 0)}
+           M.IEC_HDLC_SETUP: (1, 9, 0), M.TCP_UDP_SETUP: (0, 6, 0), M.PUSH_SETUP: (0, 7, 1)}
 
 # Access for the object list and the server's checks: (class, attribute) written by an
 # authenticated client; (class, method) it may invoke. The public client only reads.
 WRITABLE = ((M.CLOCK, 2), (M.ASSOCIATION_LN, 7))
 METHODS = ((M.DISCONNECT_CONTROL, 1), (M.DISCONNECT_CONTROL, 2), (M.TOKEN_GATEWAY, 1), (M.ASSOCIATION_LN, 1),
-           (M.SECURITY_SETUP, 2))
+           (M.SECURITY_SETUP, 2), (M.PUSH_SETUP, 1))
 HLS_ONLY = ((M.ASSOCIATION_LN, 7), (M.SECURITY_SETUP, 2))  # the secret and key_transfer: ciphered HLS only
 NOT_READABLE = ((M.ASSOCIATION_LN, 7),)  # the secret
 
@@ -87,7 +88,7 @@ def build_objects(setups: tuple = ()) -> list:
                      (M.DATA, FIRMWARE_OBIS, None), (M.CLOCK, M.CLOCK_OBIS, None),
                      (M.SECURITY_SETUP, SECURITY_SETUP_OBIS, None), (M.DATA, INVOCATION_COUNTER_OBIS, None),
                      (M.ACCOUNT, ACCOUNT_OBIS, None), (M.CHARGE, CHARGE_OBIS, None),
-                     (M.TOKEN_GATEWAY, TOKEN_GATEWAY_OBIS, None)]
+                     (M.TOKEN_GATEWAY, TOKEN_GATEWAY_OBIS, None), (M.PUSH_SETUP, M.PUSH_SETUP_OBIS, None)]
     objects += [(row.class_id, row.obis, row) for row in M.REGISTERS]
     objects += [(M.DATA, row.obis, row) for row in M.SETTINGS if row.class_id == M.DATA]
     objects += [(M.PROFILE_GENERIC, row.obis, row) for row in M.PROFILES]
@@ -219,6 +220,8 @@ def get_attribute(server, obj, attribute: int, buf: bytearray) -> int:
         return SUCCESS
     if class_id == M.PROFILE_GENERIC:
         return _profile(server, row, attribute, buf)
+    if class_id == M.PUSH_SETUP:
+        return _push_setup(snapshot, attribute, buf)
     return _prepayment(class_id, attribute, snapshot, buf, model)
 
 
@@ -260,6 +263,51 @@ def _profile(server, row, attribute: int, buf: bytearray) -> int:
     else:
         axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, source.entries if attribute == 7 else source.capacity)
     return SUCCESS
+
+
+# What a notification's body holds, in order (protocol/push.py): (class, OBIS, attribute, data_index).
+# The event's time is the clock's; its payloads a and b are fields 3 and 4 of its event log record.
+_PUSHED = ((M.DATA, M.by_key("serial").obis, 2, 0), (M.DATA, M.by_key("event_code").obis, 2, 0),
+           (M.CLOCK, M.CLOCK_OBIS, 2, 0), (M.PROFILE_GENERIC, M.PROFILES[-1].obis, 2, 3),
+           (M.PROFILE_GENERIC, M.PROFILES[-1].obis, 2, 4), (M.CREDIT, M.CREDIT_OBIS, 2, 0),
+           (M.DISCONNECT_CONTROL, M.by_key("relay").obis, 2, 0))
+
+
+def _push_setup(snapshot: dict, attribute: int, buf: bytearray) -> int:
+    if attribute == 2:
+        axdr.put_header(buf, axdr.ARRAY, len(_PUSHED))
+        for class_id, obis, attr, index in _PUSHED:
+            axdr.put_header(buf, axdr.STRUCTURE, 4)
+            axdr.put(buf, axdr.LONG_UNSIGNED, class_id)
+            _put_ln(buf, obis)
+            axdr.put(buf, axdr.INTEGER, attr)
+            axdr.put(buf, axdr.LONG_UNSIGNED, index)
+    elif attribute == 3:  # TCP, "host:port", A-XDR
+        axdr.put_header(buf, axdr.STRUCTURE, 3)
+        axdr.put(buf, axdr.ENUM, 0)
+        axdr.put(buf, axdr.OCTET_STRING, snapshot["push_to"])
+        axdr.put(buf, axdr.ENUM, 0)
+    elif attribute == 4:  # no communication window: any time
+        axdr.put_header(buf, axdr.ARRAY, 0)
+    elif attribute == 5:
+        axdr.put(buf, axdr.LONG_UNSIGNED, 0)
+    elif attribute == 6:
+        axdr.put(buf, axdr.UNSIGNED, snapshot["push_retries"])
+    else:
+        axdr.put(buf, axdr.LONG_UNSIGNED, snapshot["push_delay_s"])
+    return SUCCESS
+
+
+def push_destination(value):
+    """The "host:port" text of a send_destination_and_method written to the push setup, or None when it is
+    not {TCP (0), ASCII octet-string, A-XDR (0)}: the meter's rule then judges the text."""
+    if not isinstance(value, list) or len(value) != 3 or value[0] != 0 or value[2] != 0 or not isinstance(
+            value[1], bytes):
+        return None
+    try:
+        return value[1].decode()
+    except UnicodeError:
+        return None
 
 
 def _prepayment(class_id: int, attribute: int, snapshot: dict, buf: bytearray, model) -> int:

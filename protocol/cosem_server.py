@@ -2,7 +2,8 @@
 
 LN referencing, one logical device. Three clients (IEC 62056-5-3 / notes/dlms.md 3.2):
     16  public: no security, reads only
-    17  management: LLS password; reads, SET clock and field settings, ACTION relay and token gateway
+    17  management: LLS password; reads, SET clock and field settings (push destination included), ACTION
+        relay, token gateway and push (a test notification)
      1  HLS-GMAC with security suite 0 (AES-GCM-128), in the ciphered context only; every
         APDU ciphered after the AARQ, in service-specific glo-* or general-glo form, answered
         in the form it came in; also changes the LLS secret (SET association attribute 7)
@@ -21,6 +22,7 @@ from . import acse, axdr, consttime, dlms_security, keywrap
 from . import cosem_objects as O
 from . import registers as M
 from .dlms_security import Keys
+from .push import InvocationCounter, meter_keys, system_title  # noqa: F401 - the meter's, pushes included
 
 GET_REQUEST = 0xC0
 SET_REQUEST = 0xC1
@@ -42,22 +44,8 @@ _DECIPHERING = bytes((EXCEPTION_RESPONSE, 1, 5))         # deciphering error
 
 _PUBLIC_CONFORMANCE = acse.GET | acse.SELECTIVE_ACCESS | acse.BLOCK_TRANSFER_GET | acse.MULTIPLE_REFERENCES
 _FULL_CONFORMANCE = _PUBLIC_CONFORMANCE | acse.SET | acse.ACTION
-_COUNTER_BLOCK = 1024  # invocation counters reserved (persisted by the model) at a time
 _CIPHER_OVERHEAD = 24  # glo tag, length, SC, IC and tag: room kept in a block for ciphering
 _MIN_PDU = 64
-
-
-def system_title(serial: str) -> bytes:
-    """The meter's system title: OPS + the low 5 bytes of its serial's digits, 8 bytes, unique per meter."""
-    digits = int("".join([c for c in serial if "0" <= c <= "9"]) or "0")
-    return b"OPS" + (digits % (1 << 40)).to_bytes(5, "big")
-
-
-def meter_keys(credentials, serial: str):
-    """The server's Keys from a meter's credentials (anything with ek, ak, kek), or None without HLS."""
-    if not credentials.ek:
-        return None
-    return Keys(credentials.ek, credentials.ak, system_title(serial), credentials.kek)
 
 
 class NoGuard:
@@ -96,10 +84,8 @@ class CosemServer:
         self.keys = keys
         self.guard = guard or NoGuard()
         self.max_pdu = max_pdu
-        # Ours, for every ciphered reply. GCM must never see a counter twice under one key, reboots
-        # included: the model persists a high-water mark a block ahead and we start from it.
-        self.invocation_counter = model.counter_reserved()
-        self._reserved = self.invocation_counter
+        # Ours, for every ciphered reply, persisted by the model a block ahead (shared with the meter's pushes)
+        self.counter = InvocationCounter(model)
         self.replay = dlms_security.ReplayGuard()     # the clients' counters
         self.objects = O.build_objects(setups)  # setups: the ports served (cosem_objects.hdlc_setup, ...)
         if challenge is None:
@@ -112,12 +98,12 @@ class CosemServer:
         """The ports the device serves, once they are known, as setup objects (cosem_objects.hdlc_setup, ...)."""
         self.objects = O.build_objects(setups)
 
+    @property
+    def invocation_counter(self) -> int:
+        return self.counter.value
+
     def next_counter(self) -> int:
-        self.invocation_counter += 1
-        if self.invocation_counter >= self._reserved:
-            self._reserved = self.invocation_counter + _COUNTER_BLOCK
-            self.model.reserve_counter(self._reserved)
-        return self.invocation_counter
+        return self.counter.next()
 
     def association(self) -> "Association":
         return Association(self)
@@ -472,7 +458,9 @@ class Association:
         setting = M.setting_at(obj[2], attribute)
         if setting >= 0:  # a field setting: the meter's own rule decides (settings.py)
             row = M.SETTINGS[setting]
-            if tag != row[3]:
+            if tag == row[3] == axdr.STRUCTURE:  # the push destination: its text, judged by the meter's rule
+                value = O.push_destination(value)
+            if tag != row[3] or value is None:
                 return bytes((SET_RESPONSE, 1, invoke, O.TYPE_UNMATCHED))
             done = self.model.set_setting(setting, -value if row[1] == M.CLOCK else value)
             return bytes((SET_RESPONSE, 1, invoke, O.SUCCESS if done else O.OTHER_REASON))
@@ -510,6 +498,8 @@ class Association:
         if class_id == M.DISCONNECT_CONTROL:
             done = self.model.disconnect(method == 2)
             return bytes((ACTION_RESPONSE, 1, invoke, O.SUCCESS if done else O.TEMPORARY_FAILURE, 0))
+        if class_id == M.PUSH_SETUP:  # a test push: refused while push is off
+            return bytes((ACTION_RESPONSE, 1, invoke, O.SUCCESS if self.model.push() else O.TEMPORARY_FAILURE, 0))
         if not isinstance(parameter, bytes):
             return bytes((ACTION_RESPONSE, 1, invoke, O.TYPE_UNMATCHED, 0))
         accepted = self.model.enter_token(parameter)

@@ -4,6 +4,7 @@ One table for the firmware that logs them and the host and simulator that read t
 names are in protocol/event_names.py, which the meter never loads (heap).
 """
 
+PUSH_TEST = 0         # never logged: the code a test push carries (push setup method 1)
 POWER_UP = 1
 WATCHDOG_RESET = 2
 RECHARGE = 3          # a: credit Wh the code brought (low 24 bits), b: part that repaid an advance, 0.1 kWh

@@ -25,6 +25,7 @@ PROFILE_GENERIC = 7
 CLOCK = 8
 ASSOCIATION_LN = 15
 IEC_HDLC_SETUP = 23
+PUSH_SETUP = 40
 TCP_UDP_SETUP = 41
 SECURITY_SETUP = 64
 DISCONNECT_CONTROL = 70
@@ -62,6 +63,7 @@ Profile = namedtuple("Profile", "obis period_s columns capacity")
 
 CLOCK_OBIS = "0.0.1.0.0.255"
 CREDIT_OBIS = "0.0.19.10.0.255"  # the credit's current amount, and its warning threshold (a field setting)
+PUSH_SETUP_OBIS = "0.0.25.9.0.255"  # where and how the meter pushes its events (field settings)
 
 # Names: English, then Spanish. Keys, OBIS codes and Modbus addresses are published: append only.
 REGISTERS = (
@@ -95,9 +97,11 @@ REGISTERS = (
              "Last event code", "Código del último evento"),  # the event log's column
 )
 
-# The Data objects (manufacturer-specific group C = 128) are the meter's own, the two others are
-# attributes of standard objects: the credit's warning_threshold and the clock's time_zone (minutes
-# from local time to UTC: the setting negated). Append only: an ADMIN event names a row by its place.
+# The Data objects (manufacturer-specific group C = 128) are the meter's own, the others are
+# attributes of standard objects: the credit's warning_threshold, the clock's time_zone (minutes
+# from local time to UTC: the setting negated) and the push setup's destination ("host:port" in its
+# send_destination_and_method structure; "" = no push), retries and repetition delay.
+# Append only: an ADMIN event names a row by its place.
 SETTINGS = (
     Setting("0.0.128.0.0.255", DATA, "entity", axdr.VISIBLE_STRING, 2),         # the name on the main screen
     Setting("0.0.128.0.1.255", DATA, "friendly_start_h", axdr.INTEGER, 2),      # no cut from this local hour
@@ -106,6 +110,9 @@ SETTINGS = (
     Setting("0.0.128.0.4.255", DATA, "battery_restore_mv", axdr.LONG_UNSIGNED, 2),  # and back above, mV
     Setting(CREDIT_OBIS, CREDIT, "low_credit_wh", axdr.DOUBLE_LONG, 5),   # low-credit warning, Wh
     Setting(CLOCK_OBIS, CLOCK, "utc_offset_min", axdr.LONG, 3),           # -(minutes east of UTC)
+    Setting(PUSH_SETUP_OBIS, PUSH_SETUP, "push_to", axdr.STRUCTURE, 3),
+    Setting(PUSH_SETUP_OBIS, PUSH_SETUP, "push_retries", axdr.UNSIGNED, 6),
+    Setting(PUSH_SETUP_OBIS, PUSH_SETUP, "push_delay_s", axdr.LONG_UNSIGNED, 7),
 )
 
 # The load profiles (firmware/lib/loadprofile.py) in this order, then the event log

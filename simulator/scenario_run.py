@@ -14,6 +14,7 @@ from protocol import sts_decoder as sts
 from boards import sim
 import provision
 from cosem_meter import CosemMeter
+from tcp_push import TcpSender
 from meter import Meter
 from simulator.flash import PowerLost, SimFlash
 from simulator.solar import SolarHome
@@ -66,7 +67,8 @@ class Run:
         self.boot()
 
     def boot(self) -> None:
-        self.hal = sim.make_hal(self.folder, self.clock, opener=self.flash.open)
+        # a virtual board on the host's network: it pushes to where its push setup says (simulator/serve.py)
+        self.hal = sim.make_hal(self.folder, self.clock, opener=self.flash.open, push=TcpSender())
         self.hal.ac.load(self.load_w, self.pf_milli)
         self.hal.battery.mv = self.battery_mv
         self.meter = Meter(self.hal, StsProfile(self.state), provisioned=self.provisioned)

@@ -7,14 +7,16 @@ NAT/PAT port plan. Each connection has its own association; a meter's server (in
 counter, replay memory) is shared by its connections. Faults (latency, dropped or
 corrupted replies, a disconnect or a silent hang after N replies) and a hex trace per
 connection are there for testing head-ends; so are hostile meters (a reply trickled a byte
-at a time, a GET block transfer or HDLC segments that never end).
+at a time, a GET block transfer or HDLC segments that never end). A meter with a push
+destination (push_to, or set over DLMS) sends the DataNotifications its events queue there,
+each meter in tasks of its own, after every virtual minute and every DLMS request.
 """
 
 import asyncio
 import contextlib
+import gc
 import os
 import random
-import tempfile
 import time
 import tty
 
@@ -217,25 +219,32 @@ class _Connection:
 DEMO_RECHARGE = "*63638916334124550935*"  # 25.6 kWh for the demo key
 
 
-def fleet(count: int, folder: str, history_ms: int = 0) -> list:
-    """`count` meters with their own serial number and solar home (seeded by position); with a
-    history, each is recharged and has lived that long (profiles and events to harvest)."""
-    if not 1 <= count <= 1000:
-        raise ValueError("count: must be 1..1000, got %d" % count)
+def fleet(count: int, folder: str, history_ms: int = 0, first: int = 0) -> list:
+    """Meters first..first + count - 1, each with its own serial number and solar home seeded by its number
+    (so a meter is the same whichever process of a fleet builds it); with a history, each is recharged and
+    has lived that long (profiles and events to harvest)."""
+    if count < 1 or first < 0:
+        raise ValueError("count: must be at least 1 meter from meter 0 on, got %d from %d" % (count, first))
     runs = []
     meter = dict(DEMO_METER)
     if history_ms:  # the history ends now, so the meters' clocks agree with the head-end's
         meter["start_s"] = int(time.time()) - civil.UNIX_2000 - history_ms // 1000
-    for n in range(count):
-        system = dict(DEMO_SYSTEM, seed=n + 1)
-        path = "%s/%d" % (folder, n)
-        os.makedirs(path, exist_ok=True)
-        run = Run({"name": "meter %d" % n, "meter": dict(meter), "system": system}, path)
-        run.meter.set_setting("serial", "OPS%08d" % (n + 1))
-        if history_ms:
-            run.type(DEMO_RECHARGE)
-            run.advance(history_ms, 900000)
-        runs.append(run)
+    try:
+        for n in range(first, first + count):
+            system = dict(DEMO_SYSTEM, seed=n + 1)
+            path = "%s/%d" % (folder, n)
+            os.makedirs(path, exist_ok=True)
+            run = Run({"name": "meter %d" % n, "meter": dict(meter), "system": system}, path)
+            run.meter.set_setting("serial", "OPS%08d" % (n + 1))
+            if history_ms:
+                run.type(DEMO_RECHARGE)
+                run.advance(history_ms, 900000)
+            runs.append(run)
+            # The firmware collects garbage before each recharge (a board's small heap): with the meters built
+            # so far frozen out of the collector, that walks one meter's objects, not every meter's.
+            gc.freeze()
+    finally:
+        gc.unfreeze()
     return runs
 
 
@@ -248,7 +257,8 @@ def load_keys(path: str, serial: str) -> Keys:
 
 class MeterPorts:
     def __init__(self, runs, speed: float = 60.0, lls_password: bytes | None = None, keys_file: str | None = None,
-                 faults=None, trace_dir: str | None = None, inactivity_s: float = INACTIVITY_S):
+                 faults=None, trace_dir: str | None = None, inactivity_s: float = INACTIVITY_S,
+                 push_to: str | None = None):
         self.runs = runs
         self.inactivity_s = inactivity_s
         self.speed = speed
@@ -265,9 +275,12 @@ class MeterPorts:
             if keys_file:
                 keys = load_keys(keys_file, serial)
                 access.change_keys(keys.ek, keys.ak, keys.kek)
+            if push_to:
+                meter.set_setting("push_to", push_to)  # the meter's rule, with its message
             self.servers.append(CosemServer(run.model, run.model, meter_keys(access.credentials, serial),
                                             guard=run.model))
         self._connections = 0
+        self._pushing: set = set()  # the delivery tasks running (asyncio keeps only weak references)
 
     def _open(self, n: int, protocol: str, reader, writer) -> _Connection:
         self._connections += 1
@@ -300,7 +313,9 @@ class MeterPorts:
                     continue  # only the management logical device
                 if c.hung:
                     continue
-                if not await c.send(wrapper.wrap(dst, src, handle(src, apdu))):
+                reply = handle(src, apdu)
+                self.push(n)
+                if not await c.send(wrapper.wrap(dst, src, reply)):
                     return
 
     async def _hdlc(self, n: int, c: _Connection) -> None:
@@ -323,6 +338,7 @@ class MeterPorts:
                     return
             else:
                 reply = link.receive(data, ticks_ms())
+                self.push(n)
                 if endless is not None and endless.got_get and reply:
                     reply = endless.start(reply)
             if not c.hung and not await c.send(reply):
@@ -343,8 +359,19 @@ class MeterPorts:
         while True:
             await asyncio.sleep(60.0 / self.speed if self.speed > 0 else 3600)
             if self.speed > 0:
-                for run in self.runs:
+                for n, run in enumerate(self.runs):
                     run.advance(60000)
+                    self.push(n)
+
+    def push(self, n: int) -> None:
+        """Meter n's queued notifications out to its destination, in a task of its own: no meter waits for
+        another's head-end (the notifier runs one delivery at a time)."""
+        run = self.runs[n]
+        notifier = run.meter.log.listener  # the meter's notifier while it pushes
+        if notifier is not None and notifier.queue:
+            task = asyncio.ensure_future(notifier.deliver(run.hal.push, run.clock.ticks_ms))
+            self._pushing.add(task)
+            task.add_done_callback(self._pushing.discard)
 
     async def _optical(self, n: int, master: int) -> None:
         """The optical port on a pseudo-terminal: mode C readout, mode E into HDLC."""
@@ -429,18 +456,3 @@ class MeterPorts:
             started(ports)
         await asyncio.gather(self.clock(), *tasks, *[s.serve_forever() for s in servers])
 
-
-def run_fleet(count: int, base_ports: dict, speed: float, started=None, history_ms: int = 0, **options) -> None:
-    _open_files(count * (len(base_ports) + 2) + 256)
-    with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(MeterPorts(fleet(count, folder, history_ms), speed, **options).serve(base_ports, started=started))
-
-
-def _open_files(wanted: int) -> None:
-    """A big fleet listens on thousands of sockets: raise the soft limit of open files toward the hard one."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted,
-                                                    hard))

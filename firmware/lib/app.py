@@ -3,9 +3,10 @@
 measure: bursts of v/i samples, a reading each second; keypad: scan and timeouts;
 ui: redraw on events and every 30 minutes, drawn and sent strip by strip (no board
 holds a whole frame), yielding between strips; optical: the IEC 62056-21 / DLMS port
-on the UART, polled with the keypad's period; supervisor: feed the watchdog only
-while every task shows a recent heartbeat, so a hung task ends in a watchdog reset
-instead of a meter that looks alive and meters nothing.
+on the UART, polled with the keypad's period; push: the meter's DLMS push notifications, on a
+board that can send them; supervisor: feed the watchdog only while every task shows a recent
+heartbeat, so a hung task ends in a watchdog reset instead of a meter that looks alive and
+meters nothing.
 No exception ends the app: a task that raises is logged (event TASK_FAILED with the task
 and the kind of error) and started again; metering and the ledger go on in their own
 task. Should the measure task itself fail, the relay opens at once (no supply that is not
@@ -33,6 +34,7 @@ except ImportError:
 STRIP_LINES = 10     # divides the 240 lines: 24 strips of 320x10 at 4 bits, 1 600 B
 HEARTBEAT_MS = 5000  # a task silent for longer is hung
 RESTART_MS = 1000    # a failed task starts again after this
+_PUSH_MS = const(1000)  # how often the push task looks for notifications to send
 # The tasks and the kinds of error a TASK_FAILED event names (protocol/event_names.TASKS, FAULTS)
 _TASK_MEASURE = const(1)
 _TASK_KEYPAD = const(2)
@@ -141,6 +143,17 @@ class App:
             except Exception as e:  # noqa: BLE001
                 await self.recover(_TASK_OPTICAL, e)
 
+    async def push_task(self):
+        # The meter's push notifications (notifier.py), on a board that can send them. deliver() never
+        # raises (a network that fails costs tries, never the task); no heartbeat: a slow head-end must
+        # not restart the board.
+        hal, meter = self.hal, self.meter
+        while self.running:
+            notifier = meter.log.listener  # notifier.Notifier while the meter pushes
+            if notifier is not None:
+                await notifier.deliver(hal.push, hal.clock.ticks_ms)
+            await self.sleep_ms(_PUSH_MS)
+
     async def recover(self, task: int, error) -> None:
         """A task raised: make the meter safe, log why, and let the task go on after a pause.
 
@@ -191,6 +204,8 @@ class App:
         tasks = [self.measure_task(), self.keypad_task(), self.ui_task(), self.supervisor_task()]
         if self.optical_port is not None:
             tasks.append(self.optical_task())
+        if self.hal.push is not None:
+            tasks.append(self.push_task())
         await gather(*tasks)
 
 

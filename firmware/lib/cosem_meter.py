@@ -118,6 +118,14 @@ class CosemMeter:
     def reserve_counter(self, upto: int) -> None:
         self.meter.set_setting("dlms_counter", upto)
 
+    def push(self) -> bool:
+        """Push setup method 1: a test notification now; False while push is off."""
+        notifier = self.meter.log.listener  # notifier.Notifier while the meter pushes
+        if notifier is None:
+            return False
+        notifier.test(self._clock()[0])
+        return True
+
     def profile(self, n: int):
         profiles = self.meter.profiles
         return profiles[n] if n < len(profiles) else self._events

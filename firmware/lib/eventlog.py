@@ -14,7 +14,7 @@ RECORD = 16
 
 
 class EventLog:
-    def __init__(self, path_prefix: str, segment_records: int = 128, opener=open):
+    def __init__(self, path_prefix: str, segment_records: int = 128, opener=open, listener=None):
         self._paths = (path_prefix + ".0", path_prefix + ".1")
         self._open = opener
         self.segment_records = segment_records
@@ -23,6 +23,7 @@ class EventLog:
         self._segment = 0
         self._count = 0       # good records in the current segment
         self._dirty = False   # the current segment ends with a torn record
+        self.listener = listener  # .event(seq, time s, code, a, b) after each append (the meter's pushes), or None
 
     def _read(self, segment: int):
         """The segment's bytes and how many records at its start are good."""
@@ -86,6 +87,8 @@ class EventLog:
             f.write(buf)
         self.seq = seq + 1
         self._count += 1
+        if self.listener is not None:
+            self.listener.event(seq, now_s, code, a, b)
         return seq
 
     def _rewrite(self) -> None:

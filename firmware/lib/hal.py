@@ -18,7 +18,7 @@ class Hal:
     def __init__(self, ac, battery, relay, keypad, display, wdt, storage_root: str, clock,
                  reset_cause: int = RESET_POWER_ON, calibration=None, keymap: str = "123A456B789C*0#D",
                  opener=open, shadow=None, battery_divider_milli: int = 16000, adc_ref_mv: int = 3100,
-                 optical=None):
+                 optical=None, push=None):
         self.ac = ac                  # .burst(vbuf, ibuf, n, period_us): raw 12-bit v and i samples
         self.battery = battery        # .read() -> raw 12-bit count of the battery divider
         self.relay = relay            # relay(closed: bool)
@@ -35,6 +35,8 @@ class Hal:
         self.battery_divider_milli = battery_divider_milli  # (R_top + R_bottom) / R_bottom x 1000
         self.adc_ref_mv = adc_ref_mv  # ADC pin millivolts at 4096 counts
         self.optical = optical        # the optical port's UART: .read() -> bytes or None (never waits), .write()
+        self.push = push              # await .send("host:port", frame) -> True when sent (raises or False when
+                                      # not): DLMS push notifications; None: the board cannot push
 
 
 class NoWatchdog:

@@ -102,6 +102,7 @@ class Meter:
         self._billed_wh = self.recharger.energy.import_wh  # consumption charged up to the saved energy
         self.log = EventLog(root + "events", opener=self.hal.opener)
         self.log.load()
+        self._push_setup()  # before the clock resumes: a notifier made now notes when the power went
         behind = self.clock.resume()
         now_s = self.hal.clock.now_s()
         # Load profiles: 15 minutes for 7 days, hours for 35 days, as the register map lays them out.
@@ -145,6 +146,20 @@ class Meter:
         self.record("settings", True).save(self.settings.pack())
         self.relay.settings = self._relay_settings()
         self.dirty = True
+        if name == "push_to":
+            self._push_setup()
+
+    def _push_setup(self) -> None:
+        """Push on (a destination, and a board that can send) or off: the notifier (notifier.Notifier), its code
+        and its queue are in the heap only while it is on. It is the event log's listener, not an attribute of
+        the Meter: one more grows the meter's dict at boot by more than the soak's heap can give in one piece."""
+        if self.settings.get("push_to") and self.hal.push is not None:
+            if self.log.listener is None:
+                from notifier import Notifier
+
+                self.log.listener = Notifier(self)
+        else:
+            self.log.listener = None
 
     def _load_admin(self):
         """(password record, lock-out) of the admin record. One without the magic is older: its

@@ -28,10 +28,14 @@ _INTS = const((
     "min_switch_s", 60, 0, 3600,
     "remote_open", 0, 0, 1,              # 1: the head-end disconnected the supply (DLMS disconnect control)
     "dlms_counter", 0, 0, 0xFFFFFFFF,    # DLMS suite 0: invocation counters below this may have been used
+    "push_retries", 3, 0, 10,            # DLMS push: tries after a failed send, each push_delay_s later
+    "push_delay_s", 60, 0, 3600,
 ))
 # UID: entity NIT/CC, DID: cedula (the DLMS secrets are in credentials.py's record, not here)
-_STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": "", "serial": ""}
+_STRINGS = {"entity": "OPSM-SP-230", "uid": "", "did": "", "serial": "", "push_to": ""}  # push_to: "" = no push
 _CHOICES = {"battery": ("lead-acid", "lifepo4")}  # first: default
+# Held only once set (get() gives their default until then): a meter that never pushes spends no heap on them
+_LAZY = ("push_to", "push_retries", "push_delay_s")
 
 
 def _int_at(name) -> int:
@@ -46,9 +50,11 @@ class Settings:
     def __init__(self, values=None):
         self.values: dict = {}
         for at in range(0, len(_INTS), 4):
-            self.values[_INTS[at]] = _INTS[at + 1]
+            if _INTS[at] not in _LAZY:
+                self.values[_INTS[at]] = _INTS[at + 1]
         for name, default in _STRINGS.items():
-            self.values[name] = default
+            if name not in _LAZY:
+                self.values[name] = default
         for name, options in _CHOICES.items():
             self.values[name] = options[0]
         if values:
@@ -57,7 +63,11 @@ class Settings:
             self._check()
 
     def get(self, name: str):
-        return self.values[name]
+        values = self.values
+        if name in values or name not in _LAZY:
+            return values[name]
+        at = _int_at(name)
+        return _INTS[at + 1] if at >= 0 else _STRINGS[name]
 
     def set(self, name: str, value) -> None:
         """One setting by its rule; refused, with nothing changed, if it breaks a rule between two."""
@@ -83,6 +93,13 @@ class Settings:
         elif name in _CHOICES:
             if value not in _CHOICES[name]:
                 raise ValueError("%s: must be one of %s" % (name, ", ".join(_CHOICES[name])))
+        elif name == "push_to" and value != "":  # "host:port" of the head-end's push receiver
+            from protocol.push import parse_destination  # only on a meter that pushes
+
+            try:
+                parse_destination(value)
+            except ValueError as e:
+                raise ValueError("%s: %s" % (name, e))
         elif name in _STRINGS:
             if not isinstance(value, str) or len(value) > 24:
                 raise ValueError("%s: must be text of at most 24 characters" % name)

@@ -10,7 +10,9 @@ Store, keeps each module small while callers keep one object.
 
     database.py    the connection, the dialects, transactions and locks
     schema.py      the operations database's versioned migrations
-    harvests.py    harvests, readings, profiles, registers, events
+    harvests.py    harvests, readings, profiles, registers, events, dead letters
+    headend.py     the distributed head-end's runs, shards and schedules
+    notifications.py  events meters push, the last invocation counter accepted per meter, refused frames
     customers.py   the customer register and its charges
     console.py     the vending console: accounts, sessions, logins, customers, invoices, sales
     exports.py     what the SEC feed and the SMEC export remember
@@ -27,7 +29,9 @@ from opsm.host.store.customers import CustomerTables
 from opsm.host.store.database import AlreadyStored, Database, StoreError
 from opsm.host.store.exports import ExportTables
 from opsm.host.store.harvests import HarvestTables
+from opsm.host.store.headend import HeadendTables
 from opsm.host.store.network import NetworkTables
+from opsm.host.store.notifications import NotificationTables
 from opsm.host.store.portal_users import PortalUserTables
 from opsm.host.store.schema import MIGRATIONS
 from opsm.host.store.supplies import SupplyTables
@@ -35,8 +39,8 @@ from opsm.host.store.supplies import SupplyTables
 __all__ = ["AlreadyStored", "MIGRATIONS", "Store", "StoreError"]
 
 
-class Store(HarvestTables, CustomerTables, ConsoleTables, ExportTables, NetworkTables, SupplyTables, PortalUserTables,
-            Database):
+class Store(HarvestTables, HeadendTables, CustomerTables, ConsoleTables, ExportTables, NetworkTables, SupplyTables,
+            PortalUserTables, NotificationTables, Database):
     """The operations database, migrated to the current schema when opened (Store.open(url))."""
 
     def __init__(self, connection, dialect: str):

@@ -15,12 +15,15 @@ class HarvestTables:
     # --- a harvest -----------------------------------------------------------------------
 
     def begin_harvest(self, meters: int) -> int:
-        now = int(time.time())
         with self.transaction():
-            if self.dialect == "postgresql":
-                return self.query("INSERT INTO harvests (started_at, meters) VALUES (?, ?) RETURNING id",
-                                  (now, meters))[0][0]
-            return self.execute("INSERT INTO harvests (started_at, meters) VALUES (?, ?)", (now, meters)).lastrowid
+            return self.insert_harvest(meters)
+
+    def insert_harvest(self, meters: int) -> int:
+        """A new harvest of `meters`, starting now, inside the caller's transaction; its id."""
+        now = int(time.time())
+        if self.dialect == "postgresql":
+            return self.query("INSERT INTO harvests (started_at, meters) VALUES (?, ?) RETURNING id", (now, meters))[0][0]
+        return self.execute("INSERT INTO harvests (started_at, meters) VALUES (?, ?)", (now, meters)).lastrowid
 
     def end_harvest(self, harvest_id: int, failed: int) -> None:
         with self.transaction():
@@ -36,14 +39,24 @@ class HarvestTables:
                               (device_id, profile))
         return rows[0][0] or 0
 
-    def save(self, harvest_id: int, meter, reading) -> int:
-        """One meter's reading in one transaction; the number of new profile rows and events."""
+    def save(self, harvest_id: int, meter, reading) -> int | None:
+        """One meter's reading in one transaction; the number of new profile rows and events, or None when this
+        harvest holds the meter's reading already (a shard delivered twice: what the first delivery stored stands,
+        so a meter is stored once per harvest however often it is read). A meter that failed goes to the dead
+        letters with its reason; one read leaves them."""
         with self.transaction():
+            # first, so a second delivery of the same meter stops here (it waits for the first one's commit)
+            claimed = self.execute("""INSERT INTO readings (harvest_id, device_id, read_at, ok, error, clock_drift_s,
+                                      attempts) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
+                                   (harvest_id, meter.device_id, reading.read_at, 1 if reading.ok else 0,
+                                    reading.error, reading.clock_drift_s, reading.attempts)).rowcount
+            if claimed != 1:
+                return None
             self.execute("""INSERT INTO meters (device_id, serial, host, port, protocol, timezone, last_read)
                             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET
                             serial = excluded.serial, host = excluded.host, port = excluded.port,
                             protocol = excluded.protocol, timezone = excluded.timezone,
-                            last_read = excluded.last_read""",
+                            last_read = COALESCE(excluded.last_read, meters.last_read)""",
                          (meter.device_id, meter.serial, meter.host, meter.port, meter.protocol, meter.timezone,
                           reading.read_at if reading.ok else None))
             new = 0
@@ -58,10 +71,15 @@ class HarvestTables:
                                                                   "value"), values) // max(1, len(columns))
                 new += self.insert_ignore("events", ("device_id", "occurred_at", "code"),
                                            [(meter.device_id, t, code) for t, code in reading.events])
-            self.execute("""INSERT INTO readings (harvest_id, device_id, read_at, ok, error, clock_drift_s, attempts,
-                            new_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                         (harvest_id, meter.device_id, reading.read_at, 1 if reading.ok else 0, reading.error,
-                          reading.clock_drift_s, reading.attempts, new))
+                self.execute("DELETE FROM dead_letters WHERE device_id = ?", (meter.device_id,))
+            else:
+                self.execute("""INSERT INTO dead_letters (device_id, failures, first_failed_at, last_failed_at,
+                                last_reason, harvest_id) VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE
+                                SET failures = dead_letters.failures + 1, last_failed_at = excluded.last_failed_at,
+                                last_reason = excluded.last_reason, harvest_id = excluded.harvest_id""",
+                             (meter.device_id, reading.read_at, reading.read_at, reading.error, harvest_id))
+            self.execute("UPDATE readings SET new_rows = ? WHERE harvest_id = ? AND device_id = ?",
+                         (new, harvest_id, meter.device_id))
         return new
 
     # --- the meters harvested ------------------------------------------------------------

@@ -203,21 +203,63 @@ MIGRATIONS = (
         # process is refused by every other
         "CREATE TABLE portal_robot_tokens (nonce TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
     )),
+    (10, (
+        # the distributed head-end (host/headend/): a run is a harvest split into shards; a shard holds its
+        # inventory rows (credential names only: the secrets stay with the workers) and how often a worker took it
+        """CREATE TABLE headend_runs (harvest_id BIGINT PRIMARY KEY, inventory TEXT NOT NULL, shards INTEGER NOT NULL,
+           origin TEXT NOT NULL)""",
+        """CREATE TABLE headend_shards (harvest_id BIGINT NOT NULL, shard INTEGER NOT NULL, meters TEXT NOT NULL,
+           meter_count INTEGER NOT NULL, state TEXT NOT NULL, deliveries INTEGER NOT NULL, worker TEXT,
+           started_at BIGINT, finished_at BIGINT, PRIMARY KEY (harvest_id, shard))""",
+        # meters that failed every attempt of a run, with the last reason, until a run reads them
+        """CREATE TABLE dead_letters (device_id TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+           first_failed_at BIGINT NOT NULL, last_failed_at BIGINT NOT NULL, last_reason TEXT NOT NULL,
+           harvest_id BIGINT NOT NULL)""",
+        # periodic harvests Celery beat submits: daily at a local hour, or every N seconds
+        """CREATE TABLE headend_schedules (name TEXT PRIMARY KEY, inventory TEXT NOT NULL, meters TEXT NOT NULL,
+           at_hour INTEGER, at_minute INTEGER, timezone TEXT NOT NULL, every_s INTEGER, shards INTEGER NOT NULL,
+           created_at BIGINT NOT NULL)""",
+    )),
+    (11, (
+        # events meters push (host/headend/listen.py), beside the harvested ones but not in `events`: the harvester
+        # resumes a meter's event log after MAX(occurred_at) in `events`, so a pushed event stored there would make
+        # the next harvest skip the older events it has not fetched yet. sequence: the event's number in the
+        # meter's log (the notification's invoke id); invocation_counter NULL for one sent plain
+        """CREATE TABLE pushed_events (device_id TEXT NOT NULL, sequence BIGINT NOT NULL, occurred_at BIGINT NOT NULL,
+           code INTEGER NOT NULL, payload_a BIGINT NOT NULL, payload_b INTEGER NOT NULL, credit_wh BIGINT NOT NULL,
+           relay_closed INTEGER NOT NULL, priority INTEGER NOT NULL, sent_at BIGINT, invocation_counter BIGINT,
+           received_at BIGINT NOT NULL, peer TEXT NOT NULL, PRIMARY KEY (device_id, sequence))""",
+        "CREATE INDEX pushed_events_by_time ON pushed_events (device_id, occurred_at)",
+        # the last invocation counter accepted from each meter: a lower or equal one is a replay, for every
+        # listener on the database and after a restart
+        """CREATE TABLE push_counters (device_id TEXT PRIMARY KEY, invocation_counter BIGINT NOT NULL,
+           updated_at BIGINT NOT NULL)""",
+        # frames refused, why, and their first bytes in hexadecimal
+        """CREATE TABLE push_refusals (id {pk}, peer TEXT NOT NULL, received_at BIGINT NOT NULL, reason TEXT NOT NULL,
+           frame_head TEXT NOT NULL)""",
+        "CREATE INDEX push_refusals_by_time ON push_refusals (received_at)",
+    )),
 )
 
 
 def migrate(database) -> None:
-    """Run the versions the database has not had, each committed with its number."""
-    database.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    current = version(database) or 0
-    for number, statements in MIGRATIONS:
-        if number <= current:
-            continue
-        for statement in statements:
-            database.execute(statement.replace("{pk}", database.auto_key))
-        database.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-        database.db.commit()
-    database.db.commit()
+    """Bring the database to the newest version, all the versions it lacks in one transaction. Several processes
+    opening a new database at once (a head-end's workers) take turns: the first migrates, the others find it done."""
+    latest = MIGRATIONS[-1][0]
+    try:
+        if version(database) == latest:
+            return
+    except Exception:  # no schema_version table yet: a new database
+        database.db.rollback()
+    with database.exclusive("opsm-schema"):
+        database.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        current = version(database) or 0
+        for number, statements in MIGRATIONS:
+            if number <= current:
+                continue
+            for statement in statements:
+                database.execute(statement.replace("{pk}", database.auto_key))
+            database.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
 
 
 def version(database) -> int | None:

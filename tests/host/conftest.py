@@ -1,18 +1,13 @@
 """Shared fixtures for host-side tests."""
 
-import glob
 import itertools
 import json
 import os
 import pathlib
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
-import urllib.parse
 
 import pytest
+
+from tests import services
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VECTOR_DIRS = [ROOT / "tests" / "vectors", ROOT.parent / "shared" / "vectors"]
@@ -46,26 +41,9 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A real PostgreSQL server from Debian's packages (make setup installs them), on a free port, trust auth."""
-    bindir = os.path.dirname(shutil.which("initdb") or (sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or
-                                                        [""])[-1])
-    assert bindir, "PostgreSQL is not installed: run make setup"
-    folder = tempfile.mkdtemp()
-    as_user: list = []
-    if os.geteuid() == 0:  # initdb refuses root: run the server as the packages' postgres user
-        as_user = ["runuser", "-u", "postgres", "--"]
-        os.chown(folder, pwd.getpwnam("postgres").pw_uid, -1)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = folder + "/data"
-    subprocess.run(as_user + [bindir + "/initdb", "-D", data, "-A", "trust", "-U", "postgres"], check=True,
-                   capture_output=True)
-    subprocess.run(as_user + [bindir + "/pg_ctl", "-D", data, "-l", folder + "/log", "-w", "-o",
-                              "-p %d -k %s -c listen_addresses=127.0.0.1" % (port, folder), "start"], check=True,
-                   capture_output=True)
-    yield "postgresql://postgres@127.0.0.1:%d/postgres" % port
-    subprocess.run(as_user + [bindir + "/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+    """A real PostgreSQL server from Debian's packages (make setup-test installs them), on a free port, trust auth."""
+    with services.postgres() as url:
+        yield url
 
 
 _databases = itertools.count(1)
@@ -74,12 +52,11 @@ _databases = itertools.count(1)
 @pytest.fixture
 def postgres_db(postgres):
     """A new, empty database on the session's PostgreSQL server."""
-    import pg8000.dbapi
+    return services.new_database(postgres, "test_%d_%d" % (os.getpid(), next(_databases)))
 
-    name = "test_%d_%d" % (os.getpid(), next(_databases))
-    connection = pg8000.dbapi.connect(user="postgres", host="127.0.0.1", port=urllib.parse.urlsplit(postgres).port,
-                                      database="postgres")
-    connection.autocommit = True
-    connection.cursor().execute("CREATE DATABASE " + name)
-    connection.close()
-    return postgres.rsplit("/", 1)[0] + "/" + name
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real Redis server from Debian's packages (make setup-test installs it) on a free port, nothing saved."""
+    with services.redis() as url:
+        yield url

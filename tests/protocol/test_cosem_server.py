@@ -257,7 +257,7 @@ def test_object_list_gives_access_rights_per_association():
     _, objects = _value(_blocks(public, 16, _get(public, 16, M.ASSOCIATION_LN, O.ASSOCIATION_OBIS, 2)))
     _, managed = _value(_blocks(manager, 17, _get(manager, 17, M.ASSOCIATION_LN, O.ASSOCIATION_OBIS, 2)))
     field_settings = [row for row in M.SETTINGS if row.class_id == M.DATA]
-    assert len(objects) == len(server.objects) == len(M.REGISTERS) + len(M.PROFILES) + len(field_settings) + 9
+    assert len(objects) == len(server.objects) == len(M.REGISTERS) + len(M.PROFILES) + len(field_settings) + 10
     clock = [o for o in objects if o[2] == M.obis_bytes(M.CLOCK_OBIS)][0]
     clock_managed = [o for o in managed if o[2] == M.obis_bytes(M.CLOCK_OBIS)][0]
     assert clock[3][0][1] == [2, 1, None] and clock_managed[3][0][1] == [2, 3, None]
