@@ -61,16 +61,20 @@ def cpu_of(pids: list) -> float:
 
 
 def database_cpu() -> float:
-    """CPU seconds of every PostgreSQL server process on the machine (the bench's own server is the only one)."""
+    """CPU seconds of the PostgreSQL server processes on the machine (the bench's own server is the only one),
+    with their children that ended (a connection's backend ends with it: its time goes to the postmaster)."""
     total = 0.0
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open("/proc/%s/comm" % name) as f:
-                    if f.read().strip() == "postgres":
-                        total += cpu_s(int(name)) or 0.0
+                    if f.read().strip() != "postgres":
+                        continue
+                with open("/proc/%s/stat" % name) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
-                pass
+                continue
+            total += sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
     return total
 
 

@@ -116,6 +116,34 @@ def test_a_meter_is_stored_once_per_run_and_failures_become_dead_letters(backend
         assert store.harvested_meter("M00001")[2] is not None
 
 
+def test_deliveries_of_one_meter_racing_on_postgresql_store_it_once(postgres_db):
+    """Eight connections save the same meter into the same run at the same moment (a shard redelivered while its
+    first worker still runs): one reading, one read's registers and events, whatever the order."""
+    import threading
+
+    with Store.open(postgres_db) as store:
+        run = store.begin_run("inv.csv", [[_row(1, "a")]], "submit")
+    stores = [Store.open(postgres_db) for _ in range(8)]
+    go = threading.Barrier(len(stores))
+    results: list = []
+
+    def deliver(k: int) -> None:
+        go.wait()
+        results.append(stores[k].save(run, _meter(1), _reading(True, read_at=1_900_000_000 + k)))
+    threads = [threading.Thread(target=deliver, args=(k,)) for k in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for one in stores:
+        one.close()
+    assert sorted(results, key=lambda r: r is None) == [1] + [None] * 7
+    with Store.open(postgres_db) as store:
+        assert store.query("SELECT COUNT(DISTINCT read_at) FROM register_values")[0][0] == 1
+        assert store.query("SELECT COUNT(*) FROM events")[0][0] == 1
+        assert store.query("SELECT COUNT(*) FROM readings WHERE harvest_id = ?", (run,))[0][0] == 1
+
+
 def _open_store(url):
     Store.open(url).close()
     return True
