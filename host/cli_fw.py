@@ -1,8 +1,10 @@
 """`opsm fw` and `opsm demo`: the firmware on its way to a board, and the whole path shown on one machine."""
 
+import os
+
 import click
 
-from opsm.host.cli_common import home_option, open_registry, read_passphrase, reports_errors
+from opsm.host.cli_common import DEFAULT_HOME, emit, home_option, open_registry, read_passphrase, reports_errors
 from opsm.host.keystore import KeyStore
 
 
@@ -86,6 +88,65 @@ def fw_provision(db, keyfile, pan, out, credentials_path, entity, utc_offset_min
     fwbuild.write_provision(meter_row, key, out, credentials_path,
                             {name: value for name, value in settings.items() if value is not None})
     click.echo("wrote %s and [%s] in %s (0600)" % (out, pan, credentials_path))
+
+
+FW_KEY_HELP = "Name of the entity's firmware master key in the key file (opsm keys add firmware --generate 32)."
+
+
+def keyfile_option(function):
+    """--keyfile alone: signing and inspecting need the key file, not the registry."""
+    return click.option("--keyfile", envvar="OPSM_KEYFILE", show_envvar=True,
+                        default=lambda: os.path.join(DEFAULT_HOME, "vending-keys.json"),
+                        help="Encrypted vending key file.")(function)
+
+
+@fw.command("sign")
+@keyfile_option
+@click.option("--board", required=True, help="esp32s3, esp32 or pico.")
+@click.option("--version", "version", required=True, metavar="MAJOR.MINOR.PATCH", help="The firmware's version.")
+@click.option("--tree", default=None, help="A built tree (opsm fw build); default: a production build made now.")
+@click.option("--serial", default=None, help="Sign for this meter: --out is its image file.")
+@click.option("--inventory", "inventory_path", default=None,
+              help="Sign for every meter of this inventory (its serial column): --out is a folder with "
+                   "payload.bin and SERIAL.head per meter (a meter's image: its head, then the payload).")
+@click.option("--out", required=True, help="Image file (--serial) or folder (--inventory).")
+@click.option("--fw-key", default="firmware", show_default=True, help=FW_KEY_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@reports_errors
+def fw_sign(keyfile, board, version, tree, serial, inventory_path, out, fw_key, as_json):
+    """Pack a built tree into a firmware image signed for one meter or for each meter of an inventory."""
+    from opsm.host import fwimage
+
+    if (serial is None) == (inventory_path is None):
+        raise click.UsageError("give exactly one of --serial and --inventory")
+    serials = fwimage.inventory_serials(inventory_path) if inventory_path else None
+    master = KeyStore.open(keyfile, read_passphrase()).get(fw_key)
+    summary = fwimage.sign(board, version, master, out, tree, serial, serials)
+    emit(summary, as_json, "signed %(board)s %(version)s (%(payload_bytes)d bytes) for %(meters)d meter(s): %(out)s"
+         % summary)
+
+
+@fw.command("inspect")
+@keyfile_option
+@click.argument("image")
+@click.option("--payload", default=None, help="The payload, when IMAGE is a meter's head (opsm fw sign --inventory).")
+@click.option("--verify", is_flag=True, help="Check it as the meter would, with its key from the key file.")
+@click.option("--fw-key", default="firmware", show_default=True, help=FW_KEY_HELP)
+@click.option("--board", default=None, help="With --verify: the meter's board (default: the image's).")
+@click.option("--running", default=None, metavar="MAJOR.MINOR.PATCH",
+              help="With --verify: the meter's running version (default 0.0.0: any image is newer).")
+@click.option("--allow-older", is_flag=True, help="With --verify: a downgrade is asked for.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@reports_errors
+def fw_inspect(keyfile, image, payload, verify, fw_key, board, running, allow_older, as_json):
+    """Print an image's manifest; with --verify, refuse it as the meter would (the reason, exit 1)."""
+    from opsm.host import fwimage
+
+    master = KeyStore.open(keyfile, read_passphrase()).get(fw_key) if verify else None
+    doc = fwimage.inspect(image, payload, master, board, running, allow_older)
+    emit(doc, as_json, "\n".join("%-15s %s" % (name, doc[name]) for name in
+                                 ("format", "board", "version", "payload_bytes", "payload_sha256", "built",
+                                  "key_id", "files", "verified")))
 
 
 @click.command()
