@@ -1,0 +1,292 @@
+"""DLMS image transfer (interface class 18), sans-IO: a signed firmware image arriving in blocks.
+
+A client initiates a transfer (an identifier and a size), sends the blocks in any order, asks the
+meter to verify the image, then to activate it (docs/firmware-update.md, "Image transfer (IC 18)").
+Each block goes straight to its offset in the storage, and the bitmap of the blocks stored goes to
+a power-safe record after each one: a transfer survives a broken link or a power cut. Rebuilt from
+its storage at boot, the object reports the blocks still missing (attributes 3 and 4), and the
+client, initiating again with the same identifier and size, sends only those.
+
+The storage (FileStorage, or anything with the same four methods):
+    write(offset, data)   the image's bytes at offset
+    read(offset, n)       n bytes of the image from offset (fewer at its end)
+    load()                the state record (bytes), or None
+    save(state)           the state record, power-safely: a cut save leaves the previous one readable
+State record: image size (4) | block size (2) | identifier length (1) | identifier | bitmap, bit n
+(most significant bit first, as a DLMS bit-string) set once block n is stored. A block is written
+before its bit is saved, so a cut between the two costs a resend, never a bit without its data.
+
+Methods and attribute access return an action-result / data-access-result and never raise on what a
+client sends; a storage OSError is a hardware-fault, after which the call may simply be repeated.
+"""
+
+from . import axdr, fw_image
+
+# image_transfer_status (attribute 6)
+NOT_INITIATED = 0
+INITIATED = 1
+VERIFYING = 2
+VERIFIED = 3
+VERIFY_FAILED = 4
+ACTIVATING = 5
+ACTIVATED = 6
+ACTIVATE_FAILED = 7
+
+# action-result and data-access-result (IEC 62056-5-3): the numbers cosem_objects names too, not
+# imported from there: cosem_objects is where this object will be served from, and will import it.
+SUCCESS = 0
+HARDWARE_FAULT = 1       # the storage failed (OSError)
+TEMPORARY_FAILURE = 2    # not in this state: nothing initiated, blocks missing, not verified
+READ_WRITE_DENIED = 3    # a set of a read-only attribute
+OBJECT_UNDEFINED = 4     # no such attribute or method
+OBJECT_UNAVAILABLE = 11  # image transfer disabled (attribute 5)
+TYPE_UNMATCHED = 12      # a parameter that is not the method's structure
+OTHER_REASON = 250       # refused: size, identifier, block number or length; verification or activation failed
+
+MAX_IDENTIFIER = 64      # bytes of image_identifier kept in the record
+_HEAD = 7                # the state record's size, block size and identifier length
+_VERIFY_CHUNK = 1024     # bytes read back at a time by image_verify: few file opens, little heap
+
+
+class FileStorage:
+    """The staged image in one file, the state in a power-safe record store (the firmware's
+    records.RecordStore or MirroredStore: load() and save(payload)). opener: the file open function."""
+
+    def __init__(self, path: str, record, opener=open):
+        self._path = path
+        self._record = record
+        self._open = opener
+
+    def write(self, offset: int, data) -> None:
+        try:
+            f = self._open(self._path, "r+b")
+        except OSError:  # no staged image yet (or lost with its file system): the block starts one
+            f = self._open(self._path, "wb")
+        with f:
+            f.seek(offset)  # past the end is fine: blocks come in any order
+            f.write(data)
+
+    def read(self, offset: int, n: int) -> bytes:
+        with self._open(self._path, "rb") as f:
+            f.seek(offset)
+            return f.read(n)
+
+    def load(self):
+        return self._record.load()
+
+    def save(self, state) -> None:
+        self._record.save(state)
+
+
+class ImageTransfer:
+    """One image transfer object.
+
+    max_size: the largest image the meter takes (its slot); block_size: fixed by the meter, so that a
+    block fits its PDU; verifier(): a new fw_image.Verifier with the meter's firmware key, board and
+    running version; activate(manifest) -> bool: switch to the verified image (the slots).
+    After a failed verification `refusal` holds fw_image's reason, for the event log."""
+
+    def __init__(self, storage, max_size: int, verifier, activate, block_size: int = 192, enabled: bool = True):
+        self.storage = storage
+        self.max_size = max_size
+        self.block_size = block_size
+        self.enabled = enabled
+        self._verifier = verifier
+        self._activate = activate
+        self.status = NOT_INITIATED
+        self.refusal = 0
+        self.manifest: fw_image.Manifest | None = None  # of the verified image
+        self._signature = b""
+        self._state = bytearray()
+        self._bits = 0      # where the bitmap starts in the state record
+        self._image_size = 0
+        self._blocks = 0
+        self._missing = 0   # the first block not stored
+        try:
+            state = storage.load()
+        except OSError:
+            state = None
+        if state and self._fits(state):
+            self._use(bytearray(state))
+            self.status = INITIATED  # a verification does not outlive a reboot: the client asks again
+
+    # --- attributes ---------------------------------------------------------------------
+
+    def get_attribute(self, attribute: int, buf: bytearray) -> int:
+        """Attributes 2-7 encoded into buf (the server answers attribute 1, the logical name)."""
+        if attribute in (2, 4):
+            axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, self.block_size if attribute == 2 else self._missing)
+        elif attribute == 3:
+            axdr.put(buf, axdr.BIT_STRING, (self._blocks, memoryview(self._state)[self._bits:]))
+        elif attribute == 5:
+            axdr.put(buf, axdr.BOOLEAN, self.enabled)
+        elif attribute == 6:
+            axdr.put(buf, axdr.ENUM, self.status)
+        elif attribute == 7:
+            manifest = self.manifest
+            axdr.put_header(buf, axdr.ARRAY, 0 if manifest is None else 1)
+            if manifest is not None:
+                axdr.put_header(buf, axdr.STRUCTURE, 3)
+                axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, self._image_size)
+                axdr.put(buf, axdr.OCTET_STRING, self._identifier())
+                axdr.put(buf, axdr.OCTET_STRING, self._signature)
+        else:
+            return OBJECT_UNDEFINED
+        return SUCCESS
+
+    def set_attribute(self, attribute: int, value) -> int:
+        """Only image_transfer_enabled (5) is written; keeping it over a reboot is the meter's choice."""
+        if not 2 <= attribute <= 7:
+            return OBJECT_UNDEFINED
+        if attribute != 5:
+            return READ_WRITE_DENIED
+        if not isinstance(value, bool):
+            return TYPE_UNMATCHED
+        self.enabled = value
+        return SUCCESS
+
+    # --- methods -----------------------------------------------------------------------
+
+    def action(self, method: int, parameter) -> int:
+        """Methods 1 image_transfer_initiate, 2 image_block_transfer, 3 image_verify, 4 image_activate."""
+        if not 1 <= method <= 4:
+            return OBJECT_UNDEFINED
+        if not self.enabled:
+            return OBJECT_UNAVAILABLE
+        try:
+            if method == 1:
+                return self._initiate(parameter)
+            if method == 2:
+                return self._block(parameter)
+        except OSError:
+            return HARDWARE_FAULT
+        return self._verify() if method == 3 else self._activate_image()
+
+    def _initiate(self, parameter) -> int:
+        if not (isinstance(parameter, list) and len(parameter) == 2 and isinstance(parameter[0], bytes)
+                and isinstance(parameter[1], int)):
+            return TYPE_UNMATCHED
+        identifier, size = parameter
+        if not 0 < size <= self.max_size or not 0 < len(identifier) <= MAX_IDENTIFIER:
+            return OTHER_REASON
+        if size != self._image_size or identifier != self._identifier():
+            blocks = -(-size // self.block_size)
+            state = bytearray(_HEAD + len(identifier) + (blocks + 7) // 8)
+            state[0:4] = size.to_bytes(4, "big")
+            state[4:6] = self.block_size.to_bytes(2, "big")
+            state[6] = len(identifier)
+            state[_HEAD:_HEAD + len(identifier)] = identifier
+            self.storage.save(state)  # first: a block stored after it never counts for the old image
+            self._use(state)
+        self.status = INITIATED
+        self.manifest = None
+        return SUCCESS
+
+    def _block(self, parameter) -> int:
+        if not (isinstance(parameter, list) and len(parameter) == 2 and isinstance(parameter[0], int)
+                and isinstance(parameter[1], bytes)):
+            return TYPE_UNMATCHED
+        if self.status != INITIATED:
+            return TEMPORARY_FAILURE
+        number, data = parameter
+        if not 0 <= number < self._blocks:
+            return OTHER_REASON
+        offset = number * self.block_size
+        if len(data) != min(self.block_size, self._image_size - offset):
+            return OTHER_REASON
+        if number == 0 and len(data) >= fw_image.HEADER_SIZE:
+            try:  # the head judged now: an image this meter would refuse costs one block, not the whole link
+                self._verifier().feed(data)
+            except fw_image.ImageError as e:
+                return self._refuse(e.reason)
+        self.storage.write(offset, data)
+        state = self._state
+        i = self._bits + (number >> 3)
+        mask = 0x80 >> (number & 7)
+        if not state[i] & mask:
+            state[i] |= mask
+            try:
+                self.storage.save(state)
+            except OSError:
+                state[i] ^= mask
+                raise
+            if number == self._missing:
+                self._missing = self._next_missing(number)
+        return SUCCESS
+
+    def _verify(self) -> int:
+        if not self._state or self._missing < self._blocks:
+            return TEMPORARY_FAILURE
+        self.status = VERIFYING
+        self.manifest = None
+        size = self._image_size
+        verifier = self._verifier()
+        read = self.storage.read
+        try:
+            for offset in range(0, size, _VERIFY_CHUNK):
+                verifier.feed(read(offset, min(_VERIFY_CHUNK, size - offset)))
+            manifest = verifier.finish()
+            self._signature = read(fw_image.MANIFEST_SIZE, fw_image.TAG_SIZE)
+        except fw_image.ImageError as e:
+            return self._refuse(e.reason)
+        except OSError:
+            self.status = INITIATED
+            return HARDWARE_FAULT
+        self.manifest = manifest
+        self.refusal = 0
+        self.status = VERIFIED
+        return SUCCESS
+
+    def _activate_image(self) -> int:
+        if self.status != VERIFIED:
+            return TEMPORARY_FAILURE
+        self.status = ACTIVATING
+        try:
+            done = self._activate(self.manifest)
+        except OSError:
+            done = False
+        self.status = ACTIVATED if done else ACTIVATE_FAILED
+        return SUCCESS if done else OTHER_REASON
+
+    # --- state -------------------------------------------------------------------------
+
+    def _refuse(self, reason: int) -> int:
+        """A refused image is dropped: its blocks are forgotten, so initiating it again starts afresh."""
+        self.status = VERIFY_FAILED
+        self.refusal = reason
+        self.manifest = None
+        state = self._state
+        for i in range(self._bits, len(state)):
+            state[i] = 0
+        self._missing = 0
+        try:
+            self.storage.save(state)
+        except OSError:
+            pass  # refused all the same: a bitmap left in flash only has the image refused again
+        return OTHER_REASON
+
+    def _identifier(self) -> bytes:
+        return bytes(self._state[_HEAD:self._bits])
+
+    def _fits(self, state) -> bool:
+        """A record this meter wrote with its current block size and slot (another layout is ignored)."""
+        if len(state) < _HEAD:
+            return False
+        size = int.from_bytes(state[0:4], "big")
+        blocks = -(-size // self.block_size)
+        return (0 < size <= self.max_size and int.from_bytes(state[4:6], "big") == self.block_size
+                and len(state) == _HEAD + state[6] + (blocks + 7) // 8)
+
+    def _use(self, state: bytearray) -> None:
+        self._state = state
+        self._bits = _HEAD + state[6]
+        self._image_size = int.from_bytes(state[0:4], "big")
+        self._blocks = -(-self._image_size // self.block_size)
+        self._missing = self._next_missing(0)
+
+    def _next_missing(self, number: int) -> int:
+        state = self._state
+        bits = self._bits
+        while number < self._blocks and state[bits + (number >> 3)] & (0x80 >> (number & 7)):
+            number += 1
+        return number
