@@ -147,11 +147,16 @@ class App:
         # The meter's push notifications (notifier.py), on a board that can send them. deliver() never
         # raises (a network that fails costs tries, never the task); no heartbeat: a slow head-end must
         # not restart the board.
+        # Nor may anything else end it (and the app with it, through gather): out of memory before deliver()
+        # even starts, say, and the notification waits for the next round.
         hal, meter = self.hal, self.meter
         while self.running:
-            notifier = meter.log.listener  # notifier.Notifier while the meter pushes
-            if notifier is not None:
-                await notifier.deliver(hal.push, hal.clock.ticks_ms)
+            try:
+                notifier = meter.log.listener  # notifier.Notifier while the meter pushes
+                if notifier is not None:
+                    await notifier.deliver(hal.push, hal.clock.ticks_ms)
+            except Exception:  # noqa: BLE001 - a push is never worth the meter
+                pass
             await self.sleep_ms(_PUSH_MS)
 
     async def recover(self, task: int, error) -> None:

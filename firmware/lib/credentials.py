@@ -15,7 +15,6 @@ Wrong secrets lock further associations with a secret out for a growing time
 """
 
 from protocol import events
-from protocol.acse import check_lls_secret
 from protocol.lockout import Lockout, unpack_lockout
 
 import password
@@ -45,6 +44,8 @@ class Credentials:
         return self.lls is not None and self.lls.verify(bytes(secret))
 
     def set_lls(self, secret) -> None:
+        from protocol.acse import check_lls_secret  # only to change it: the keys alone (pushes) need no ACSE
+
         check_lls_secret(secret)
         self.lls = password.new_record(bytes(secret))
 
