@@ -197,8 +197,7 @@ class SimOptical:
 
 def make_hal(storage_root: str = "/tmp/opsm-sim", clock=None, reset_cause: int = RESET_POWER_ON,
              opener=open, shadow=None, push=None) -> Hal:
-    """push: the sender of a virtual board on a network (tcp_push.TcpSender in the simulator; a test's or
-    the soak's fake);
+    """push: the sender of a virtual board on a network (tcp_push.TcpSender in the simulator; a test's fake);
     none by default, as a board without one."""
     ac = SimAc()
     return Hal(ac, SimBattery(), SimRelay(ac), ScriptKeypad(), SimDisplay(), SimWatchdog(), storage_root,

@@ -6,13 +6,7 @@ that exhausts the credit in the afternoon (the relay cuts), a second recharge at
 20:00 (the relay restores). Prints peak_heap_bytes=N (live heap after a collection,
 sampled every virtual minute); exits 1 if anything is off.
 
-PUSH plain or ciphered: the meter pushes its events too (DLMS DataNotifications), its destination and
-serial set as provisioning sets them and, ciphered, HLS keys set as a key transfer sets them
-(DlmsAccess.change_keys). The board's sender (Soak.send) appends each frame to STATE_DIR/push-HOST:PORT,
-out of the heap; host/soak.py reads the frames back and checks them against the event log (not here:
-this script's code is in the heap, a board's is not).
-
-    MICROPYPATH=/rom:.frozen micropython soak.py STATE_DIR ROMFS_IMAGE [off|plain|ciphered]
+    MICROPYPATH=/rom:.frozen micropython soak.py STATE_DIR ROMFS_IMAGE
 The code runs from the image as a board runs it from its ROMFS partition (/rom on the
 path, as a board's): the image stands for flash, so its bytes are not counted in
 peak_heap_bytes. Without an image, MICROPYPATH gives the board's path (simulator/unix_port.py).
@@ -51,29 +45,16 @@ HOUR_MS = 3600000
 
 
 class Soak:
-    def __init__(self, root, push):
+    def __init__(self, root):
         self.fb, self.fb_bytes = FRAME
         self.clock = sim.SimClock()
-        settings = None
-        if push:
-            from settings import Settings
-
-            settings = Settings({"serial": "OPS00000042", "push_to": "192.0.2.1:4060"})
-        self.hal = sim.make_hal(root, self.clock, push=self if push else None)
-        self.meter = Meter(self.hal, StsProfile(sts.StsState(KEY, ea=11, base_year=1993)), settings=settings)
+        self.hal = sim.make_hal(root, self.clock)
+        self.meter = Meter(self.hal, StsProfile(sts.StsState(KEY, ea=11, base_year=1993)))
         self.meter.boot(self.clock.now_s(), self.clock.ticks_ms())
-        if push == "ciphered":  # EK, AK, KEK, as an HLS association's key transfer sets them
-            self.meter.dlms_access().change_keys(bytes(range(16)), bytes(range(16, 32)), bytes(range(32, 48)))
         # Simulator cadence: one burst a minute held for the minute, keys scanned every 0.2 s.
         self.app = App(self.hal, self.meter, self.fb, self.fb_bytes, self.clock.sleep_ms, bursts_per_reading=1,
                        burst_gap_ms=60000, scan_ms=200, ui_ms=1000, heartbeat_ms=120000)
         self.peak = 0
-
-    async def send(self, to, frame):
-        """The board's push sender, on a network that always delivers: to a file named by the destination."""
-        with open(self.hal.storage_root + "/push-" + to, "ab") as f:
-            f.write(frame)
-        return True
 
     async def story(self):
         hal = self.hal
@@ -97,8 +78,8 @@ class Soak:
         await asyncio.gather(self.app.main(), self.story())
 
 
-def run(root, push) -> int:
-    soak = Soak(root, push)
+def run(root) -> int:
+    soak = Soak(root)
     asyncio.run(soak.main())
     meter, relay = soak.meter, soak.hal.relay
     events = meter.log.events()
@@ -120,4 +101,4 @@ def run(root, push) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(sys.argv[1] if len(sys.argv) > 1 else "/tmp/opsm-soak", sys.argv[3] if len(sys.argv) > 3 else ""))
+    sys.exit(run(sys.argv[1] if len(sys.argv) > 1 else "/tmp/opsm-soak"))
