@@ -11,7 +11,7 @@ import zoneinfo
 
 import click
 
-from opsm.host.cli_common import CliError, db_option
+from opsm.host.cli_common import CliError, db_option, reports_errors
 from opsm.host.cli_harvest import meter_bounds
 from opsm.host.cli_headend_listen import listen_command
 
@@ -26,20 +26,14 @@ def broker_option(function):
 def _open_store(db: str):
     from opsm.host import store
 
-    try:
-        return store.Store.open(db)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    return store.Store.open(db)
 
 
 def _checked_rows(inventory_path: str, credentials: str | None) -> list:
     """The inventory's rows, every row checked as `opsm harvest` checks them (credentials by name only)."""
     from opsm.host import inventory
 
-    try:
-        return [meter.row() for meter in inventory.load(inventory_path, credentials)]
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    return [meter.row() for meter in inventory.load(inventory_path, credentials)]
 
 
 @click.group()
@@ -63,15 +57,13 @@ def headend():
 @click.option("--visibility-timeout", type=click.FloatRange(1), default=3600, show_default=True,
               help="Seconds after which a shard whose worker died (no acknowledgement) is given to another worker; "
               "longer than a shard takes.")
+@reports_errors
 def worker(broker, db, credentials, concurrency, processes, name, visibility_timeout):
     """Read shards of runs as they are queued, until stopped (Ctrl-C: finishes the shard in hand first)."""
     from opsm.host import inventory
     from opsm.host.headend import tasks
 
-    try:
-        secrets = inventory.load_credentials(credentials)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    secrets = inventory.load_credentials(credentials)
     _open_store(db).close()  # migrated, and reachable, before any shard is taken
     tasks.configure(broker, visibility_timeout)
     tasks.WORKER.db, tasks.WORKER.credentials, tasks.WORKER.concurrency = db, secrets, concurrency
@@ -93,6 +85,7 @@ def worker(broker, db, credentials, concurrency, processes, name, visibility_tim
 @db_option
 @click.option("--wait", is_flag=True, help="Wait until the run is done; exit 2 if a meter failed.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@reports_errors
 def submit(inventory_path, credentials, shards, timeout, retries, meter_deadline, max_reply_bytes, max_blocks, broker,
            db, wait, as_json):
     """Begin a run of an inventory: its shards are queued for the workers; prints the run's number."""
@@ -138,6 +131,7 @@ def _show_run(store, progress: dict, as_json: bool) -> None:
 @click.argument("run", type=int, required=False)
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@reports_errors
 def status(run, db, as_json):
     """A run's progress and failures (default: the newest runs), and the dead letters: meters whose last run
     failed them, retried by every run until one reads them."""
@@ -166,6 +160,7 @@ def status(run, db, as_json):
 @click.argument("run", type=int)
 @broker_option
 @db_option
+@reports_errors
 def requeue(run, broker, db):
     """Queue again the shards of a run that are not done (the broker lost them); a shard queued twice is still
     stored once."""
@@ -197,6 +192,7 @@ _AT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 @click.option("--every", "every_s", type=click.IntRange(1), default=None, help="Every N seconds instead of daily.")
 @click.option("--shards", type=click.IntRange(1), default=8, show_default=True, help="Shards of each run.")
 @db_option
+@reports_errors
 def schedule_add(name, inventory_path, credentials, at_text, timezone, every_s, shards, db):
     """Add or replace a schedule: a run of the inventory daily at a local hour (or every N seconds)."""
     if (at_text is None) == (every_s is None):
@@ -220,6 +216,7 @@ def schedule_add(name, inventory_path, credentials, at_text, timezone, every_s, 
 
 @schedule.command("list")
 @db_option
+@reports_errors
 def schedule_list(db):
     """Every schedule."""
     with _open_store(db) as store:
@@ -233,6 +230,7 @@ def schedule_list(db):
 @schedule.command("remove")
 @click.argument("name")
 @db_option
+@reports_errors
 def schedule_remove(name, db):
     with _open_store(db) as store:
         if not store.drop_schedule(name):
@@ -245,6 +243,7 @@ def schedule_remove(name, db):
 @db_option
 @click.option("--max-interval", type=click.FloatRange(0.1), default=30.0, show_default=True,
               help="Seconds beat sleeps at most between two looks at the schedules.")
+@reports_errors
 def beat(broker, db, max_interval):
     """Submit the schedules' runs when they are due (one beat for the whole head-end), until stopped."""
     from opsm.host.headend import tasks

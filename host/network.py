@@ -566,38 +566,51 @@ def load(store, files: list) -> dict:
                 items, found = [], exc.problems
         problems += found
         read.append((kind, path, items))
-    batch = _merged(read, problems)
+    batch = merge_files(read, problems, _entry)
     problems += _unknown_references(store, read, batch)
     if problems:
         raise RowFileError(problems)
     return batch
 
 
-def _merged(read: list, problems: list) -> dict:
-    """kind -> rows of every file of the kind (a key in two files of one kind is a problem of the second);
-    feeder_geometry and span_geometry -> (id, geometry) pairs."""
+def merge_files(read: list, problems: list, entry) -> dict:
+    """name -> values of every file read ((kind, path, items) each), each key once: a key in two files is a problem
+    of the second (a repeat inside one file is its reader's). entry(kind, item) -> (name, key, column, value): where
+    the item goes, its key (None: a row its own check refused), the column a repeat is reported under, and what is
+    kept. An item names its place by _where (a GeoJSON feature) or by _row (a row of `path`)."""
     batch, seen = {}, {}
     for kind, path, items in read:
         for item in items:
-            if kind == GEOMETRY:
-                key, column = (kind, item["kind"], item["id"]), item["kind"]
-            else:
-                key, column = (kind, row_key(TABLES[kind][1])(item)), TABLES[kind][1][-1]
-            if key[-1] is None:
+            name, key, column, value = entry(kind, item)
+            if key is None:
                 continue
-            if key in seen:
-                first_path, first = seen[key]
-                if first_path != path:  # a repeat inside one file is reported by its reader
-                    problems.append(Problem(item.get("_where", path), None if kind == GEOMETRY else item["_row"],
-                                            column, Rule("repeated", "%r is also in %s" % (key[-1], first),
-                                                         "%r también está en %s" % (key[-1], first))))
+            where = item.get("_where")
+            if (name, key) in seen:
+                first_path, first_en, first_es = seen[name, key]
+                if first_path != path:
+                    problems.append(Problem(where or path, None if where else item["_row"], column, Rule(
+                        "repeated", "%r is also in %s" % (key, first_en), "%r también está en %s" % (key, first_es))))
                 continue
-            seen[key] = path, item.get("_where") or "%s row %d" % (path, item["_row"])
-            if kind == GEOMETRY:
-                batch.setdefault(item["kind"] + "_geometry", []).append((item["id"], item["geometry"]))
-            else:
-                batch.setdefault(kind, []).append({k: v for k, v in item.items() if k != "_row"})
+            seen[name, key] = (path, where or "%s row %d" % (path, item["_row"]),
+                               where or "%s fila %d" % (path, item["_row"]))
+            batch.setdefault(name, []).append(value)
     return batch
+
+
+def table_entry(tables: dict):
+    """merge_files' entry for rows of `tables` (kind -> (table, columns)): by kind, keyed by row_key, repeats
+    reported under the key's last column, kept without their row number."""
+    def entry(kind: str, item: dict) -> tuple:
+        columns = tables[kind][1]
+        return kind, row_key(columns)(item), columns[-1], {k: v for k, v in item.items() if k != "_row"}
+    return entry
+
+
+def _entry(kind: str, item: dict) -> tuple:
+    """A row by its kind; a feature as feeder_geometry or span_geometry, an (id, geometry) pair."""
+    if kind == GEOMETRY:
+        return item["kind"] + "_geometry", item["id"], item["kind"], (item["id"], item["geometry"])
+    return table_entry(TABLES)(kind, item)
 
 
 def _unknown_references(store, read: list, batch: dict) -> list:

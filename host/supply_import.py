@@ -31,7 +31,8 @@ from opsm.host import rowfile
 from opsm.host.customers import DATE, UNKNOWN_CUSTOMER, known_customer  # the register's spelling of a RUT
 # one set of value rules for the network's rows and the customers'
 from opsm.host.network import (LOCATION_COLUMNS, ROW_FILE_SUFFIXES, Column, Invalid, decimal_number, locate_row,
-                               one_of, parse_columns, row_key, whole_pesos, year_month, yes_no_flag)
+                               merge_files, one_of, parse_columns, row_key, table_entry, whole_pesos, year_month,
+                               yes_no_flag)
 from opsm.host.rowfile import Problem, Rule, RowFileError
 from opsm.host.store.supplies import BILL_KINDS, TABLES
 
@@ -182,30 +183,10 @@ def load(store, files: list) -> dict:
             items, found = [], exc.problems
         problems += found
         read.append((kind, path, items))
-    batch = _merged(read, problems)
+    batch = merge_files(read, problems, table_entry(TABLES))
     problems += _without_generation(store, read, batch)
     if problems:
         raise RowFileError(problems)
-    return batch
-
-
-def _merged(read: list, problems: list) -> dict:
-    """kind -> rows of every file of the kind; a key in two files of one kind is a problem of the second."""
-    batch, seen = {}, {}
-    for kind, path, items in read:
-        for item in items:
-            key = row_key(TABLES[kind][1])(item)
-            if key is None:
-                continue
-            if (kind, key) in seen:
-                first_path, first_row = seen[kind, key]
-                if first_path != path:  # a repeat inside one file is reported by its reader
-                    problems.append(Problem(path, item["_row"], TABLES[kind][1][-1], Rule(
-                        "repeated", "%r is also in %s row %d" % (key, first_path, first_row),
-                        "%r también está en %s fila %d" % (key, first_path, first_row))))
-                continue
-            seen[kind, key] = path, item["_row"]
-            batch.setdefault(kind, []).append({k: v for k, v in item.items() if k != "_row"})
     return batch
 
 
