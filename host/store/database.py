@@ -41,8 +41,11 @@ def connect(url: str) -> tuple:
     path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
     if "://" in path:
         raise StoreError("--db: use a file path, sqlite:///PATH or postgresql://..., got %r" % url)
-    connection = sqlite3.connect(path, timeout=30)
-    connection.execute("PRAGMA journal_mode=WAL")
+    try:
+        connection = sqlite3.connect(path, timeout=30)
+        connection.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as exc:  # a folder that does not exist, a file that is not a database...
+        raise StoreError("--db: cannot open the SQLite database %s: %s" % (path, exc)) from None
     return connection, "sqlite"
 
 

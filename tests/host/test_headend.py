@@ -371,3 +371,12 @@ def test_beat_submits_a_schedule_in_shortened_time(fleet, redis_url, postgres_db
         beat.terminate()
         beat.wait(30)
         worker.stop()
+
+
+def test_a_database_that_cannot_be_opened_is_named_not_a_traceback(tmp_path):
+    not_a_database = tmp_path / "junk.sqlite"
+    not_a_database.write_bytes(b"this is not SQLite" * 100)
+    for db in (str(tmp_path / "missing" / "h.sqlite"), str(not_a_database)):
+        result = CliRunner().invoke(cli, ["headend", "status", "--db", db])
+        assert result.exit_code == 1 and "--db: cannot open the SQLite database %s" % db in result.output, \
+            result.output
