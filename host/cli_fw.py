@@ -4,13 +4,15 @@ import os
 
 import click
 
-from opsm.host.cli_common import DEFAULT_HOME, emit, home_option, open_registry, read_passphrase, reports_errors
+from opsm.host.cli_common import (CliError, DEFAULT_HOME, emit, home_option, open_registry, read_passphrase,
+                                  reports_errors)
+from opsm.host.cli_dlms import dlms_target
 from opsm.host.keystore import KeyStore
 
 
 @click.group()
 def fw():
-    """Firmware: build the board tree, flash MicroPython, deploy, provision."""
+    """Firmware: build the board tree, flash MicroPython, deploy, provision, sign, push over DLMS."""
 
 
 @fw.command("build")
@@ -147,6 +149,32 @@ def fw_inspect(keyfile, image, payload, verify, fw_key, board, running, allow_ol
     emit(doc, as_json, "\n".join("%-15s %s" % (name, doc[name]) for name in
                                  ("format", "board", "version", "payload_bytes", "payload_sha256", "built",
                                   "key_id", "files", "verified")))
+
+
+@fw.command("push")
+@dlms_target
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@reports_errors
+def fw_push(target, image, as_json):
+    """Send a signed image (opsm fw sign) to one meter over DLMS image transfer, then verify and activate it;
+    run again after a broken link: only the blocks the meter lacks are sent."""
+    from opsm.host import fwpush
+
+    with open(image, "rb") as f:
+        data = f.read()
+    try:
+        fwpush.identifier(data)
+    except ValueError as exc:  # fw_image.ImageError: not an image
+        raise CliError("%s: %s" % (image, exc)) from None
+
+    def progress(sent, to_send):
+        if sent == to_send or sent % 64 == 0:
+            click.echo("%d/%d blocks" % (sent, to_send), err=True)
+
+    with target.client("meter: %s (pushing again resumes)") as client:
+        summary = fwpush.push(client, data, progress)
+    emit(summary, as_json, "%(status)s: %(identifier)s, %(bytes)d bytes, %(sent)d of %(blocks)d blocks sent" % summary)
 
 
 @click.command()

@@ -254,7 +254,7 @@ def objects_markdown() -> str:
              M.ASSOCIATION_LN: "Association LN", M.SECURITY_SETUP: "Security setup",
              M.DISCONNECT_CONTROL: "Disconnect control", M.ACCOUNT: "Account", M.CREDIT: "Credit",
              M.CHARGE: "Charge", M.TOKEN_GATEWAY: "Token gateway", M.IEC_HDLC_SETUP: "IEC HDLC setup",
-             M.TCP_UDP_SETUP: "TCP-UDP setup", M.PUSH_SETUP: "Push setup"}
+             M.TCP_UDP_SETUP: "TCP-UDP setup", M.PUSH_SETUP: "Push setup", O.IMAGE_TRANSFER: "Image transfer"}
     types = {axdr.OCTET_STRING: "octet-string", axdr.DOUBLE_LONG_UNSIGNED: "double-long-unsigned",
              axdr.DOUBLE_LONG: "double-long", axdr.LONG: "long", axdr.BOOLEAN: "boolean",
              axdr.VISIBLE_STRING: "visible-string", axdr.INTEGER: "integer", axdr.LONG_UNSIGNED: "long-unsigned"}
@@ -290,7 +290,9 @@ def objects_markdown() -> str:
                      O.SECURITY_SETUP_OBIS: "suite 0, system titles; method 2 key_transfer (keys wrapped under the "
                                             "KEK): client 1 only",
                      M.PUSH_SETUP_OBIS: "DataNotifications on the meter's events (see Push); method 1: a test "
-                                        "push"}.get(".".join(str(b) for b in ln), "")
+                                        "push",
+                     O.IMAGE_TRANSFER_OBIS: "a signed firmware image in 192-byte blocks, resumable; methods initiate, "
+                                            "block, verify, activate (firmware-update.md, `opsm fw push`)"}.get(".".join(str(b) for b in ln), "")
         for setting in M.SETTINGS:  # attributes of standard objects that hold a field setting
             if setting.class_id != M.DATA and M.obis_bytes(setting.obis) == ln:
                 value += "; attribute %d sets field setting `%s`%s" % (

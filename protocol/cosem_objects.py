@@ -12,6 +12,7 @@ setup object, or None for the objects named here. Values come from the model the
     counter_reserved() -> int; reserve_counter(upto)   the suite 0 invocation counter's persisted mark
     set_setting(row, value) -> bool    write SETTINGS[row]'s setting (False: the meter's rule refused it)
     push() -> bool                     the push setup's method 1: queue a test notification (False: push is off)
+    image_transfer() -> image_transfer.ImageTransfer   the firmware image transfer object (IC 18), made at first use
 Attribute writers return a data-access-result (0 success).
 """
 
@@ -44,6 +45,8 @@ TOKEN_GATEWAY_OBIS = "0.0.19.40.0.255"
 HDLC_SETUP_OBIS = "0.0.22.0.0.255"
 TCP_UDP_SETUP_OBIS = "0.0.25.0.0.255"
 IPV4_SETUP_OBIS = "0.0.25.1.0.255"
+IMAGE_TRANSFER = 18                          # interface class (not a register of the map, so not in registers.py)
+IMAGE_TRANSFER_OBIS = "0.0.44.0.0.255"
 SETUP_OBIS = {M.IEC_HDLC_SETUP: HDLC_SETUP_OBIS, M.TCP_UDP_SETUP: TCP_UDP_SETUP_OBIS}
 # Types of attributes 2.. of the communication setup objects; their values are the port's own.
 SETUP_TYPES = {
@@ -59,13 +62,15 @@ BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)  # comm_
 CLASSES = {M.DATA: (0, 2, 0), M.REGISTER: (0, 3, 1), M.PROFILE_GENERIC: (1, 8, 2), M.CLOCK: (0, 9, 6),
            M.ASSOCIATION_LN: (1, 9, 4), M.SECURITY_SETUP: (0, 5, 2), M.DISCONNECT_CONTROL: (0, 4, 2),
            M.ACCOUNT: (0, 19, 3), M.CREDIT: (0, 11, 3), M.CHARGE: (0, 13, 5), M.TOKEN_GATEWAY: (0, 6, 1),
-           M.IEC_HDLC_SETUP: (1, 9, 0), M.TCP_UDP_SETUP: (0, 6, 0), M.PUSH_SETUP: (0, 7, 1)}
+           M.IEC_HDLC_SETUP: (1, 9, 0), M.TCP_UDP_SETUP: (0, 6, 0), M.PUSH_SETUP: (0, 7, 1),
+           IMAGE_TRANSFER: (0, 7, 4)}
 
 # Access for the object list and the server's checks: (class, attribute) written by an
 # authenticated client; (class, method) it may invoke. The public client only reads.
-WRITABLE = ((M.CLOCK, 2), (M.ASSOCIATION_LN, 7))
+WRITABLE = ((M.CLOCK, 2), (M.ASSOCIATION_LN, 7), (IMAGE_TRANSFER, 5))
 METHODS = ((M.DISCONNECT_CONTROL, 1), (M.DISCONNECT_CONTROL, 2), (M.TOKEN_GATEWAY, 1), (M.ASSOCIATION_LN, 1),
-           (M.SECURITY_SETUP, 2), (M.PUSH_SETUP, 1))
+           (M.SECURITY_SETUP, 2), (M.PUSH_SETUP, 1), (IMAGE_TRANSFER, 1), (IMAGE_TRANSFER, 2), (IMAGE_TRANSFER, 3),
+           (IMAGE_TRANSFER, 4))
 HLS_ONLY = ((M.ASSOCIATION_LN, 7), (M.SECURITY_SETUP, 2))  # the secret and key_transfer: ciphered HLS only
 NOT_READABLE = ((M.ASSOCIATION_LN, 7),)  # the secret
 
@@ -88,7 +93,8 @@ def build_objects(setups: tuple = ()) -> list:
                      (M.DATA, FIRMWARE_OBIS, None), (M.CLOCK, M.CLOCK_OBIS, None),
                      (M.SECURITY_SETUP, SECURITY_SETUP_OBIS, None), (M.DATA, INVOCATION_COUNTER_OBIS, None),
                      (M.ACCOUNT, ACCOUNT_OBIS, None), (M.CHARGE, CHARGE_OBIS, None),
-                     (M.TOKEN_GATEWAY, TOKEN_GATEWAY_OBIS, None), (M.PUSH_SETUP, M.PUSH_SETUP_OBIS, None)]
+                     (M.TOKEN_GATEWAY, TOKEN_GATEWAY_OBIS, None), (M.PUSH_SETUP, M.PUSH_SETUP_OBIS, None),
+                     (IMAGE_TRANSFER, IMAGE_TRANSFER_OBIS, None)]
     objects += [(row.class_id, row.obis, row) for row in M.REGISTERS]
     objects += [(M.DATA, row.obis, row) for row in M.SETTINGS if row.class_id == M.DATA]
     objects += [(M.PROFILE_GENERIC, row.obis, row) for row in M.PROFILES]
@@ -193,6 +199,8 @@ def get_attribute(server, obj, attribute: int, buf: bytearray) -> int:
         return server.security_attribute(attribute, buf)
     if class_id == M.CLOCK:
         return _clock(model, attribute, buf)
+    if class_id == IMAGE_TRANSFER:
+        return model.image_transfer().get_attribute(attribute, buf)
     if class_id in SETUP_TYPES:
         axdr.put(buf, SETUP_TYPES[class_id][attribute - 2], row[attribute - 2])
         return SUCCESS

@@ -3,7 +3,7 @@
 LN referencing, one logical device. Three clients (IEC 62056-5-3 / notes/dlms.md 3.2):
     16  public: no security, reads only
     17  management: LLS password; reads, SET clock and field settings (push destination included), ACTION
-        relay, token gateway and push (a test notification)
+        relay, token gateway and push (a test notification); SET and ACTION the firmware image transfer
      1  HLS-GMAC with security suite 0 (AES-GCM-128), in the ciphered context only; every
         APDU ciphered after the AARQ, in service-specific glo-* or general-glo form, answered
         in the form it came in; also changes the LLS secret (SET association attribute 7)
@@ -466,6 +466,8 @@ class Association:
             return bytes((SET_RESPONSE, 1, invoke, O.SUCCESS if done else O.OTHER_REASON))
         if (obj[0], attribute) not in O.WRITABLE or ((obj[0], attribute) in O.HLS_ONLY and not self.ciphered):
             return bytes((SET_RESPONSE, 1, invoke, O.READ_WRITE_DENIED))
+        if obj[0] == O.IMAGE_TRANSFER:  # image_transfer_enabled: the object judges the value
+            return bytes((SET_RESPONSE, 1, invoke, self.model.image_transfer().set_attribute(attribute, value)))
         if tag != axdr.OCTET_STRING:
             return bytes((SET_RESPONSE, 1, invoke, O.TYPE_UNMATCHED))
         if obj[0] == M.ASSOCIATION_LN:  # the LLS secret
@@ -498,6 +500,8 @@ class Association:
         if class_id == M.DISCONNECT_CONTROL:
             done = self.model.disconnect(method == 2)
             return bytes((ACTION_RESPONSE, 1, invoke, O.SUCCESS if done else O.TEMPORARY_FAILURE, 0))
+        if class_id == O.IMAGE_TRANSFER:  # its result codes are action-results: a bad parameter is one of them
+            return bytes((ACTION_RESPONSE, 1, invoke, self.model.image_transfer().action(method, parameter), 0))
         if class_id == M.PUSH_SETUP:  # a test push: refused while push is off
             return bytes((ACTION_RESPONSE, 1, invoke, O.SUCCESS if self.model.push() else O.TEMPORARY_FAILURE, 0))
         if not isinstance(parameter, bytes):

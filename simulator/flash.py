@@ -23,6 +23,9 @@ class _CutWriter:
             raise PowerLost()
         return self._f.write(data)
 
+    def seek(self, offset):  # a staged firmware image takes its blocks at their offsets
+        return self._f.seek(offset)
+
     def __enter__(self):
         return self
 
@@ -40,6 +43,6 @@ class SimFlash:
 
     def open(self, path, mode="r"):
         f = open(path, mode)
-        if "w" in mode or "a" in mode:
+        if "w" in mode or "a" in mode or "+" in mode:
             return _CutWriter(self, f)
         return f

@@ -15,6 +15,13 @@ from protocol import token_result as R
 from meter import BY_DLMS
 
 try:
+    from typing import TYPE_CHECKING
+except ImportError:  # MicroPython: the name below is for the type checker only (loaded at first use)
+    TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from protocol.image_transfer import ImageTransfer
+
+try:
     from micropython import const
 except ImportError:
     def const(x):  # type: ignore[misc]
@@ -79,6 +86,7 @@ class CosemMeter:
         """Serve this Meter (a reboot makes a new one; the ports and their state stay)."""
         self.meter = meter
         self._events = EventRows(meter.log)
+        self._transfer: "ImageTransfer | None" = None  # rebuilt from its flash record at the next use, as after a reboot
 
     def clock(self) -> tuple:
         return self._clock()[0], self.meter.settings.get("utc_offset_min")
@@ -125,6 +133,14 @@ class CosemMeter:
             return False
         notifier.test(self._clock()[0])
         return True
+
+    def image_transfer(self) -> "ImageTransfer":
+        """The image transfer object (IC 18), made at its first use: a meter never updated pays no heap."""
+        if self._transfer is None:
+            import fw_update
+
+            self._transfer = fw_update.image_transfer(self.meter, self._clock)
+        return self._transfer
 
     def profile(self, n: int):
         profiles = self.meter.profiles

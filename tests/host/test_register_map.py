@@ -22,7 +22,8 @@ OBIS = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 MANAGEMENT_OBJECTS = {(M.ASSOCIATION_LN, O.ASSOCIATION_OBIS), (M.DATA, O.LDN_OBIS), (M.DATA, O.FIRMWARE_OBIS),
                       (M.CLOCK, M.CLOCK_OBIS), (M.SECURITY_SETUP, O.SECURITY_SETUP_OBIS),
                       (M.DATA, O.INVOCATION_COUNTER_OBIS), (M.ACCOUNT, O.ACCOUNT_OBIS), (M.CHARGE, O.CHARGE_OBIS),
-                      (M.TOKEN_GATEWAY, O.TOKEN_GATEWAY_OBIS), (M.PUSH_SETUP, M.PUSH_SETUP_OBIS)}
+                      (M.TOKEN_GATEWAY, O.TOKEN_GATEWAY_OBIS), (M.PUSH_SETUP, M.PUSH_SETUP_OBIS),
+                      (O.IMAGE_TRANSFER, O.IMAGE_TRANSFER_OBIS)}
 
 
 # --- the map itself -------------------------------------------------------------------------------

@@ -187,6 +187,51 @@ def test_set_and_action_need_the_management_association():
     assert server.model.tokens == [b"12345678901234567890", b"12345678901234567891"]
 
 
+class _Transfer:
+    """The image transfer object as the server sees it: what reaches it, and a result of its own."""
+
+    def __init__(self):
+        self.calls = []
+
+    def get_attribute(self, attribute, buf):
+        axdr.put(buf, axdr.ENUM, attribute)
+        return O.SUCCESS
+
+    def set_attribute(self, attribute, value):
+        self.calls.append(("set", attribute, value))
+        return O.TYPE_UNMATCHED if value is None else O.SUCCESS
+
+    def action(self, method, parameter):
+        self.calls.append(("action", method, parameter))
+        return O.OTHER_REASON
+
+
+def test_image_transfer_is_routed_to_the_model_s_object_for_management_clients_only():
+    server = _server()
+    transfer = _Transfer()
+    server.model.image_transfer = lambda: transfer
+    ln = M.obis_bytes(O.IMAGE_TRANSFER_OBIS)
+    enable = b"\xC1\x01\xC1\x00\x12" + ln + b"\x05\x00\x03\x00"
+    block = b"\xC3\x01\xC1\x00\x12" + ln + b"\x02\x01\x02\x02\x06\x00\x00\x00\x01\x09\x02ab"
+    public, _ = _associate(server)
+    assert _value(_get(public, 16, O.IMAGE_TRANSFER, O.IMAGE_TRANSFER_OBIS, 6)) == (axdr.ENUM, 6)
+    assert public.handle(16, enable) == bytes((0xC5, 1, 0xC1, O.READ_WRITE_DENIED))
+    assert public.handle(16, block) == bytes((0xC7, 1, 0xC1, O.READ_WRITE_DENIED, 0)) and transfer.calls == []
+    _, objects = _value(_blocks(public, 16, _get(public, 16, M.ASSOCIATION_LN, O.ASSOCIATION_OBIS, 2)))
+    (listed,) = [o for o in objects if o[2] == ln]
+    assert listed[:2] == [O.IMAGE_TRANSFER, 0] and [m[1] for m in listed[3][1]] == [0, 0, 0, 0]
+    manager, _ = _associate(server, 17, b"secret")
+    assert manager.handle(17, enable) == bytes((0xC5, 1, 0xC1, O.SUCCESS))
+    assert manager.handle(17, enable[:-2] + b"\x00") == bytes((0xC5, 1, 0xC1, O.TYPE_UNMATCHED))  # null
+    assert manager.handle(17, block) == bytes((0xC7, 1, 0xC1, O.OTHER_REASON, 0))
+    verify = b"\xC3\x01\xC1\x00\x12" + ln + b"\x03\x01\x0F\x00"
+    assert manager.handle(17, verify) == bytes((0xC7, 1, 0xC1, O.OTHER_REASON, 0))
+    assert transfer.calls == [("set", 5, False), ("set", 5, None), ("action", 2, [1, b"ab"]), ("action", 3, 0)]
+    _, managed = _value(_blocks(manager, 17, _get(manager, 17, M.ASSOCIATION_LN, O.ASSOCIATION_OBIS, 2)))
+    (listed,) = [o for o in managed if o[2] == ln]
+    assert [a[1] for a in listed[3][0]] == [1, 1, 1, 1, 3, 1, 1] and [m[1] for m in listed[3][1]] == [1, 1, 1, 1]
+
+
 def test_release_ends_the_association():
     a, _ = _associate(_server())
     assert a.handle(16, acse.rlrq()) == b"\x63\x03\x80\x01\x00"
@@ -257,7 +302,7 @@ def test_object_list_gives_access_rights_per_association():
     _, objects = _value(_blocks(public, 16, _get(public, 16, M.ASSOCIATION_LN, O.ASSOCIATION_OBIS, 2)))
     _, managed = _value(_blocks(manager, 17, _get(manager, 17, M.ASSOCIATION_LN, O.ASSOCIATION_OBIS, 2)))
     field_settings = [row for row in M.SETTINGS if row.class_id == M.DATA]
-    assert len(objects) == len(server.objects) == len(M.REGISTERS) + len(M.PROFILES) + len(field_settings) + 10
+    assert len(objects) == len(server.objects) == len(M.REGISTERS) + len(M.PROFILES) + len(field_settings) + 11
     clock = [o for o in objects if o[2] == M.obis_bytes(M.CLOCK_OBIS)][0]
     clock_managed = [o for o in managed if o[2] == M.obis_bytes(M.CLOCK_OBIS)][0]
     assert clock[3][0][1] == [2, 1, None] and clock_managed[3][0][1] == [2, 3, None]
