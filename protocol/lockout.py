@@ -7,9 +7,15 @@ time (meterclock), so no clock change shortens a lock; the state packs to bytes 
 survives a reboot.
 """
 
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
 FREE_FAILURES = 3
-FIRST_LOCK_S = 60
-MAX_LOCK_S = 86400
+_FIRST_LOCK_S = const(60)
+_MAX_LOCK_S = const(86400)
 
 
 class Lockout:
@@ -21,10 +27,10 @@ class Lockout:
         self.until = until
 
     def remaining(self, now: int) -> int:
-        """Seconds the entry stays locked (0: entries accepted); never more than MAX_LOCK_S,
+        """Seconds the entry stays locked (0: entries accepted); never more than a day,
         whatever a record says."""
-        if self.until - now > MAX_LOCK_S:
-            self.until = now + MAX_LOCK_S
+        if self.until - now > _MAX_LOCK_S:
+            self.until = now + _MAX_LOCK_S
         return self.until - now if self.until > now else 0
 
     def failure(self, now: int) -> int:
@@ -33,7 +39,7 @@ class Lockout:
         extra = self.failures - FREE_FAILURES
         if extra <= 0:
             return 0
-        lock = MAX_LOCK_S if extra > 11 else min(FIRST_LOCK_S << (extra - 1), MAX_LOCK_S)
+        lock = _MAX_LOCK_S if extra > 11 else min(_FIRST_LOCK_S << (extra - 1), _MAX_LOCK_S)
         self.until = now + lock
         return lock
 

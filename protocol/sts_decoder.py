@@ -19,11 +19,11 @@ except ImportError:
 TID_MEMORY = 64          # remembered TIDs (TOKENS.md asks for at least 50)
 EA_DES = 9
 EA_MISTY1 = 11
-KT_INITIAL = 0           # DITK: never installable by a key change
+_KT_INITIAL = const(0)   # DITK: never installable by a key change
 KT_DEFAULT = 1           # DDTK: refuses credit
-KEN_NEVER = 255          # key expiry number meaning "never expires"
+_KEN_NEVER = const(255)  # key expiry number meaning "never expires"
 BASE_YEARS = (1993, 2014, 2035)
-MFR_ANY = 0              # class 1 tokens for every manufacturer
+_MFR_ANY = const(0)      # class 1 tokens for every manufacturer
 
 # Result kinds.
 CREDIT = "CREDIT"
@@ -49,7 +49,7 @@ class StsState:
     """Everything the decoder must remember across power cycles."""
 
     def __init__(self, key: bytes, ea: int = EA_MISTY1, krn: int = 1, kt: int = 2, ti: int = 1,
-                 ken: int = KEN_NEVER, base_year: int = 1993, sgc: int = 0, mfr: int = MFR_ANY):
+                 ken: int = _KEN_NEVER, base_year: int = 1993, sgc: int = 0, mfr: int = _MFR_ANY):
         if ea == EA_MISTY1 and len(key) != 16 or ea == EA_DES and len(key) != 8:
             raise ValueError("key: EA%02d needs a %d-byte key" % (ea, 16 if ea == EA_MISTY1 else 8))
         if ea not in (EA_DES, EA_MISTY1):
@@ -68,22 +68,46 @@ class StsState:
         self.tids: list = []     # accepted TIDs, ascending, at most TID_MEMORY
         self.pending: dict = {}  # key change sections received so far: subclass -> 6 bytes
 
-    def pack(self) -> bytes:
-        out = bytearray((_PACK_VERSION, self.ea, self.krn, self.kt, self.ti, self.ken, self.mfr,
-                         len(self.key)))
-        out += self.key
-        out += (self.base_year).to_bytes(2, "big")
-        out += (self.sgc).to_bytes(3, "big")
-        out.append(len(self.tids))
-        for tid in self.tids:
-            out += tid.to_bytes(3, "big")
+    def pack(self) -> bytearray:
+        # Written in place into one buffer of the record's size: it is packed twice in a
+        # recharge, when the heap is at its fullest, and the TIDs alone may be 192 bytes.
+        n = len(self.key)
+        tids = self.tids
+        pending = self.pending
+        out = bytearray(16 + n + 3 * len(tids) + 6 * len(pending))
+        out[0] = _PACK_VERSION
+        out[1] = self.ea
+        out[2] = self.krn
+        out[3] = self.kt
+        out[4] = self.ti
+        out[5] = self.ken
+        out[6] = self.mfr
+        out[7] = n
+        out[8:8 + n] = self.key
+        _put(out, 8 + n, self.base_year, 2)
+        _put(out, 10 + n, self.sgc, 3)
+        out[13 + n] = len(tids)
+        pos = 14 + n
+        for tid in tids:
+            _put(out, pos, tid, 3)
+            pos += 3
         mask = 0
-        for sub in self.pending:
+        for sub in pending:
             mask |= 1 << sub
-        out += mask.to_bytes(2, "big")
-        for sub in sorted(self.pending):
-            out += self.pending[sub]
-        return bytes(out)
+        _put(out, pos, mask, 2)
+        pos += 2
+        for sub in range(16):  # the sections in ascending order, as unpack_state reads them
+            if sub in pending:
+                out[pos:pos + 6] = pending[sub]
+                pos += 6
+        return out
+
+
+def _put(out, pos: int, value: int, size: int) -> None:
+    """value big-endian into out[pos:pos + size], without a bytes object."""
+    for i in range(pos + size - 1, pos - 1, -1):
+        out[i] = value & 0xFF
+        value >>= 8
 
 
 def unpack_state(data) -> StsState:
@@ -201,7 +225,7 @@ class StsDecoder:
         # Once the memory is full, a TID below all of it may have been forgotten.
         if len(state.tids) == TID_MEMORY and tid < state.tids[0]:
             return StsResult(R.OLD, token_class, subclass)
-        if state.ken != KEN_NEVER and tid >> 16 > state.ken:
+        if state.ken != _KEN_NEVER and tid >> 16 > state.ken:
             return StsResult(R.KEY_EXPIRED, token_class, subclass)
         result = StsResult(None, token_class, subclass)
         result.kind = kind
@@ -218,7 +242,7 @@ class StsDecoder:
             return StsResult(R.FUNCTION, 1, subclass)
         # CONTROL (36 or 28 bits) then MFR: 8 bits in subclass 0, 16 bits in subclass 1.
         mfr = block[5] if subclass == 0 else (block[4] << 8) | block[5]
-        if mfr != MFR_ANY and mfr != self.state.mfr:
+        if mfr != _MFR_ANY and mfr != self.state.mfr:
             return StsResult(R.RANGE, 1, subclass)
         result = StsResult(None, 1, subclass)
         result.kind = TEST
@@ -231,7 +255,7 @@ class StsDecoder:
         needed = (_KCT1, _KCT2) if state.ea == EA_DES else (_KCT1, _KCT2, _KCT3, _KCT4)
         if subclass not in needed:
             return StsResult(R.FUNCTION, 2, subclass)
-        if subclass == _KCT1 and (block[1] & 3) == KT_INITIAL:
+        if subclass == _KCT1 and (block[1] & 3) == _KT_INITIAL:
             return StsResult(R.KEY_TYPE, 2, subclass)
         result = StsResult(None, 2, subclass)
         result.block = bytes(block[0:6])

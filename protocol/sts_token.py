@@ -15,7 +15,7 @@ except ImportError:
     def const(x):  # type: ignore[misc]
         return x
 
-TOKEN_DIGITS = 20
+_TOKEN_DIGITS = const(20)
 # (byte index, mask) in the 9-byte buffer of bits 65, 64 (class) and 28, 27.
 _CLASS_HI = const((0, 0x02))
 _CLASS_LO = const((0, 0x01))
@@ -43,7 +43,7 @@ def digits_to_buffer(code: str, buf) -> bool:
     Returns False (buffer content undefined) for a FORMAT error: wrong length,
     a non-digit, or a number of 2**66 or more.
     """
-    if len(code) != TOKEN_DIGITS:
+    if len(code) != _TOKEN_DIGITS:
         return False
     for i in range(9):
         buf[i] = 0

@@ -12,9 +12,15 @@ is owed the same way: nothing the meter registers is free.
 Every register stays below 2**30 so it is a small int on every board.
 """
 
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
 CREDIT_MAX_WH = 999999999  # 999 999.999 kWh: a recharge past this is OVERFLOW
 WH_PER_TENTH = 100          # tokens count in 0.1 kWh
-_SIZE_V1 = 16               # before advances were counted (grants)
+_SIZE_V1 = const(16)        # before advances were counted (grants)
 
 
 class Ledger:

@@ -127,6 +127,7 @@ class Meter:
         self._saved_ms = now_ms
         self._unsaved_wh = 0
         self._drawn_ms = now_ms
+        gc.collect()  # what reading the flash left behind, before the app's tasks take their places
 
     def record(self, name: str, loaded: bool = False) -> RecordStore:
         """A record store made when needed, not kept: three of them cost ~1 KB of a board's heap."""
@@ -333,7 +334,10 @@ class Meter:
         if self.fsm.mode == kf.MENU:
             self._menu_state()  # an item opened now starts from what it shows
         for action in self.fsm.key(k, now_ms, run_s):
-            self._act(action, now_s, now_ms)
+            if action[0] == "token":  # called from here, the recharge has one frame less in the heap
+                self.enter_code(action[1], now_s, now_ms)
+            else:
+                self._act(action, now_s, now_ms)
 
     def tick(self, now_ms: int) -> None:
         if self.fsm.tick(now_ms):
@@ -360,9 +364,7 @@ class Meter:
 
     def _act(self, action, now_s: int, now_ms: int) -> None:
         name = action[0]
-        if name == "token":
-            self.enter_code(action[1], now_s, now_ms)
-        elif name == "settings":
+        if name == "settings":
             self._save_settings(action[1], now_s)
         elif name == "clock":
             digits = action[1]

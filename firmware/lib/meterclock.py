@@ -23,9 +23,9 @@ except ImportError:
     def const(x):  # type: ignore[misc]
         return x
 
-MAX_BACK_S = const(300)        # the largest step back a change may make
-BACK_EVERY_S = const(86400)    # running seconds between two steps back
-EARLIEST_S = const(789004800)  # 2025-01-01: a clock set before this is wrong, not slow
+MAX_BACK_S = const(300)         # the largest step back a change may make
+_BACK_EVERY_S = const(86400)    # running seconds between two steps back
+_EARLIEST_S = const(789004800)  # 2025-01-01: a clock set before this is wrong, not slow
 _RECORD = const(12)
 
 # Why a change was refused (the CLOCK_REFUSED event's payload; protocol/event_names.CLOCK_REFUSALS)
@@ -35,7 +35,7 @@ _REFUSED_BACK_AGAIN = const(3)
 
 
 class MeterClock:
-    def __init__(self, rtc, run_s: int = 0, floor_s: int = 0, back_run_s: int = -BACK_EVERY_S):
+    def __init__(self, rtc, run_s: int = 0, floor_s: int = 0, back_run_s: int = -_BACK_EVERY_S):
         self.rtc = rtc                  # hal.clock: now_s(), set_s(now_s), ticks_ms()
         self.run_s = run_s              # whole running seconds, over the meter's life
         self.floor_s = floor_s          # the latest wall time known: the clock never resumes earlier
@@ -81,12 +81,12 @@ class MeterClock:
     def set(self, new_s: int) -> int:
         """A change of the wall clock; 0 when made, else why it was refused (_REFUSED_*)."""
         now = self.rtc.now_s()
-        if new_s < EARLIEST_S:
+        if new_s < _EARLIEST_S:
             return _REFUSED_EARLY
         if new_s < now:
             if now - new_s > MAX_BACK_S:
                 return _REFUSED_BACK
-            if self.run_s - self.back_run_s < BACK_EVERY_S:
+            if self.run_s - self.back_run_s < _BACK_EVERY_S:
                 return _REFUSED_BACK_AGAIN
             self.back_run_s = self.run_s
         self.rtc.set_s(new_s)

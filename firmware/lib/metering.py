@@ -86,7 +86,7 @@ _NO_VOLTAGE_MV = const(1000)  # the threshold's voltage floor: below 1 V there i
 _LO_BITS = const(24)          # two-word accumulators: lo keeps 24 bits, hi the carries
 _LO_MASK = const(0xFFFFFF)
 _Q_BITS = const(24)           # fixed point of the phase coefficients
-NOMINAL_MHZ = const(60000)    # used for the coefficients until crossings measure f
+_NOMINAL_MHZ = const(60000)   # used for the coefficients until crossings measure f
 # accumulator slots (lo at the index, hi at the index + 1)
 _SV = const(0)
 _SI = const(2)
@@ -216,7 +216,7 @@ class PowerMeter:
         span = self._total(_SPAN)
         freq_mhz = div_round(self._cycles * 256000000000, span) if self._cycles and span > 0 else 0
 
-        hz = (freq_mhz or NOMINAL_MHZ) / 1000
+        hz = (freq_mhz or _NOMINAL_MHZ) / 1000
         x = 2 * math.pi * hz * self._period_us / 1e6
         phi = 2 * math.pi * hz * cal.phase_ns / 1e9
         one = (1 << _Q_BITS) / math.sin(x)

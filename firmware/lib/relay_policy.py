@@ -6,14 +6,20 @@ pin with the answer. Battery protection wins over friendly
 hours (it protects the hardware); friendly hours only delay a cut for credit.
 """
 
-# Causes, also written to the event log.
-CAUSE_BOOT = 1
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
+# Causes, also written to the event log (the private ones no other module names).
+_CAUSE_BOOT = const(1)
 CAUSE_CREDIT_OUT = 2
 CAUSE_CREDIT_BACK = 3
 CAUSE_BATTERY_LOW = 4
 CAUSE_BATTERY_OK = 5
 CAUSE_REMOTE = 6
-CAUSE_FAULT = 7   # metering or the ledger failed: no supply that is not metered
+_CAUSE_FAULT = const(7)   # metering or the ledger failed: no supply that is not metered
 
 
 class RelaySettings:
@@ -40,7 +46,7 @@ class RelayPolicy:
     def __init__(self, settings: RelaySettings):
         self.settings = settings
         self.closed = False        # a reset leaves the relay open until boot() decides
-        self.open_cause = CAUSE_BOOT
+        self.open_cause = _CAUSE_BOOT
         self.battery_ok = True
         self.remote_open = False   # opened by the head-end (DLMS disconnect control)
         self.fault = False         # metering failed: open at once, whatever else holds
@@ -59,7 +65,7 @@ class RelayPolicy:
     def _open_cause(self, hour: int, available_wh: int, unlimited: int) -> int:
         """Why the relay must be open now, or 0 if it may be closed."""
         if self.fault:
-            return CAUSE_FAULT
+            return _CAUSE_FAULT
         if not self.battery_ok:
             return CAUSE_BATTERY_LOW
         if self.remote_open:
@@ -85,7 +91,7 @@ class RelayPolicy:
         cause = self._open_cause(hour, available_wh, unlimited)
         if (not cause) == self.closed:
             return 0
-        if cause != CAUSE_FAULT and now_s - self.last_switch_s < self.settings.min_switch_s:
+        if cause != _CAUSE_FAULT and now_s - self.last_switch_s < self.settings.min_switch_s:
             return 0  # never chatter: wait for the minimum time between switchings
         self.last_switch_s = now_s
         if cause:
@@ -93,5 +99,7 @@ class RelayPolicy:
             self.open_cause = cause
             return cause
         self.closed = True
-        return {CAUSE_BATTERY_LOW: CAUSE_BATTERY_OK, CAUSE_REMOTE: CAUSE_REMOTE, CAUSE_FAULT: CAUSE_FAULT}.get(
-            self.open_cause, CAUSE_CREDIT_BACK)
+        cause = self.open_cause  # what the closing ends, without building a table for it each time
+        if cause == CAUSE_BATTERY_LOW:
+            return CAUSE_BATTERY_OK
+        return cause if cause == CAUSE_REMOTE or cause == _CAUSE_FAULT else CAUSE_CREDIT_BACK

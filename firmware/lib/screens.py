@@ -29,23 +29,24 @@ def rgb565(r: int, g: int, b: int) -> int:
     return (r & 0xF8) << 8 | (g & 0xFC) << 3 | b >> 3
 
 
-# The 16 colours, by palette index: the only place colours are defined.
-BLACK = 0
-WHITE = 1
-GREY = 2
-LIGHT_GREY = 3
-DARK_GREY = 4
-GREEN = 5
-DARK_GREEN = 6
-RED = 7
-DARK_RED = 8
-AMBER = 9
-YELLOW = 10
-NAVY = 11
-BLUE = 12
-CYAN = 13
-ORANGE = 14
-MAGENTA = 15
+# The 16 colours, by palette index: the only place colours are defined (private constants:
+# a board keeps no global for each).
+_BLACK = const(0)
+_WHITE = const(1)
+_GREY = const(2)
+_LIGHT_GREY = const(3)
+_DARK_GREY = const(4)
+_GREEN = const(5)
+_DARK_GREEN = const(6)
+_RED = const(7)
+_DARK_RED = const(8)
+_AMBER = const(9)
+_YELLOW = const(10)
+_NAVY = const(11)
+_BLUE = const(12)
+_CYAN = const(13)
+_ORANGE = const(14)
+_MAGENTA = const(15)
 # Their R, G, B bytes in index order: a bytes literal stays in flash, where (r, g, b) tuples
 # would stay in the heap beside PALETTE.
 _RGB = const(b"\x00\x00\x00" b"\xff\xff\xff" b"\x88\x88\x88" b"\xc8\xc8\xc8"
@@ -69,11 +70,11 @@ ALARM_LINES = {
 }
 
 # Key hints, as the keypad state machine reads the keys.
-HINT_MAIN = "* recargar      # administrar"
-HINT_TOKEN = "D borrar   * aceptar   # cancelar"
-HINT_MENU = "A/B mover   # elegir   * a SALIR"
-HINT_EDIT = "# aceptar   * volver   D borrar"
-HINT_ANY_KEY = "Pulse una tecla para volver"
+_HINT_MAIN = const("* recargar      # administrar")
+_HINT_TOKEN = const("D borrar   * aceptar   # cancelar")
+_HINT_MENU = const("A/B mover   # elegir   * a SALIR")
+_HINT_EDIT = const("# aceptar   * volver   D borrar")
+_HINT_ANY_KEY = const("Pulse una tecla para volver")
 
 _TITLE_H = const(24)
 _FOOTER_Y = const(220)
@@ -91,35 +92,35 @@ def draw_main(fb, entity: str, power_w: int, battery_mv: int, battery_pct: int, 
     if not 0 <= battery_pct <= 100:
         raise ValueError("battery_pct: must be 0..100")
     shown: list = []
-    fb.fill(BLACK)
-    fb.fill_rect(0, 0, WIDTH, _TITLE_H, NAVY)
+    fb.fill(_BLACK)
+    fb.fill_rect(0, 0, WIDTH, _TITLE_H, _NAVY)
     badge = "CONECTADO" if relay_closed else "CORTADO"
     badge_w = len(badge) * _CHAR + 8
-    _put(fb, shown, _fit(entity, (WIDTH - badge_w - 16) // _CHAR), 6, 8, WHITE)
-    fb.fill_rect(WIDTH - badge_w - 4, 4, badge_w, 16, GREEN if relay_closed else RED)
-    _put(fb, shown, badge, WIDTH - badge_w, 8, BLACK if relay_closed else WHITE)
+    _put(fb, shown, _fit(entity, (WIDTH - badge_w - 16) // _CHAR), 6, 8, _WHITE)
+    fb.fill_rect(WIDTH - badge_w - 4, 4, badge_w, 16, _GREEN if relay_closed else _RED)
+    _put(fb, shown, badge, WIDTH - badge_w, 8, _BLACK if relay_closed else _WHITE)
 
-    _put(fb, shown, "CREDITO DISPONIBLE", 8, 32, GREY)
+    _put(fb, shown, "CREDITO DISPONIBLE", 8, 32, _GREY)
     credit = _kwh(credit_wh)
     scale = 4 if len(credit) <= 6 else 3
-    colour = GREEN if credit_wh > 0 else RED
-    _put(fb, shown, credit, 8, 46, colour, BLACK, scale)
-    _put(fb, shown, "kWh", 16 + len(credit) * _CHAR * scale, 46 + _CHAR * scale - 16, colour, BLACK, 2)
-    fb.hline(8, 88, WIDTH - 16, DARK_GREY)
+    colour = _GREEN if credit_wh > 0 else _RED
+    _put(fb, shown, credit, 8, 46, colour, _BLACK, scale)
+    _put(fb, shown, "kWh", 16 + len(credit) * _CHAR * scale, 46 + _CHAR * scale - 16, colour, _BLACK, 2)
+    fb.hline(8, 88, WIDTH - 16, _DARK_GREY)
 
     y = 96
     for label, value in (("CONSUMO", "%d W" % power_w),
                          ("BATERIA", _fixed(battery_mv, 1000, 1) + " V"),
                          ("INVERSOR", _fixed(inverter_mv, 1000, 1) + " V")):
-        _put(fb, shown, label, 8, y + 4, GREY)
-        _put(fb, shown, value, 104, y, WHITE, BLACK, 2)
+        _put(fb, shown, label, 8, y + 4, _GREY)
+        _put(fb, shown, value, 104, y, _WHITE, _BLACK, 2)
         y += 28
     _battery_gauge(fb, shown, 224, 124, battery_pct)
 
     if alarm:
-        fb.fill_rect(0, 184, WIDTH, 24, RED)
-        _put_centred(fb, shown, _fit(alarm, 38), 192, WHITE)
-    _footer(fb, shown, HINT_MAIN, message)
+        fb.fill_rect(0, 184, WIDTH, 24, _RED)
+        _put_centred(fb, shown, _fit(alarm, 38), 192, _WHITE)
+    _footer(fb, shown, _HINT_MAIN, message)
     return shown
 
 
@@ -131,9 +132,9 @@ def draw_token_entry(fb, digits: str, length: int = 20, message: str = "") -> li
         if not "0" <= d <= "9":
             raise ValueError("digits: only 0-9")
     shown: list = []
-    fb.fill(BLACK)
-    _title(fb, shown, "RECARGA DE ENERGIA", NAVY)
-    _put_centred(fb, shown, "Digite el codigo de %d digitos" % length, 36, LIGHT_GREY)
+    fb.fill(_BLACK)
+    _title(fb, shown, "RECARGA DE ENERGIA", _NAVY)
+    _put_centred(fb, shown, "Digite el codigo de %d digitos" % length, 36, _LIGHT_GREY)
     scale = 3
     cell = _CHAR * scale
     y = 60
@@ -143,15 +144,15 @@ def draw_token_entry(fb, digits: str, length: int = 20, message: str = "") -> li
         line = _group(typed + blanks)
         cut = len(_group(typed))
         x0 = (WIDTH - len(line) * cell) // 2
-        _big(fb, line[:cut], x0, y, WHITE, BLACK, scale)
-        _big(fb, line[cut:], x0 + cut * cell, y, GREY, BLACK, scale)
+        _big(fb, line[:cut], x0, y, _WHITE, _BLACK, scale)
+        _big(fb, line[cut:], x0 + cut * cell, y, _GREY, _BLACK, scale)
         shown.append(line)
         at = len(digits) - start
         if 0 <= at < 10 and len(digits) < length:
-            fb.fill_rect(x0 + (at + at // 5) * cell, y + cell + 2, cell, 3, AMBER)
+            fb.fill_rect(x0 + (at + at // 5) * cell, y + cell + 2, cell, 3, _AMBER)
         y += cell + 12
-    _put_centred(fb, shown, "%d/%d" % (len(digits), length), y + 8, GREY)
-    _footer(fb, shown, HINT_TOKEN, message)
+    _put_centred(fb, shown, "%d/%d" % (len(digits), length), y + 8, _GREY)
+    _footer(fb, shown, _HINT_TOKEN, message)
     return shown
 
 
@@ -159,33 +160,33 @@ def draw_token_accepted(fb, added_wh: int, credit_wh: int, repaid_wh: int = 0) -
     """Recharge accepted: the energy the code brought (large), the part that repaid an advance
     (CREDITO) if any, and the credit now available."""
     shown: list = []
-    fb.fill(BLACK)
-    _title(fb, shown, "RECARGA ACEPTADA", DARK_GREEN)
+    fb.fill(_BLACK)
+    _title(fb, shown, "RECARGA ACEPTADA", _DARK_GREEN)
     added = "+" + _kwh(added_wh)
     scale = 4 if len(added) <= 7 else 3
     x = (WIDTH - len(added) * _CHAR * scale - 8 - 3 * 16) // 2
-    _put(fb, shown, added, x, 56, GREEN, BLACK, scale)
-    _put(fb, shown, "kWh", x + len(added) * _CHAR * scale + 8, 56 + _CHAR * scale - 16, GREEN, BLACK, 2)
+    _put(fb, shown, added, x, 56, _GREEN, _BLACK, scale)
+    _put(fb, shown, "kWh", x + len(added) * _CHAR * scale + 8, 56 + _CHAR * scale - 16, _GREEN, _BLACK, 2)
     if repaid_wh:
-        _put_centred(fb, shown, "Descontado del anticipo: -" + _kwh(repaid_wh) + " kWh", 104, AMBER)
-    _put_centred(fb, shown, "Credito disponible", 124, GREY)
-    _put_centred(fb, shown, _kwh(credit_wh) + " kWh", 140, WHITE, BLACK, 2)
-    _footer(fb, shown, HINT_ANY_KEY, "")
+        _put_centred(fb, shown, "Descontado del anticipo: -" + _kwh(repaid_wh) + " kWh", 104, _AMBER)
+    _put_centred(fb, shown, "Credito disponible", 124, _GREY)
+    _put_centred(fb, shown, _kwh(credit_wh) + " kWh", 140, _WHITE, _BLACK, 2)
+    _footer(fb, shown, _HINT_ANY_KEY, "")
     return shown
 
 
 def draw_token_rejected(fb, reason: str, advice: str = "") -> list:
     """reason: one short sentence saying why (the token decoder's message); advice: what to do."""
     shown: list = []
-    fb.fill(BLACK)
-    _title(fb, shown, "CODIGO RECHAZADO", RED)
+    fb.fill(_BLACK)
+    _title(fb, shown, "CODIGO RECHAZADO", _RED)
     y = 64
     for line in _wrap(reason, WIDTH // (2 * _CHAR) - 1)[:3]:
-        _put_centred(fb, shown, line, y, WHITE, BLACK, 2)
+        _put_centred(fb, shown, line, y, _WHITE, _BLACK, 2)
         y += 24
     if advice:
-        _put_centred(fb, shown, _fit(advice, 38), 152, GREY)
-    _footer(fb, shown, HINT_ANY_KEY, "")
+        _put_centred(fb, shown, _fit(advice, 38), 152, _GREY)
+    _footer(fb, shown, _HINT_ANY_KEY, "")
     return shown
 
 
@@ -200,29 +201,29 @@ def draw_admin_menu(fb, items, selected: int, values=(), edit_value=None, messag
     if not 0 <= selected < len(items):
         raise ValueError("selected: must index the menu's items")
     shown: list = []
-    fb.fill(BLACK)
-    _title(fb, shown, "ADMINISTRACION", NAVY)
+    fb.fill(_BLACK)
+    _title(fb, shown, "ADMINISTRACION", _NAVY)
     y = _TITLE_H + 2
     first = min(max(selected - _MENU_ROWS // 2 + 1, 0), max(len(items) - _MENU_ROWS, 0))
     for i in range(first, min(first + _MENU_ROWS, len(items))):
         chosen = i == selected
-        fg, bg = (BLACK, AMBER) if chosen else (WHITE, BLACK)
+        fg, bg = (_BLACK, _AMBER) if chosen else (_WHITE, _BLACK)
         if chosen:
-            fb.fill_rect(0, y, WIDTH, 20, AMBER)
+            fb.fill_rect(0, y, WIDTH, 20, _AMBER)
         _put(fb, shown, items[i], 8, y + 2, fg, bg, 2)
         value = _fit(values[i], 15) if i < len(values) else ""
         if value:
-            _put(fb, shown, value, WIDTH - 8 - len(value) * _CHAR, y + 6, fg if chosen else LIGHT_GREY)
+            _put(fb, shown, value, WIDTH - 8 - len(value) * _CHAR, y + 6, fg if chosen else _LIGHT_GREY)
         y += 20
     if edit_value is not None:
-        fb.rect(4, 190, WIDTH - 8, 26, AMBER)
+        fb.rect(4, 190, WIDTH - 8, 26, _AMBER)
         label = items[selected] + ":"
-        _put(fb, shown, label, 12, 199, AMBER)
+        _put(fb, shown, label, 12, 199, _AMBER)
         x = 12 + (len(label) + 1) * _CHAR
         value = _fit(edit_value, (WIDTH - 16 - x) // 16)
-        _put(fb, shown, value, x, 195, WHITE, BLACK, 2)
-        fb.fill_rect(x + len(value) * 16, 195, 2, 16, AMBER)  # cursor
-    _footer(fb, shown, HINT_EDIT if edit_value is not None else HINT_MENU, message)
+        _put(fb, shown, value, x, 195, _WHITE, _BLACK, 2)
+        fb.fill_rect(x + len(value) * 16, 195, 2, 16, _AMBER)  # cursor
+    _footer(fb, shown, _HINT_EDIT if edit_value is not None else _HINT_MENU, message)
     return shown
 
 
@@ -232,18 +233,18 @@ def draw_prompt(fb, title: str, prompt: str, entry: str, message: str = "") -> l
     entry is shown as given: the caller masks a password with '*'.
     """
     shown: list = []
-    fb.fill(BLACK)
-    _title(fb, shown, title, NAVY)
+    fb.fill(_BLACK)
+    _title(fb, shown, title, _NAVY)
     y = 48
     for line in _wrap(prompt, 38)[:2]:
-        _put_centred(fb, shown, line, y, LIGHT_GREY)
+        _put_centred(fb, shown, line, y, _LIGHT_GREY)
         y += 12
-    fb.rect(24, 96, WIDTH - 48, 44, WHITE)
+    fb.rect(24, 96, WIDTH - 48, 44, _WHITE)
     shown_entry = _fit(entry, 11)
     x = (WIDTH - len(shown_entry) * 24) // 2
-    _put(fb, shown, shown_entry, x, 106, WHITE, BLACK, 3)
-    fb.fill_rect(x + len(shown_entry) * 24, 106, 3, 24, AMBER)  # cursor
-    _footer(fb, shown, HINT_EDIT, message)
+    _put(fb, shown, shown_entry, x, 106, _WHITE, _BLACK, 3)
+    fb.fill_rect(x + len(shown_entry) * 24, 106, 3, 24, _AMBER)  # cursor
+    _footer(fb, shown, _HINT_EDIT, message)
     return shown
 
 
@@ -252,37 +253,37 @@ def draw_alarm(fb, kind: str, credit_wh: int = 0, battery_mv: int = 0, message: 
     """Full-screen alarm: low credit, credit exhausted, battery low or a metering fault (relay open);
     message: as draw_main's, in the hint's place; restore_mv: where the supply comes back (BATTERY_LOW)."""
     if kind == LOW_CREDIT:
-        colour, title = AMBER, "CREDITO BAJO"
+        colour, title = _AMBER, "CREDITO BAJO"
         detail, advice = "Quedan " + _kwh(credit_wh) + " kWh", "Recargue pronto con la tecla *"
     elif kind == CREDIT_OUT:
-        colour, title = RED, "SIN CREDITO"
+        colour, title = _RED, "SIN CREDITO"
         detail, advice = "Servicio cortado", "Recargue con la tecla *"
     elif kind == BATTERY_LOW:
-        colour, title = RED, "BATERIA BAJA"
+        colour, title = _RED, "BATERIA BAJA"
         detail, advice = "Bateria " + _fixed(battery_mv, 1000, 1) + " V", "Vuelve al cargar a " + _fixed(
             restore_mv, 1000, 1) + " V"
     elif kind == METER_FAULT:  # no supply the meter cannot meter and charge
-        colour, title = RED, "FALLA MEDIDOR"
+        colour, title = _RED, "FALLA MEDIDOR"
         detail, advice = "Servicio cortado", "La medicion fallo; se reintenta sola"
     else:
         raise ValueError("kind: must be LOW_CREDIT, CREDIT_OUT, BATTERY_LOW or METER_FAULT")
     shown: list = []
-    fb.fill(BLACK)
+    fb.fill(_BLACK)
     for i in range(4):  # a thick frame in the alarm colour
         fb.rect(i, i, WIDTH - 2 * i, HEIGHT - 2 * i, colour)
     for i in range(48):  # warning triangle with an exclamation mark
         fb.hline(WIDTH // 2 - i, 18 + i, 2 * i + 1, colour)
-    _put(fb, shown, "!", WIDTH // 2 - 12, 38, BLACK, colour, 3)
-    _put_centred(fb, shown, title, 84, colour, BLACK, 3)
-    _put_centred(fb, shown, detail, 124, WHITE, BLACK, 2)
-    _put_centred(fb, shown, advice, 156, LIGHT_GREY)
-    _put_centred(fb, shown, _fit(message, 38) or HINT_ANY_KEY, 200, AMBER if message else GREY)
+    _put(fb, shown, "!", WIDTH // 2 - 12, 38, _BLACK, colour, 3)
+    _put_centred(fb, shown, title, 84, colour, _BLACK, 3)
+    _put_centred(fb, shown, detail, 124, _WHITE, _BLACK, 2)
+    _put_centred(fb, shown, advice, 156, _LIGHT_GREY)
+    _put_centred(fb, shown, _fit(message, 38) or _HINT_ANY_KEY, 200, _AMBER if message else _GREY)
     return shown
 
 
 # --- helpers -------------------------------------------------------------------
 
-def _put(fb, shown: list, s: str, x: int, y: int, fg: int, bg: int = BLACK, scale: int = 1) -> None:
+def _put(fb, shown: list, s: str, x: int, y: int, fg: int, bg: int = _BLACK, scale: int = 1) -> None:
     # bg only matters when scaled: big glyphs are painted on an opaque cell.
     if scale == 1:
         fb.text(s, x, y, fg)
@@ -291,7 +292,7 @@ def _put(fb, shown: list, s: str, x: int, y: int, fg: int, bg: int = BLACK, scal
     shown.append(s)
 
 
-def _put_centred(fb, shown: list, s: str, y: int, fg: int, bg: int = BLACK, scale: int = 1) -> None:
+def _put_centred(fb, shown: list, s: str, y: int, fg: int, bg: int = _BLACK, scale: int = 1) -> None:
     _put(fb, shown, s, (WIDTH - len(s) * _CHAR * scale) // 2, y, fg, bg, scale)
 
 
@@ -330,30 +331,30 @@ def _title(fb, shown: list, title: str, bg: int) -> None:
     # Large when it fits the width (19 characters), else the small font (38): never cut.
     fb.fill_rect(0, 0, WIDTH, _TITLE_H, bg)
     if len(title) * _CHAR * 2 <= WIDTH:
-        _put_centred(fb, shown, title, 4, WHITE, bg, 2)
+        _put_centred(fb, shown, title, 4, _WHITE, bg, 2)
     else:
-        _put_centred(fb, shown, _fit(title, WIDTH // _CHAR), 8, WHITE, bg)
+        _put_centred(fb, shown, _fit(title, WIDTH // _CHAR), 8, _WHITE, bg)
 
 
 def _footer(fb, shown: list, hint: str, message: str) -> None:
     # A message (refusal, status) takes the hint's place, in amber, on two lines if it needs them.
-    fb.fill_rect(0, _FOOTER_Y, WIDTH, HEIGHT - _FOOTER_Y, DARK_GREY)
+    fb.fill_rect(0, _FOOTER_Y, WIDTH, HEIGHT - _FOOTER_Y, _DARK_GREY)
     if not message:
-        _put_centred(fb, shown, hint, _FOOTER_Y + 6, LIGHT_GREY)
+        _put_centred(fb, shown, hint, _FOOTER_Y + 6, _LIGHT_GREY)
         return
     lines = _wrap(message, WIDTH // _CHAR)[:2]
     y = _FOOTER_Y + (6 if len(lines) == 1 else 2)
     for line in lines:
-        _put_centred(fb, shown, line, y, AMBER)
+        _put_centred(fb, shown, line, y, _AMBER)
         y += 9
 
 
 def _battery_gauge(fb, shown: list, x: int, y: int, pct: int) -> None:
-    fb.rect(x, y, 56, 16, LIGHT_GREY)
-    fb.fill_rect(x + 56, y + 4, 3, 8, LIGHT_GREY)
-    colour = GREEN if pct >= 40 else AMBER if pct >= 20 else RED
+    fb.rect(x, y, 56, 16, _LIGHT_GREY)
+    fb.fill_rect(x + 56, y + 4, 3, 8, _LIGHT_GREY)
+    colour = _GREEN if pct >= 40 else _AMBER if pct >= 20 else _RED
     fb.fill_rect(x + 2, y + 2, 52 * pct // 100, 12, colour)
-    _put(fb, shown, "%d%%" % pct, x + 64, y + 4, WHITE)
+    _put(fb, shown, "%d%%" % pct, x + 64, y + 4, _WHITE)
 
 
 def _fit(s: str, n: int) -> str:

@@ -4,6 +4,7 @@ from relay_policy import (CAUSE_BATTERY_LOW, CAUSE_BATTERY_OK, CAUSE_CREDIT_BACK
                           CAUSE_REMOTE, RelayPolicy, RelaySettings)
 
 OK_MV = 25600
+FAULT = 7  # relay_policy's cause for a metering fault (a private constant there: no heap on a board)
 
 
 def _policy(**kw):
@@ -63,3 +64,13 @@ def test_remote_disconnect_and_low_credit_warning():
     assert policy.low_credit(1999, 0) and not policy.low_credit(2000, 0) and not policy.low_credit(0, 1)
 
 
+
+
+def test_a_metering_fault_opens_at_once_and_its_end_closes_with_the_same_cause():
+    policy = _policy(min_switch_s=3600)
+    assert policy.boot(0, 12, 5000, 0, OK_MV)
+    policy.fault = True
+    assert policy.update(1, 12, 5000, 0, OK_MV) == FAULT and not policy.closed  # no anti-chatter wait for a fault
+    policy.fault = False
+    assert policy.update(2, 12, 5000, 0, OK_MV) == 0  # closing waits for the minimum time, as ever
+    assert policy.update(3601, 12, 5000, 0, OK_MV) == FAULT and policy.closed  # the event says what ended

@@ -15,6 +15,12 @@ from tests.asserts import raises_value_error
 from tests.nogc import without_allocation
 
 
+# The palette indices and key hints the screens use (private constants there: no heap on a board).
+BLACK, WHITE, GREY, LIGHT_GREY, DARK_GREY, GREEN, DARK_GREEN, RED, DARK_RED, AMBER, YELLOW, NAVY, BLUE, CYAN, \
+    ORANGE, MAGENTA = range(16)
+HINT_MENU = "A/B mover   # elegir   * a SALIR"
+HINT_EDIT = "# aceptar   * volver   D borrar"
+HINT_TOKEN = "D borrar   * aceptar   # cancelar"
 ITEMS = admin_menu.labels()  # the admin menu's labels, from its one table (admin_fields.ITEMS)
 
 
@@ -48,7 +54,7 @@ def _main(fb, **changes):
 
 def test_palette_has_sixteen_rgb565_colours():
     assert len(S.PALETTE) == 16
-    assert S.PALETTE[S.BLACK] == 0x0000 and S.PALETTE[S.WHITE] == 0xFFFF
+    assert S.PALETTE[BLACK] == 0x0000 and S.PALETTE[WHITE] == 0xFFFF
     assert S.rgb565(255, 0, 0) == 0xF800 and S.rgb565(0, 255, 0) == 0x07E0 and S.rgb565(0, 0, 255) == 0x001F
     assert len(set(S.PALETTE)) == 16
 
@@ -58,8 +64,8 @@ def test_main_shows_entity_credit_readings_and_relay():
     shown = _main(fb)
     for text in ("Cooperativa Solar", "CONECTADO", "123.45", "kWh", "347 W", "25.4 V", "78%", "119.8 V"):
         assert text in shown, text
-    assert S.GREEN in _colours(fb, 8, 46, 192, 32)  # credit figure, large, green
-    assert S.RED not in _colours(fb, 0, 180, S.WIDTH, 30)  # no alarm bar
+    assert GREEN in _colours(fb, 8, 46, 192, 32)  # credit figure, large, green
+    assert RED not in _colours(fb, 0, 180, S.WIDTH, 30)  # no alarm bar
 
 
 def test_main_with_credit_out_shows_red_credit_open_relay_and_the_alarm_line():
@@ -67,9 +73,9 @@ def test_main_with_credit_out_shows_red_credit_open_relay_and_the_alarm_line():
     shown = _main(fb, credit_wh=0, relay_closed=False, power_w=0, alarm=S.ALARM_LINES[S.CREDIT_OUT])
     assert "0.00" in shown and "CORTADO" in shown and "CONECTADO" not in shown
     assert S.ALARM_LINES[S.CREDIT_OUT] in shown
-    assert S.RED in _colours(fb, 8, 46, 128, 32) and S.GREEN not in _colours(fb, 8, 46, 128, 32)
-    assert fb.pixel(2, 186) == S.RED  # the alarm bar
-    assert fb.pixel(S.WIDTH - 20, 6) == S.RED  # the relay badge
+    assert RED in _colours(fb, 8, 46, 128, 32) and GREEN not in _colours(fb, 8, 46, 128, 32)
+    assert fb.pixel(2, 186) == RED  # the alarm bar
+    assert fb.pixel(S.WIDTH - 20, 6) == RED  # the relay badge
 
 
 def test_main_truncates_a_long_entity_name_and_checks_the_battery_level():
@@ -81,10 +87,10 @@ def test_main_truncates_a_long_entity_name_and_checks_the_battery_level():
 def test_battery_gauge_fills_with_the_level():
     fb = _fb()
     _main(fb, battery_pct=50)
-    assert fb.pixel(226 + 25, 130) == S.GREEN and fb.pixel(226 + 27, 130) == S.BLACK
+    assert fb.pixel(226 + 25, 130) == GREEN and fb.pixel(226 + 27, 130) == BLACK
     fb = _fb()
     _main(fb, battery_pct=10)
-    assert fb.pixel(227, 130) == S.RED
+    assert fb.pixel(227, 130) == RED
 
 
 def test_token_entry_groups_digits_in_fives_with_blanks_and_a_cursor():
@@ -92,8 +98,8 @@ def test_token_entry_groups_digits_in_fives_with_blanks_and_a_cursor():
     shown = S.draw_token_entry(fb, "1234567890123")
     assert "12345 67890" in shown and "123-- -----" in shown and "13/20" in shown
     # Cursor under the 4th digit of the second line: x0 28, cells of 24 px, line 2 at y 96.
-    assert fb.pixel(28 + 3 * 24 + 5, 96 + 24 + 3) == S.AMBER
-    assert fb.pixel(28 + 2 * 24 + 5, 96 + 24 + 3) == S.BLACK
+    assert fb.pixel(28 + 3 * 24 + 5, 96 + 24 + 3) == AMBER
+    assert fb.pixel(28 + 2 * 24 + 5, 96 + 24 + 3) == BLACK
     assert S.draw_token_entry(_fb(), "")[2:4] == ["----- -----", "----- -----"]
     shown = S.draw_token_entry(_fb(), "123456789", length=9, message="Incompleto")
     assert "12345 6789" in shown and "9/9" in shown and shown[-1] == "Incompleto"
@@ -110,7 +116,7 @@ def test_token_results_say_what_was_added_or_why_not():
     fb = _fb()
     shown = S.draw_token_rejected(fb, "Code type not supported")
     assert "CODIGO RECHAZADO" in shown and "Code type not" in shown and "supported" in shown
-    assert fb.pixel(2, 2) == S.RED
+    assert fb.pixel(2, 2) == RED
 
 
 def test_admin_menu_highlights_the_selected_item_and_scrolls_with_it():
@@ -124,33 +130,33 @@ def test_admin_menu_highlights_the_selected_item_and_scrolls_with_it():
         assert rows == list(items[items.index(rows[0]):items.index(rows[0]) + 8])
         for row in range(8):
             colour = fb.pixel(2, 26 + 20 * row + 1)
-            assert colour == (S.AMBER if rows[row] == items[selected] else S.BLACK), (selected, row)
+            assert colour == (AMBER if rows[row] == items[selected] else BLACK), (selected, row)
     first = S.draw_admin_menu(_fb(), items, 0, values)
-    assert first[1:3] == ["UID", "900123456"] and "1098765432" in first and S.HINT_MENU in first
+    assert first[1:3] == ["UID", "900123456"] and "1098765432" in first and HINT_MENU in first
     assert "SALIR" in S.draw_admin_menu(_fb(), items, len(items) - 1, values)
 
 
 def test_admin_edit_field_shows_the_item_and_the_typed_value():
     shown = S.draw_admin_menu(_fb(), ITEMS, 2, (), "202603", "FECHA: dia 01-31")
     assert shown[-3:] == ["FECHA:", "202603", "FECHA: dia 01-31"]
-    assert S.draw_admin_menu(_fb(), ITEMS, 0, (), "")[-1] == S.HINT_EDIT
+    assert S.draw_admin_menu(_fb(), ITEMS, 0, (), "")[-1] == HINT_EDIT
     assert raises_value_error(S.draw_admin_menu, _fb(), ITEMS, len(ITEMS))
 
 
 def test_prompt_shows_title_prompt_and_entry():
     shown = S.draw_prompt(_fb(), "CLAVE", "Digite la clave de administrador", "****")
-    assert shown == ["CLAVE", "Digite la clave de administrador", "****", S.HINT_EDIT]
+    assert shown == ["CLAVE", "Digite la clave de administrador", "****", HINT_EDIT]
 
 
 def test_alarms_name_the_problem_and_the_way_out():
     fb = _fb()
     shown = S.draw_alarm(fb, S.LOW_CREDIT, credit_wh=1250)
     assert "CREDITO BAJO" in shown and "Quedan 1.25 kWh" in shown
-    assert fb.pixel(0, 0) == S.AMBER
+    assert fb.pixel(0, 0) == AMBER
     fb = _fb()
     shown = S.draw_alarm(fb, S.CREDIT_OUT)
     assert "SIN CREDITO" in shown and "Servicio cortado" in shown
-    assert fb.pixel(0, 0) == S.RED
+    assert fb.pixel(0, 0) == RED
     shown = S.draw_alarm(_fb(), S.BATTERY_LOW, battery_mv=21850, restore_mv=24800)
     assert "BATERIA BAJA" in shown and "Bateria 21.8 V" in shown and "Vuelve al cargar a 24.8 V" in shown
     assert raises_value_error(S.draw_alarm, _fb(), "FIRE")
@@ -165,12 +171,12 @@ def test_every_line_fits_the_screen():
 
 def test_large_text_is_the_small_glyph_scaled_up():
     fb = _fb()
-    fb.text("8", 0, 0, S.WHITE)
-    S._big(fb, "8", 16, 0, S.WHITE, S.BLACK, 3)
+    fb.text("8", 0, 0, WHITE)
+    S._big(fb, "8", 16, 0, WHITE, BLACK, 3)
     for y in range(24):
         for x in range(24):
             assert fb.pixel(16 + x, y) == fb.pixel(x // 3, y // 3), (x, y)
-    assert S.WHITE in _colours(fb, 16, 0, 24, 24)
+    assert WHITE in _colours(fb, 16, 0, 24, 24)
 
 
 def test_numbers_are_fixed_point_and_truncated():
@@ -225,20 +231,20 @@ def test_every_screen_drawn_strip_by_strip_is_the_full_frame():
 
 def test_strips_clip_like_the_frame_at_every_edge():
     def shapes(fb):  # across strip boundaries, off every edge of the screen
-        fb.fill(S.NAVY)
-        fb.text("".join([chr(c) for c in range(32, 128)]), -4, 36, S.WHITE)
-        fb.text("edge", -20, -3, S.MAGENTA)
-        fb.text("clip", 300, 236, S.RED)
-        fb.fill_rect(-5, 75, 12, 10, S.AMBER)
-        fb.fill_rect(311, 30, 20, 200, S.LIGHT_GREY)
-        fb.rect(1, 20, 7, 190, S.DARK_GREY)
-        fb.rect(2, 38, 5, 5, S.DARK_GREEN, True)
-        fb.hline(-3, 80, 400, S.GREY)
-        fb.vline(319, -5, 300, S.CYAN)
-        fb.pixel(7, 79, S.ORANGE)
-        fb.pixel(7, 80, S.ORANGE)
-        S._big(fb, "8A", 100, 28, S.YELLOW, S.BLUE, 3)  # crosses the line-40 boundary
-        S._big(fb, "Wh", 100, 228, S.GREEN, S.BLACK, 2)  # reaches below the screen
+        fb.fill(NAVY)
+        fb.text("".join([chr(c) for c in range(32, 128)]), -4, 36, WHITE)
+        fb.text("edge", -20, -3, MAGENTA)
+        fb.text("clip", 300, 236, RED)
+        fb.fill_rect(-5, 75, 12, 10, AMBER)
+        fb.fill_rect(311, 30, 20, 200, LIGHT_GREY)
+        fb.rect(1, 20, 7, 190, DARK_GREY)
+        fb.rect(2, 38, 5, 5, DARK_GREEN, True)
+        fb.hline(-3, 80, 400, GREY)
+        fb.vline(319, -5, 300, CYAN)
+        fb.pixel(7, 79, ORANGE)
+        fb.pixel(7, 80, ORANGE)
+        S._big(fb, "8A", 100, 28, YELLOW, BLUE, 3)  # crosses the line-40 boundary
+        S._big(fb, "Wh", 100, 228, GREEN, BLACK, 2)  # reaches below the screen
     full = bytearray(S.FB_BYTES)
     shapes(_fb(full))
     for lines in (40, 13, 1):
@@ -248,11 +254,11 @@ def test_strips_clip_like_the_frame_at_every_edge():
 def test_a_strip_reads_back_only_its_own_lines():
     strip = Strip(S.WIDTH, 40)
     strip.move(80)
-    strip.fill(S.BLACK)
-    strip.pixel(5, 80, S.RED)
-    strip.fill_rect(0, 119, 2, 5, S.GREEN)
-    assert strip.pixel(5, 80) == S.RED and strip.buf[2] == S.RED  # screen line 80 is the strip's first
-    assert strip.pixel(1, 119) == S.GREEN and strip.buf[39 * 160] == S.GREEN * 0x11
+    strip.fill(BLACK)
+    strip.pixel(5, 80, RED)
+    strip.fill_rect(0, 119, 2, 5, GREEN)
+    assert strip.pixel(5, 80) == RED and strip.buf[2] == RED  # screen line 80 is the strip's first
+    assert strip.pixel(1, 119) == GREEN and strip.buf[39 * 160] == GREEN * 0x11
     assert strip.pixel(5, 79) is None and strip.pixel(0, 120) is None
     assert raises_value_error(Strip, 321, 40) and raises_value_error(Strip, 320, 0)
 
@@ -261,19 +267,19 @@ def test_drawing_into_a_strip_allocates_nothing():
     strip = Strip(S.WIDTH, 40)
     text = "12.50"
     without_allocation(lambda: _draw_on_a_strip(strip, text))
-    assert strip.pixel(0, 40) == S.BLACK and strip.pixel(0, 55) == S.NAVY
-    assert S.GREEN in _colours(strip, 8, 46, 32, 32) and S.WHITE in _colours(strip, 120, 40, 40, 8)
+    assert strip.pixel(0, 40) == BLACK and strip.pixel(0, 55) == NAVY
+    assert GREEN in _colours(strip, 8, 46, 32, 32) and WHITE in _colours(strip, 120, 40, 40, 8)
 
 
 def _draw_on_a_strip(strip, text):
     strip.move(40)
-    strip.fill(S.BLACK)
-    strip.fill_rect(0, 50, S.WIDTH, 10, S.NAVY)
-    strip.rect(4, 30, 50, 20, S.AMBER)
-    strip.hline(0, 79, S.WIDTH, S.GREY)
-    strip.vline(2, 0, S.HEIGHT, S.GREY)
-    strip.text(text, 120, 36, S.WHITE)
-    S._big(strip, text, 8, 46, S.GREEN, S.BLACK, 4)
+    strip.fill(BLACK)
+    strip.fill_rect(0, 50, S.WIDTH, 10, NAVY)
+    strip.rect(4, 30, 50, 20, AMBER)
+    strip.hline(0, 79, S.WIDTH, GREY)
+    strip.vline(2, 0, S.HEIGHT, GREY)
+    strip.text(text, 120, 36, WHITE)
+    S._big(strip, text, 8, 46, GREEN, BLACK, 4)
 
 
 # --- the app's refresh -----------------------------------------------------------
@@ -355,10 +361,10 @@ def test_a_change_during_the_refresh_draws_the_screen_again():
             meter.key("*", clock.now_s(), clock.ticks_ms())  # token entry from now on
 
     texts = ui_round(meter, display, key_after_the_second_strip)
-    assert texts[1] != texts[2] and S.HINT_TOKEN in texts[-1]
+    assert texts[1] != texts[2] and HINT_TOKEN in texts[-1]
     assert meter.dirty and meter.needs_redraw(clock.ticks_ms())  # the panel shows two screens
     texts = ui_round(meter, display)
-    assert texts == [texts[0]] * len(texts) and S.HINT_TOKEN in texts[0] and not meter.dirty
+    assert texts == [texts[0]] * len(texts) and HINT_TOKEN in texts[0] and not meter.dirty
     full = bytearray(S.FB_BYTES)
     meter.render(_fb(full), 0)
     assert display.frame == full

@@ -80,3 +80,15 @@ def test_state_pack_round_trip():
     again = sts.unpack_state(state.pack())
     assert again.pack() == state.pack()
     assert again.tids == state.tids and again.pending == state.pending
+
+
+def test_state_packs_to_the_record_layout_flash_holds():
+    # The bytes of records already in flash: pack() is written in place, field by field.
+    state = sts.StsState(bytes(range(16)), krn=2, kt=1, ti=7, ken=200, base_year=2014, sgc=0xABCDE, mfr=0x34)
+    state.tids = [5, 70000, 16777215]
+    state.pending = {9: b"\x09" * 6, 3: b"\x03" * 6, 4: b"\x04\x05\x06\x07\x08\x09"}
+    assert bytes(state.pack()) == binascii.unhexlify(
+        "010b020107c83410000102030405060708090a0b0c0d0e0f07de0abcde03000005011170ffffff02180303030303030405"
+        "06070809090909090909")
+    assert bytes(sts.StsState(bytes(8), ea=sts.EA_DES).pack()) == binascii.unhexlify(
+        "0109010201ff0008000000000000000007c9000000000000")
