@@ -1,1 +1,9 @@
-# OPSM-SP-230: nothing runs here, so a broken module can never keep the REPL from starting.
+# OPSM-SP-230: choose the firmware slot to run (bootslot.mpy, beside this file: no update replaces either).
+# Nothing else runs here, and nothing here may stop the REPL from starting.
+try:
+    import bootslot
+
+    bootslot.boot()
+    del bootslot
+except Exception as e:  # noqa: BLE001 - slot a (lib/) stays on the path
+    print("bootslot:", e)

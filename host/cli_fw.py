@@ -1,5 +1,6 @@
 """`opsm fw` and `opsm demo`: the firmware on its way to a board, and the whole path shown on one machine."""
 
+import json
 import os
 
 import click
@@ -70,9 +71,12 @@ def fw_deploy(board, port, tree, romfs, dry_run):
 @click.option("--battery-cut-mv", type=int, default=None, help="Battery voltage that cuts the supply, mV.")
 @click.option("--battery-restore-mv", type=int, default=None, help="Battery voltage that restores it, mV.")
 @click.option("--battery", type=click.Choice(["lead-acid", "lifepo4"]), default=None, help="Battery chemistry.")
+@click.option("--fw-key", default=None, help="Name of the entity's firmware master key in the key file: the meter "
+              "gets its firmware key (opsm fw sign signs its images under it). Default: 'firmware' when the key "
+              "file has it; a meter without one refuses every image.")
 @reports_errors
 def fw_provision(db, keyfile, pan, out, credentials_path, entity, utc_offset_min, friendly_hours, low_credit_wh,
-                 battery_cut_mv, battery_restore_mv, battery):
+                 battery_cut_mv, battery_restore_mv, battery, fw_key):
     """Write the meter's first key, profile, its own DLMS secrets and its field settings for its first boot
     (keep both files secret). Field settings left out take the firmware's defaults; a management
     association changes them later (docs/dlms.md)."""
@@ -85,10 +89,19 @@ def fw_provision(db, keyfile, pan, out, credentials_path, entity, utc_offset_min
         if len(hours) != 2 or not all(h.strip().isdigit() for h in hours):
             raise click.BadParameter("write two local hours FROM-TO, e.g. 18-6", param_hint="--friendly-hours")
         settings["friendly_start_h"], settings["friendly_end_h"] = int(hours[0]), int(hours[1])
+    from opsm.host import fwimage
+
     meter_row = open_registry(db).meter(pan)
-    key = KeyStore.open(keyfile, read_passphrase()).get(meter_row["vending_key"])
+    store = KeyStore.open(keyfile, read_passphrase())
+    key = store.get(meter_row["vending_key"])
+    if fw_key is None and "firmware" not in store.keys:
+        firmware_key = None
+        click.echo("no firmware master key ('firmware') in %s: this meter will refuse every firmware image "
+                   "(opsm keys add firmware --generate 32, then provision again)" % keyfile, err=True)
+    else:
+        firmware_key = fwimage.derive_key(store.get(fw_key or "firmware"), pan)
     fwbuild.write_provision(meter_row, key, out, credentials_path,
-                            {name: value for name, value in settings.items() if value is not None})
+                            {name: value for name, value in settings.items() if value is not None}, firmware_key)
     click.echo("wrote %s and [%s] in %s (0600)" % (out, pan, credentials_path))
 
 
@@ -151,16 +164,44 @@ def fw_inspect(keyfile, image, payload, verify, fw_key, board, running, allow_ol
                                   "key_id", "files", "verified")))
 
 
+_LINK_OPTIONS = ("host", "port", "hdlc", "device", "baud", "optical", "client_sap", "password", "hls_keys",
+                 "invocation_counter")
+
+
 @fw.command("push")
 @dlms_target
-@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.argument("image", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--inventory", "inventory_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Push to every meter of this inventory (as for `opsm harvest`), each its image of --images, "
+                   "instead of IMAGE to one meter.")
+@click.option("--credentials", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="With --inventory: TOML of the meters' secrets ([name] password = ..., or ek/ak).")
+@click.option("--images", "images_dir", default=None,
+              help="With --inventory: the folder `opsm fw sign --inventory` wrote (payload.bin, SERIAL.head).")
+@click.option("--concurrency", type=int, default=50, show_default=True,
+              help="With --inventory: meters pushed to at the same time.")
+@click.option("--retries", type=int, default=2, show_default=True,
+              help="With --inventory: extra attempts for a meter whose link fails; each resumes the transfer.")
+@click.option("--allow-older", is_flag=True, help="Ask the meters to take an image older than the firmware they run "
+              "(a downgrade; it must still be signed for each meter).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @reports_errors
-def fw_push(target, image, as_json):
+def fw_push(target, image, inventory_path, credentials, images_dir, concurrency, retries, allow_older, as_json):
     """Send a signed image (opsm fw sign) to one meter over DLMS image transfer, then verify and activate it;
-    run again after a broken link: only the blocks the meter lacks are sent."""
+    run again after a broken link: only the blocks the meter lacks are sent.
+
+    With --inventory, every meter of it gets its own image of --images; exit 0 only when every meter is
+    activated or up to date. Run it again to resume the meters left unfinished (finished ones are skipped)."""
     from opsm.host import fwpush
 
+    if inventory_path is not None:
+        _push_fleet(target, image, inventory_path, credentials, images_dir, concurrency, retries, allow_older, as_json)
+        return
+    for name, value in (("--images", images_dir), ("--credentials", credentials)):
+        if value is not None:
+            raise click.UsageError("%s: only with --inventory (one meter takes IMAGE)" % name)
+    if image is None:
+        raise click.UsageError("IMAGE: give a signed image file, or --inventory and --images for a fleet")
     with open(image, "rb") as f:
         data = f.read()
     try:
@@ -172,9 +213,62 @@ def fw_push(target, image, as_json):
         if sent == to_send or sent % 64 == 0:
             click.echo("%d/%d blocks" % (sent, to_send), err=True)
 
-    with target.client("meter: %s (pushing again resumes)") as client:
-        summary = fwpush.push(client, data, progress)
+    summary = None
+    try:
+        with target.client("meter: %s (pushing again resumes)") as client:
+            summary = fwpush.push(client, data, progress, allow_older)
+    except CliError:
+        if summary is None:
+            raise  # activated, the meter restarts into the image: the release finds the link gone
     emit(summary, as_json, "%(status)s: %(identifier)s, %(bytes)d bytes, %(sent)d of %(blocks)d blocks sent" % summary)
+
+
+def _push_fleet(target, image, inventory_path, credentials, images_dir, concurrency, retries, allow_older, as_json):
+    """`opsm fw push --inventory`: every meter its image, the report, exit 1 unless all are activated or up to date."""
+    import time
+
+    from opsm.host import fwpush, inventory
+
+    context = click.get_current_context()
+    given = (["IMAGE"] if image is not None else []) + [
+        param.opts[0] for param in context.command.params if param.name in _LINK_OPTIONS
+        and context.get_parameter_source(param.name) != click.core.ParameterSource.DEFAULT]
+    if given:
+        raise click.UsageError("--inventory: the inventory says how each meter is reached and --images holds their "
+                               "images; leave out %s" % ", ".join(given))
+    if images_dir is None:
+        raise click.UsageError("--images: required with --inventory (the folder opsm fw sign --inventory wrote)")
+    meters = inventory.load(inventory_path, credentials)
+    last = [0.0]
+
+    def progress(done, total, sent):
+        now = time.monotonic()
+        if done == total or now - last[0] >= 1.0:
+            last[0] = now
+            click.echo("fw push: %d/%d meters done, %d blocks sent" % (done, total, sent), err=True)
+
+    started = time.monotonic()
+    rows = fwpush.push_fleet(meters, images_dir, concurrency, progress, target.timeout, retries,
+                             allow_older=allow_older)
+    show_fleet_push(fwpush.summary(rows, time.monotonic() - started), as_json)
+
+
+def show_fleet_push(summary: dict, as_json: bool) -> None:
+    """A fleet push's report (a line per meter, then the totals) or its JSON; exit 0 only when every meter is
+    activated or up to date, else 1."""
+    import sys
+
+    from opsm.host import fwpush
+
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+    else:
+        for row in summary["results"]:
+            click.echo(fwpush.report_line(row))
+        click.echo("%(activated)d activated, %(up_to_date)d up to date, %(refused)d refused, %(unreachable)d "
+                   "unreachable, %(failed)d failed, %(no_image)d without an image, of %(meters)d meters; "
+                   "%(blocks_sent)d blocks sent in %(seconds).2f s" % summary)
+    sys.exit(0 if summary["ok"] else 1)
 
 
 @click.command()

@@ -254,4 +254,43 @@ def beat(broker, db, max_interval):
     tasks.app.Beat(scheduler=tasks.StoredSchedules, max_interval=max_interval, loglevel="INFO").run()
 
 
+@headend.command("fw-push")
+@click.option("--inventory", "inventory_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="CSV or TOML, as for `opsm harvest`.")
+@click.option("--credentials", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="To check that every credentials name exists (the workers hold their own copy).")
+@click.option("--images", "images_dir", required=True,
+              help="The folder `opsm fw sign --inventory` wrote, at the same path on every worker.")
+@click.option("--shards", type=click.IntRange(1), default=8, show_default=True,
+              help="Split the inventory into this many shards by site (address), one task each.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=10.0, show_default=True,
+              help="Seconds to wait for each answer.")
+@click.option("--retries", type=click.IntRange(0), default=2, show_default=True,
+              help="Extra attempts for a meter whose link fails; each resumes the transfer.")
+@broker_option
+@click.option("--wait", is_flag=True, help="Wait for every shard and print the report; exit 1 unless every meter is "
+              "activated or up to date.")
+@click.option("--json", "as_json", is_flag=True, help="With --wait: the report as one JSON object.")
+@reports_errors
+def fw_push(inventory_path, credentials, images_dir, shards, timeout, retries, broker, wait, as_json):
+    """Push each meter its signed image (opsm fw sign --inventory) from the workers, a task per shard; the outcomes
+    go to the workers' logs (and, with --wait, here). Run again to resume unfinished meters."""
+    from opsm.host import fwpush
+    from opsm.host.cli_fw import show_fleet_push
+    from opsm.host.headend import tasks
+
+    images_dir = os.path.abspath(images_dir)
+    fwpush.Images(images_dir)  # a folder that is no signed fleet's is refused here, not in every worker
+    rows = _checked_rows(inventory_path, credentials)
+    tasks.configure(broker)
+    started = time.monotonic()
+    results = tasks.submit_fw_push(rows, shards, images_dir, {"timeout": timeout, "retries": retries})
+    if not wait:
+        click.echo("firmware push: %d meters in %d shards queued; the outcomes go to the workers' logs"
+                   % (len(rows), len(results)))
+        return
+    outcomes = [row for result in results for row in result.get()]
+    show_fleet_push(dict(fwpush.summary(outcomes, time.monotonic() - started), shards=len(results)), as_json)
+
+
 headend.add_command(listen_command)

@@ -28,6 +28,8 @@ BOARDS = {
     "pico": (None, None, "uf2"),
 }
 _HOST_ONLY = {"ticks_host.py", "framebuf_host.py"}  # CPython stand-ins, never copied to a board
+# Built into the tree's root beside boot.py, not into lib/ (a slot): what chooses the slot to boot is in no slot.
+ROOT_MODULES = {"bootslot.py"}
 
 
 class BuildError(ValueError):
@@ -81,8 +83,11 @@ def build(board: str, out_dir: str | None = None, dev: bool = False) -> str:
         config = os.path.join(tmp, "build_config.py")
         with open(config, "w") as f:
             f.write("# written by opsm fw build\nWATCHDOG = %s\n" % (not dev))
-        compile_tree(firmware_sources() + [(os.path.join(ROOT, "boards", board + ".py"), "board.py"),
-                                           (config, "build_config.py")], os.path.join(tmp, "lib"))
+        sources = firmware_sources()
+        compile_tree([s for s in sources if s[1] not in ROOT_MODULES]
+                     + [(os.path.join(ROOT, "boards", board + ".py"), "board.py"), (config, "build_config.py")],
+                     os.path.join(tmp, "lib"))
+        compile_tree([s for s in sources if s[1] in ROOT_MODULES], tmp)
         os.remove(config)
     except BuildError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -138,7 +143,9 @@ def deploy(board: str, port: str, dry_run: bool = False, romfs: bool = False, tr
         raise BuildError("tree: %s holds no built firmware; run 'opsm fw build --board %s --out %s' first"
                          % (tree, board, tree))
     mpremote = ["mpremote", "connect", port]
-    mains = ["fs", "cp", os.path.join(tree, "boot.py"), os.path.join(tree, "main.py"), ":", "+", "reset"]
+    names = ["boot.py", "main.py"] + [m[:-3] + ".mpy" for m in sorted(ROOT_MODULES)]
+    roots = [os.path.join(tree, name) for name in names]
+    mains = ["fs", "cp"] + roots + [":", "+", "reset"]
     if romfs:  # /rom/lib is on the board's sys.path
         return _run([mpremote + ["romfs", "deploy", os.path.join(tree, "lib"), "+"] + mains], dry_run)
     return _run([mpremote + ["fs", "cp", "-r", os.path.join(tree, "lib"), ":", "+"] + mains], dry_run)
@@ -152,9 +159,11 @@ def new_credentials() -> dict:
             "hls": {name: secrets.token_hex(16) for name in ("ek", "ak", "kek")}}
 
 
-def write_provision(meter: dict, key: bytes, path: str, credentials_path: str, settings: dict | None = None) -> dict:
+def write_provision(meter: dict, key: bytes, path: str, credentials_path: str, settings: dict | None = None,
+                    fw_key: bytes | None = None) -> dict:
     """provision.json for a registered meter (its profile, first decoder or secret key, its own DLMS
-    secrets and its field settings), and the same secrets as a [PAN] table of the head-end's credentials
+    secrets, its field settings and its firmware key, fwimage.derive_key: firmware/lib/fw_update.py reads
+    it there at each update), and the same secrets as a [PAN] table of the head-end's credentials
     file (TOML, the harvester's --credentials), appended. Refuses a meter already in that file: its
     secrets would be lost; and settings the firmware would refuse at its first boot (its own rules)."""
     from opsm.host import families
@@ -182,6 +191,8 @@ def write_provision(meter: dict, key: bytes, path: str, credentials_path: str, s
     doc.update(creds)
     if settings:
         doc["settings"] = settings
+    if fw_key is not None:
+        doc["fw_key"] = fw_key.hex()
     # Letters, digits and hex only: no TOML escaping is needed.
     entry = '[%s]\npassword = "%s"\n%s' % (table, creds["lls_password"], "".join(
         '%s = "%s"\n' % item for item in creds["hls"].items()))

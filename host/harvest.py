@@ -139,23 +139,33 @@ def dlms_plan(client, meter: Meter, newest, since: int, reading: Reading, sessio
     yield from bounded(client.release_steps(), "in the release", False)
 
 
-def _client(meter: Meter) -> cosem_client.CosemClient:
+DLMS_PROTOCOLS = ("dlms-tcp", "dlms-hdlc-tcp", "dlms-hdlc-serial")
+
+
+def meter_client(meter: Meter, invocation_counter: int | None = None) -> cosem_client.CosemClient:
+    """A client for the meter as its inventory row says (client SAP, LLS secret or HLS keys), driven with steps;
+    an HLS invocation counter from the time unless given (a session soon after another that spent many)."""
     keys = None
     if "ek" in meter.credentials:
         keys = Keys(meter.credentials["ek"], meter.credentials["ak"], b"")
     return cosem_client.CosemClient(None, meter.client, meter.credentials.get("password", b""), keys,
-                                    b"OPSMHES1", dlms.growing_counter())
+                                    b"OPSMHES1", dlms.growing_counter() if invocation_counter is None
+                                    else invocation_counter)
 
 
-async def _read_dlms_tcp(meter: Meter, store, since: int, timeout: float, reading: Reading,
-                         session: Session) -> None:
+async def over_link(meter: Meter, steps, timeout: float, session: Session):
+    """Drive client steps (protocol/cosem_client.py) over a DLMS meter's link: the TCP wrapper or HDLC over TCP on
+    the event loop, HDLC on a serial port (an optical probe) in a worker thread; the steps' result. The link is
+    closed (DISC) when they end, dropped at once when they fail."""
+    if meter.protocol == "dlms-hdlc-serial":
+        return await asyncio.to_thread(_over_serial, meter, steps, timeout, session)
     framing = "hdlc" if meter.protocol == "dlms-hdlc-tcp" else "wrapper"
     link = await dlms.AsyncLink.open(meter.host, meter.port, framing, meter.client, timeout,
                                      session.max_reply_bytes, session.max_blocks)
     try:
-        await cosem_client.arun(dlms_plan(_client(meter), meter, store.newest, since, reading, session),
-                                link.exchange)
+        result = await cosem_client.arun(steps, link.exchange)
         await link.close()  # DISC, within the deadline
+        return result
     finally:
         link.abort()  # a failure or the deadline: no DISC to wait for
 
@@ -177,8 +187,7 @@ def _bounded_stream(stream, session: Session):
     return received
 
 
-def _read_dlms_serial(meter: Meter, store_newest, since: int, timeout: float, reading: Reading,
-                      session: Session) -> None:
+def _over_serial(meter: Meter, steps, timeout: float, session: Session):
     stream = dlms.Stream.serial(meter.host, meter.port, timeout)
     received = _bounded_stream(stream, session)
     try:
@@ -192,7 +201,7 @@ def _read_dlms_serial(meter: Meter, store_newest, since: int, timeout: float, re
         received[0] = 0
         return link.exchange(apdu)
     try:
-        cosem_client.run(dlms_plan(_client(meter), meter, store_newest, since, reading, session), exchange)
+        return cosem_client.run(steps, exchange)
     finally:
         link.close()
 
@@ -261,11 +270,10 @@ async def read_meter(meter: Meter, store, since: int = 0, timeout: float = 10.0,
         bound = asyncio.timeout_at(ends_at)
         try:
             async with bound:
-                if meter.protocol in ("dlms-tcp", "dlms-hdlc-tcp"):
-                    await _read_dlms_tcp(meter, store, since, timeout, reading, session)
-                elif meter.protocol == "dlms-hdlc-serial":
-                    newest = _snapshot_newest(store, meter)
-                    await asyncio.to_thread(_read_dlms_serial, meter, newest, since, timeout, reading, session)
+                if meter.protocol in DLMS_PROTOCOLS:
+                    newest = store.newest if meter.protocol != "dlms-hdlc-serial" else _snapshot_newest(store, meter)
+                    await over_link(meter, dlms_plan(meter_client(meter), meter, newest, since, reading, session),
+                                    timeout, session)
                 elif meter.protocol == "iec21-serial":
                     await asyncio.to_thread(_read_iec21_serial, meter, timeout, reading, session)
                 else:

@@ -28,7 +28,11 @@ NAMES = {
 # labels). Stable: they stay in flash and in harvested databases.
 ADMIN_CHANGES = {0: "UID", 1: "DID", 2: "FECHA", 3: "CREDITO", 4: "SUBSIDIO", 6: "admin password",
                  8: "calibration", 9: "remote disconnect (b 1) or reconnect (b 0)", 10: "LLS secret (b: who)",
-                 11: "HLS keys", 12: "field setting over DLMS (b: its row in registers.SETTINGS)"}
+                 11: "HLS keys", 12: "field setting over DLMS (b: its row in registers.SETTINGS)",
+                 13: "firmware activated, on trial from the next boot (b: major << 8 | minor)",
+                 14: "firmware on trial confirmed healthy (b: major << 8 | minor)",
+                 15: "firmware trial given up, the previous firmware back (b: boots tried)",
+                 16: "firmware image refused (b: protocol/fw_image's reason code)"}
 BY = {1: "keypad", 2: "DLMS"}
 CLOCK_REFUSALS = {1: "before 2025", 2: "too far back", 3: "back again within a day of running time"}
 TASKS = {1: "measure", 2: "keypad", 3: "screen", 4: "optical port"}

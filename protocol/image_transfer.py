@@ -20,7 +20,7 @@ Methods and attribute access return an action-result / data-access-result and ne
 client sends; a storage OSError is a hardware-fault, after which the call may simply be repeated.
 """
 
-from . import axdr, fw_image
+from . import fw_image
 
 # image_transfer_status (attribute 6)
 NOT_INITIATED = 0
@@ -44,8 +44,11 @@ TYPE_UNMATCHED = 12      # a parameter that is not the method's structure
 OTHER_REASON = 250       # refused: size, identifier, block number or length; verification or activation failed
 
 MAX_IDENTIFIER = 64      # bytes of image_identifier kept in the record
+# An identifier ending so asks the meter for an image older than the one it runs: a management client's explicit
+# choice, the image still signed for the meter (opsm fw push --allow-older; the meter's verifier decides).
+ALLOW_OLDER = b"+downgrade"
 _HEAD = 7                # the state record's size, block size and identifier length
-_VERIFY_CHUNK = 1024     # bytes read back at a time by image_verify: few file opens, little heap
+_VERIFY_CHUNK = 256      # bytes read back at a time by image_verify: a block a fragmented heap still has
 
 
 class FileStorage:
@@ -82,17 +85,20 @@ class ImageTransfer:
     """One image transfer object.
 
     max_size: the largest image the meter takes (its slot); block_size: fixed by the meter, so that a
-    block fits its PDU; verifier(): a new fw_image.Verifier with the meter's firmware key, board and
-    running version; activate(manifest) -> bool: switch to the verified image (the slots).
-    After a failed verification `refusal` holds fw_image's reason, for the event log."""
+    block fits its PDU; verifier(identifier): a new fw_image.Verifier with the meter's firmware key, board and
+    running version, for the image initiated with that identifier (which may ask for a downgrade); activate(manifest) -> bool: switch to the verified image (the slots).
+    After a failed verification `refusal` holds fw_image's reason, and refused(reason) is called (the
+    event log), when given."""
 
-    def __init__(self, storage, max_size: int, verifier, activate, block_size: int = 192, enabled: bool = True):
+    def __init__(self, storage, max_size: int, verifier, activate, block_size: int = 192, enabled: bool = True,
+                 refused=None):
         self.storage = storage
         self.max_size = max_size
         self.block_size = block_size
         self.enabled = enabled
         self._verifier = verifier
         self._activate = activate
+        self._refused = refused
         self.status = NOT_INITIATED
         self.refusal = 0
         self.manifest: fw_image.Manifest | None = None  # of the verified image
@@ -114,6 +120,8 @@ class ImageTransfer:
 
     def get_attribute(self, attribute: int, buf: bytearray) -> int:
         """Attributes 2-7 encoded into buf (the server answers attribute 1, the logical name)."""
+        from . import axdr  # only the COSEM server reads attributes, and it has axdr loaded: no heap of its own
+
         if attribute in (2, 4):
             axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, self.block_size if attribute == 2 else self._missing)
         elif attribute == 3:
@@ -128,7 +136,7 @@ class ImageTransfer:
             if manifest is not None:
                 axdr.put_header(buf, axdr.STRUCTURE, 3)
                 axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, self._image_size)
-                axdr.put(buf, axdr.OCTET_STRING, self._identifier())
+                axdr.put(buf, axdr.OCTET_STRING, self.identifier())
                 axdr.put(buf, axdr.OCTET_STRING, self._signature)
         else:
             return OBJECT_UNDEFINED
@@ -169,7 +177,7 @@ class ImageTransfer:
         identifier, size = parameter
         if not 0 < size <= self.max_size or not 0 < len(identifier) <= MAX_IDENTIFIER:
             return OTHER_REASON
-        if size != self._image_size or identifier != self._identifier():
+        if size != self._image_size or identifier != self.identifier():
             blocks = -(-size // self.block_size)
             state = bytearray(_HEAD + len(identifier) + (blocks + 7) // 8)
             state[0:4] = size.to_bytes(4, "big")
@@ -196,7 +204,7 @@ class ImageTransfer:
             return OTHER_REASON
         if number == 0 and len(data) >= fw_image.HEADER_SIZE:
             try:  # the head judged now: an image this meter would refuse costs one block, not the whole link
-                self._verifier().feed(data)
+                self._verifier(self.identifier()).feed(data)
             except fw_image.ImageError as e:
                 return self._refuse(e.reason)
         self.storage.write(offset, data)
@@ -220,7 +228,7 @@ class ImageTransfer:
         self.status = VERIFYING
         self.manifest = None
         size = self._image_size
-        verifier = self._verifier()
+        verifier = self._verifier(self.identifier())
         read = self.storage.read
         try:
             for offset in range(0, size, _VERIFY_CHUNK):
@@ -261,11 +269,14 @@ class ImageTransfer:
         self._missing = 0
         try:
             self.storage.save(state)
+            if self._refused is not None:
+                self._refused(reason)
         except OSError:
             pass  # refused all the same: a bitmap left in flash only has the image refused again
         return OTHER_REASON
 
-    def _identifier(self) -> bytes:
+    def identifier(self) -> bytes:
+        """The image_identifier the transfer was initiated with."""
         return bytes(self._state[_HEAD:self._bits])
 
     def _fits(self, state) -> bool:

@@ -5,8 +5,9 @@ board (whose RAM the soak counts as the firmware's).
 """
 
 
-class PowerLost(Exception):
-    """The virtual board lost its supply in the middle of a flash write."""
+class PowerLost(BaseException):
+    """The virtual board lost its supply in the middle of a flash write: no firmware code may catch it (as it
+    catches Exception), so it ends whatever the meter was doing, as a power cut does."""
 
 
 class _CutWriter:
@@ -25,6 +26,9 @@ class _CutWriter:
 
     def seek(self, offset):  # a staged firmware image takes its blocks at their offsets
         return self._f.seek(offset)
+
+    def close(self):
+        self._f.close()
 
     def __enter__(self):
         return self

@@ -12,6 +12,8 @@ from protocol import event_names
 from protocol import sts_decoder as sts
 
 from boards import sim
+import app
+import bootslot
 import provision
 from cosem_meter import CosemMeter
 from tcp_push import TcpSender
@@ -54,6 +56,12 @@ class Run:
         self.folder = folder
         self.flash = SimFlash()
         self.power_losses = 0
+        # Whether the firmware in a slot's folder starts (firmware updates): the host's simulator runs it under
+        # the MicroPython unix port (unix_port.slot_starts); None: every slot starts.
+        self.slot_starts = None
+        self.failed_boots = 0
+        self.confirm = None   # app.firmware_trial's: the firmware on trial, confirmed after a minute of readings
+        self.readings = 0
         self.clock = sim.SimClock(int(m.get("start_s", 852076800)))
         self.load_w, self.pf_milli, self.battery_mv = 0, 1000, 25600
         self.strip = Strip(320, 20)
@@ -67,6 +75,14 @@ class Run:
         self.boot()
 
     def boot(self) -> None:
+        # boot.py's choice of slot; a slot whose firmware does not start is booted again (by the watchdog on a
+        # board) until bootslot gives its trial up
+        root = self.folder.rstrip("/") + "/"
+        while True:
+            folder = bootslot.folder(root, bootslot.select(root))
+            if self.slot_starts is None or self.slot_starts(folder):
+                break
+            self.failed_boots += 1
         # a virtual board on the host's network: it pushes to where its push setup says (simulator/serve.py)
         self.hal = sim.make_hal(self.folder, self.clock, opener=self.flash.open, push=TcpSender())
         self.hal.ac.load(self.load_w, self.pf_milli)
@@ -78,6 +94,15 @@ class Run:
             self.model = CosemMeter(self.meter, lambda: (clock.now_s(), clock.ticks_ms()))
         else:
             self.model.attach(self.meter)
+        self.confirm = app.firmware_trial(root, self.meter, self.clock.now_s)
+        self.readings = 0
+
+    def restart_if_asked(self) -> bool:
+        """The firmware asked for a restart (an activation): the board restarts, as app.py's supervisor does."""
+        if not self.hal.restart_requested:
+            return False
+        self.boot()
+        return True
 
     def port_token(self, digits: str) -> None:
         """A token delivered over the meter's DLMS port: LLS association, token gateway enter, release."""
@@ -111,6 +136,10 @@ class Run:
             meter.measure()
             meter.second(clock.now_s(), clock.ticks_ms())
             meter.tick(clock.ticks_ms())
+            self.readings += 1
+            if self.confirm is not None and self.readings >= app.CONFIRM_READINGS:
+                self.confirm()
+                self.confirm = None
 
     def type(self, keys: str) -> None:
         for k in keys:

@@ -30,6 +30,7 @@ from opsm.simulator import board
 from opsm.simulator.nullmodem import null_modem
 
 Run = board.module("simulator.scenario_run").Run
+PowerLost = board.module("simulator.flash").PowerLost  # the class the virtual board raises
 BY_KEYPAD = board.module("meter").BY_KEYPAD
 OpticalPort = board.module("optical_port").OpticalPort
 ticks_ms = board.module("ticks").ticks_ms
@@ -296,6 +297,10 @@ class MeterPorts:
                 await getattr(self, "_" + protocol)(n, connection)
             except (ConnectionError, wrapper.WrapperError):
                 pass  # a peer gone, or not DLMS at all: close
+            except PowerLost:  # a power cut injected at a flash write: the meter starts again, the link is gone
+                run = self.runs[n]
+                run.power_losses += 1
+                run.boot()
             finally:
                 connection.close()
         return handle
@@ -315,7 +320,7 @@ class MeterPorts:
                     continue
                 reply = handle(src, apdu)
                 self.push(n)
-                if not await c.send(wrapper.wrap(dst, src, reply)):
+                if not await c.send(wrapper.wrap(dst, src, reply)) or self.runs[n].restart_if_asked():
                     return
 
     async def _hdlc(self, n: int, c: _Connection) -> None:
@@ -341,7 +346,7 @@ class MeterPorts:
                 self.push(n)
                 if endless is not None and endless.got_get and reply:
                     reply = endless.start(reply)
-            if not c.hung and not await c.send(reply):
+            if not c.hung and not await c.send(reply) or self.runs[n].restart_if_asked():
                 return
 
     async def _iec21(self, n: int, c: _Connection) -> None:

@@ -4,6 +4,7 @@ MICROPYPATH, plus the port's frozen modules (asyncio lives there)."""
 
 import os
 import shutil
+import subprocess
 import sys
 
 from opsm.simulator.board import PATH
@@ -22,3 +23,15 @@ def micropython_command() -> list:
 
 def micropython_env() -> dict:
     return dict(os.environ, MICROPYPATH=MICROPYPATH)
+
+
+def slot_starts(folder: str) -> bool:
+    """Whether the firmware in a slot's folder (an updated meter's lib_b/, or lib/) starts: its app module
+    imports under the MicroPython unix port from that folder alone, as main.py does on a board after
+    boot.py put the folder on the path. A folder without an app module holds no update: the simulator's
+    own firmware runs."""
+    if not os.path.exists(os.path.join(folder, "app.mpy")):
+        return True
+    proc = subprocess.run(micropython_command() + ["-c", "import app"], capture_output=True, timeout=60,
+                          env=dict(os.environ, MICROPYPATH=folder + ":.frozen"))
+    return proc.returncode == 0

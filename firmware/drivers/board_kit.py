@@ -75,4 +75,5 @@ def build_hal(pins: dict, spi_bus: int, spi_baud: int, wdt_ms: int, battery_divi
     optical = machine.UART(pins["uart"], baudrate=9600, tx=Pin(pins["uart_tx"]), rx=Pin(pins["uart_rx"]), timeout=0)
     return Hal(ac, battery, lambda closed: relay(1 if closed else 0), Keypad(rows, cols, keymap), display, wdt,
                "/", Clock(), cause, Calibration(FRONT_END_V_GAIN_UV, FRONT_END_I_GAIN_UA), keymap,
-               shadow=shadow, battery_divider_milli=battery_divider_milli, adc_ref_mv=adc_ref_mv, optical=optical)
+               shadow=shadow, battery_divider_milli=battery_divider_milli, adc_ref_mv=adc_ref_mv, optical=optical,
+               restart=machine.reset)

@@ -35,6 +35,9 @@ STRIP_LINES = 10     # divides the 240 lines: 24 strips of 320x10 at 4 bits, 1 6
 HEARTBEAT_MS = 5000  # a task silent for longer is hung
 RESTART_MS = 1000    # a failed task starts again after this
 _PUSH_MS = const(1000)  # how often the push task looks for notifications to send
+CONFIRM_READINGS = const(60)  # firmware on trial: a minute of readings without a task failing confirms it
+TRIAL_MS = const(600000)      # ... within ten minutes, or the board restarts (bootslot counts the boot)
+_RESTART_GRACE_MS = const(2000)  # a requested restart waits this long: the reply that caused it leaves first
 # The tasks and the kinds of error a TASK_FAILED event names (protocol/event_names.TASKS, FAULTS)
 _TASK_MEASURE = const(1)
 _TASK_KEYPAD = const(2)
@@ -44,12 +47,14 @@ _FAULT_MEMORY = const(1)
 _FAULT_VALUE = const(2)
 _FAULT_OS = const(3)
 _FAULT_OTHER = const(9)
+_ADMIN_CONFIRMED = const(14)    # ADMIN events (event_names.ADMIN_CHANGES): firmware on trial confirmed (b: version)
+_ADMIN_ROLLED_BACK = const(15)  # ... a trial given up, the previous firmware back (b: boots it took)
 
 
 class App:
     def __init__(self, hal, meter, fb, fb_bytes, sleep_ms=None, bursts_per_reading: int = 30,
                  burst_gap_ms: int = 33, scan_ms: int = 20, ui_ms: int = 100, heartbeat_ms: int = HEARTBEAT_MS,
-                 optical_port=None):
+                 optical_port=None, confirm=None):
         self.hal = hal
         self.meter = meter
         # optical_port.OpticalPort on hal.optical, or a function making one when a probe first speaks
@@ -67,6 +72,10 @@ class App:
         self.beats = [now, now, now]  # measure, keypad, ui
         self._fails = [0] * 5         # tasks that raised, per task (_TASK_*), since start-up
         self.running = True
+        self.confirm = confirm        # firmware on trial (bootslot.py): confirm() once it runs healthy; else None
+        self.readings = 0
+        self._started_ms = now
+        self._restart_ms = -1         # when a requested restart was first seen; -1: not yet
 
     async def measure_task(self):
         hal, meter = self.hal, self.meter
@@ -77,6 +86,7 @@ class App:
                     await self.sleep_ms(self.burst_gap_ms)
                 meter.second(hal.clock.now_s(), hal.clock.ticks_ms())
                 self.beats[0] = hal.clock.ticks_ms()
+                self.readings += 1
             except Exception as e:  # noqa: BLE001 - whatever it was, the meter must go on
                 await self.recover(_TASK_MEASURE, e)
 
@@ -201,9 +211,32 @@ class App:
     async def supervisor_task(self):
         hal = self.hal
         while self.running:
-            if self.healthy(hal.clock.ticks_ms()):
+            now = hal.clock.ticks_ms()
+            if self.healthy(now) and not self.restart_due(now):
                 hal.wdt.feed()
             await self.sleep_ms(1000)
+
+    def restart_due(self, now_ms: int) -> bool:
+        """A restart asked for (a firmware activation) or a trial that did not confirm itself in time: restart
+        the board, or stop feeding the watchdog where the board cannot (it then restarts it)."""
+        if self.confirm is not None:
+            if self.readings >= CONFIRM_READINGS and not self.failures:
+                try:
+                    self.confirm()
+                    self.confirm = None
+                except Exception:  # noqa: BLE001 - the flash said no: again next second, until the deadline
+                    pass
+            elif ticks_diff(now_ms, self._started_ms) > TRIAL_MS:
+                self.hal.request_restart()
+        if not self.hal.restart_requested:
+            return False
+        if self._restart_ms < 0:
+            self._restart_ms = now_ms
+        if ticks_diff(now_ms, self._restart_ms) < _RESTART_GRACE_MS:
+            return False
+        if self.hal.restart is not None:
+            self.hal.restart()
+        return True
 
     async def main(self):
         tasks = [self.measure_task(), self.keypad_task(), self.ui_task(), self.supervisor_task()]
@@ -237,8 +270,28 @@ def run() -> None:
         return
     meter = Meter(hal, profile, code_lengths, provisioned=credentials, settings=settings)
     meter.boot(hal.clock.now_s(), hal.clock.ticks_ms())
+    confirm = firmware_trial(hal.storage_root, meter, hal.clock.now_s)
     gc.collect()
-    asyncio.run(App(hal, meter, fb, data, optical_port=optical_port(hal, meter)).main())
+    asyncio.run(App(hal, meter, fb, data, optical_port=optical_port(hal, meter), confirm=confirm).main())
+
+
+def firmware_trial(root: str, meter, now_s):
+    """Log a trial that boot.py gave up (the previous firmware runs again); if this firmware is on trial,
+    the function that confirms it (App calls it once it runs healthy), else None."""
+    import bootslot
+
+    root = root.rstrip("/") + "/"
+    gone = bootslot.take_rollback(root)
+    if gone is not None:
+        meter.log.append(now_s(), events.ADMIN, _ADMIN_ROLLED_BACK, gone[1])
+    if bootslot.trial(root) is None:
+        return None
+
+    def confirm():
+        bootslot.confirm(root)
+        major, minor, _ = bootslot.version(root)
+        meter.log.append(now_s(), events.ADMIN, _ADMIN_CONFIRMED, (major << 8) | minor)
+    return confirm
 
 
 def optical_port(hal, meter):

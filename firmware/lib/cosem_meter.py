@@ -12,6 +12,7 @@ from protocol import events
 from protocol import registers as M
 from protocol import token_result as R
 
+import bootslot
 from meter import BY_DLMS
 
 try:
@@ -27,7 +28,7 @@ except ImportError:
     def const(x):  # type: ignore[misc]
         return x
 
-VERSION = b"OPSM-SP-230 fw 0.5"
+MODEL_NAME = "OPSM-SP-230 fw "  # the active firmware identifier (1.0.0.2.0.255) is this and the version, 0.5.0
 
 # IEC 62056-6-2 token_status codes
 _TOKEN_EXECUTION_OK = 3
@@ -86,6 +87,9 @@ class CosemMeter:
         """Serve this Meter (a reboot makes a new one; the ports and their state stay)."""
         self.meter = meter
         self._events = EventRows(meter.log)
+        # the slot boot.py chose holds this version (a reboot, as after an activation, makes a new one)
+        version = bootslot.version(meter.hal.storage_root.rstrip("/") + "/")
+        self._firmware = (MODEL_NAME + "%d.%d.%d" % version).encode()
         self._transfer: "ImageTransfer | None" = None  # rebuilt from its flash record at the next use, as after a reboot
 
     def clock(self) -> tuple:
@@ -151,7 +155,7 @@ class CosemMeter:
         values = meter.snapshot()
         serial = str(values["serial"]).encode()
         values["ldn"] = (b"OPS" + serial + bytes(13))[:16]
-        values["firmware"] = VERSION
+        values["firmware"] = self._firmware
         values["control_state"] = 1 if meter.relay.closed else 0
         values["low_credit_wh"] = meter.settings.get("low_credit_wh")
         values["owed_wh"] = meter.ledger.owed_wh

@@ -1,19 +1,19 @@
 """The meter's side of a firmware update: its image transfer object (IC 18) over its flash, its firmware key
-and running version, and what activation does for now (docs/firmware-update.md, "Transfer over DLMS").
+and running version, and activation into the other slot (docs/firmware-update.md).
 
 Loaded only when a client first touches the image transfer object (cosem_meter.image_transfer): a meter
-that is never updated pays no heap for it. Activation records the verified image's manifest as pending
-in a power-safe record and logs it; switching slots and rebooting into it are the next slice.
+that is never updated pays no heap for it. Activation unpacks the verified image's modules into the slot
+that is not the confirmed one (bootslot.py), checking the image's hash again as it goes, writes the slot's
+version, puts the slot on trial and asks the board to restart once the reply has left.
 """
 
 import binascii
 import json
 import os
 
+import bootslot
 from protocol import events, fw_image
-from protocol.image_transfer import FileStorage, ImageTransfer
-
-from provision import FILE as PROVISION_FILE
+from protocol.image_transfer import ALLOW_OLDER, FileStorage, ImageTransfer
 
 try:
     from micropython import const
@@ -21,16 +21,16 @@ except ImportError:
     def const(x):  # type: ignore[misc]
         return x
 
-# The version this firmware is (cosem_meter.VERSION names it): an image must be newer to be taken.
-FIRMWARE_VERSION = (0, 5, 0)
-# The largest image taken: over three times today's ~150 KB image, while the staged image and the slot
-# it will unpack into (the next slice) still fit a 4 MB ESP32's file system beside the meter's records.
+# The largest image taken: over three times today's ~150 KB image, while the staged image and the two
+# slots still fit a 4 MB ESP32's file system beside the meter's records.
 SLOT_SIZE = const(512 * 1024)
+PROVISION_FILE = "provision.json"  # provision.FILE, not imported: its module brings the token profiles (3.6 KB)
 IMAGE_FILE = "fw.img"
 STATE_RECORD = "fwstate"
-PENDING_RECORD = "fwpending"  # the manifest of the image activated, waiting for the slot switch
 _ADMIN_FIRMWARE = const(13)   # ADMIN event: an image activated (b: its major << 8 | minor)
+_ADMIN_REFUSED = const(16)    # ADMIN event: an image refused by its verification (b: fw_image's reason)
 _KEY_SIZE = 32
+_CHUNK = const(256)           # bytes read back at a time while unpacking: as image_verify reads
 
 
 def board_name() -> str:
@@ -56,6 +56,84 @@ def firmware_key(root: str, opener=open):
     return key if len(key) == _KEY_SIZE else None
 
 
+class _SlotWriter:
+    """Unpacker's sink: the image's lib/ entries into a slot's folder; boot.py, main.py and the boot
+    selector at the tree's root are not updated over the air (bootslot.py)."""
+
+    def __init__(self, folder: str, opener):
+        self.folder = folder
+        self._open = opener
+        self._file = None
+
+    def begin(self, path: str, size: int) -> None:
+        if not path.startswith("lib/"):
+            return
+        parts = path.split("/")[1:]
+        folder = self.folder
+        for part in parts[:-1]:
+            folder += "/" + part
+            _mkdir(folder)
+        self._file = self._open(folder + "/" + parts[-1], "wb")
+
+    def write(self, chunk) -> None:
+        if self._file is not None:
+            self._file.write(chunk)
+
+    def end(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _mkdir(path: str) -> None:
+    try:
+        os.mkdir(path)
+    except OSError:
+        pass  # there already
+
+
+def _clear(path: str) -> None:
+    """Remove a folder's files and subfolders, keeping the folder."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        _mkdir(path)
+        return
+    for name in names:
+        full = path + "/" + name
+        try:
+            os.remove(full)
+        except OSError:  # a folder
+            _clear(full)
+            os.rmdir(full)
+
+
+def install(root: str, storage, size: int, verifier, opener=open) -> str:
+    """Unpack the staged image (`size` bytes in `storage`) into the slot that is not the confirmed one and
+    put that slot on trial; returns it. The image's hash is checked again as it is unpacked (flash can
+    change since image_verify): on any error the trial is not started and the running slots stay as they
+    were. A power cut before start_trial leaves a half-written spare slot that nothing boots."""
+    slot = bootslot.other(bootslot.active(root))
+    folder = bootslot.folder(root, slot)
+    _clear(folder)
+    writer = _SlotWriter(folder, opener)
+    check = verifier()
+    unpacker = fw_image.Unpacker(writer)
+    head = fw_image.HEADER_SIZE
+    for offset in range(0, size, _CHUNK):
+        block = storage.read(offset, min(_CHUNK, size - offset))
+        check.feed(block)
+        if offset + len(block) > head:
+            unpacker.feed(memoryview(block)[max(0, head - offset):])
+    manifest = check.finish()
+    unpacker.finish()
+    writer.end()
+    with opener(folder + "/" + bootslot.VERSION_FILE, "wb") as f:
+        f.write(fw_image.version_text(manifest.version).encode())
+    bootslot.start_trial(root, slot)
+    return slot
+
+
 def image_transfer(meter, clock) -> ImageTransfer:
     """The meter's image transfer object, rebuilt from its state record (a transfer resumes after a reboot).
     clock() -> (now_s, now_ms)."""
@@ -64,15 +142,27 @@ def image_transfer(meter, clock) -> ImageTransfer:
     # No key provisioned: a random one, so that no image verifies (an empty key would be one anybody has).
     key = firmware_key(root, hal.opener) or os.urandom(_KEY_SIZE)
     board = board_name()
+    running = bootslot.version(root)
 
-    def verifier():
-        return fw_image.Verifier(key, board, FIRMWARE_VERSION)
+    def verifier(identifier: bytes):
+        return fw_image.Verifier(key, board, running, identifier.endswith(ALLOW_OLDER))
 
     def activate(manifest) -> bool:
-        meter.record(PENDING_RECORD, True).save(manifest.pack())
+        if bootslot.trial(root) is not None:
+            return False  # the slot on trial is running: the confirmed slot is the only way back
+        try:
+            install(root, storage, manifest.payload_size + fw_image.HEADER_SIZE,
+                    lambda: verifier(transfer.identifier()), hal.opener)
+        except (ValueError, OSError):  # fw_image.ImageError: the staged image changed since its verification
+            return False
         major, minor, _ = manifest.version
         meter.log.append(clock()[0], events.ADMIN, _ADMIN_FIRMWARE, (major << 8) | minor)
+        hal.request_restart()
         return True
 
+    def refused(reason: int) -> None:
+        meter.log.append(clock()[0], events.ADMIN, _ADMIN_REFUSED, reason)
+
     storage = FileStorage(root + IMAGE_FILE, meter.record(STATE_RECORD), hal.opener)
-    return ImageTransfer(storage, SLOT_SIZE, verifier, activate)
+    transfer = ImageTransfer(storage, SLOT_SIZE, verifier, activate, refused=refused)
+    return transfer

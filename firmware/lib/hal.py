@@ -18,7 +18,7 @@ class Hal:
     def __init__(self, ac, battery, relay, keypad, display, wdt, storage_root: str, clock,
                  reset_cause: int = RESET_POWER_ON, calibration=None, keymap: str = "123A456B789C*0#D",
                  opener=open, shadow=None, battery_divider_milli: int = 16000, adc_ref_mv: int = 3100,
-                 optical=None, push=None):
+                 optical=None, push=None, restart=None):
         self.ac = ac                  # .burst(vbuf, ibuf, n, period_us): raw 12-bit v and i samples
         self.battery = battery        # .read() -> raw 12-bit count of the battery divider
         self.relay = relay            # relay(closed: bool)
@@ -37,6 +37,12 @@ class Hal:
         self.optical = optical        # the optical port's UART: .read() -> bytes or None (never waits), .write()
         self.push = push              # await .send("host:port", frame) -> True when sent (raises or False when
                                       # not): DLMS push notifications; None: the board cannot push
+        self.restart = restart        # restart() resets the board (machine.reset); None: the watchdog does it
+        self.restart_requested = False  # set by request_restart(); the app restarts once its replies are out
+
+    def request_restart(self) -> None:
+        """Restart soon, not now: whatever asked (a firmware activation over DLMS) still has a reply to send."""
+        self.restart_requested = True
 
 
 class NoWatchdog:

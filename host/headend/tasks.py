@@ -1,5 +1,6 @@
 """The Celery application of the distributed head-end: a shard of a run is one task, read by the existing asyncio
-harvester with the worker's own concurrency into the shared database; Redis is the broker.
+harvester with the worker's own concurrency into the shared database; Redis is the broker. A firmware push is a task
+per shard too, pushed by fwpush.push_fleet; its outcomes go to the worker's log and to the task's result (Redis).
 
 A task is acknowledged only once its shard is stored (late acknowledgement), so a worker killed mid-shard leaves
 the message in Redis, and another worker takes it again when the visibility time-out has passed. Taking it again
@@ -16,8 +17,9 @@ import zoneinfo
 
 from celery import Celery, beat
 from celery.schedules import crontab, schedule as every
+from celery.utils.log import get_task_logger
 
-from opsm.host import harvest, inventory
+from opsm.host import fwpush, harvest, inventory
 from opsm.host.headend import shards
 from opsm.host.store import Store
 
@@ -61,10 +63,12 @@ class Worker:
 
 
 WORKER = Worker()
+log = get_task_logger(__name__)
 
 
 def configure(broker: str, visibility_timeout_s: float = VISIBILITY_TIMEOUT_S) -> None:
     app.conf.broker_url = broker
+    app.conf.result_backend = broker  # a firmware push's outcomes (the harvest's are in the database)
     app.conf.broker_transport_options = _transport(visibility_timeout_s)
 
 
@@ -93,10 +97,15 @@ def requeue(store, harvest_id: int, options: dict | None = None) -> int:
 def _meter(row: dict, harvest_id: int, shard: int):
     """The row's meter with this worker's credentials; with none when they are missing here (the failure is stored
     under the meter, so the run says which worker lacks which entry)."""
+    return _worker_meter(row, "run %d shard %d" % (harvest_id, shard))
+
+
+def _worker_meter(row: dict, where: str):
+    """(meter, None), or (the meter without credentials, why this worker cannot reach it)."""
     try:
-        return inventory.from_row(row, WORKER.credentials, "run %d shard %d" % (harvest_id, shard)), None
+        return inventory.from_row(row, WORKER.credentials, where), None
     except inventory.InventoryError as exc:
-        bare = inventory.from_row(dict(row, client="16", credentials=""), {}, "run %d shard %d" % (harvest_id, shard))
+        bare = inventory.from_row(dict(row, client="16", credentials=""), {}, where)
         return bare, "this worker cannot read it: %s" % exc
 
 
@@ -125,6 +134,34 @@ def harvest_shard(self, harvest_id: int, shard: int, options: dict) -> dict:
     return {"read": sum(r.ok and r.stored for r in results.values()),
             "failed": sum(not r.ok and r.stored for r in results.values()),
             "skipped": len(rows) - sum(r.stored for r in results.values())}
+
+
+# --- firmware push ----------------------------------------------------------------------------
+
+def submit_fw_push(rows: list, shard_count: int, images_dir: str, options: dict) -> list:
+    """Queue a firmware push of the inventory's rows (inventory.Meter.row(), checked) split into shards by site: a
+    task per shard; their AsyncResults. images_dir: the folder of `opsm fw sign --inventory`, at that path on the
+    workers; options: push_fleet's timeout and retries."""
+    return [fw_push_shard.apply_async((part, images_dir, options)) for part in shards.split(rows, shard_count)]
+
+
+@app.task(name="opsm.fw_push_shard", bind=True, ignore_result=False)
+def fw_push_shard(self, rows: list, images_dir: str, options: dict) -> list:
+    """Push one shard's meters their images (fwpush.push_fleet, the worker's concurrency); an outcome dict per meter,
+    each also logged. Delivered again after a worker died, it resumes: the meters keep their blocks, and the ones
+    done are skipped."""
+    where = "fw push %s" % self.request.id
+    meters, refused = [], []
+    for row in rows:
+        meter, problem = _worker_meter(row, where)
+        if problem is None:
+            meters.append(meter)
+        else:
+            refused.append(fwpush.not_pushed(meter, problem))
+    outcomes = refused + fwpush.push_fleet(meters, images_dir, WORKER.concurrency, **options)
+    for row in outcomes:
+        log.info("fw push: %s", fwpush.report_line(row))
+    return outcomes
 
 
 # --- schedules -----------------------------------------------------------------------------

@@ -185,3 +185,36 @@ def test_a_measure_task_that_keeps_failing_ends_in_a_watchdog_reset():
     _run_for(app, clock, 20000)
     assert not app.hal.relay.closed
     assert not app.healthy(clock.ticks_ms()) and app.hal.wdt.feeds <= 6  # the board will restart
+
+
+def _on_trial():
+    app, clock = _app()
+    confirmed = []
+    app.confirm = lambda: confirmed.append(clock.ticks_ms())
+    restarts = []
+    app.hal.restart = lambda: restarts.append(clock.ticks_ms())
+    return app, clock, confirmed, restarts
+
+
+def test_firmware_on_trial_is_confirmed_after_a_minute_of_readings():
+    app, clock, confirmed, restarts = _on_trial()
+    _run_for(app, clock, 120000)
+    assert len(confirmed) == 1 and 59000 <= confirmed[0] - app._started_ms <= 62000
+    assert app.confirm is None and restarts == [] and app.hal.wdt.feeds >= 119
+
+
+def test_firmware_on_trial_that_fails_a_task_is_restarted_at_its_deadline():
+    import app as app_module
+
+    app, clock, confirmed, restarts = _on_trial()
+    app._fails[4] = 1  # a task raised: the trial is not confirmed
+    _run_for(app, clock, app_module.TRIAL_MS + 10000)
+    assert confirmed == [] and len(restarts) >= 1
+    assert app_module.TRIAL_MS <= restarts[0] - app._started_ms <= app_module.TRIAL_MS + 4000
+
+
+def test_a_requested_restart_waits_for_the_reply_then_starves_a_board_that_cannot_restart():
+    app, clock = _app()
+    app.hal.request_restart()
+    _run_for(app, clock, 10000)
+    assert 2 <= app.hal.wdt.feeds <= 3  # fed during the grace, then the watchdog is left to restart the board

