@@ -28,7 +28,15 @@ _SET = b"\xC1\x01\xC1" + C.descriptor(M.CLOCK, M.CLOCK_OBIS, 2) + b"\x00\x09\x0c
 _ACTION = b"\xC3\x01\xC1" + C.descriptor(M.TOKEN_GATEWAY, "0.0.19.40.0.255", 1) + b"\x01\x09\x14" + b"1" * 20
 _AARQ_LLS = acse.aarq(1, acse.MECHANISM_LLS, acse.initiate_request(0xFFFF, 512), b"secret")
 _AARQ = acse.aarq(1, acse.MECHANISM_NONE, acse.initiate_request(0xFFFF, 512))
-SEEDS = [_GET, _RANGE, _ENTRY, _LIST, _SET, _ACTION, _AARQ_LLS, _AARQ, acse.rlrq(), b"\xC0\x02\xC1\x00\x00\x00\x01"]
+# The image transfer object (IC 18): its bitmap, initiate, a block, verify, and image_transfer_enabled.
+_IMAGE = "0.0.44.0.0.255"
+_IC18 = [b"\xC0\x01\xC1" + C.descriptor(18, _IMAGE, 3) + b"\x00",
+         b"\xC3\x01\xC1" + C.descriptor(18, _IMAGE, 1) + b"\x01\x02\x02\x09\x04abcd\x06\x00\x00\x01\x00",
+         b"\xC3\x01\xC1" + C.descriptor(18, _IMAGE, 2) + b"\x01\x02\x02\x06\x00\x00\x00\x00\x09\x04OPFW",
+         b"\xC3\x01\xC1" + C.descriptor(18, _IMAGE, 3) + b"\x01\x0F\x00",
+         b"\xC1\x01\xC1" + C.descriptor(18, _IMAGE, 5) + b"\x00\x03\x00"]
+SEEDS = [_GET, _RANGE, _ENTRY, _LIST, _SET, _ACTION, _AARQ_LLS, _AARQ, acse.rlrq(),
+         b"\xC0\x02\xC1\x00\x00\x00\x01"] + _IC18
 
 
 def _server():
@@ -41,6 +49,8 @@ def _still_works(server):
     client.associate()
     assert client.get(M.REGISTER, "1.0.1.8.0.255", 2) == 33581
     assert len(client.get(M.PROFILE_GENERIC, "1.0.99.1.0.255", 2)) == 96
+    assert client.get(18, _IMAGE, 2) == 192  # the image transfer object answers, whatever it was sent
+    assert not server.model.activated  # and nothing unsigned was ever activated
     client.release()
 
 
@@ -59,6 +69,19 @@ def _mutated(draw):
         elif pos < len(data):
             data[pos] = draw(st.sampled_from((0x00, 0x7F, 0x80, 0x81, 0x82, 0xFF)))
     return bytes(data)
+
+
+def test_the_image_transfer_seeds_reach_the_object():
+    """Unmutated, the IC 18 seeds are requests the object judges (so their mutations probe it, not the parser)."""
+    server = _server()
+    association = server.association()
+    association.handle(17, _AARQ_LLS)
+    get, initiate, block, verify, disable = (association.handle(17, apdu) for apdu in _IC18)
+    assert get[:4] == b"\xC4\x01\xC1\x00"  # data: the bitmap, empty
+    assert initiate == b"\xC7\x01\xC1\x00\x00" and server.model.transfer.status == 1  # initiated
+    assert block == b"\xC7\x01\xC1\xFA\x00"  # other-reason: 4 bytes is not a block of 192
+    assert verify == b"\xC7\x01\xC1\x02\x00"  # temporary-failure: blocks missing
+    assert disable == b"\xC5\x01\xC1\x00" and server.model.transfer.enabled is False
 
 
 @given(st.lists(st.one_of(st.binary(max_size=300), _mutated()), min_size=1, max_size=12),

@@ -1,5 +1,7 @@
 """A COSEM server model with fixed values, for protocol tests on both runtimes."""
 
+from protocol import fw_image as F
+from protocol import image_transfer as T
 from protocol import registers as M
 
 START = 850000000  # 2026-12-08 (seconds since 2000, UTC)
@@ -27,6 +29,29 @@ class Rows:
         return first, last - first
 
 
+class MemoryStorage:
+    """The image transfer object's storage in memory: the staged image and the state record."""
+
+    def __init__(self):
+        self.image = bytearray()
+        self.state = None
+
+    def write(self, offset, data):
+        end = offset + len(data)
+        if len(self.image) < end:
+            self.image.extend(bytes(end - len(self.image)))
+        self.image[offset:end] = data
+
+    def read(self, offset, n):
+        return bytes(self.image[offset:offset + n])
+
+    def load(self):
+        return self.state
+
+    def save(self, state):
+        self.state = bytes(state)
+
+
 class FakeMeter:
     def __init__(self, rows=96):
         self.now = START
@@ -37,6 +62,15 @@ class FakeMeter:
         self.reserved = 0
         self.secret = b"secret"
         self.keys = None
+        self.transfer = None
+        self.activated = []
+
+    def image_transfer(self):
+        """An image transfer object that takes images signed under 32 zero bytes for an esp32 at 0.5.0."""
+        if self.transfer is None:
+            self.transfer = T.ImageTransfer(MemoryStorage(), 4096, lambda identifier: F.Verifier(
+                bytes(32), "esp32", (0, 5, 0)), lambda manifest: self.activated.append(manifest) or True)
+        return self.transfer
 
     def snapshot(self):
         return {"serial": b"OPS00000001", "import_wh": 33581, "export_wh": 0, "import_varh": 1200,
