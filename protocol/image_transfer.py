@@ -48,7 +48,7 @@ MAX_IDENTIFIER = 64      # bytes of image_identifier kept in the record
 # choice, the image still signed for the meter (opsm fw push --allow-older; the meter's verifier decides).
 ALLOW_OLDER = b"+downgrade"
 _HEAD = 7                # the state record's size, block size and identifier length
-_VERIFY_CHUNK = 256      # bytes read back at a time by image_verify: a block a fragmented heap still has
+READ_CHUNK = 256         # bytes an image is read back at a time (verify, unpack): a block a fragmented heap has
 
 
 class FileStorage:
@@ -73,6 +73,12 @@ class FileStorage:
         with self._open(self._path, "rb") as f:
             f.seek(offset)
             return f.read(n)
+
+    def chunks(self, size: int, n: int = READ_CHUNK):
+        """The image's first `size` bytes, `n` at a time, from one open of its file."""
+        with self._open(self._path, "rb") as f:
+            for offset in range(0, size, n):
+                yield f.read(min(n, size - offset))
 
     def load(self):
         return self._record.load()
@@ -229,12 +235,11 @@ class ImageTransfer:
         self.manifest = None
         size = self._image_size
         verifier = self._verifier(self.identifier())
-        read = self.storage.read
         try:
-            for offset in range(0, size, _VERIFY_CHUNK):
-                verifier.feed(read(offset, min(_VERIFY_CHUNK, size - offset)))
+            for chunk in self.storage.chunks(size):
+                verifier.feed(chunk)
             manifest = verifier.finish()
-            self._signature = read(fw_image.MANIFEST_SIZE, fw_image.TAG_SIZE)
+            self._signature = self.storage.read(fw_image.MANIFEST_SIZE, fw_image.TAG_SIZE)
         except fw_image.ImageError as e:
             return self._refuse(e.reason)
         except OSError:

@@ -30,7 +30,6 @@ STATE_RECORD = "fwstate"
 _ADMIN_FIRMWARE = const(13)   # ADMIN event: an image activated (b: its major << 8 | minor)
 _ADMIN_REFUSED = const(16)    # ADMIN event: an image refused by its verification (b: fw_image's reason)
 _KEY_SIZE = 32
-_CHUNK = const(256)           # bytes read back at a time while unpacking: as image_verify reads
 
 
 def board_name() -> str:
@@ -120,11 +119,12 @@ def install(root: str, storage, size: int, verifier, opener=open) -> str:
     check = verifier()
     unpacker = fw_image.Unpacker(writer)
     head = fw_image.HEADER_SIZE
-    for offset in range(0, size, _CHUNK):
-        block = storage.read(offset, min(_CHUNK, size - offset))
-        check.feed(block)
-        if offset + len(block) > head:
-            unpacker.feed(memoryview(block)[max(0, head - offset):])
+    offset = 0
+    for chunk in storage.chunks(size):
+        check.feed(chunk)
+        if offset + len(chunk) > head:
+            unpacker.feed(memoryview(chunk)[max(0, head - offset):])
+        offset += len(chunk)
     manifest = check.finish()
     unpacker.finish()
     writer.end()

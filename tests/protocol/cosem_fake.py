@@ -29,27 +29,31 @@ class Rows:
         return first, last - first
 
 
-class MemoryStorage:
-    """The image transfer object's storage in memory: the staged image and the state record."""
+class RamStorage:
+    """The image transfer object's storage in preallocated buffers (a block costs no allocation): the staged
+    image, and the state record as last saved."""
 
-    def __init__(self):
-        self.image = bytearray()
-        self.state = None
+    def __init__(self, size=4096):
+        self.image = bytearray(size)
+        self.state = bytearray(128)
+        self.saved = 0
 
     def write(self, offset, data):
-        end = offset + len(data)
-        if len(self.image) < end:
-            self.image.extend(bytes(end - len(self.image)))
-        self.image[offset:end] = data
+        self.image[offset:offset + len(data)] = data
 
     def read(self, offset, n):
         return bytes(self.image[offset:offset + n])
 
+    def chunks(self, size, n=T.READ_CHUNK):
+        for offset in range(0, size, n):
+            yield self.read(offset, min(n, size - offset))
+
     def load(self):
-        return self.state
+        return bytes(self.state[:self.saved]) if self.saved else None
 
     def save(self, state):
-        self.state = bytes(state)
+        self.state[0:len(state)] = state
+        self.saved = len(state)
 
 
 class FakeMeter:
@@ -68,7 +72,7 @@ class FakeMeter:
     def image_transfer(self):
         """An image transfer object that takes images signed under 32 zero bytes for an esp32 at 0.5.0."""
         if self.transfer is None:
-            self.transfer = T.ImageTransfer(MemoryStorage(), 4096, lambda identifier: F.Verifier(
+            self.transfer = T.ImageTransfer(RamStorage(), 4096, lambda identifier: F.Verifier(
                 bytes(32), "esp32", (0, 5, 0)), lambda manifest: self.activated.append(manifest) or True)
         return self.transfer
 

@@ -10,6 +10,7 @@ from protocol import fw_image as F
 from protocol import image_transfer as T
 from tests.asserts import flipped
 from tests.nogc import without_allocation
+from tests.protocol.cosem_fake import RamStorage
 
 KEY = bytes(range(32))
 BLOCK = 128     # holds the 122-byte head: block 0 is judged on arrival
@@ -344,7 +345,7 @@ def test_a_record_of_another_layout_is_not_resumed():
     assert _object(flash, block=64).status == T.NOT_INITIATED       # the meter's block size changed
     assert _object(flash, max_size=1000).status == T.NOT_INITIATED  # or its slot shrank
     assert _object(flash).status == T.INITIATED
-    unreadable = _RamStorage()
+    unreadable = RamStorage(len(IMAGE))
     unreadable.load = _unreadable
     assert T.ImageTransfer(unreadable, 4096, Meter().verifier, Meter().activate).status == T.NOT_INITIATED
 
@@ -353,29 +354,9 @@ def _unreadable():
     raise OSError(5, "read failed")
 
 
-class _RamStorage:
-    """Storage in preallocated buffers, to show a block costs the object itself no allocation."""
-
-    def __init__(self):
-        self.image = bytearray(len(IMAGE))
-        self.state = bytearray(64)
-
-    def write(self, offset, data):
-        self.image[offset:offset + len(data)] = data
-
-    def read(self, offset, n):
-        return bytes(self.image[offset:offset + n])
-
-    def load(self):
-        return None
-
-    def save(self, state):
-        self.state[0:len(state)] = state
-
-
 def test_a_block_allocates_nothing_in_the_object():
     meter = Meter()
-    storage = _RamStorage()
+    storage = RamStorage(len(IMAGE))
     transfer = T.ImageTransfer(storage, 4096, meter.verifier, meter.activate, BLOCK)
     transfer.action(1, [IDENTIFIER, len(IMAGE)])
     parameters = [[n, IMAGE[n * BLOCK:(n + 1) * BLOCK]] for n in range(BLOCKS)]
