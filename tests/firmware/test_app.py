@@ -218,3 +218,18 @@ def test_a_requested_restart_waits_for_the_reply_then_starves_a_board_that_canno
     app.hal.request_restart()
     _run_for(app, clock, 10000)
     assert 2 <= app.hal.wdt.feeds <= 3  # fed during the grace, then the watchdog is left to restart the board
+
+
+def test_clock_changes_during_a_trial_neither_hurry_nor_stall_it():
+    import app as app_module
+
+    for jump_s in (30 * 86400, -30 * 86400):  # the RTC set a month ahead, or back, right after the boot
+        app, clock, confirmed, restarts = _on_trial()
+        app.hal.clock.set_s(app.hal.clock.now_s() + jump_s)
+        _run_for(app, clock, 120000)
+        assert len(confirmed) == 1 and restarts == []  # confirmed on running time, as without the jump
+        app, clock, confirmed, restarts = _on_trial()
+        app._fails[4] = 1
+        app.hal.clock.set_s(app.hal.clock.now_s() + jump_s)
+        _run_for(app, clock, app_module.TRIAL_MS + 10000)
+        assert confirmed == [] and app_module.TRIAL_MS <= restarts[0] - app._started_ms <= app_module.TRIAL_MS + 4000
