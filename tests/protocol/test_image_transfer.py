@@ -48,6 +48,11 @@ class _File:
         self._pos += len(out)
         return out
 
+    def readinto(self, buf):
+        data = self.read(len(buf))
+        buf[0:len(data)] = data
+        return len(data)
+
     def write(self, data):
         flash = self._flash
         flash.writes += 1
