@@ -7,6 +7,8 @@ updates the decoder state. `StsState` is a plain object that packs to bytes.
 """
 
 from . import token_result as R
+from .token_result import (CLEAR_CREDIT, CLEAR_TAMPER, CREDIT, KEY_CHANGE, KEY_SECTION, MAX_POWER,  # result kinds
+                           PHASE_UNBALANCE, TARIFF, TEST)
 from .sts_amount import decode_amount
 from .sts_token import crc_matches, digits_to_buffer, transpose
 
@@ -25,16 +27,6 @@ _KEN_NEVER = const(255)  # key expiry number meaning "never expires"
 BASE_YEARS = (1993, 2014, 2035)
 _MFR_ANY = const(0)      # class 1 tokens for every manufacturer
 
-# Result kinds.
-CREDIT = "CREDIT"
-MAX_POWER = "MAX_POWER"
-CLEAR_CREDIT = "CLEAR_CREDIT"
-TARIFF = "TARIFF"
-CLEAR_TAMPER = "CLEAR_TAMPER"
-PHASE_UNBALANCE = "PHASE_UNBALANCE"
-KEY_SECTION = "KEY_SECTION"
-KEY_CHANGE = "KEY_CHANGE"
-TEST = "TEST"
 
 # Class 2 subclasses that carry RND | TID | value and what they mean.
 _CLASS2_VALUE = {0: MAX_POWER, 1: CLEAR_CREDIT, 2: TARIFF, 5: CLEAR_TAMPER, 6: PHASE_UNBALANCE}

@@ -17,9 +17,22 @@ FUNCTION = "FUNCTION"        # token type not supported by this meter
 DDTK = "DDTK"                # STS: credit sent to a meter still on its default key
 KEY_TYPE = "KEY_TYPE"        # STS: illegal key type in a key change
 LOCKED = "LOCKED"            # keypad locked out after repeated rejections
+BUSY = "BUSY"                # no room in the heap to decode now (a firmware transfer): nothing changed
+
+# What an accepted STS code does (sts_decoder.StsResult.kind): here, so that the meter applies and
+# shows a result with the decoder's modules already released (firmware/lib/token_profiles.py).
+CREDIT = "CREDIT"
+MAX_POWER = "MAX_POWER"
+CLEAR_CREDIT = "CLEAR_CREDIT"
+TARIFF = "TARIFF"
+CLEAR_TAMPER = "CLEAR_TAMPER"
+PHASE_UNBALANCE = "PHASE_UNBALANCE"
+KEY_SECTION = "KEY_SECTION"
+KEY_CHANGE = "KEY_CHANGE"
+TEST = "TEST"
 
 REASONS = (FORMAT, CRC, INVALID, USED, OLD, KEY_EXPIRED, RANGE, OVERFLOW, FUNCTION,
-           DDTK, KEY_TYPE, LOCKED)
+           DDTK, KEY_TYPE, LOCKED, BUSY)
 
 # What the meter shows for each rejection, in the screen's language (Spanish, ASCII for
 # the 8x8 font), short enough for the rejection screen.
@@ -36,4 +49,5 @@ MESSAGES = {
     DDTK: "Medidor requiere cambio de clave",
     KEY_TYPE: "Tipo de clave incorrecto",
     LOCKED: "Teclado bloqueado, espere",
+    BUSY: "Medidor ocupado, reintente luego",
 }

@@ -24,10 +24,10 @@ FRAME = frame_buffer()  # the screen strip, first, while the heap is whole, as a
 import asyncio  # noqa: E402
 
 from app import App  # noqa: E402
-from protocol import sts_decoder as sts  # noqa: E402
 
 from boards import sim  # noqa: E402
 from meter import Meter  # noqa: E402
+from hal import release  # noqa: E402
 from token_profiles import StsProfile  # noqa: E402
 
 KEY = bytes.fromhex("f94b6ed353c3bfdb113e2d3a7ea3c41d")  # published test vector key (base 1993)
@@ -42,7 +42,7 @@ class Soak:
         self.fb, self.fb_bytes = FRAME
         self.clock = sim.SimClock()
         self.hal = sim.make_hal(root, self.clock)
-        self.meter = Meter(self.hal, StsProfile(sts.StsState(KEY, ea=11, base_year=1993)))
+        self.meter = Meter(self.hal, self.profile())
         self.meter.boot(self.clock.now_s(), self.clock.ticks_ms())
         # Simulator cadence: one burst a minute held for the minute, keys scanned every 0.2 s.
         self.app = App(self.hal, self.meter, self.fb, self.fb_bytes, self.clock.sleep_ms, bursts_per_reading=1,
@@ -51,6 +51,14 @@ class Soak:
         self.blocks = 0
         self.refused = 0  # the result codes of the update's calls, or-ed: 0 when all succeeded
         self.status = 0
+
+    @staticmethod
+    def profile():
+        """The meter's token profile, as provision.py makes it: the decoder imported here is released
+        by the recharge pipeline once the meter has booted, as on a board."""
+        from protocol import sts_decoder as sts
+
+        return StsProfile(sts.StsState(KEY, ea=11, base_year=1993))
 
     async def story(self):
         hal = self.hal
@@ -78,6 +86,8 @@ class Soak:
     async def update(self, path):
         """What the meter's DLMS server does for a head-end's firmware push, minus the link: the image
         transfer object (made at first use, as cosem_meter does) takes the blocks, verifies, activates."""
+        self.meter.recharger.release()
+        gc.collect()
         import fw_update
 
         clock = self.clock
@@ -97,7 +107,10 @@ class Soak:
         self.refused |= transfer.action(4, 0)
         self.sample()
         self.status = transfer.status
-        self.hal.restart_requested = False  # the soak's board runs on: the restart is not what it measures
+        # A board restarts now, into a heap without the update's code; the soak's board runs on (the day is
+        # what it measures) and lets that code go as the restart would.
+        self.hal.restart_requested = False
+        release(("fw_update", "protocol.image_transfer", "protocol.fw_image", "bootslot"))
 
     async def main(self):
         await asyncio.gather(self.app.main(), self.story())

@@ -8,6 +8,8 @@ simulator's virtual clock. It is also the server's guard: wrong secrets go to th
 persisted association lock-out.
 """
 
+import gc
+
 from protocol import events
 from protocol import registers as M
 from protocol import token_result as R
@@ -141,6 +143,8 @@ class CosemMeter:
     def image_transfer(self) -> "ImageTransfer":
         """The image transfer object (IC 18), made at its first use: a meter never updated pays no heap."""
         if self._transfer is None:
+            self.meter.recharger.release()  # the token decoder's room for the update's code (a code loads it back)
+            gc.collect()
             import fw_update
 
             self._transfer = fw_update.image_transfer(self.meter, self._clock)

@@ -4,6 +4,8 @@ boards/<name>.py builds a Hal with real drivers (machine pins, SPI, ADC, WDT) or
 for boards/sim.py, virtual ones. The firmware logic never imports machine.
 """
 
+import sys
+
 RESET_POWER_ON = 1
 RESET_WATCHDOG = 3  # machine.WDT_RESET on esp32 and rp2
 
@@ -43,6 +45,18 @@ class Hal:
     def request_restart(self) -> None:
         """Restart soon, not now: whatever asked (a firmware activation over DLMS) still has a reply to send."""
         self.restart_requested = True
+
+
+def release(names) -> None:
+    """Give the heap back from modules the meter needs only now and then (the admin menu, the token decoder,
+    the firmware update): out of sys.modules, and out of their package, which keeps each submodule it
+    imported. Their code stays in flash; the heap goes once nothing else refers to them."""
+    for name in names:
+        if sys.modules.pop(name, None) is not None:
+            parts = name.split(".")
+            package = sys.modules.get(parts[0]) if len(parts) == 2 else None
+            if package is not None and hasattr(package, parts[1]):
+                delattr(package, parts[1])
 
 
 class NoWatchdog:

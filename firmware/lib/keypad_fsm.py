@@ -36,10 +36,9 @@ editing, calibration, password) live in admin_menu.py and the menu itself, once,
 admin_fields.ITEMS: both are in the heap only during a session.
 """
 
-import sys
-
 from protocol.lockout import Lockout
 
+from hal import release
 import password
 from ticks import ticks_add, ticks_diff
 
@@ -228,8 +227,7 @@ class KeypadFsm:
         self._forced = False
         self.live.clear()
         self._say(message, flag)
-        sys.modules.pop("admin_menu", None)  # the admin's code leaves the heap with the admin
-        sys.modules.pop("admin_fields", None)
+        release(("admin_menu", "admin_fields"))  # the admin's code leaves the heap with the admin
 
     def _say(self, message, flag):
         self._message = message

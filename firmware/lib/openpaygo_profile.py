@@ -9,6 +9,7 @@ class OpenPaygoProfile:
     """OpenPAYGO tokens; one token unit is `wh_per_unit` (default 0.1 kWh)."""
 
     tag = 2
+    modules = ()  # none released after a code: this module holds protocol.openpaygo for its kinds
 
     def __init__(self, key, starting_code=None, extended=False, restricted=False, wh_per_unit=100,
                  preferred_values=()):

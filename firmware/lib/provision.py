@@ -15,8 +15,6 @@ credentials record and the settings record rule.
 import binascii
 import json
 
-from protocol import sts_decoder as sts
-
 import credentials
 from settings import Settings
 from token_profiles import StsProfile
@@ -35,6 +33,8 @@ def profile_from(doc: dict):
     except (KeyError, ValueError):
         raise ValueError("provision: key must be hexadecimal")
     if kind == "sts":
+        from protocol import sts_decoder as sts  # not at the top: the decoder is released after boot
+
         state = sts.StsState(key, doc.get("ea", 11), doc.get("krn", 1), doc.get("kt", 2), doc.get("ti", 1),
                              doc.get("ken", 255), doc.get("base_year", 2014), doc.get("sgc", 0))
         return StsProfile(state), (20,)

@@ -4,13 +4,14 @@ Decoder state (TID memory or OpenPAYGO counts, key, pending key change sections)
 the credit ledger, token-set limits, the lock-out and the energy registers live in
 one record, written with one save: a code is either wholly applied or not at all,
 whatever fails in between, and consumption is never charged without its energy.
-The token family is a profile (token_profiles.py).
+The token family is a profile (token_profiles.py). The decoder is built for each code from the
+state's bytes, so its modules can leave the heap when a firmware transfer needs the room (release()).
 """
 
-from protocol import sts_decoder as sts
 from protocol import token_result as R
 from protocol.lockout import Lockout, unpack_lockout
 
+import hal
 from ledger import Ledger, unpack_ledger
 import token_profiles
 
@@ -22,10 +23,10 @@ except ImportError:
 
 _VERSION = const(4)  # 4 added the clock part; 3 kept its lock-out in wall time
 # What an accepted code that moves no credit did, as the screen says it.
-_DONE = {sts.MAX_POWER: "Limite de potencia fijado", sts.CLEAR_CREDIT: "Credito borrado",
-         sts.TARIFF: "Tarifa fijada", sts.CLEAR_TAMPER: "Manipulacion borrada",
-         sts.PHASE_UNBALANCE: "Limite de desbalance fijado", sts.KEY_CHANGE: "Clave nueva instalada",
-         sts.TEST: "Prueba del medidor"}
+_DONE = {R.MAX_POWER: "Limite de potencia fijado", R.CLEAR_CREDIT: "Credito borrado",
+         R.TARIFF: "Tarifa fijada", R.CLEAR_TAMPER: "Manipulacion borrada",
+         R.PHASE_UNBALANCE: "Limite de desbalance fijado", R.KEY_CHANGE: "Clave nueva instalada",
+         R.TEST: "Prueba del medidor"}
 _REGISTER_ELECTRICITY = const(0)
 _REGISTER_ALL = const(0xFFFF)
 
@@ -59,7 +60,8 @@ class Outcome:
         self.ok = result.ok
         self.reason = result.reason
         self.kind = result.kind
-        self.result = result
+        # Not the result itself: its class would keep the released decoder's modules in the heap.
+        self.sections = (result.sections, result.sections_needed) if result.kind == R.KEY_SECTION else None
         self.credit_wh = credit_wh   # credit the code brought, or negative when cleared
         self.repaid_wh = repaid_wh   # part of it that repaid emergency credit
         self.lock_s = lock_s         # lock-out this entry started
@@ -72,8 +74,8 @@ class Outcome:
             if self.repaid_wh:
                 text += " (-%d.%d prestado)" % (self.repaid_wh // 1000, self.repaid_wh % 1000 // 100)
             return text
-        if self.kind == sts.KEY_SECTION:
-            return "Clave: parte %d de %d" % (self.result.sections, self.result.sections_needed)
+        if self.sections is not None:
+            return "Clave: parte %d de %d" % self.sections
         return _DONE.get(self.kind, "Codigo aceptado")
 
 
@@ -94,7 +96,7 @@ def _field(data, pos):
 class Recharger:
     def __init__(self, store, profile, energy=None, clock=None):
         """Restore from the newest good record in `store`, or start from the profile's
-        factory state (one decoder, and one key schedule, is ever built). energy
+        factory state. energy
         (metering.EnergyRegister) and clock (meterclock.MeterClock) ride in the same record:
         restored in place, saved with every change of credit."""
         self.store = store
@@ -106,9 +108,10 @@ class Recharger:
         self.clock = clock
         data = store.load()
         if data is None:
-            self.decoder = profile.decoder()
+            self.state = profile.decoder().state.pack()  # the profile's factory state
         else:
             self._unpack(data)
+            profile.decoder(self.state)  # a decoder state this firmware cannot read stops it here, at boot
 
     def reload(self) -> bool:
         """Take the state on flash as the truth; False if there is no record yet."""
@@ -130,7 +133,7 @@ class Recharger:
             parts.append(part)
         if len(parts) != data[0] + 2:
             raise ValueError("recharge record: %d parts instead of %d" % (len(parts), data[0] + 2))
-        self.decoder = self.profile.decoder(parts[0])
+        self.state = parts[0]  # the decoder's state, packed
         self.ledger = unpack_ledger(parts[1])
         self.lockout = unpack_lockout(parts[2])
         if data[0] == 3:
@@ -144,7 +147,9 @@ class Recharger:
         # Part by part into one buffer: a recharge packs twice (the snapshot, then the save), so
         # every copy avoided here is heap free for the decoder when the meter is at its fullest.
         out = bytearray((_VERSION, self.profile.tag))
-        for part in (self.decoder.state, self.ledger, self.lockout, self.limits, self.energy, self.clock):
+        out += len(self.state).to_bytes(2, "big")
+        out += self.state
+        for part in (self.ledger, self.lockout, self.limits, self.energy, self.clock):
             data = part.pack() if part is not None else b""
             out += len(data).to_bytes(2, "big")
             out += data
@@ -159,7 +164,19 @@ class Recharger:
         running time in seconds (meterclock), which the lock-out counts in."""
         if self.lockout.remaining(now):
             return Outcome(_Refusal(R.LOCKED))
-        result = self.decoder.decode(code)
+        try:
+            decoder = self.profile.decoder(self.state)
+        except MemoryError:  # its modules found no room (a firmware transfer holds it): nothing changed, try later
+            return Outcome(_Refusal(R.BUSY))
+        return self._enter(decoder, code, now)
+
+    def release(self) -> None:
+        """Let the decoder's modules leave the heap (a firmware transfer takes their room); the next
+        code imports them again."""
+        hal.release(self.profile.modules)
+
+    def _enter(self, decoder, code: str, now: int) -> Outcome:
+        result = decoder.decode(code)
         credit = self.profile.credit(result) if result.ok else None
         if credit is not None:
             extra = credit[1] if credit[0] == token_profiles.ADD else credit[1] - self.ledger.purchased_wh
@@ -170,8 +187,8 @@ class Recharger:
         snapshot = self.pack()
         try:
             if result.ok:
-                change, repaid = self._apply(result, credit)
-                if result.kind != sts.TEST:  # anyone can forge a test token: it proves no key
+                change, repaid = self._apply(decoder, result, credit)
+                if result.kind != R.TEST:  # anyone can forge a test token: it proves no key
                     self.lockout.success()
             else:
                 lock_s = self.lockout.failure(now)
@@ -183,9 +200,10 @@ class Recharger:
             raise
         return Outcome(result, change, lock_s, repaid)
 
-    def _apply(self, result, credit):
+    def _apply(self, decoder, result, credit):
         """Apply an accepted code; returns (change of credit, emergency credit repaid) in Wh."""
-        self.decoder.commit(result)
+        decoder.commit(result)
+        self.state = decoder.state.pack()
         before = self.ledger.purchased_wh
         kind = result.kind
         if credit is not None:
@@ -195,15 +213,15 @@ class Recharger:
                 self.ledger.set(credit[1])
             else:
                 self.ledger.unlimited = 1
-        elif kind == sts.CLEAR_CREDIT:
+        elif kind == R.CLEAR_CREDIT:
             if result.value in (_REGISTER_ELECTRICITY, _REGISTER_ALL):
                 self.ledger.clear()
-        elif kind == sts.MAX_POWER:
+        elif kind == R.MAX_POWER:
             self.limits.max_power_w = result.amount
-        elif kind == sts.PHASE_UNBALANCE:
+        elif kind == R.PHASE_UNBALANCE:
             self.limits.phase_unbalance_w = result.amount
-        elif kind == sts.TARIFF:
+        elif kind == R.TARIFF:
             self.limits.tariff_rate = result.value
-        elif kind == sts.CLEAR_TAMPER:
+        elif kind == R.CLEAR_TAMPER:
             self.limits.tamper = 0
         return self.ledger.purchased_wh - before, 0

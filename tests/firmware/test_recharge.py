@@ -88,3 +88,30 @@ def test_a_forgeable_test_token_does_not_reset_the_lockout():
     assert meter.enter(test_code, 100).ok
     assert meter.lockout.failures == 3
     assert meter.enter("12345678901234567890", 100).lock_s == 60
+
+
+class _NoRoom(StsProfile):
+    """STS, but while `full` the decoder's modules find no room in the heap (a firmware transfer took it)."""
+
+    full = False
+
+    def decoder(self, state_bytes=None):
+        if self.full:
+            raise MemoryError("memory allocation failed")
+        return StsProfile.decoder(self, state_bytes)
+
+
+def test_a_code_with_no_room_to_decode_is_refused_busy_and_changes_nothing():
+    flash = FakeFlash()
+    profile = _NoRoom(sts.StsState(binascii.unhexlify(_KEY), ea=11, base_year=1993))
+    meter = Recharger(RecordStore("/m/recharge", flash.open), profile)
+    code = _credit_vectors()[0][0]
+    profile.full = True
+    before = bytes(meter.pack())
+    for _ in range(6):  # more than the lock-out lets fail: not the customer's fault, so not counted
+        out = meter.enter(code, 0)
+        assert (out.ok, out.reason, out.message()) == (False, R.BUSY, R.MESSAGES[R.BUSY])
+    assert bytes(meter.pack()) == before and meter.lockout.failures == 0
+    profile.full = False
+    assert meter.enter(code, 0).ok  # the same code, once there is room: it was never taken
+    assert _boot(flash).enter(code, 1).reason == R.USED

@@ -269,11 +269,11 @@ def test_fault_at_every_write_of_a_key_change(tear):
                 with pytest.raises(InjectedFault):
                     r.enter(code, 0)
                 r = new_recharger(flash)
-                assert r.decoder.state.key == KEY16  # never half a key
+                assert sts.unpack_state(r.state).key == KEY16  # never half a key
                 assert r.enter(code, 0).ok
             else:
                 assert r.enter(code, 0).ok
-            key = new_recharger(flash).decoder.state.key
+            key = sts.unpack_state(new_recharger(flash).state).key
             assert key == (NEW16 if i == len(kcts) - 1 else KEY16)
         assert r.ledger.purchased_wh == 10000
         assert r.enter(credit(20, key=NEW16), 0).ok

@@ -72,7 +72,7 @@ def _key_change_codes():
 
 
 def _state(meter):
-    return meter.ledger.purchased_wh, meter.energy.import_wh, meter.decoder.state.key
+    return meter.ledger.purchased_wh, meter.energy.import_wh, sts.unpack_state(meter.state).key
 
 
 def _enter(code):
