@@ -71,16 +71,21 @@ def current(fsm, row):
     return fsm.settings.get(key) if row[5] == F.AT_SALIR else None
 
 
+def _record(fsm) -> password.PasswordRecord:
+    """The admin password record, kept packed by the FSM (password.py is in the heap with the menu only)."""
+    return password.unpack_password(fsm.record)
+
+
 def login(fsm, k, run_s):
     if k == "*":
         fsm._leave("Cancelado", "cancelled")
     elif k != "#":
         fsm._type(k, password.MAX_LEN)
-    elif fsm.record.verify(fsm._entry):
+    elif _record(fsm).verify(fsm._entry):
         had_failures = fsm.lockout.failures
         fsm.lockout.success()
         fsm._entry = ""
-        if fsm.record.must_change:
+        if _record(fsm).must_change:
             fsm._forced = True
             open_new_password(fsm, "Cambie la clave de fabrica")
         else:
@@ -190,7 +195,7 @@ def new_password(fsm, k):
     elif not fsm._first:
         try:
             password.check_new(fsm._entry)
-            if fsm.record.verify(fsm._entry):
+            if _record(fsm).verify(fsm._entry):
                 raise ValueError("CLAVE: debe ser distinta de la actual")
         except ValueError as e:
             fsm._entry = ""
@@ -202,12 +207,12 @@ def new_password(fsm, k):
         open_new_password(fsm, "CLAVE: las dos no coinciden")
         fsm._flag = "invalid"
     else:
-        fsm.record = password.new_record(fsm._entry)
+        fsm.record = password.new_record(fsm._entry).pack()
         fsm._first = ""
         forced = fsm._forced
         fsm._forced = False
         open_menu(fsm, 0 if forced else fsm._selected, "Clave cambiada")
-        return (("password", fsm.record.pack()),)
+        return (("password", fsm.record),)
     return _NONE
 
 

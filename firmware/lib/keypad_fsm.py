@@ -39,7 +39,6 @@ admin_fields.ITEMS: both are in the heap only during a session.
 from protocol.lockout import Lockout
 
 from hal import release
-import password
 from ticks import ticks_add, ticks_diff
 
 try:
@@ -95,7 +94,7 @@ def group(digits: str, size: int = 5) -> str:
 
 
 class KeypadFsm:
-    def __init__(self, record: password.PasswordRecord, lockout: Lockout,
+    def __init__(self, record: bytes, lockout: Lockout,
                  code_lengths=(20,), settings=None,
                  token_timeout_ms: int = _TOKEN_TIMEOUT_MS,
                  admin_timeout_ms: int = _ADMIN_TIMEOUT_MS):
@@ -227,7 +226,7 @@ class KeypadFsm:
         self._forced = False
         self.live.clear()
         self._say(message, flag)
-        release(("admin_menu", "admin_fields"))  # the admin's code leaves the heap with the admin
+        release(("admin_menu", "admin_fields", "password"))  # the admin's code leaves the heap with the admin
 
     def _say(self, message, flag):
         self._message = message

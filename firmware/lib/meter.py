@@ -17,7 +17,6 @@ from protocol.lockout import Lockout, unpack_lockout
 from protocol import civil, events
 import hal as hal_module
 import keypad_fsm as kf
-import password
 import screens
 import calibration
 from eventlog import EventLog
@@ -163,20 +162,26 @@ class Meter:
             self.log.listener = None
 
     def _load_admin(self):
-        """(password record, lock-out) of the admin record. One without the magic is older: its
-        lock counted wall time, so its failures stay and the lock does not."""
+        """(password record, packed, lock-out) of the admin record. One without the magic is older: its
+        lock counted wall time, so its failures stay and the lock does not. The password record is
+        checked here and kept packed: password.py's code is in the heap only while the admin menu is."""
+        import password
+
         data = self.record("admin").load()
         if data is None:
-            return password.factory_record(), Lockout()
-        if data[0] == _ADMIN_MAGIC and data[1] == _ADMIN_VERSION:
-            return password.unpack_password(data[9:]), unpack_lockout(data[2:9])
-        lockout = unpack_lockout(data[0:7])
-        lockout.until = 0
-        return password.unpack_password(data[7:]), lockout
+            record, lockout = password.factory_record().pack(), Lockout()
+        elif data[0] == _ADMIN_MAGIC and data[1] == _ADMIN_VERSION:
+            record, lockout = bytes(data[9:]), unpack_lockout(data[2:9])
+        else:
+            record, lockout = bytes(data[7:]), unpack_lockout(data[0:7])
+            lockout.until = 0
+        password.unpack_password(record)  # one this firmware cannot read stops it here, at boot
+        hal_module.release(("password",))
+        return record, lockout
 
     def _save_admin(self) -> None:
         self.record("admin", True).save(bytes((_ADMIN_MAGIC, _ADMIN_VERSION)) + self.fsm.lockout.pack()
-                                        + self.fsm.record.pack())
+                                        + self.fsm.record)
 
     def dlms_access(self):
         """The DLMS secrets and their lock-out (credentials.DlmsAccess), loaded the first time asked."""

@@ -42,7 +42,7 @@ class Meter:
 
 
 def _meter(pw="4711", must_change=False, lockout=None, ms=0, **kw):
-    record = P.new_record(pw, must_change, _SALT, 3)
+    record = P.new_record(pw, must_change, _SALT, 3).pack()  # the FSM keeps it packed
     return Meter(K.KeypadFsm(record, lockout or Lockout(), **kw), ms)
 
 
@@ -387,11 +387,11 @@ def test_password_change_star_goes_back_to_menu():
     _select(m, "CLAVE")
     assert m.keys("2468#*") == []
     assert m.view().mode == K.MENU
-    assert m.fsm.record.verify("4711")
+    assert P.unpack_password(m.fsm.record).verify("4711")
 
 
 def test_factory_password_must_be_changed_first():
-    record = P.factory_record(_SALT)
+    record = P.factory_record(_SALT).pack()
     m = Meter(K.KeypadFsm(record, Lockout()))
     assert m.keys("#0000#") == []
     v = m.view()
@@ -405,12 +405,12 @@ def test_factory_password_must_be_changed_first():
     assert out[0][0] == "password" and P.unpack_password(out[0][1]).verify("2468")
     v = m.view()
     assert (v.mode, v.selected) == (K.MENU, 0)
-    assert not m.fsm.record.must_change
+    assert not P.unpack_password(m.fsm.record).must_change and m.fsm.record == out[0][1]
 
 
 def test_no_code_lengths_refused():
     try:
-        K.KeypadFsm(P.new_record("4711", False, _SALT, 3), Lockout(), ())
+        K.KeypadFsm(P.new_record("4711", False, _SALT, 3).pack(), Lockout(), ())
         raised = False
     except ValueError:
         raised = True

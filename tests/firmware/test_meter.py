@@ -8,6 +8,7 @@ import binascii
 from protocol import sts_decoder as sts
 
 import loadprofile
+import password
 from boards import sim
 from meter import Meter
 from token_profiles import StsProfile
@@ -112,7 +113,7 @@ def test_admin_sets_subsidy_and_emergency_credit():
     assert meter.hal.relay.closed
     rebooted = _meter(flash, meter.hal.clock)
     assert rebooted.settings.get("subsidio_wh") == 30000
-    assert rebooted.fsm.record.verify("4321")
+    assert password.unpack_password(rebooted.fsm.record).verify("4321")
 
 
 def test_credit_survives_a_reformatted_file_system_through_the_shadow():
