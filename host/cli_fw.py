@@ -156,9 +156,13 @@ def fw_sign(keyfile, board, version, tree, serial, inventory_path, out, fw_key, 
 def fw_inspect(keyfile, image, payload, verify, fw_key, board, running, allow_older, as_json):
     """Print an image's manifest; with --verify, refuse it as the meter would (the reason, exit 1)."""
     from opsm.host import fwimage
+    from opsm.protocol.fw_image import ImageError
 
     master = KeyStore.open(keyfile, read_passphrase()).get(fw_key) if verify else None
-    doc = fwimage.inspect(image, payload, master, board, running, allow_older)
+    try:
+        doc = fwimage.inspect(image, payload, master, board, running, allow_older)
+    except ImageError as exc:
+        raise CliError(fwimage.explain(exc)) from None
     emit(doc, as_json, "\n".join("%-15s %s" % (name, doc[name]) for name in
                                  ("format", "board", "version", "payload_bytes", "payload_sha256", "built",
                                   "key_id", "files", "verified")))
@@ -192,7 +196,8 @@ def fw_push(target, image, inventory_path, credentials, images_dir, concurrency,
 
     With --inventory, every meter of it gets its own image of --images; exit 0 only when every meter is
     activated or up to date. Run it again to resume the meters left unfinished (finished ones are skipped)."""
-    from opsm.host import fwpush
+    from opsm.host import fwimage, fwpush
+    from opsm.protocol.fw_image import ImageError
 
     if inventory_path is not None:
         _push_fleet(target, image, inventory_path, credentials, images_dir, concurrency, retries, allow_older, as_json)
@@ -206,8 +211,8 @@ def fw_push(target, image, inventory_path, credentials, images_dir, concurrency,
         data = f.read()
     try:
         fwpush.identifier(data)
-    except ValueError as exc:  # fw_image.ImageError: not an image
-        raise CliError("%s: %s" % (image, exc)) from None
+    except ImageError as exc:  # not an image
+        raise CliError("%s: %s" % (image, fwimage.explain(exc))) from None
 
     def progress(sent, to_send):
         if sent == to_send or sent % 64 == 0:

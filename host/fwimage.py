@@ -1,10 +1,12 @@
 """Signed firmware images on the host: `opsm fw sign` and `opsm fw inspect` (docs/firmware-update.md).
 
-The layout and the meter's checks are protocol/fw_image.py's; here the tree `opsm fw build` writes is
-packed into the payload, and each meter's manifest is signed with HMAC-SHA-256 (cryptography's) under
-that meter's firmware key: HMAC-SHA-256(entity firmware master key, "opsm-fw-key/1" 00 serial). The
-master key is a named key of the vending key file (`opsm keys add firmware --generate 32`); the meter
-is to hold its derived key from provisioning on, and the signer needs nothing per meter but the serial.
+The layout and the meter's checks are protocol/fw_image.py's, the manifest's packing protocol/fw_manifest.py's;
+what each refusal means is told here (MESSAGES, explain: the meter logs only the code). Here the tree
+`opsm fw build` writes is packed into the payload, and each meter's manifest is signed with HMAC-SHA-256
+(cryptography's) under that meter's firmware key: HMAC-SHA-256(entity firmware master key, "opsm-fw-key/1"
+00 serial). The master key is a named key of the vending key file (`opsm keys add firmware --generate 32`);
+the meter is to hold its derived key from provisioning on, and the signer needs nothing per meter but the
+serial.
 """
 
 import datetime
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 from opsm.host import fwbuild, inventory, rowfile
 from opsm.host.outfile import replacing, staged
 from opsm.protocol import fw_image as F
+from opsm.protocol import fw_manifest
 from opsm.simulator.board import ROOT
 
 KEY_LABEL = b"opsm-fw-key/1\x00"
@@ -25,6 +28,21 @@ MIN_MASTER_KEY = 16
 EPOCH_2000 = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 PAYLOAD_FILE = "payload.bin"
 HEAD_SUFFIX = ".head"
+# What each of fw_image's refusal codes means (F.NAMES by code), for people.
+MESSAGES = ("",
+            "not a firmware image, or a manifest format this meter does not know",
+            "the image ends before the size its manifest gives",
+            "the image goes on past the size its manifest gives",
+            "built for another board",
+            "older than the running firmware (a downgrade must be asked for)",
+            "the same version as the running firmware",
+            "the payload does not match the manifest's SHA-256",
+            "the signature does not verify under this meter's firmware key")
+
+
+def explain(exc: F.ImageError) -> str:
+    """A refusal as a person reads it: its name, what it means, and what was found."""
+    return "%s: %s%s" % (F.NAMES[exc.reason], MESSAGES[exc.reason], " (%s)" % exc.detail if exc.detail else "")
 
 
 def _hmac(key: bytes, message: bytes) -> bytes:
@@ -43,8 +61,8 @@ def derive_key(master: bytes, serial: str) -> bytes:
 
 
 def _key_id(serial: str) -> str:
-    if not serial or len(serial) > F.KEY_ID_SIZE or not all("!" <= c <= "~" for c in serial):
-        raise ValueError("serial: 1 to %d printable ASCII characters, got %r" % (F.KEY_ID_SIZE, serial))
+    if not serial or len(serial) > fw_manifest.KEY_ID_SIZE or not all("!" <= c <= "~" for c in serial):
+        raise ValueError("serial: 1 to %d printable ASCII characters, got %r" % (fw_manifest.KEY_ID_SIZE, serial))
     return serial
 
 
@@ -103,7 +121,7 @@ def check_tree_board(tree: str, board: str) -> None:
 def header(size: int, sha256: bytes, board: str, version: tuple, built_s: int, master: bytes, serial: str) -> bytes:
     """Manifest and tag for one meter: the first HEADER_SIZE bytes of its image (the payload hashed once
     for a whole fleet: size and sha256)."""
-    manifest = F.Manifest(board, version, size, sha256, built_s, _key_id(serial)).pack()
+    manifest = fw_manifest.pack(F.Manifest(board, version, size, sha256, built_s, _key_id(serial)))
     return manifest + _hmac(derive_key(master, serial), manifest)
 
 
@@ -114,7 +132,7 @@ def inventory_serials(path: str) -> list:
         try:
             _key_id(serial)
         except ValueError:
-            bad("serial", "must be 1 to %d printable ASCII characters" % F.KEY_ID_SIZE)
+            bad("serial", "must be 1 to %d printable ASCII characters" % fw_manifest.KEY_ID_SIZE)
         return serial
 
     try:
@@ -187,7 +205,7 @@ def inspect(path: str, payload: str | None = None, master: bytes | None = None, 
             running: str | None = None, allow_older: bool = False) -> dict:
     """The manifest of an image (or of a head, with its payload) and its files; with the master key,
     the meter's own checks (protocol/fw_image.Verifier) for `board` (default: the manifest's) running
-    `running` (default 0.0.0: any version is newer). An ImageError names the refusal."""
+    `running` (default 0.0.0: any version is newer). An ImageError names the refusal (explain says it)."""
     try:
         with open(path, "rb") as f:
             head = f.read(F.HEADER_SIZE)

@@ -85,15 +85,15 @@ def _call(client, method: int, parameter: tuple, what: str):
 
 
 def _why(code: int) -> str:
-    if code == T.READ_WRITE_DENIED:
+    if code == O.READ_WRITE_DENIED:
         return " (access denied: a management association, --password or --hls-keys, transfers images)"
-    if code == T.OBJECT_UNAVAILABLE:
+    if code == O.OBJECT_UNAVAILABLE:
         return " (image transfer disabled on the meter: attribute 5)"
     return ""
 
 
 def _verification_failed(client, code: int):
-    if code != T.OTHER_REASON:
+    if code != O.OTHER_REASON:
         return False
     try:
         return (yield from _get(client, 6)) == T.VERIFY_FAILED
@@ -160,7 +160,7 @@ class Images:
         try:
             manifest = F.unpack_manifest(head)
         except F.ImageError as exc:
-            raise LookupError("%s: not an image head: %s" % (name, exc)) from None
+            raise LookupError("%s: not an image head: %s" % (name, fwimage.explain(exc))) from None
         if len(head) != F.HEADER_SIZE or (manifest.payload_size, manifest.payload_sha256) != (len(self.payload),
                                                                                              self.sha256):
             raise LookupError("%s: not signed for this folder's %s" % (name, fwimage.PAYLOAD_FILE))
@@ -259,7 +259,7 @@ async def _push_meter(meter, images: Images, fleet: _Fleet, timeout: float, retr
         except dlms.TransportError as exc:
             reason = str(exc)
         except CosemError as exc:  # refused association, access denied, activation failed: permanent
-            if not state.associated or exc.code != T.HARDWARE_FAULT:  # its storage failed: the call may be repeated
+            if not state.associated or exc.code != O.HARDWARE_FAULT:  # its storage failed: the call may be repeated
                 state.end(FAILED, str(exc) + (_STALE_COUNTER if client.keys and not state.associated else ""))
                 return state.row()
             reason = str(exc)

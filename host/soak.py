@@ -2,8 +2,9 @@
 
 On a board the code lives in flash (a ROMFS partition, executed in place) and the
 heap holds data only; here the image is read into the unix port's memory and
-mounted the same way, and --heap is the heap the firmware gets beside it. Prints
-what the soak prints and exits with its status.
+mounted the same way, and --heap is the heap the firmware gets beside it. The day
+includes a firmware update at 03:00 (--no-update leaves it out). Prints what the soak
+prints and exits with its status.
 """
 
 import argparse
@@ -77,21 +78,22 @@ def signed_update(work: str, state: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--heap", default="97K", help="heap the firmware gets beside its ROMFS image")
-    parser.add_argument("--update", action="store_true",
-                        help="a firmware update at 03:00 (it does not fit 96K yet: docs/firmware-update.md)")
+    parser.add_argument("--heap", default="96K", help="heap the firmware gets beside its ROMFS image")
+    parser.add_argument("--no-update", dest="update", action="store_false",
+                        help="the day without the firmware update at 03:00")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
         image = build_image(work)
-        state = os.path.join(work, "flash")
-        os.makedirs(state)
+        os.makedirs(os.path.join(work, "flash"))
         # The image's bytes sit in the unix heap (no flash here): add them, and what mounting costs.
         held = os.path.getsize(image) + MOUNT_BYTES
         total = _kib(args.heap) + held + gc_tables(held)
         print("heap %s beside a %d-byte ROMFS image (unix heap %d bytes)" % (args.heap, os.path.getsize(image), total))
-        update = [signed_update(work, state)] if args.update else []
-        proc = subprocess.run(micropython_command() + ["-X", "heapsize=%d" % total, "-c", BOOTSTRAP, image, state]
-                              + update,
+        update = [os.path.relpath(signed_update(work, os.path.join(work, "flash")), work)] if args.update else []
+        # Paths relative to the work folder: the heap holds the same strings wherever TMPDIR is, so a soak
+        # that passes here passes on any machine (its heap is laid out to the byte by what it is given).
+        proc = subprocess.run(micropython_command() + ["-X", "heapsize=%d" % total, "-c", BOOTSTRAP,
+                                                       os.path.relpath(image, work), "flash"] + update,
                               env=dict(os.environ, MICROPYPATH="/rom:.frozen"), cwd=work, timeout=1800)
         return proc.returncode
 

@@ -28,13 +28,11 @@ MAGIC = b"OPFW"
 FORMAT = 1
 KIND_ARCHIVE = 1
 MANIFEST_SIZE = 90
-TAG_SIZE = 32
-HEADER_SIZE = MANIFEST_SIZE + TAG_SIZE
+HEADER_SIZE = 122       # the manifest and its tag (32 bytes)
 MAX_PAYLOAD = 1 << 21   # 2 MiB: more than any board's application flash holds for us
-NAME_SIZE = 16          # board name field
-KEY_ID_SIZE = 24        # whose key signed the manifest: the meter's serial
 
-# Refusals: a code for the event log and DLMS, a name, and what it means.
+# Refusals: a code for the event log and DLMS, and its name. What each means is told on the host
+# (host/fwimage.MESSAGES): the meter only logs the code, and would hold the sentences in its heap.
 BAD_FORMAT = 1
 TRUNCATED = 2
 TOO_LONG = 3
@@ -45,23 +43,17 @@ BAD_PAYLOAD = 7
 BAD_SIGNATURE = 8
 NAMES = ("", "BAD_FORMAT", "TRUNCATED", "TOO_LONG", "WRONG_BOARD", "OLDER", "SAME_VERSION", "BAD_PAYLOAD",
          "BAD_SIGNATURE")
-MESSAGES = ("",
-            "not a firmware image, or a manifest format this meter does not know",
-            "the image ends before the size its manifest gives",
-            "the image goes on past the size its manifest gives",
-            "built for another board",
-            "older than the running firmware (a downgrade must be asked for)",
-            "the same version as the running firmware",
-            "the payload does not match the manifest's SHA-256",
-            "the signature does not verify under this meter's firmware key")
 
 
 class ImageError(ValueError):
-    """A refused image; `reason` is one of the codes above."""
+    """A refused image: `reason` is one of the codes above, `detail` what was found, if anything
+    (host/fwimage.explain adds what the code means). Details are kept within 10 characters where
+    they are constants: a longer string constant is an object in the meter's heap from import on."""
 
     def __init__(self, reason: int, detail: str = ""):
         self.reason = reason
-        super().__init__("%s: %s%s" % (NAMES[reason], MESSAGES[reason], " (%s)" % detail if detail else ""))
+        self.detail = detail
+        super().__init__(NAMES[reason] + ": " + detail if detail else NAMES[reason])
 
 
 def version_text(version) -> str:
@@ -72,10 +64,15 @@ def hmac_sha256(key, message) -> bytes:
     """RFC 2104 over hashlib's SHA-256 (MicroPython has no hmac module)."""
     if len(key) > 64:
         key = hashlib.sha256(key).digest()
-    key = bytes(key) + bytes(64 - len(key))
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    pad = bytearray(64)  # the key, zero-padded, xor ipad, then xor opad: loops, as generators cost heap at import
+    pad[0:len(key)] = key
+    for i in range(64):
+        pad[i] ^= 0x36
+    inner = hashlib.sha256(pad)
     inner.update(message)
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    for i in range(64):
+        pad[i] ^= 0x36 ^ 0x5C
+    outer = hashlib.sha256(pad)
     outer.update(inner.digest())
     return outer.digest()
 
@@ -84,19 +81,13 @@ def _text(field, what: str) -> str:
     name = bytes(field).rstrip(b"\0")
     for b in name:
         if not 0x21 <= b <= 0x7E:
-            raise ImageError(BAD_FORMAT, what + " is not printable ASCII")
+            raise ImageError(BAD_FORMAT, "%s %r" % (what, name))
     return name.decode()
 
 
-def _padded(text: str, size: int, what: str) -> bytes:
-    data = text.encode()
-    if not 0 < len(data) <= size:
-        raise ValueError("%s: 1 to %d characters, got %r" % (what, size, text))
-    return data + bytes(size - len(data))
-
-
 class Manifest:
-    """What an image says about itself; version is (major 0-255, minor 0-255, patch 0-65535)."""
+    """What an image says about itself; version is (major 0-255, minor 0-255, patch 0-65535). Only the host
+    packs one (protocol/fw_manifest.py): the meter reads them."""
 
     def __init__(self, board: str, version, payload_size: int, payload_sha256: bytes, built_s: int, key_id: str,
                  kind: int = KIND_ARCHIVE):
@@ -107,34 +98,27 @@ class Manifest:
         self.built_s = built_s   # seconds since 2000-01-01 UTC, the meter's epoch
         self.key_id = key_id
         self.kind = kind
-
-    def pack(self) -> bytes:
-        major, minor, patch = self.version
-        if not (0 <= major < 256 and 0 <= minor < 256 and 0 <= patch < 65536):
-            raise ValueError("version: major and minor 0-255, patch 0-65535, got %r" % (self.version,))
-        if not 0 <= self.payload_size <= MAX_PAYLOAD or len(self.payload_sha256) != 32:
-            raise ValueError("payload: at most %d bytes with its 32-byte SHA-256" % MAX_PAYLOAD)
-        return (MAGIC + bytes((FORMAT, self.kind)) + _padded(self.board, NAME_SIZE, "board")
-                + bytes((major, minor, patch >> 8, patch & 0xFF)) + self.payload_size.to_bytes(4, "big")
-                + bytes(self.payload_sha256) + self.built_s.to_bytes(4, "big")
-                + _padded(self.key_id, KEY_ID_SIZE, "key id"))
+        self.tag = b""           # once check_header verified it: the manifest's HMAC (image_to_activate_info)
 
 
-def _known_format(data) -> None:
+def unpack_manifest(data, key=None) -> Manifest:
+    """The manifest at the start of `data`: not authenticated, or with the meter's firmware key once the
+    tag that follows it verifies (checked before any field is read: nothing unauthenticated decides more
+    than the refusal)."""
+    if key is not None and len(data) < HEADER_SIZE:
+        raise ImageError(TRUNCATED)
     if len(data) < 5 or bytes(data[0:4]) != MAGIC or data[4] != FORMAT:
         raise ImageError(TRUNCATED if len(data) < 5 and bytes(data) == MAGIC[0:len(data)] else BAD_FORMAT)
     if len(data) < MANIFEST_SIZE:
         raise ImageError(TRUNCATED)
-
-
-def unpack_manifest(data) -> Manifest:
-    """The manifest at the start of `data` (not authenticated: the tag follows it)."""
-    _known_format(data)
+    if key is not None and not consttime.equal(hmac_sha256(key, data[0:MANIFEST_SIZE]),
+                                               data[MANIFEST_SIZE:HEADER_SIZE]):
+        raise ImageError(BAD_SIGNATURE)
     if data[5] != KIND_ARCHIVE:
-        raise ImageError(BAD_FORMAT, "payload kind %d" % data[5])
+        raise ImageError(BAD_FORMAT, "kind %d" % data[5])
     size = int.from_bytes(bytes(data[26:30]), "big")
     if size > MAX_PAYLOAD:
-        raise ImageError(BAD_FORMAT, "payload of %d bytes" % size)
+        raise ImageError(BAD_FORMAT, "%d bytes" % size)
     return Manifest(_text(data[6:22], "board"), (data[22], data[23], (data[24] << 8) | data[25]), size,
                     bytes(data[30:62]), int.from_bytes(bytes(data[62:66]), "big"), _text(data[66:90], "key id"),
                     data[5])
@@ -144,14 +128,10 @@ def check_header(header, key, board: str, running, allow_older: bool = False) ->
     """The manifest of an image's first HEADER_SIZE bytes, once its tag verifies and it suits this meter.
 
     running: the running firmware's version; allow_older: the activation request asks for a downgrade."""
-    if len(header) < HEADER_SIZE:
-        raise ImageError(TRUNCATED)
-    _known_format(header)
-    if not consttime.equal(hmac_sha256(key, header[0:MANIFEST_SIZE]), header[MANIFEST_SIZE:HEADER_SIZE]):
-        raise ImageError(BAD_SIGNATURE)
-    manifest = unpack_manifest(header)
+    manifest = unpack_manifest(header, key)
+    manifest.tag = bytes(header[MANIFEST_SIZE:HEADER_SIZE])
     if manifest.board != board:
-        raise ImageError(WRONG_BOARD, "%s, this is %s" % (manifest.board, board))
+        raise ImageError(WRONG_BOARD, "%s, not %s" % (manifest.board, board))
     running = tuple(running)
     if manifest.version == running:
         raise ImageError(SAME_VERSION, version_text(running))
@@ -167,11 +147,8 @@ class Verifier:
     passes. Once it has raised, the verifier raises that refusal again on any use."""
 
     def __init__(self, key, board: str, running, allow_older: bool = False):
-        self._key = key
-        self._board = board
-        self._running = running
-        self._allow_older = allow_older
-        self._header = bytearray(HEADER_SIZE)
+        self._check = (key, board, running, allow_older)  # check_header's arguments: one attribute, not four
+        self._head = bytearray(HEADER_SIZE)
         self._seen = 0
         self._hash = hashlib.sha256()
         self._refused = 0
@@ -179,17 +156,18 @@ class Verifier:
 
     def feed(self, block) -> None:
         """The image's next bytes; a payload block is hashed as it is, without allocating."""
-        self._raise_if_refused()
+        if self._refused:
+            raise self._refusal(self._refused)
         used = 0
         manifest = self.manifest
         if manifest is None:
             used = min(HEADER_SIZE - self._seen, len(block))
-            self._header[self._seen:self._seen + used] = memoryview(block)[0:used]
+            self._head[self._seen:self._seen + used] = memoryview(block)[0:used]
             self._seen += used
             if self._seen < HEADER_SIZE:
                 return
             try:
-                manifest = check_header(self._header, self._key, self._board, self._running, self._allow_older)
+                manifest = check_header(self._head, *self._check)
             except ImageError as e:
                 self._refused = e.reason
                 raise
@@ -202,7 +180,8 @@ class Verifier:
             self._seen += rest
 
     def finish(self) -> Manifest:
-        self._raise_if_refused()
+        if self._refused:
+            raise self._refusal(self._refused)
         manifest = self.manifest
         if manifest is None or self._seen < HEADER_SIZE + manifest.payload_size:
             raise self._refusal(TRUNCATED)
@@ -213,10 +192,6 @@ class Verifier:
     def _refusal(self, reason: int) -> ImageError:
         self._refused = reason
         return ImageError(reason)
-
-    def _raise_if_refused(self) -> None:
-        if self._refused:
-            raise ImageError(self._refused)
 
 
 class Unpacker:
@@ -234,38 +209,32 @@ class Unpacker:
     def feed(self, block) -> None:
         block = memoryview(block)
         i = 0
-        while i < len(block):
-            if self._left < 0:
-                i = self._read_head(block, i)
+        while True:
+            if not self._left:  # the entry's data all given (an empty entry's as soon as its head is read)
+                self._left = -1
+                self._sink.end()
+            if i == len(block):
+                return
+            if self._left > 0:
+                n = min(self._left, len(block) - i)
+                self._sink.write(block[i:i + n])
+                i += n
+                self._left -= n
                 continue
-            n = min(self._left, len(block) - i)
-            self._sink.write(block[i:i + n])
-            i += n
-            self._left -= n
-            if not self._left:
-                self._end()
+            head = self._head  # an entry's head: its path length, path and data length
+            due = (5 + head[0] if head else 1) - len(head)
+            take = min(due, len(block) - i)
+            head.extend(block[i:i + take])
+            i += take
+            if take == due and len(head) > 1:
+                path = _text(head[1:-4], "path")
+                parts = path.split("/")
+                if len(head) == 5 or path[0] == "/" or "" in parts or "." in parts or ".." in parts:
+                    raise ImageError(BAD_FORMAT, "path %r" % path)
+                self._left = int.from_bytes(bytes(head[-4:]), "big")
+                self._head = bytearray()
+                self._sink.begin(path, self._left)
 
     def finish(self) -> None:
         if self._head or self._left >= 0:
-            raise ImageError(TRUNCATED, "payload ends inside an entry")
-
-    def _read_head(self, block, i: int) -> int:
-        head = self._head
-        due = (5 + head[0] if head else 1) - len(head)
-        take = min(due, len(block) - i)
-        head.extend(block[i:i + take])
-        if take == due and len(head) > 1:
-            path = _text(head[1:-4], "path")
-            parts = path.split("/")
-            if len(head) == 5 or path[0] == "/" or "" in parts or "." in parts or ".." in parts:
-                raise ImageError(BAD_FORMAT, "path %r" % path)
-            self._left = int.from_bytes(bytes(head[-4:]), "big")
-            self._head = bytearray()
-            self._sink.begin(path, self._left)
-            if not self._left:
-                self._end()
-        return i + take
-
-    def _end(self) -> None:
-        self._left = -1
-        self._sink.end()
+            raise ImageError(TRUNCATED, "last entry")

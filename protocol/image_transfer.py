@@ -9,7 +9,7 @@ client, initiating again with the same identifier and size, sends only those.
 
 The storage (FileStorage, or anything with the same four methods):
     write(offset, data)   the image's bytes at offset
-    read(offset, n)       n bytes of the image from offset (fewer at its end)
+    chunks(size)          the image's first `size` bytes, in pieces (verify and unpack read it back so)
     load()                the state record (bytes), or None
     save(state)           the state record, power-safely: a cut save leaves the previous one readable
 State record: image size (4) | block size (2) | identifier length (1) | identifier | bitmap, bit n
@@ -22,6 +22,12 @@ client sends; a storage OSError is a hardware-fault, after which the call may si
 
 from . import fw_image
 
+try:
+    from micropython import const
+except ImportError:
+    def const(x):  # type: ignore[misc]
+        return x
+
 # image_transfer_status (attribute 6)
 NOT_INITIATED = 0
 INITIATED = 1
@@ -32,33 +38,45 @@ ACTIVATING = 5
 ACTIVATED = 6
 ACTIVATE_FAILED = 7
 
-# action-result and data-access-result (IEC 62056-5-3): the numbers cosem_objects names too, not
-# imported from there: cosem_objects is where this object will be served from, and will import it.
-SUCCESS = 0
-HARDWARE_FAULT = 1       # the storage failed (OSError)
-TEMPORARY_FAILURE = 2    # not in this state: nothing initiated, blocks missing, not verified
-READ_WRITE_DENIED = 3    # a set of a read-only attribute
-OBJECT_UNDEFINED = 4     # no such attribute or method
-OBJECT_UNAVAILABLE = 11  # image transfer disabled (attribute 5)
-TYPE_UNMATCHED = 12      # a parameter that is not the method's structure
-OTHER_REASON = 250       # refused: size, identifier, block number or length; verification or activation failed
+# action-result and data-access-result (IEC 62056-5-3): the numbers cosem_objects names (O.SUCCESS ...), for
+# every other user; not imported from there: cosem_objects is where this object will be served from, and
+# will import it. Private consts: the meter pays no names for them.
+_SUCCESS = const(0)
+_HARDWARE_FAULT = const(1)       # the storage failed (OSError)
+_TEMPORARY_FAILURE = const(2)    # not in this state: nothing initiated, blocks missing, not verified
+_READ_WRITE_DENIED = const(3)    # a set of a read-only attribute
+_OBJECT_UNDEFINED = const(4)     # no such attribute or method
+_OBJECT_UNAVAILABLE = const(11)  # image transfer disabled (attribute 5)
+_TYPE_UNMATCHED = const(12)      # a parameter that is not the method's structure
+_OTHER_REASON = const(250)       # refused: size, identifier, block number or length; verification or activation failed
 
 MAX_IDENTIFIER = 64      # bytes of image_identifier kept in the record
 # An identifier ending so asks the meter for an image older than the one it runs: a management client's explicit
 # choice, the image still signed for the meter (opsm fw push --allow-older; the meter's verifier decides).
 ALLOW_OLDER = b"+downgrade"
-_HEAD = 7                # the state record's size, block size and identifier length
-READ_CHUNK = 256         # bytes an image is read back at a time (verify, unpack): a block a fragmented heap has
+_HEAD = const(7)         # the state record's size, block size and identifier length
+_READ_CHUNK = const(256)  # bytes an image is read back at a time (verify, unpack): a block a fragmented heap has
+
+
+def _first_missing(state, bits: int, blocks: int) -> int:
+    """The first of `blocks` whose bit is clear in a state record's bitmap (at `bits`), or `blocks` when all are set;
+    counted when asked (attribute 4, image_verify: once a transfer each)."""
+    number = 0
+    while number < blocks and state[bits + (number >> 3)] & (0x80 >> (number & 7)):
+        number += 1
+    return number
 
 
 class FileStorage:
     """The staged image in one file, the state in a power-safe record store (the firmware's
-    records.RecordStore or MirroredStore: load() and save(payload)). opener: the file open function."""
+    records.RecordStore or MirroredStore, whose own load() and save(payload) it gives).
+    opener: the file open function."""
 
     def __init__(self, path: str, record, opener=open):
         self._path = path
-        self._record = record
         self._open = opener
+        self.load = record.load
+        self.save = record.save
 
     def write(self, offset: int, data) -> None:
         try:
@@ -69,27 +87,14 @@ class FileStorage:
             f.seek(offset)  # past the end is fine: blocks come in any order
             f.write(data)
 
-    def read(self, offset: int, n: int) -> bytes:
-        with self._open(self._path, "rb") as f:
-            f.seek(offset)
-            return f.read(n)
-
-    def chunks(self, size: int, n: int = READ_CHUNK):
-        """The image's first `size` bytes, `n` at a time, from one open of its file, each a view valid
+    def chunks(self, size: int):
+        """The image's first `size` bytes, _READ_CHUNK at a time, from one open of its file, each a view valid
         until the next: read into one buffer, so that 600 reads leave no holes in a fragmented heap."""
-        buf = bytearray(n)
-        view = memoryview(buf)
+        view = memoryview(bytearray(_READ_CHUNK))
         with self._open(self._path, "rb") as f:
-            for offset in range(0, size, n):
-                want = min(n, size - offset)
-                got = f.readinto(view[0:want])
+            for offset in range(0, size, _READ_CHUNK):
+                got = f.readinto(view[0:min(_READ_CHUNK, size - offset)])
                 yield view[0:got]
-
-    def load(self):
-        return self._record.load()
-
-    def save(self, state) -> None:
-        self._record.save(state)
 
 
 class ImageTransfer:
@@ -113,18 +118,15 @@ class ImageTransfer:
         self.status = NOT_INITIATED
         self.refusal = 0
         self.manifest: fw_image.Manifest | None = None  # of the verified image
-        self._signature = b""
         self._state = bytearray()
         self._bits = 0      # where the bitmap starts in the state record
         self._image_size = 0
         self._blocks = 0
-        self._missing = 0   # the first block not stored
         try:
             state = storage.load()
         except OSError:
             state = None
-        if state and self._fits(state):
-            self._use(bytearray(state))
+        if state and self._use(bytearray(state)):
             self.status = INITIATED  # a verification does not outlive a reboot: the client asks again
 
     # --- attributes ---------------------------------------------------------------------
@@ -134,7 +136,8 @@ class ImageTransfer:
         from . import axdr  # only the COSEM server reads attributes, and it has axdr loaded: no heap of its own
 
         if attribute in (2, 4):
-            axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, self.block_size if attribute == 2 else self._missing)
+            value = self.block_size if attribute == 2 else _first_missing(self._state, self._bits, self._blocks)
+            axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, value)
         elif attribute == 3:
             axdr.put(buf, axdr.BIT_STRING, (self._blocks, memoryview(self._state)[self._bits:]))
         elif attribute == 5:
@@ -148,46 +151,56 @@ class ImageTransfer:
                 axdr.put_header(buf, axdr.STRUCTURE, 3)
                 axdr.put(buf, axdr.DOUBLE_LONG_UNSIGNED, self._image_size)
                 axdr.put(buf, axdr.OCTET_STRING, self.identifier())
-                axdr.put(buf, axdr.OCTET_STRING, self._signature)
+                axdr.put(buf, axdr.OCTET_STRING, manifest.tag)
         else:
-            return OBJECT_UNDEFINED
-        return SUCCESS
+            return _OBJECT_UNDEFINED
+        return _SUCCESS
 
     def set_attribute(self, attribute: int, value) -> int:
         """Only image_transfer_enabled (5) is written; keeping it over a reboot is the meter's choice."""
         if not 2 <= attribute <= 7:
-            return OBJECT_UNDEFINED
+            return _OBJECT_UNDEFINED
         if attribute != 5:
-            return READ_WRITE_DENIED
+            return _READ_WRITE_DENIED
         if not isinstance(value, bool):
-            return TYPE_UNMATCHED
+            return _TYPE_UNMATCHED
         self.enabled = value
-        return SUCCESS
+        return _SUCCESS
 
     # --- methods -----------------------------------------------------------------------
 
     def action(self, method: int, parameter) -> int:
         """Methods 1 image_transfer_initiate, 2 image_block_transfer, 3 image_verify, 4 image_activate."""
         if not 1 <= method <= 4:
-            return OBJECT_UNDEFINED
+            return _OBJECT_UNDEFINED
         if not self.enabled:
-            return OBJECT_UNAVAILABLE
+            return _OBJECT_UNAVAILABLE
         try:
             if method == 1:
                 return self._initiate(parameter)
             if method == 2:
                 return self._block(parameter)
         except OSError:
-            return HARDWARE_FAULT
-        return self._verify() if method == 3 else self._activate_image()
+            return _HARDWARE_FAULT
+        if method == 3:
+            return self._verify()
+        if self.status != VERIFIED:  # image_activate
+            return _TEMPORARY_FAILURE
+        self.status = ACTIVATING
+        try:
+            done = self._activate(self.manifest)
+        except OSError:
+            done = False
+        self.status = ACTIVATED if done else ACTIVATE_FAILED
+        return _SUCCESS if done else _OTHER_REASON
 
     def _initiate(self, parameter) -> int:
         if not (isinstance(parameter, list) and len(parameter) == 2 and isinstance(parameter[0], bytes)
                 and isinstance(parameter[1], int)):
-            return TYPE_UNMATCHED
+            return _TYPE_UNMATCHED
         identifier, size = parameter
         if not 0 < size <= self.max_size or not 0 < len(identifier) <= MAX_IDENTIFIER:
-            return OTHER_REASON
+            return _OTHER_REASON
         if size != self._image_size or identifier != self.identifier():
             blocks = -(-size // self.block_size)
             state = bytearray(_HEAD + len(identifier) + (blocks + 7) // 8)
@@ -199,20 +212,20 @@ class ImageTransfer:
             self._use(state)
         self.status = INITIATED
         self.manifest = None
-        return SUCCESS
+        return _SUCCESS
 
     def _block(self, parameter) -> int:
         if not (isinstance(parameter, list) and len(parameter) == 2 and isinstance(parameter[0], int)
                 and isinstance(parameter[1], bytes)):
-            return TYPE_UNMATCHED
+            return _TYPE_UNMATCHED
         if self.status != INITIATED:
-            return TEMPORARY_FAILURE
+            return _TEMPORARY_FAILURE
         number, data = parameter
         if not 0 <= number < self._blocks:
-            return OTHER_REASON
+            return _OTHER_REASON
         offset = number * self.block_size
         if len(data) != min(self.block_size, self._image_size - offset):
-            return OTHER_REASON
+            return _OTHER_REASON
         if number == 0 and len(data) >= fw_image.HEADER_SIZE:
             try:  # the head judged now: an image this meter would refuse costs one block, not the whole link
                 self._verifier(self.identifier()).feed(data)
@@ -229,13 +242,11 @@ class ImageTransfer:
             except OSError:
                 state[i] ^= mask
                 raise
-            if number == self._missing:
-                self._missing = self._next_missing(number)
-        return SUCCESS
+        return _SUCCESS
 
     def _verify(self) -> int:
-        if not self._state or self._missing < self._blocks:
-            return TEMPORARY_FAILURE
+        if not self._state or _first_missing(self._state, self._bits, self._blocks) < self._blocks:
+            return _TEMPORARY_FAILURE
         self.status = VERIFYING
         self.manifest = None
         size = self._image_size
@@ -244,27 +255,15 @@ class ImageTransfer:
             for chunk in self.storage.chunks(size):
                 verifier.feed(chunk)
             manifest = verifier.finish()
-            self._signature = self.storage.read(fw_image.MANIFEST_SIZE, fw_image.TAG_SIZE)
         except fw_image.ImageError as e:
             return self._refuse(e.reason)
         except OSError:
             self.status = INITIATED
-            return HARDWARE_FAULT
+            return _HARDWARE_FAULT
         self.manifest = manifest
         self.refusal = 0
         self.status = VERIFIED
-        return SUCCESS
-
-    def _activate_image(self) -> int:
-        if self.status != VERIFIED:
-            return TEMPORARY_FAILURE
-        self.status = ACTIVATING
-        try:
-            done = self._activate(self.manifest)
-        except OSError:
-            done = False
-        self.status = ACTIVATED if done else ACTIVATE_FAILED
-        return SUCCESS if done else OTHER_REASON
+        return _SUCCESS
 
     # --- state -------------------------------------------------------------------------
 
@@ -276,38 +275,30 @@ class ImageTransfer:
         state = self._state
         for i in range(self._bits, len(state)):
             state[i] = 0
-        self._missing = 0
         try:
             self.storage.save(state)
             if self._refused is not None:
                 self._refused(reason)
         except OSError:
             pass  # refused all the same: a bitmap left in flash only has the image refused again
-        return OTHER_REASON
+        return _OTHER_REASON
 
     def identifier(self) -> bytes:
         """The image_identifier the transfer was initiated with."""
         return bytes(self._state[_HEAD:self._bits])
 
-    def _fits(self, state) -> bool:
-        """A record this meter wrote with its current block size and slot (another layout is ignored)."""
+    def _use(self, state: bytearray) -> bool:
+        """Take a state record as the transfer's, if this meter wrote it with its current block size and slot;
+        False, taking nothing, for another layout (a record the meter ignores)."""
         if len(state) < _HEAD:
             return False
         size = int.from_bytes(state[0:4], "big")
         blocks = -(-size // self.block_size)
-        return (0 < size <= self.max_size and int.from_bytes(state[4:6], "big") == self.block_size
-                and len(state) == _HEAD + state[6] + (blocks + 7) // 8)
-
-    def _use(self, state: bytearray) -> None:
+        if not (0 < size <= self.max_size and int.from_bytes(state[4:6], "big") == self.block_size
+                and len(state) == _HEAD + state[6] + (blocks + 7) // 8):
+            return False
         self._state = state
         self._bits = _HEAD + state[6]
-        self._image_size = int.from_bytes(state[0:4], "big")
-        self._blocks = -(-self._image_size // self.block_size)
-        self._missing = self._next_missing(0)
-
-    def _next_missing(self, number: int) -> int:
-        state = self._state
-        bits = self._bits
-        while number < self._blocks and state[bits + (number >> 3)] & (0x80 >> (number & 7)):
-            number += 1
-        return number
+        self._image_size = size
+        self._blocks = blocks
+        return True

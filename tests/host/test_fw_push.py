@@ -76,7 +76,7 @@ def test_a_signed_image_is_transferred_verified_and_activated():
     with open(os.path.join(run.folder, "lib_b", "app.mpy"), "rb") as f:
         assert f.read() == bytes((i * 31) & 0xFF for i in range(20000))
     assert [e[2:5] for e in run.meter.log.events()][-3:-1] == [(events.ADMIN, 13, 1 << 8), (events.POWER_UP, 0, 0)]
-    with open(os.path.join(run.folder, fw_update.IMAGE_FILE), "rb") as f:
+    with open(os.path.join(run.folder, fw_update._IMAGE_FILE), "rb") as f:
         assert f.read() == image
 
 

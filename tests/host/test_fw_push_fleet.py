@@ -251,7 +251,7 @@ def test_twenty_meters_take_a_release_through_power_cuts_and_a_broken_one_rolls_
     for run in fleet.runs:
         run.slot_starts = unix_port.slot_starts  # a slot boots only if the unix port imports its app
         run.type(DEMO_RECHARGE)
-    trust = [(run.meter.available_wh(), bytes(run.meter.recharger.decoder.state.pack())) for run in fleet.runs]
+    trust = [(run.meter.available_wh(), bytes(run.meter.recharger.state)) for run in fleet.runs]
     # meters 3 and 11: the power goes at a flash write mid-transfer; meter 7: at the 20th write of the activation
     # (a transfer writes its state record once, then each block and its bit: 1 + 2 x blocks writes)
     for n, after in ((3, 300), (11, 901), (7, 1 + 2 * blocks + 20)):
@@ -268,7 +268,7 @@ def test_twenty_meters_take_a_release_through_power_cuts_and_a_broken_one_rolls_
     for n, run in enumerate(fleet.runs):
         root = run.folder + "/"
         assert bootslot.trial(root) == ("b", 1) and run.model.snapshot()["firmware"] == b"OPSM-SP-230 fw 0.6.0"
-        assert (run.meter.available_wh(), bytes(run.meter.recharger.decoder.state.pack())) == trust[n], n
+        assert (run.meter.available_wh(), bytes(run.meter.recharger.state)) == trust[n], n
         run.advance(3600 * 1000)  # a minute of readings: the firmware on trial confirms itself
         assert bootslot.active(root) == "b" and bootslot.trial(root) is None
     print("20 meters x %d blocks in %.1f s on loopback" % (blocks, seconds))

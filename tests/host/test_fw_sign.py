@@ -111,6 +111,10 @@ def test_each_refusal_names_its_reason(keys, tree):
         assert name + ":" in run("fw", "inspect", path, "--verify", *extra, code=1)
 
     refused("WRONG_BOARD", "--board", "pico")
+    # the meter knows only the code: the host says what it means
+    assert len(fwimage.MESSAGES) == len(F.NAMES) and all(fwimage.MESSAGES[1:])
+    assert ("WRONG_BOARD: built for another board (esp32, not pico)"
+            in run("fw", "inspect", image, "--verify", "--board", "pico", code=1))
     refused("OLDER", "--running", "1.3.0")
     assert "1.2.0" in run("fw", "inspect", image, "--verify", "--running", "1.3.0", "--allow-older")
     refused("SAME_VERSION", "--running", "1.2.0")

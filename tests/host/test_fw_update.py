@@ -13,6 +13,7 @@ import tempfile
 import pytest
 
 from opsm.host import fwimage
+from opsm.protocol import cosem_objects as O
 from opsm.protocol import events
 from opsm.protocol import fw_image as F
 from opsm.protocol import image_transfer as T
@@ -48,15 +49,15 @@ def _meter(folder=None):
 def _trust(run) -> tuple:
     """What no update may change: credit, the decoder's state (key, TID memory) and energy."""
     recharger = run.meter.recharger
-    return run.meter.available_wh(), bytes(recharger.decoder.state.pack()), recharger.energy.import_wh
+    return run.meter.available_wh(), bytes(recharger.state), recharger.energy.import_wh
 
 
 def _send(run, image, numbers=None):
     transfer = run.model.image_transfer()
-    assert transfer.action(1, [b"fw-test", len(image)]) == T.SUCCESS
+    assert transfer.action(1, [b"fw-test", len(image)]) == O.SUCCESS
     size = transfer.block_size
     for n in numbers if numbers is not None else range(-(-len(image) // size)):
-        assert transfer.action(2, [n, image[n * size:(n + 1) * size]]) == T.SUCCESS
+        assert transfer.action(2, [n, image[n * size:(n + 1) * size]]) == O.SUCCESS
     return transfer
 
 
@@ -74,7 +75,7 @@ def test_an_update_unpacks_into_the_other_slot_boots_on_trial_and_confirms(relea
     assert _firmware(run) == b"OPSM-SP-230 fw 0.5.0"
     image = _image(releases["good"])
     transfer = _send(run, image)
-    assert transfer.action(3, 0) == T.SUCCESS and transfer.action(4, 0) == T.SUCCESS
+    assert transfer.action(3, 0) == O.SUCCESS and transfer.action(4, 0) == O.SUCCESS
     root = run.folder + "/"
     with open(os.path.join(releases["good"], "lib", "meter.mpy"), "rb") as a, open(root + "lib_b/meter.mpy", "rb") as b:
         assert a.read() == b.read()
@@ -100,7 +101,7 @@ def test_an_image_that_does_not_start_is_given_up_after_its_trial_boots(releases
     run = _meter()
     before = _trust(run)
     transfer = _send(run, _image(releases["broken"]))
-    assert transfer.action(3, 0) == T.SUCCESS and transfer.action(4, 0) == T.SUCCESS
+    assert transfer.action(3, 0) == O.SUCCESS and transfer.action(4, 0) == O.SUCCESS
     assert run.restart_if_asked()
     root = run.folder + "/"
     # three boots of lib_b, each failing to import its app; then slot a again, and the firmware logs why
@@ -110,7 +111,7 @@ def test_an_image_that_does_not_start_is_given_up_after_its_trial_boots(releases
     assert _trust(run) == before
     # the good release goes into the same spare slot afterwards
     transfer = _send(run, _image(releases["good"], version=(0, 6, 1)))
-    assert transfer.action(3, 0) == T.SUCCESS and transfer.action(4, 0) == T.SUCCESS and run.restart_if_asked()
+    assert transfer.action(3, 0) == O.SUCCESS and transfer.action(4, 0) == O.SUCCESS and run.restart_if_asked()
     assert _firmware(run) == b"OPSM-SP-230 fw 0.6.1" and run.failed_boots == bootslot.MAX_TRIAL_BOOTS
 
 
@@ -124,8 +125,8 @@ def test_a_refused_image_is_logged_with_its_reason(releases, why, image, reason)
     run = _meter()
     data = _image(releases["good"], **image)
     transfer = run.model.image_transfer()
-    assert transfer.action(1, [b"fw-test", len(data)]) == T.SUCCESS
-    assert transfer.action(2, [0, data[:transfer.block_size]]) == T.OTHER_REASON, why  # judged at block 0
+    assert transfer.action(1, [b"fw-test", len(data)]) == O.SUCCESS
+    assert transfer.action(2, [0, data[:transfer.block_size]]) == O.OTHER_REASON, why  # judged at block 0
     assert transfer.refusal == reason and _admin(run, 16) == [reason]
     assert not os.path.exists(run.folder + "/lib_b") and bootslot.trial(run.folder + "/") is None
 
@@ -140,10 +141,10 @@ def _activate_through_cuts(run, cut_every: int) -> int:
     while True:
         transfer = run.model.image_transfer()
         assert transfer.status == T.INITIATED
-        assert transfer.action(3, 0) == T.SUCCESS
+        assert transfer.action(3, 0) == O.SUCCESS
         run.flash.cut_at = run.flash.writes + 1 + cuts * cut_every
         try:
-            done = transfer.action(4, 0) == T.SUCCESS
+            done = transfer.action(4, 0) == O.SUCCESS
         except PowerLost:
             cuts += 1
             run.power_losses += 1
@@ -228,19 +229,19 @@ def test_a_recharge_record_of_a_newer_format_is_refused_not_misread():
 
 
 def test_the_firmware_key_is_read_from_the_file_provisioning_writes():
-    assert board.module("fw_update").PROVISION_FILE == board.module("provision").FILE
+    assert board.module("fw_update")._PROVISION_FILE == board.module("provision").FILE
 
 
 def test_an_older_image_is_taken_only_when_the_transfer_asks_for_a_downgrade(releases):
     run = _meter()
     image = _image(releases["good"], version=(0, 4, 9))
     transfer = run.model.image_transfer()
-    assert transfer.action(1, [b"fw-test", len(image)]) == T.SUCCESS
-    assert transfer.action(2, [0, image[:transfer.block_size]]) == T.OTHER_REASON and transfer.refusal == F.OLDER
+    assert transfer.action(1, [b"fw-test", len(image)]) == O.SUCCESS
+    assert transfer.action(2, [0, image[:transfer.block_size]]) == O.OTHER_REASON and transfer.refusal == F.OLDER
     transfer = run.model.image_transfer()
-    assert transfer.action(1, [b"fw-test" + T.ALLOW_OLDER, len(image)]) == T.SUCCESS
+    assert transfer.action(1, [b"fw-test" + T.ALLOW_OLDER, len(image)]) == O.SUCCESS
     size = transfer.block_size
     for n in range(-(-len(image) // size)):
-        assert transfer.action(2, [n, image[n * size:(n + 1) * size]]) == T.SUCCESS
-    assert transfer.action(3, 0) == T.SUCCESS and transfer.action(4, 0) == T.SUCCESS and run.restart_if_asked()
+        assert transfer.action(2, [n, image[n * size:(n + 1) * size]]) == O.SUCCESS
+    assert transfer.action(3, 0) == O.SUCCESS and transfer.action(4, 0) == O.SUCCESS and run.restart_if_asked()
     assert _firmware(run) == b"OPSM-SP-230 fw 0.4.9"

@@ -41,12 +41,9 @@ class RamStorage:
     def write(self, offset, data):
         self.image[offset:offset + len(data)] = data
 
-    def read(self, offset, n):
-        return bytes(self.image[offset:offset + n])
-
-    def chunks(self, size, n=T.READ_CHUNK):
-        for offset in range(0, size, n):
-            yield self.read(offset, min(n, size - offset))
+    def chunks(self, size):
+        for offset in range(0, size, 256):  # FileStorage's pieces
+            yield bytes(self.image[offset:min(offset + 256, size)])
 
     def load(self):
         return bytes(self.state[:self.saved]) if self.saved else None

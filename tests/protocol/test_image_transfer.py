@@ -6,7 +6,9 @@ import hashlib
 from records import RecordStore, decode_record
 
 from protocol import axdr
+from protocol import cosem_objects as O
 from protocol import fw_image as F
+from protocol import fw_manifest
 from protocol import image_transfer as T
 from tests.asserts import flipped
 from tests.nogc import without_allocation
@@ -19,8 +21,8 @@ IDENTIFIER = b"opsm-esp32-1.2.0"
 
 
 def _image(board="esp32", version=(1, 2, 0), key=KEY, payload=PAYLOAD):
-    manifest = F.Manifest(board, version, len(payload), hashlib.sha256(payload).digest(), 900000000,
-                          "600727000000000009").pack()
+    manifest = fw_manifest.pack(F.Manifest(board, version, len(payload), hashlib.sha256(payload).digest(), 900000000,
+                                           "600727000000000009"))
     return manifest + F.hmac_sha256(key, manifest) + payload
 
 
@@ -123,7 +125,7 @@ def _object(flash, meter=None, block=BLOCK, max_size=4096):
 
 def _attribute(transfer, attribute):
     buf = bytearray()
-    assert transfer.get_attribute(attribute, buf) == T.SUCCESS
+    assert transfer.get_attribute(attribute, buf) == O.SUCCESS
     tag, value, end = axdr.get(buf)
     assert end == len(buf)
     return tag, value
@@ -138,23 +140,23 @@ def _present(transfer):
 
 def _send(transfer, numbers, image=IMAGE, block=BLOCK):
     for n in numbers:
-        assert transfer.action(2, [n, image[n * block:(n + 1) * block]]) == T.SUCCESS, n
+        assert transfer.action(2, [n, image[n * block:(n + 1) * block]]) == O.SUCCESS, n
 
 
 def test_a_whole_transfer_in_order_verifies_and_activates():
     meter = Meter()
     transfer = _object(Flash(), meter)
     assert _attribute(transfer, 6) == (axdr.ENUM, T.NOT_INITIATED) and _attribute(transfer, 7) == (axdr.ARRAY, [])
-    assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == T.SUCCESS
+    assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == O.SUCCESS
     assert _attribute(transfer, 2) == (axdr.DOUBLE_LONG_UNSIGNED, BLOCK)
     assert _attribute(transfer, 5) == (axdr.BOOLEAN, True)
     assert _attribute(transfer, 6) == (axdr.ENUM, T.INITIATED)
     _send(transfer, range(BLOCKS))
     assert _present(transfer) == list(range(BLOCKS))
     assert _attribute(transfer, 4) == (axdr.DOUBLE_LONG_UNSIGNED, BLOCKS)  # none missing: the block count
-    assert transfer.action(3, 0) == T.SUCCESS and transfer.status == T.VERIFIED and transfer.refusal == 0
+    assert transfer.action(3, 0) == O.SUCCESS and transfer.status == T.VERIFIED and transfer.refusal == 0
     assert _attribute(transfer, 7) == (axdr.ARRAY, [[len(IMAGE), IDENTIFIER, IMAGE[F.MANIFEST_SIZE:F.HEADER_SIZE]]])
-    assert transfer.action(4, 0) == T.SUCCESS and _attribute(transfer, 6) == (axdr.ENUM, T.ACTIVATED)
+    assert transfer.action(4, 0) == O.SUCCESS and _attribute(transfer, 6) == (axdr.ENUM, T.ACTIVATED)
     assert meter.activated.version == (1, 2, 0) and meter.activated.payload_size == len(PAYLOAD)
 
 
@@ -165,11 +167,11 @@ def test_blocks_in_any_order_and_the_missing_ones_reported():
     assert _present(transfer) == [0, 3, 5, 7]
     assert _attribute(transfer, 3)[1] == b"\x95"  # bit 0 first: 1001 0101
     assert _attribute(transfer, 4) == (axdr.DOUBLE_LONG_UNSIGNED, 1)
-    assert transfer.action(3, 0) == T.TEMPORARY_FAILURE and transfer.status == T.INITIATED
+    assert transfer.action(3, 0) == O.TEMPORARY_FAILURE and transfer.status == T.INITIATED
     _send(transfer, (1, 2))
     assert _attribute(transfer, 4)[1] == 4
     _send(transfer, (6, 4, 4))  # a block sent twice (its reply lost) is taken again
-    assert transfer.action(3, 0) == T.SUCCESS
+    assert transfer.action(3, 0) == O.SUCCESS
 
 
 def test_a_transfer_resumes_after_a_power_cut_at_any_write():
@@ -194,9 +196,9 @@ def test_a_transfer_resumes_after_a_power_cut_at_any_write():
         assert transfer.status == (T.NOT_INITIATED if k == 1 else T.INITIATED), k
         assert present == sorted(order[:done]), k  # the block being written at the cut is missing
         assert _attribute(transfer, 4)[1] == min([n for n in range(BLOCKS) if n not in present] or [BLOCKS])
-        assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == T.SUCCESS
+        assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == O.SUCCESS
         _send(transfer, [n for n in range(BLOCKS) if n not in present])
-        assert transfer.action(3, 0) == T.SUCCESS and transfer.action(4, 0) == T.SUCCESS, k
+        assert transfer.action(3, 0) == O.SUCCESS and transfer.action(4, 0) == O.SUCCESS, k
 
 
 def test_the_bitmap_survives_a_torn_write_of_its_record():
@@ -220,60 +222,60 @@ def test_initiating_the_same_image_resumes_another_restarts():
     transfer = _object(flash)
     transfer.action(1, [IDENTIFIER, len(IMAGE)])
     _send(transfer, (0, 1, 2))
-    assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == T.SUCCESS and _present(transfer) == [0, 1, 2]
-    assert transfer.action(1, [b"opsm-esp32-1.3.0", len(IMAGE)]) == T.SUCCESS
+    assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == O.SUCCESS and _present(transfer) == [0, 1, 2]
+    assert transfer.action(1, [b"opsm-esp32-1.3.0", len(IMAGE)]) == O.SUCCESS
     assert _present(transfer) == [] and _attribute(transfer, 4)[1] == 0
     _send(transfer, (0,))
-    assert transfer.action(1, [b"opsm-esp32-1.3.0", len(IMAGE) - 1]) == T.SUCCESS  # another size: restart
+    assert transfer.action(1, [b"opsm-esp32-1.3.0", len(IMAGE) - 1]) == O.SUCCESS  # another size: restart
     assert _present(transfer) == [] and _present(_object(flash)) == []
     verified = _object(Flash())
     verified.action(1, [IDENTIFIER, len(IMAGE)])
     _send(verified, range(BLOCKS))
     verified.action(3, 0)
-    assert verified.action(1, [IDENTIFIER, len(IMAGE)]) == T.SUCCESS  # resumed, to be verified again
+    assert verified.action(1, [IDENTIFIER, len(IMAGE)]) == O.SUCCESS  # resumed, to be verified again
     assert verified.status == T.INITIATED and _attribute(verified, 7)[1] == []
-    assert verified.action(4, 0) == T.TEMPORARY_FAILURE
+    assert verified.action(4, 0) == O.TEMPORARY_FAILURE
 
 
 def test_each_refusal_has_its_result_code():
     transfer = _object(Flash())
-    assert transfer.action(2, [0, IMAGE[:BLOCK]]) == T.TEMPORARY_FAILURE  # not initiated
-    assert transfer.action(3, 0) == T.TEMPORARY_FAILURE
-    assert transfer.action(4, 0) == T.TEMPORARY_FAILURE
-    assert transfer.action(1, [IDENTIFIER]) == T.TYPE_UNMATCHED
-    assert transfer.action(1, [len(IMAGE), IDENTIFIER]) == T.TYPE_UNMATCHED
-    assert transfer.action(1, None) == T.TYPE_UNMATCHED
-    assert transfer.action(1, [IDENTIFIER, 0]) == T.OTHER_REASON
-    assert transfer.action(1, [IDENTIFIER, 4097]) == T.OTHER_REASON  # over the slot
-    assert transfer.action(1, [b"", 100]) == T.OTHER_REASON
-    assert transfer.action(1, [bytes(T.MAX_IDENTIFIER + 1), 100]) == T.OTHER_REASON
+    assert transfer.action(2, [0, IMAGE[:BLOCK]]) == O.TEMPORARY_FAILURE  # not initiated
+    assert transfer.action(3, 0) == O.TEMPORARY_FAILURE
+    assert transfer.action(4, 0) == O.TEMPORARY_FAILURE
+    assert transfer.action(1, [IDENTIFIER]) == O.TYPE_UNMATCHED
+    assert transfer.action(1, [len(IMAGE), IDENTIFIER]) == O.TYPE_UNMATCHED
+    assert transfer.action(1, None) == O.TYPE_UNMATCHED
+    assert transfer.action(1, [IDENTIFIER, 0]) == O.OTHER_REASON
+    assert transfer.action(1, [IDENTIFIER, 4097]) == O.OTHER_REASON  # over the slot
+    assert transfer.action(1, [b"", 100]) == O.OTHER_REASON
+    assert transfer.action(1, [bytes(T.MAX_IDENTIFIER + 1), 100]) == O.OTHER_REASON
     assert transfer.status == T.NOT_INITIATED
     transfer.action(1, [IDENTIFIER, len(IMAGE)])
-    assert transfer.action(2, [1, IMAGE[BLOCK:2 * BLOCK - 1]]) == T.OTHER_REASON  # short, not the last
-    assert transfer.action(2, [BLOCKS - 1, IMAGE[-BLOCK:]]) == T.OTHER_REASON     # the last one too long
-    assert transfer.action(2, [BLOCKS, IMAGE[:2]]) == T.OTHER_REASON              # out of range
-    assert transfer.action(2, [-1, IMAGE[:BLOCK]]) == T.OTHER_REASON
-    assert transfer.action(2, [b"\x00", IMAGE[:BLOCK]]) == T.TYPE_UNMATCHED
+    assert transfer.action(2, [1, IMAGE[BLOCK:2 * BLOCK - 1]]) == O.OTHER_REASON  # short, not the last
+    assert transfer.action(2, [BLOCKS - 1, IMAGE[-BLOCK:]]) == O.OTHER_REASON     # the last one too long
+    assert transfer.action(2, [BLOCKS, IMAGE[:2]]) == O.OTHER_REASON              # out of range
+    assert transfer.action(2, [-1, IMAGE[:BLOCK]]) == O.OTHER_REASON
+    assert transfer.action(2, [b"\x00", IMAGE[:BLOCK]]) == O.TYPE_UNMATCHED
     assert _present(transfer) == [] and transfer.status == T.INITIATED
-    assert transfer.action(3, 0) == T.TEMPORARY_FAILURE                            # blocks missing
+    assert transfer.action(3, 0) == O.TEMPORARY_FAILURE                            # blocks missing
     _send(transfer, range(BLOCKS))
-    assert transfer.action(4, 0) == T.TEMPORARY_FAILURE                            # not verified
-    assert transfer.action(5, 0) == T.OBJECT_UNDEFINED
-    assert transfer.get_attribute(8, bytearray()) == T.OBJECT_UNDEFINED
-    assert transfer.set_attribute(6, 3) == T.READ_WRITE_DENIED
-    assert transfer.set_attribute(5, 1) == T.TYPE_UNMATCHED
-    assert transfer.set_attribute(5, False) == T.SUCCESS and _attribute(transfer, 5) == (axdr.BOOLEAN, False)
+    assert transfer.action(4, 0) == O.TEMPORARY_FAILURE                            # not verified
+    assert transfer.action(5, 0) == O.OBJECT_UNDEFINED
+    assert transfer.get_attribute(8, bytearray()) == O.OBJECT_UNDEFINED
+    assert transfer.set_attribute(6, 3) == O.READ_WRITE_DENIED
+    assert transfer.set_attribute(5, 1) == O.TYPE_UNMATCHED
+    assert transfer.set_attribute(5, False) == O.SUCCESS and _attribute(transfer, 5) == (axdr.BOOLEAN, False)
     for method in (1, 2, 3, 4):
-        assert transfer.action(method, 0) == T.OBJECT_UNAVAILABLE                  # transfer disabled
+        assert transfer.action(method, 0) == O.OBJECT_UNAVAILABLE                  # transfer disabled
     transfer.set_attribute(5, True)
-    assert transfer.action(3, 0) == T.SUCCESS
+    assert transfer.action(3, 0) == O.SUCCESS
 
 
 def _refused_at_verify(image, block, meter=None):
     transfer = _object(Flash(), meter, block)
     transfer.action(1, [IDENTIFIER, len(image)])
     _send(transfer, range(-(-len(image) // block)), image, block)
-    assert transfer.action(3, 0) == T.OTHER_REASON
+    assert transfer.action(3, 0) == O.OTHER_REASON
     return transfer
 
 
@@ -281,9 +283,9 @@ def test_a_bad_image_fails_verification_and_is_dropped():
     transfer = _refused_at_verify(flipped(IMAGE, len(IMAGE) - 1), BLOCK)
     assert (transfer.status, F.NAMES[transfer.refusal]) == (T.VERIFY_FAILED, "BAD_PAYLOAD")
     assert _present(transfer) == [] and _attribute(transfer, 7)[1] == []
-    assert transfer.action(4, 0) == T.TEMPORARY_FAILURE
-    assert transfer.action(2, [1, IMAGE[BLOCK:2 * BLOCK]]) == T.TEMPORARY_FAILURE  # until initiated again
-    assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == T.SUCCESS and _present(transfer) == []
+    assert transfer.action(4, 0) == O.TEMPORARY_FAILURE
+    assert transfer.action(2, [1, IMAGE[BLOCK:2 * BLOCK]]) == O.TEMPORARY_FAILURE  # until initiated again
+    assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == O.SUCCESS and _present(transfer) == []
     # blocks smaller than the head: nothing judged on arrival, all of it at image_verify
     assert F.NAMES[_refused_at_verify(_image(key=bytes(32)), 64).refusal] == "BAD_SIGNATURE"
     assert F.NAMES[_refused_at_verify(IMAGE, 64, Meter("pico")).refusal] == "WRONG_BOARD"
@@ -296,14 +298,14 @@ def test_a_head_this_meter_refuses_is_refused_at_the_first_block():
         transfer = _object(Flash(), meter)
         transfer.action(1, [IDENTIFIER, len(image)])
         _send(transfer, (3,))
-        assert transfer.action(2, [0, image[:BLOCK]]) == T.OTHER_REASON
+        assert transfer.action(2, [0, image[:BLOCK]]) == O.OTHER_REASON
         assert (transfer.status, F.NAMES[transfer.refusal], _present(transfer)) == (T.VERIFY_FAILED, reason, [])
     flash = Flash()
     transfer = _object(flash, Meter("pico"))
     transfer.action(1, [IDENTIFIER, len(IMAGE)])
     _send(transfer, (3,))
     flash.arm(1, cut=False)  # the cleared bitmap cannot be saved: refused all the same
-    assert transfer.action(2, [0, IMAGE[:BLOCK]]) == T.OTHER_REASON and transfer.status == T.VERIFY_FAILED
+    assert transfer.action(2, [0, IMAGE[:BLOCK]]) == O.OTHER_REASON and transfer.status == T.VERIFY_FAILED
     assert _present(_object(flash)) == [3]  # after a reboot: refused again at its first block
 
 
@@ -311,20 +313,20 @@ def test_a_storage_error_is_a_hardware_fault_and_nothing_taken():
     flash = Flash()
     transfer = _object(flash)
     flash.arm(1, cut=False)  # an error, not a cut: the meter goes on
-    assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == T.HARDWARE_FAULT and transfer.status == T.NOT_INITIATED
+    assert transfer.action(1, [IDENTIFIER, len(IMAGE)]) == O.HARDWARE_FAULT and transfer.status == T.NOT_INITIATED
     transfer.action(1, [IDENTIFIER, len(IMAGE)])
     _send(transfer, range(BLOCKS - 1))
     for k in (1, 2):  # the block's data, then its record
         flash.arm(k, cut=False)
-        assert transfer.action(2, [BLOCKS - 1, IMAGE[(BLOCKS - 1) * BLOCK:]]) == T.HARDWARE_FAULT
+        assert transfer.action(2, [BLOCKS - 1, IMAGE[(BLOCKS - 1) * BLOCK:]]) == O.HARDWARE_FAULT
         assert _attribute(transfer, 4)[1] == BLOCKS - 1 and _present(_object(flash)) == list(range(BLOCKS - 1))
     _send(transfer, (BLOCKS - 1,))
-    assert transfer.action(3, 0) == T.SUCCESS
+    assert transfer.action(3, 0) == O.SUCCESS
     image = flash.files.pop("/fs/fw.img")  # the staged file gone from under the object
-    assert transfer.action(3, 0) == T.HARDWARE_FAULT and transfer.status == T.INITIATED
-    assert _attribute(transfer, 7)[1] == [] and transfer.action(4, 0) == T.TEMPORARY_FAILURE
+    assert transfer.action(3, 0) == O.HARDWARE_FAULT and transfer.status == T.INITIATED
+    assert _attribute(transfer, 7)[1] == [] and transfer.action(4, 0) == O.TEMPORARY_FAILURE
     flash.files["/fs/fw.img"] = image
-    assert transfer.action(3, 0) == T.SUCCESS
+    assert transfer.action(3, 0) == O.SUCCESS
 
 
 def test_a_failed_activation():
@@ -332,13 +334,13 @@ def test_a_failed_activation():
     transfer = _object(Flash(), meter)
     transfer.action(1, [IDENTIFIER, len(IMAGE)])
     _send(transfer, range(BLOCKS))
-    assert transfer.action(3, 0) == T.SUCCESS
-    assert transfer.action(4, 0) == T.OTHER_REASON and transfer.status == T.ACTIVATE_FAILED
+    assert transfer.action(3, 0) == O.SUCCESS
+    assert transfer.action(4, 0) == O.OTHER_REASON and transfer.status == T.ACTIVATE_FAILED
     assert meter.activated is not None
-    assert transfer.action(4, 0) == T.TEMPORARY_FAILURE  # verify again first
-    assert transfer.action(3, 0) == T.SUCCESS and transfer.action(4, 0) == T.OTHER_REASON
+    assert transfer.action(4, 0) == O.TEMPORARY_FAILURE  # verify again first
+    assert transfer.action(3, 0) == O.SUCCESS and transfer.action(4, 0) == O.OTHER_REASON
     meter.works = None
-    assert transfer.action(3, 0) == T.SUCCESS and transfer.action(4, 0) == T.OTHER_REASON
+    assert transfer.action(3, 0) == O.SUCCESS and transfer.action(4, 0) == O.OTHER_REASON
     assert transfer.status == T.ACTIVATE_FAILED
 
 
@@ -369,9 +371,9 @@ def test_a_block_allocates_nothing_in_the_object():
 
     def rest():
         for n in range(1, BLOCKS):
-            if transfer.action(2, parameters[n]) != T.SUCCESS:
+            if transfer.action(2, parameters[n]) != O.SUCCESS:
                 return n
         return 0
 
     assert without_allocation(rest) == 0
-    assert storage.image == bytearray(IMAGE) and transfer.action(3, 0) == T.SUCCESS
+    assert storage.image == bytearray(IMAGE) and transfer.action(3, 0) == O.SUCCESS
