@@ -15,6 +15,7 @@ from protocol import registers as M
 from protocol import token_result as R
 
 import bootslot
+from hal import release
 from meter import BY_DLMS
 
 try:
@@ -143,12 +144,20 @@ class CosemMeter:
     def image_transfer(self) -> "ImageTransfer":
         """The image transfer object (IC 18), made at its first use: a meter never updated pays no heap."""
         if self._transfer is None:
-            self.meter.recharger.release()  # the token decoder's room for the update's code (a code loads it back)
+            recharger = self.meter.recharger
+            recharger.release()  # the token decoder's room for the update's code (a code loads it back)
             gc.collect()
             import fw_update
 
             self._transfer = fw_update.image_transfer(self.meter, self._clock)
+            recharger.make_room = self._drop_transfer
         return self._transfer
+
+    def _drop_transfer(self) -> None:
+        """A code found no room for the decoder: the transfer object and the update's code go (its state is
+        in flash, so the client's next request resumes it, as after a reboot)."""
+        self._transfer = None
+        release(("fw_update", "protocol.image_transfer", "protocol.fw_image"))
 
     def profile(self, n: int):
         profiles = self.meter.profiles

@@ -8,6 +8,8 @@ The token family is a profile (token_profiles.py). The decoder is built for each
 state's bytes, so its modules can leave the heap when a firmware transfer needs the room (release()).
 """
 
+import gc
+
 from protocol import token_result as R
 from protocol.lockout import Lockout, unpack_lockout
 
@@ -94,6 +96,11 @@ def _field(data, pos):
 
 
 class Recharger:
+    # What holds heap for something that can wait (an idle firmware transfer: cosem_meter sets it), given up
+    # when a code finds no room for the decoder: a code comes first. None: nothing to give up. A class
+    # attribute until set, so that the pipeline's own dict does not grow for it at boot.
+    make_room = None
+
     def __init__(self, store, profile, energy=None, clock=None):
         """Restore from the newest good record in `store`, or start from the profile's
         factory state. energy
@@ -165,10 +172,21 @@ class Recharger:
         if self.lockout.remaining(now):
             return Outcome(_Refusal(R.LOCKED))
         try:
-            decoder = self.profile.decoder(self.state)
-        except MemoryError:  # its modules found no room (a firmware transfer holds it): nothing changed, try later
+            decoder = self._decoder()
+        except MemoryError:  # its modules found no room even so: nothing changed, try later
             return Outcome(_Refusal(R.BUSY))
         return self._enter(decoder, code, now)
+
+    def _decoder(self):
+        try:
+            return self.profile.decoder(self.state)
+        except MemoryError:
+            if self.make_room is None:
+                raise
+        self.make_room()
+        self.make_room = None
+        gc.collect()
+        return self.profile.decoder(self.state)
 
     def release(self) -> None:
         """Let the decoder's modules leave the heap (a firmware transfer takes their room); the next

@@ -115,3 +115,21 @@ def test_a_code_with_no_room_to_decode_is_refused_busy_and_changes_nothing():
     profile.full = False
     assert meter.enter(code, 0).ok  # the same code, once there is room: it was never taken
     assert _boot(flash).enter(code, 1).reason == R.USED
+
+
+def test_a_code_with_no_room_takes_it_from_what_can_wait_once():
+    """An idle firmware transfer holds the heap (cosem_meter registers make_room): the code comes first."""
+    profile = _NoRoom(sts.StsState(binascii.unhexlify(_KEY), ea=11, base_year=1993))
+    meter = Recharger(RecordStore("/m/recharge", FakeFlash().open), profile)
+    given_up = []
+
+    def make_room():
+        given_up.append(True)
+        profile.full = False
+
+    meter.make_room = make_room
+    profile.full = True
+    code = _credit_vectors()[0][0]
+    assert meter.enter(code, 0).ok and given_up == [True] and meter.make_room is None
+    profile.full = True  # full again, and nothing left to give up: refused, not lost
+    assert meter.enter(_credit_vectors()[1][0], 0).reason == R.BUSY and given_up == [True]

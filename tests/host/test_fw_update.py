@@ -25,6 +25,7 @@ PowerLost = board.module("simulator.flash").PowerLost  # the class the virtual b
 MASTER = bytes(range(32))
 SERIAL = "OPS00000042"
 CODE = "63638916334124550935"  # 25.6 kWh, the demo meter's key
+CODE_2 = "45798100519745983712"  # 1638.4 kWh, the same key
 
 
 def _image(tree, version=(0, 6, 0), master=MASTER, serial=SERIAL, board_name="esp32") -> bytes:
@@ -187,6 +188,38 @@ def test_power_cuts_at_every_stage_keep_the_meter_and_the_update_goes_through(re
     run.advance(3600 * 1000)
     assert bootslot.active(run.folder + "/") == "b"
     assert _trust(run)[1] == before[1] and run.power_losses == cuts
+
+
+def test_a_code_that_finds_no_room_during_a_transfer_comes_first_and_the_transfer_resumes(releases):
+    """A transfer takes the token decoder's room (cosem_meter.image_transfer); a code whose decoder then finds
+    none (a MemoryError, as on a meter at its heap's limit) takes it back from the idle transfer, and the
+    client's next request rebuilds the transfer from flash where it was."""
+    run = _meter()
+    image = _image(releases["good"])
+    blocks = -(-len(image) // 192)
+    _send(run, image, range(blocks // 2))
+    recharger = run.meter.recharger
+    assert recharger.make_room is not None  # what the transfer gives up for a code
+    credit, energy = run.meter.available_wh(), run.meter.energy.import_wh
+    decoder, tries = recharger.profile.decoder, []
+
+    def no_room_at_first(state=None):
+        tries.append(state)
+        if len(tries) == 1:
+            raise MemoryError("memory allocation failed")
+        return decoder(state)
+
+    recharger.profile.decoder = no_room_at_first
+    run.type("*" + CODE_2 + "*")
+    run.advance(60000)
+    assert len(tries) == 2 and run.model._transfer is None and recharger.make_room is None
+    assert run.meter.available_wh() == credit + 1638400 - (run.meter.energy.import_wh - energy)
+    transfer = run.model.image_transfer()  # the client's next request: rebuilt from its state record
+    bits = bytearray()
+    transfer.get_attribute(4, bits)
+    assert transfer.status == T.INITIATED and bits[-2:] == (blocks // 2).to_bytes(2, "big")
+    _send(run, image, range(blocks // 2, blocks))
+    assert transfer.action(3, 0) == O.SUCCESS and transfer.action(4, 0) == O.SUCCESS
 
 
 def test_boot_selects_the_slot_under_micropython(tmp_path):
