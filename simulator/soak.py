@@ -54,8 +54,8 @@ class Soak:
 
     @staticmethod
     def profile():
-        """The meter's token profile, as provision.py makes it: the decoder imported here is released
-        by the recharge pipeline once the meter has booted, as on a board."""
+        """The meter's token profile, as provision.py makes it (no reference to the decoder's modules kept:
+        the update at 03:00 takes their room, as on a board)."""
         from protocol import sts_decoder as sts
 
         return StsProfile(sts.StsState(KEY, ea=11, base_year=1993))
@@ -110,7 +110,7 @@ class Soak:
         # A board restarts now, into a heap without the update's code; the soak's board runs on (the day is
         # what it measures) and lets that code go as the restart would.
         self.hal.restart_requested = False
-        release(("fw_update", "protocol.image_transfer", "protocol.fw_image", "bootslot"))
+        release(("fw_update", "protocol.image_transfer", "protocol.fw_image"))
 
     async def main(self):
         await asyncio.gather(self.app.main(), self.story())

@@ -21,6 +21,7 @@ from asyncio import gather  # loads asyncio's lazy submodule at start-up, not in
 
 from protocol import events
 
+from hal import release
 import screens
 from strip import Strip
 from ticks import ticks_diff
@@ -285,6 +286,7 @@ def firmware_trial(root: str, meter, now_s):
     if gone is not None:
         meter.log.append(now_s(), events.ADMIN, _ADMIN_ROLLED_BACK, gone[1])
     if bootslot.trial(root) is None:
+        release(("bootslot",))  # boot.py let it go too: a transfer imports it again
         return None
 
     def confirm():

@@ -75,3 +75,15 @@ def test_garbage_in_the_files_never_chooses_a_slot():
         assert bootslot.select(root) == "a", text
     _write(root + bootslot.ROLLBACK, "z 9")
     assert bootslot.take_rollback(root) is None
+
+
+def test_the_app_lets_the_selector_go_unless_a_trial_needs_it():
+    import sys
+
+    import app
+
+    root = _root()
+    assert app.firmware_trial(root, None, lambda: 0) is None and "bootslot" not in sys.modules
+    bootslot.start_trial(root, "b")
+    bootslot.select(root)
+    assert app.firmware_trial(root, None, lambda: 0) is not None and "bootslot" in sys.modules  # confirm needs it

@@ -250,6 +250,17 @@ def test_boot_selects_the_slot_under_micropython(tmp_path):
     assert [boot() for _ in range(5)] == ["lib_b"] * 5
 
 
+def test_boot_py_lets_the_selector_go_from_the_heap(tmp_path):
+    """boot.py runs the selector and drops it from sys.modules: the app and the update import it when they need
+    it, so the day's heap does not hold it (as the soak, which runs no boot.py, counts it)."""
+    shutil.copy(os.path.join(board.ROOT, "firmware", "boot.py"), tmp_path / "boot.py")
+    (tmp_path / "bootslot.py").write_text("def boot():\n    print('selected')\n")  # the selector's one call
+    script = "exec(open('boot.py').read())\nimport sys\nprint('bootslot' in sys.modules)"
+    proc = subprocess.run(unix_port.micropython_command() + ["-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, env=dict(os.environ, MICROPYPATH=".frozen"), timeout=60)
+    assert proc.returncode == 0 and proc.stdout.split() == ["selected", "False"], proc.stdout + proc.stderr
+
+
 def test_a_recharge_record_of_a_newer_format_is_refused_not_misread():
     """What an older firmware does after a rollback if a newer one had changed the record's format."""
     run = _meter()
