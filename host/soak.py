@@ -84,16 +84,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
         image = build_image(work)
-        os.makedirs(os.path.join(work, "flash"))
+        state = os.path.join(work, "flash")
+        os.makedirs(state)
         # The image's bytes sit in the unix heap (no flash here): add them, and what mounting costs.
         held = os.path.getsize(image) + MOUNT_BYTES
         total = _kib(args.heap) + held + gc_tables(held)
         print("heap %s beside a %d-byte ROMFS image (unix heap %d bytes)" % (args.heap, os.path.getsize(image), total))
-        update = [os.path.relpath(signed_update(work, os.path.join(work, "flash")), work)] if args.update else []
+        update = [os.path.relpath(signed_update(work, state), work)] if args.update else []
         # Paths relative to the work folder: the heap holds the same strings wherever TMPDIR is, so a soak
         # that passes here passes on any machine (its heap is laid out to the byte by what it is given).
         proc = subprocess.run(micropython_command() + ["-X", "heapsize=%d" % total, "-c", BOOTSTRAP,
-                                                       os.path.relpath(image, work), "flash"] + update,
+                                                       os.path.relpath(image, work), os.path.relpath(state, work)]
+                              + update,
                               env=dict(os.environ, MICROPYPATH="/rom:.frozen"), cwd=work, timeout=1800)
         return proc.returncode
 

@@ -87,7 +87,6 @@ class Soak:
         """What the meter's DLMS server does for a head-end's firmware push, minus the link: the image
         transfer object (made at first use, as cosem_meter does) takes the blocks, verifies, activates."""
         self.meter.recharger.release()
-        gc.collect()
         import fw_update
 
         clock = self.clock
@@ -110,7 +109,7 @@ class Soak:
         # A board restarts now, into a heap without the update's code; the soak's board runs on (the day is
         # what it measures) and lets that code go as the restart would.
         self.hal.restart_requested = False
-        release(("fw_update", "protocol.image_transfer", "protocol.fw_image"))
+        release(fw_update.MODULES)
 
     async def main(self):
         await asyncio.gather(self.app.main(), self.story())

@@ -8,8 +8,6 @@ simulator's virtual clock. It is also the server's guard: wrong secrets go to th
 persisted association lock-out.
 """
 
-import gc
-
 from protocol import events
 from protocol import registers as M
 from protocol import token_result as R
@@ -146,7 +144,6 @@ class CosemMeter:
         if self._transfer is None:
             recharger = self.meter.recharger
             recharger.release()  # the token decoder's room for the update's code (a code loads it back)
-            gc.collect()
             import fw_update
 
             self._transfer = fw_update.image_transfer(self.meter, self._clock)
@@ -156,8 +153,10 @@ class CosemMeter:
     def _drop_transfer(self) -> None:
         """A code found no room for the decoder: the transfer object and the update's code go (its state is
         in flash, so the client's next request resumes it, as after a reboot)."""
+        import fw_update  # loaded: the transfer used it
+
         self._transfer = None
-        release(("fw_update", "protocol.image_transfer", "protocol.fw_image"))
+        release(fw_update.MODULES)
 
     def profile(self, n: int):
         profiles = self.meter.profiles

@@ -29,6 +29,8 @@ _STATE_RECORD = const("fwstate")
 _ADMIN_FIRMWARE = const(13)   # ADMIN event: an image activated (b: its major << 8 | minor)
 _ADMIN_REFUSED = const(16)    # ADMIN event: an image refused by its verification (b: fw_image's reason)
 _KEY_SIZE = const(32)
+# The update's code, which leaves the heap (hal.release) when a code needs the room or the board restarts.
+MODULES = ("fw_update", "protocol.image_transfer", "protocol.fw_image")
 
 
 def firmware_key(root: str, opener=open):

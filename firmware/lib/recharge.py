@@ -102,9 +102,8 @@ class Recharger:
     make_room = None
 
     def __init__(self, store, profile, energy=None, clock=None):
-        """Restore from the newest good record in `store`, or start from the profile's
-        factory state. energy
-        (metering.EnergyRegister) and clock (meterclock.MeterClock) ride in the same record:
+        """Restore from the newest good record in `store`, or start from the profile's factory state.
+        energy (metering.EnergyRegister) and clock (meterclock.MeterClock) ride in the same record:
         restored in place, saved with every change of credit."""
         self.store = store
         self.profile = profile
@@ -175,25 +174,6 @@ class Recharger:
             decoder = self._decoder()
         except MemoryError:  # its modules found no room even so: nothing changed, try later
             return Outcome(_Refusal(R.BUSY))
-        return self._enter(decoder, code, now)
-
-    def _decoder(self):
-        try:
-            return self.profile.decoder(self.state)
-        except MemoryError:
-            if self.make_room is None:
-                raise
-        self.make_room()
-        self.make_room = None
-        gc.collect()
-        return self.profile.decoder(self.state)
-
-    def release(self) -> None:
-        """Let the decoder's modules leave the heap (a firmware transfer takes their room); the next
-        code imports them again."""
-        hal.release(self.profile.modules)
-
-    def _enter(self, decoder, code: str, now: int) -> Outcome:
         result = decoder.decode(code)
         credit = self.profile.credit(result) if result.ok else None
         if credit is not None:
@@ -217,6 +197,23 @@ class Recharger:
                 self._unpack(snapshot)
             raise
         return Outcome(result, change, lock_s, repaid)
+
+    def _decoder(self):
+        try:
+            return self.profile.decoder(self.state)
+        except MemoryError:
+            if self.make_room is None:
+                raise
+        self.make_room()
+        self.make_room = None
+        gc.collect()
+        return self.profile.decoder(self.state)
+
+    def release(self) -> None:
+        """Let the decoder's modules leave the heap, collected at once (a firmware transfer takes their
+        room); the next code imports them again."""
+        hal.release(self.profile.modules)
+        gc.collect()
 
     def _apply(self, decoder, result, credit):
         """Apply an accepted code; returns (change of credit, emergency credit repaid) in Wh."""

@@ -94,14 +94,10 @@ def requeue(store, harvest_id: int, options: dict | None = None) -> int:
     return len(pending)
 
 
-def _meter(row: dict, harvest_id: int, shard: int):
-    """The row's meter with this worker's credentials; with none when they are missing here (the failure is stored
-    under the meter, so the run says which worker lacks which entry)."""
-    return _worker_meter(row, "run %d shard %d" % (harvest_id, shard))
-
-
-def _worker_meter(row: dict, where: str):
-    """(meter, None), or (the meter without credentials, why this worker cannot reach it)."""
+def _meter(row: dict, where: str):
+    """(the row's meter with this worker's credentials, None), or (the meter without credentials, why this worker
+    cannot reach it): the failure is stored or reported under the meter, so a run says which worker lacks which
+    entry."""
     try:
         return inventory.from_row(row, WORKER.credentials, where), None
     except inventory.InventoryError as exc:
@@ -121,7 +117,7 @@ def harvest_shard(self, harvest_id: int, shard: int, options: dict) -> dict:
         for row in rows:
             if row["device_id"] in stored:
                 continue
-            meter, problem = _meter(row, harvest_id, shard)
+            meter, problem = _meter(row, "run %d shard %d" % (harvest_id, shard))
             if problem is None:
                 meters.append(meter)
                 continue
@@ -153,7 +149,7 @@ def fw_push_shard(self, rows: list, images_dir: str, options: dict) -> list:
     where = "fw push %s" % self.request.id
     meters, refused = [], []
     for row in rows:
-        meter, problem = _worker_meter(row, where)
+        meter, problem = _meter(row, where)
         if problem is None:
             meters.append(meter)
         else:

@@ -161,11 +161,11 @@ def test_workers_opening_a_new_database_together_migrate_it_once(backend, tmp_pa
 
 def test_a_row_whose_credentials_the_worker_lacks_is_a_failure_naming_them(monkeypatch):
     monkeypatch.setattr(tasks.WORKER, "credentials", {"other": {"password": b"x"}})
-    meter, problem = tasks._meter(dict(_row(3, "h"), client="17", credentials="site-a"), 7, 2)
+    meter, problem = tasks._meter(dict(_row(3, "h"), client="17", credentials="site-a"), "run 7 shard 2")
     assert meter.device_id == "M00003"
     assert problem.startswith("this worker cannot read it: run 7 shard 2: credentials: must name an entry")
     monkeypatch.setattr(tasks.WORKER, "credentials", {"site-a": {"password": b"secret-ok-1"}})
-    meter, problem = tasks._meter(dict(_row(3, "h"), client="17", credentials="site-a"), 7, 2)
+    meter, problem = tasks._meter(dict(_row(3, "h"), client="17", credentials="site-a"), "run 7 shard 2")
     assert problem is None and meter.credentials == {"password": b"secret-ok-1"}
 
 
